@@ -1,0 +1,124 @@
+"""Checkpoints that resume exactly, written atomically.
+
+Layout of a run folder::
+
+    run/
+      config.json                  the resolved configuration
+      metrics.jsonl                one JSON object per logged step
+      checkpoints/latest           name of the newest complete checkpoint (written last, atomically)
+      checkpoints/step-00001000/
+          weights.safetensors      G.* and D.* parameters and buffers (safe to load from any source)
+          state.pt                 optimisers, step, RNG states, data cursor, loss state (tensors and
+                                   plain Python only; loaded with weights_only=True, never unpickled code)
+          config.json
+
+A checkpoint folder is filled under a temporary name and renamed into place, and ``latest`` is replaced
+only after that, so a kill at any moment leaves the previous checkpoint intact and pointed to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import EbganError
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flat_weights(nets: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    out = {}
+    for prefix, net in nets.items():
+        for k, v in net.state_dict().items():
+            out[f"{prefix}.{k}"] = v.detach().cpu().contiguous().clone()
+    return out
+
+
+def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch.nn.Module],
+                    state: dict[str, Any], config: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``checkpoints/step-XXXXXXXX`` atomically, point ``latest`` at it, and prune to ``keep``."""
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    final = root / name
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=name + ".", suffix=".tmp"))
+    try:
+        save_file(_flat_weights(nets), str(tmp / "weights.safetensors"),
+                  metadata={"format_version": str(FORMAT_VERSION), "step": str(step)})
+        torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, tmp / "state.pt")
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if final.exists():  # a re-save of the same step (e.g. the end of a resumed run)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(root / "latest", name + "\n")
+    ckpts = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in ckpts[:-keep]:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob("step-*.tmp"):  # leftovers of a killed save
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """The newest complete checkpoint folder of a run, or an EbganError saying why there is none."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise EbganError(f"{run_dir} is not a folder")
+    pointer = run_dir / "checkpoints" / "latest"
+    if not (run_dir / "config.json").is_file() or not pointer.is_file():
+        raise EbganError(f"{run_dir} is not a run folder (no config.json or checkpoints/latest)")
+    ckpt = run_dir / "checkpoints" / pointer.read_text().strip()
+    if not (ckpt / "weights.safetensors").is_file() or not (ckpt / "state.pt").is_file():
+        raise EbganError(f"{run_dir}: checkpoint {ckpt.name} is incomplete")
+    return ckpt
+
+
+def load_weights(ckpt: Path, nets: dict[str, torch.nn.Module]) -> None:
+    """Load ``G.*``/``D.*`` tensors from ``weights.safetensors`` into ``nets`` (strict)."""
+    try:
+        flat = load_file(str(ckpt / "weights.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise EbganError(f"cannot read {ckpt / 'weights.safetensors'}: {e}") from None
+    for prefix, net in nets.items():
+        sub = {k[len(prefix) + 1:]: v for k, v in flat.items() if k.startswith(prefix + ".")}
+        missing, unexpected = net.load_state_dict(sub, strict=False)
+        if missing or unexpected:
+            raise EbganError(f"{ckpt}: weights do not match the network {prefix} "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def load_state(ckpt: Path) -> dict[str, Any]:
+    """The resume state; ``weights_only=True`` so a crafted file cannot run code."""
+    try:
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise EbganError(f"cannot read {ckpt / 'state.pt'}: {e}") from None
+    if state.get("format_version") != FORMAT_VERSION:
+        raise EbganError(f"{ckpt}: checkpoint format {state.get('format_version')} is not {FORMAT_VERSION}")
+    return state

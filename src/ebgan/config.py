@@ -1,0 +1,295 @@
+"""Training configuration: one frozen dataclass with the paper's defaults, named presets, typed overrides.
+
+``Config`` round-trips through JSON (``to_dict`` / ``from_dict``); ``apply_overrides`` parses ``KEY=VALUE``
+strings against the field types and refuses unknown keys, so a typo never silently trains the wrong model.
+Fields left as ``None`` (learning rates, optimisers, betas) are filled by ``resolve`` with the chosen loss's
+defaults, and the resolved values are what a run folder's ``config.json`` records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field, fields
+
+from .errors import EbganError
+
+ENERGIES = ("l2", "sse", "mse", "l1")
+ARCHS = ("mlp", "conv")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+MARGIN_SCHEDULES = ("constant", "linear", "exponential")
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a training run. Defaults are the paper's MNIST EBGAN-PT values (PAPER.md s.1)."""
+
+    # --- data ---
+    data: str = "mnist"  # registry name (ring, grid, mnist, stacked-mnist, ...) or an image folder
+    image_size: int | None = None  # resize images to this size (None: the data set's own)
+    channels: int | None = None  # convert images to 1 or 3 channels (None: the data set's own)
+    # --- objective ---
+    loss: str = "ebgan"
+    margin: float = 10.0  # EBGAN m (eq. 1); paper: MNIST 10, CelebA 20, ImageNet-128 40, LSUN/256 80
+    margin_schedule: str = "constant"  # constant | linear | exponential decay towards margin_final
+    margin_final: float = 0.0  # the floor a decaying margin reaches
+    margin_decay_steps: int = 0  # steps over which the margin decays (0: the whole run)
+    pt_weight: float = 0.1  # pulling-away term weight in the G loss (EBGAN-PT); 0 disables it
+    energy: str = "l2"  # reconstruction error reduction: l2 (paper) | sse | mse | l1
+    pretrain_steps: int = 0  # auto-encoder pre-training steps on real data before the game (EBGAN-PT)
+    d_steps: int | None = None  # D updates per G update (n_critic); None: the loss's default (WGAN 5, else 1)
+    wgan_clip: float = 0.01  # WGAN weight clipping bound
+    gp_weight: float = 10.0  # WGAN-GP lambda
+    ls_lambda: float = 1.0  # loss-sensitive GAN lambda
+    began_gamma: float = 0.5  # BEGAN diversity ratio
+    began_lambda_k: float = 0.001  # BEGAN k_t learning rate
+    spectral_norm: bool = False  # spectral normalisation of the discriminator's weight layers
+    # --- networks ---
+    arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style
+    z_dim: int = 100
+    g_layers: int = 5  # nLayerG: weight layers of the MLP generator, output layer included
+    g_size: int = 800  # sizeG: hidden width of the MLP generator
+    d_layers: int = 2  # nLayerD: encoder layers + one decoder layer (MLP auto-encoder)
+    d_size: int = 1024  # sizeD: hidden width of the MLP discriminator
+    d_dropout: float = 0.0  # dropout after the discriminator's hidden layers (dropoutD)
+    batch_norm: bool = True  # BN after every weight layer except G's output and D's input/output
+    g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
+    d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
+    # --- optimisation ---
+    batch_size: int = 64
+    steps: int = 6000
+    optim_g: str | None = None  # None: the loss's default (EBGAN: adam)
+    optim_d: str | None = None
+    lr_g: float | None = None  # None: the loss's default (EBGAN MLP: 1e-3)
+    lr_d: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    # --- run ---
+    seed: int = 0
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    amp: str = "none"  # none | bf16 (CPU autocast) | fp16 (CUDA autocast with loss scaling)
+    log_every: int = 50
+    sample_every: int = 1000
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+    n_grid: int = 64  # samples in the fixed-noise grid
+
+
+PRESETS: dict[str, dict[str, typing.Any]] = {
+    # 2-D mixtures (PacGAN protocol). Small MLPs, no batch norm (it couples the 2-D samples of a batch),
+    # margin for the per-sample l2 energy of 2-D points.
+    "ring": dict(
+        data="ring", arch="mlp", z_dim=2, g_layers=4, g_size=128, d_layers=3, d_size=128, batch_norm=False,
+        margin=1.0, pt_weight=0.1, batch_size=256, steps=4000, lr_g=1e-3, lr_d=1e-3, sample_every=500,
+        ckpt_every=1000, log_every=50, n_grid=2500,
+    ),
+    "grid": dict(
+        data="grid", arch="mlp", z_dim=2, g_layers=4, g_size=256, d_layers=3, d_size=256, batch_norm=False,
+        margin=1.0, pt_weight=0.1, batch_size=256, steps=6000, lr_g=1e-3, lr_d=1e-3, sample_every=1000,
+        ckpt_every=1000, log_every=50, n_grid=2500,
+    ),
+    # The paper's best MNIST EBGAN-PT MLP (PAPER.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
+    # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64.
+    "mnist": dict(
+        data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
+        margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, steps=6000,
+    ),
+    # DCGAN-style convolutional EBGAN on MNIST at 28 pixels (Adam 2e-4, beta1 0.5 as in the paper's image runs).
+    "mnist-conv": dict(
+        data="mnist", arch="conv", z_dim=100, g_channels=64, d_channels=64, margin=10.0, pt_weight=0.1,
+        batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=3000,
+    ),
+}
+
+
+def _field_types() -> dict[str, typing.Any]:
+    return typing.get_type_hints(Config)
+
+
+def _parse_value(key: str, raw: str, tp: typing.Any) -> typing.Any:
+    """Parse ``raw`` as the type of field ``key``; ``none`` is accepted for optional fields."""
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), tp) if args else tp
+    if optional and raw.strip().lower() in ("none", "null"):
+        return None
+    try:
+        if base is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if base is int:
+            return int(raw)
+        if base is float:
+            return float(raw)
+        return str(raw)
+    except ValueError:
+        raise EbganError(f"--set {key}={raw}: expected {base.__name__}") from None
+
+
+def _check_type(key: str, value: typing.Any, tp: typing.Any) -> typing.Any:
+    """Check a Python value (from a preset or JSON) against a field type; ints are accepted for floats."""
+    args = typing.get_args(tp)
+    base = next((a for a in args if a is not type(None)), tp) if args else tp
+    if value is None and type(None) in args:
+        return None
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is int and isinstance(value, bool) or not isinstance(value, base):
+        raise EbganError(f"{key} must be {base.__name__}, got {value!r}")
+    return value
+
+
+def unknown_key_error(key: str) -> EbganError:
+    names = [f.name for f in fields(Config)]
+    close = difflib.get_close_matches(key, names, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return EbganError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(names)}")
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, typing.Any] | None = None,
+                    assignments: list[str] | None = None) -> Config:
+    """Return ``cfg`` with a dict of typed values and then ``KEY=VALUE`` strings applied, type-checked."""
+    types = _field_types()
+    changes: dict[str, typing.Any] = {}
+    for key, value in (overrides or {}).items():
+        if key not in types:
+            raise unknown_key_error(key)
+        changes[key] = _check_type(key, value, types[key])
+    for item in assignments or []:
+        if "=" not in item:
+            raise EbganError(f"--set expects KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key not in types:
+            raise unknown_key_error(key)
+        changes[key] = _parse_value(key, raw, types[key])
+    return dataclasses.replace(cfg, **changes)
+
+
+def from_preset(name: str | None) -> Config:
+    if name is None:
+        return Config()
+    if name not in PRESETS:
+        raise EbganError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return apply_overrides(Config(), PRESETS[name])
+
+
+def to_dict(cfg: Config) -> dict[str, typing.Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict[str, typing.Any]) -> Config:
+    """Build a Config from a JSON dict, refusing unknown keys (e.g. a config.json from another program)."""
+    return apply_overrides(Config(), d)
+
+
+def save_json(cfg: Config, path) -> None:
+    from .checkpoint import atomic_write_text
+
+    atomic_write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+# Per-loss optimiser defaults (PAPER.md s.2): (optimiser, lr, beta1, beta2). The EBGAN MLP default is the
+# paper's Adam 1e-3; convolutional nets use the DCGAN setting.
+LOSS_OPTIM_DEFAULTS: dict[str, tuple[str, float, float, float]] = {
+    "ebgan": ("adam", 1e-3, 0.9, 0.999),
+    "gan": ("adam", 2e-4, 0.5, 0.999),
+    "nsgan": ("adam", 2e-4, 0.5, 0.999),
+    "lsgan": ("adam", 2e-4, 0.5, 0.999),
+    "hinge": ("adam", 2e-4, 0.5, 0.999),
+    "loss-sensitive": ("adam", 2e-4, 0.5, 0.999),
+    "began": ("adam", 1e-4, 0.5, 0.999),
+    "wgan": ("rmsprop", 5e-5, 0.0, 0.0),
+    "wgan-gp": ("adam", 1e-4, 0.0, 0.9),
+}
+LOSS_D_STEPS = {"wgan": 5, "wgan-gp": 5}
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill ``None`` optimiser fields with the loss's defaults and validate every value."""
+    if cfg.loss not in LOSS_OPTIM_DEFAULTS:
+        raise EbganError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(LOSS_OPTIM_DEFAULTS)}")
+    opt, lr, b1, b2 = LOSS_OPTIM_DEFAULTS[cfg.loss]
+    cfg = dataclasses.replace(
+        cfg,
+        optim_g=cfg.optim_g or opt,
+        optim_d=cfg.optim_d or opt,
+        lr_g=cfg.lr_g if cfg.lr_g is not None else lr,
+        lr_d=cfg.lr_d if cfg.lr_d is not None else lr,
+        beta1=cfg.beta1 if cfg.beta1 is not None else b1,
+        beta2=cfg.beta2 if cfg.beta2 is not None else b2,
+        d_steps=cfg.d_steps if cfg.d_steps is not None else LOSS_D_STEPS.get(cfg.loss, 1),
+    )
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Raise EbganError naming the first invalid value."""
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise EbganError(msg)
+
+    need(cfg.margin >= 0, f"margin must be >= 0, got {cfg.margin}")
+    need(cfg.margin_final >= 0, f"margin_final must be >= 0, got {cfg.margin_final}")
+    need(cfg.margin_final <= cfg.margin, f"margin_final ({cfg.margin_final}) must not exceed margin ({cfg.margin})")
+    need(cfg.margin_schedule in MARGIN_SCHEDULES,
+         f"margin_schedule must be one of {', '.join(MARGIN_SCHEDULES)}, got {cfg.margin_schedule!r}")
+    need(cfg.margin_decay_steps >= 0, f"margin_decay_steps must be >= 0, got {cfg.margin_decay_steps}")
+    need(cfg.pt_weight >= 0, f"pt_weight must be >= 0, got {cfg.pt_weight}")
+    need(cfg.energy in ENERGIES, f"energy must be one of {', '.join(ENERGIES)}, got {cfg.energy!r}")
+    need(cfg.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
+    need(cfg.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
+    for name in ("steps", "batch_size", "z_dim", "g_size", "d_size", "g_channels", "d_channels", "d_steps",
+                 "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
+        need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
+    need(cfg.pretrain_steps >= 0, f"pretrain_steps must be >= 0, got {cfg.pretrain_steps}")
+    need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
+    need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
+    need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
+    need(cfg.pt_weight == 0 or cfg.batch_size >= 2, "the pulling-away term needs batch_size >= 2")
+    for name in ("optim_g", "optim_d"):
+        need(getattr(cfg, name) in OPTIMIZERS,
+             f"{name} must be one of {', '.join(OPTIMIZERS)}, got {getattr(cfg, name)!r}")
+    for name in ("lr_g", "lr_d"):
+        need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
+    for name in ("beta1", "beta2"):
+        need(0 <= getattr(cfg, name) < 1, f"{name} must be in [0, 1), got {getattr(cfg, name)}")
+    need(cfg.wgan_clip > 0, f"wgan_clip must be > 0, got {cfg.wgan_clip}")
+    need(cfg.gp_weight >= 0, f"gp_weight must be >= 0, got {cfg.gp_weight}")
+    need(cfg.ls_lambda >= 0, f"ls_lambda must be >= 0, got {cfg.ls_lambda}")
+    need(0 <= cfg.began_gamma <= 1, f"began_gamma must be in [0, 1], got {cfg.began_gamma}")
+    need(cfg.began_lambda_k >= 0, f"began_lambda_k must be >= 0, got {cfg.began_lambda_k}")
+    if cfg.image_size is not None:
+        need(cfg.image_size in (28, 32, 64) or cfg.arch == "mlp",
+             f"conv nets support image_size 28, 32 or 64, got {cfg.image_size}")
+        need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
+    if cfg.channels is not None:
+        need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")
+
+
+def margin_at(cfg: Config, step: int) -> float:
+    """The margin at ``step`` under ``cfg.margin_schedule`` (the paper calls decaying m crucial for the
+    semi-supervised runs, s.5.3).
+
+    constant: ``m``. linear: ``m - (m - m_final) * t``. exponential: ``m_final + (m - m_final) * 0.01 ** t``,
+    where ``t = min(step / T, 1)`` and ``T`` is ``margin_decay_steps`` (or the whole run when 0); the
+    exponential schedule reaches 1% of the way above the floor at ``T`` and then holds the floor.
+    """
+    if cfg.margin_schedule == "constant":
+        return cfg.margin
+    horizon = cfg.margin_decay_steps or cfg.steps
+    t = min(step / horizon, 1.0)
+    if cfg.margin_schedule == "linear":
+        return cfg.margin - (cfg.margin - cfg.margin_final) * t
+    if t >= 1.0:
+        return cfg.margin_final
+    return cfg.margin_final + (cfg.margin - cfg.margin_final) * 0.01**t

@@ -1,0 +1,237 @@
+"""Generators and discriminators.
+
+Every discriminator returns the same pair, so one trainer serves every loss:
+
+* ``AEDiscriminator`` (EBGAN, BEGAN): ``x -> (energy [N], code [N, d])``, the energy being the reconstruction
+  error ``||Dec(Enc(x)) - x||`` under the chosen reduction and ``code`` the encoder output (what the
+  pulling-away term repels).
+* ``LogitDiscriminator`` (GAN, WGAN, LSGAN, hinge, loss-sensitive): ``x -> (score [N], features [N, d])`` on
+  the same backbone sizes, with one linear output unit in place of the decoder.
+
+Two families: the paper's fully connected nets, parameterised exactly like its MNIST grid (nLayerG, sizeG,
+nLayerD = encoder layers + one decoder layer, sizeD, dropoutD), and DCGAN-style convolutional nets for 28, 32
+and 64 pixels with 1 or 3 channels (the paper's 64x64 layer spec, PAPER.md s.1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .config import Config
+from .errors import EbganError
+
+
+def reconstruction_energy(recon: Tensor, x: Tensor, kind: str = "l2") -> Tensor:
+    """Per-sample reconstruction error ``[N, ...] x2 -> [N]``.
+
+    * ``l2``  ``||r - x||_2`` per sample, the paper's ``D(x) = ||Dec(Enc(x)) - x||`` (margins 10-80 fit it)
+    * ``sse`` ``||r - x||_2^2``
+    * ``mse`` ``||r - x||_2^2 / P`` over the ``P`` values of a sample (bounded by 4 for data in [-1, 1])
+    * ``l1``  ``||r - x||_1 / P``, BEGAN's ``L(v) = |v - D(v)|`` with eta = 1
+    """
+    diff = (recon - x).flatten(1)  # [N, P]
+    if kind == "l2":
+        # sqrt of a clamped sum keeps the gradient finite for an exact reconstruction.
+        return diff.pow(2).sum(1).clamp_min(1e-12).sqrt()
+    if kind == "sse":
+        return diff.pow(2).sum(1)
+    if kind == "mse":
+        return diff.pow(2).mean(1)
+    if kind == "l1":
+        return diff.abs().mean(1)
+    raise ValueError(f"unknown energy {kind!r}")
+
+
+def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fully connected nets (PAPER.md s.1, MNIST grid): ReLU, batch norm after every weight layer except the
+# generator's output and the discriminator's input and output.
+
+
+class MLPGenerator(nn.Module):
+    """``z [N, z_dim] -> x [N, *sample_shape]`` with ``n_layers`` weight layers of width ``size``."""
+
+    def __init__(self, z_dim: int, sample_shape: tuple[int, ...], n_layers: int, size: int, batch_norm: bool,
+                 out_act: str) -> None:
+        super().__init__()
+        self.sample_shape = tuple(sample_shape)
+        layers: list[nn.Module] = []
+        d = z_dim
+        for _ in range(n_layers - 1):
+            layers += [nn.Linear(d, size)]
+            if batch_norm:
+                layers += [nn.BatchNorm1d(size)]
+            layers += [nn.ReLU(inplace=True)]
+            d = size
+        layers += [nn.Linear(d, math.prod(self.sample_shape))]
+        if out_act == "tanh":  # images live in [-1, 1]
+            layers += [nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.sample_shape)
+
+
+def _mlp_encoder(in_dim: int, n_layers: int, size: int, batch_norm: bool, dropout: float,
+                 spectral_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    d = in_dim
+    for i in range(n_layers):
+        layers += [_maybe_sn(nn.Linear(d, size), spectral_norm)]
+        if batch_norm and i > 0:  # no batch norm on the discriminator's input layer
+            layers += [nn.BatchNorm1d(size)]
+        layers += [nn.ReLU(inplace=True)]
+        if dropout > 0:
+            layers += [nn.Dropout(dropout)]
+        d = size
+    return nn.Sequential(*layers)
+
+
+class AEDiscriminator(nn.Module):
+    """Auto-encoder discriminator: ``x -> (energy [N], code [N, d])`` (EBGAN s.2.3)."""
+
+    head = "ae"
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, energy: str) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.energy = encoder, decoder, energy
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        code = self.encoder(x)
+        recon = self.decoder(code).view_as(x)
+        return reconstruction_energy(recon, x, self.energy), code.flatten(1)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x)).view_as(x)
+
+
+class LogitDiscriminator(nn.Module):
+    """Scalar-output discriminator or critic: ``x -> (score [N], features [N, d])``."""
+
+    head = "logit"
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, spectral_norm: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.out = _maybe_sn(nn.Linear(feature_dim, 1), spectral_norm)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self.encoder(x).flatten(1)
+        return self.out(feats).squeeze(1), feats
+
+
+# ----------------------------------------------------------------------------------------------------------
+# DCGAN-style convolutional nets. 28 px starts from 7x7, 32 and 64 px from 4x4. The 64-px auto-encoder is the
+# paper's: encoder (64)4c2s-(128)4c2s-(256)4c2s, decoder (128)4c2s-(64)4c2s-(C)4c2s.
+
+
+def _conv_plan(size: int) -> tuple[int, int]:
+    """``(base, n_up)``: the generator's starting resolution and number of 2x upsamplings."""
+    if size == 28:
+        return 7, 2
+    if size in (32, 64):
+        return 4, int(math.log2(size // 4))
+    raise EbganError(f"conv nets support 28, 32 or 64 pixels, got {size}")
+
+
+class ConvGenerator(nn.Module):
+    def __init__(self, z_dim: int, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        base, n_up = _conv_plan(size)
+        ch = width * 2 ** (n_up - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch),
+                                   nn.ReLU(inplace=True)]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+                       nn.ReLU(inplace=True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropout: float,
+                  spectral_norm: bool) -> tuple[nn.Sequential, int, int]:
+    """Strided 4x4 convolutions down to 7x7 (28 px) or 8x8 (32, 64 px): ``(encoder, out_channels, out_size)``."""
+    n_down = 3 if size == 64 else 2
+    layers: list[nn.Module] = []
+    c_in, ch = channels, width
+    for i in range(n_down):
+        layers += [_maybe_sn(nn.Conv2d(c_in, ch, 4, 2, 1), spectral_norm)]
+        if batch_norm and i > 0:
+            layers += [nn.BatchNorm2d(ch)]
+        layers += [nn.LeakyReLU(0.2, inplace=True)]
+        if dropout > 0:
+            layers += [nn.Dropout(dropout)]
+        c_in, ch = ch, ch * 2
+    return nn.Sequential(*layers), c_in, size // 2**n_down
+
+
+def _conv_decoder(code_channels: int, channels: int, n_up: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    ch = code_channels
+    for _ in range(n_up - 1):
+        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1)]
+        if batch_norm:
+            layers += [nn.BatchNorm2d(ch // 2)]
+        layers += [nn.ReLU(inplace=True)]
+        ch //= 2
+    layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1)]
+    return nn.Sequential(*layers)
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation (Radford et al. 2015): conv weights N(0, 0.02), BN weights N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.normal_(w, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> tuple[nn.Module, nn.Module]:
+    """``(G, D)`` for ``cfg`` and samples of ``sample_shape`` (``(2,)`` points or ``(C, H, W)`` images).
+
+    ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes.
+    """
+    points = len(sample_shape) == 1
+    if cfg.arch == "mlp":
+        G = MLPGenerator(cfg.z_dim, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
+                         out_act="none" if points else "tanh")
+        in_dim = math.prod(sample_shape)
+        # nLayerD counts encoder layers plus the one decoder (or output) layer.
+        enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm,
+                                                       cfg.d_dropout, cfg.spectral_norm))
+        if head == "ae":
+            D = AEDiscriminator(enc, _maybe_sn(nn.Linear(cfg.d_size, in_dim), cfg.spectral_norm), cfg.energy)
+        else:
+            D = LogitDiscriminator(enc, cfg.d_size, cfg.spectral_norm)
+        return G, D
+    if points:
+        raise EbganError("arch=conv needs image data; use arch=mlp for 2-D points")
+    c, h, w = sample_shape
+    if h != w:
+        raise EbganError(f"conv nets need square images, got {h}x{w}")
+    G = ConvGenerator(cfg.z_dim, c, h, cfg.g_channels)
+    enc, code_ch, code_size = _conv_encoder(c, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm)
+    if head == "ae":
+        n_up = int(round(math.log2(h / code_size)))
+        D = AEDiscriminator(enc, _conv_decoder(code_ch, c, n_up, cfg.batch_norm), cfg.energy)
+    else:
+        D = LogitDiscriminator(enc, code_ch * code_size * code_size, cfg.spectral_norm)
+    _dcgan_init(G)
+    _dcgan_init(D)
+    return G, D
