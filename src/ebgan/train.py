@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from . import dist
 from .checkpoint import atomic_write_text, latest_checkpoint, load_state, load_weights, save_checkpoint
 from .config import Config, from_dict, margin_at, to_dict
-from .data import Dataset, load_dataset, to_uint8
+from .data import Dataset, to_uint8
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective, pretrain_loss
@@ -300,6 +300,8 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     else:
         _check_new_run_dir(out)
     if dataset is None:
+        from .data import load_dataset
+
         dataset = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,
                                seed=cfg.seed, download=False)
     trainer = Trainer(cfg, dataset, info)

@@ -1,0 +1,111 @@
+"""Plots of a run with matplotlib (Agg backend, files only): training curves, 2-D samples, energy landscape."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import Config
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Save a figure atomically (temp file in the same folder, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        _plt().close(fig)
+
+
+def training_curves(rows: list[dict[str, Any]], cfg: Config, path: Path) -> None:
+    """Mean real and fake energy (or D outputs) over training with the margin drawn, and the two losses.
+
+    For EBGAN the left panel is the paper's picture of the game: fake energies pushed up to the margin ``m``,
+    real energies pulled down; at equilibrium both settle in ``[0, m]``.
+    """
+    plt = _plt()
+    fig, (ax_e, ax_l) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = [r["step"] for r in rows]
+    drawn = False
+    for key, label, color in (("energy_real", "real D(x)", "tab:blue"), ("energy_fake", "fake D(G(z))", "tab:red"),
+                              ("pretrain/energy_real", "real D(x), pre-training", "tab:cyan")):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        if pts:
+            ax_e.plot(*zip(*pts), label=label, color=color)
+            drawn = True
+    margin = [(r["step"], r["margin"]) for r in rows if "margin" in r]
+    if margin:
+        ax_e.plot(*zip(*margin), "k--", label="margin m")
+    ax_e.set_title("mean energy per sample" if cfg.loss in ("ebgan", "began") else "discriminator output")
+    ax_e.set_xlabel("step")
+    if drawn or margin:
+        ax_e.legend()
+    for key, color in (("loss_d", "tab:purple"), ("loss_g", "tab:green")):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        if pts:
+            ax_l.plot(*zip(*pts), label=key, color=color)
+    ax_l.set_title(f"losses ({cfg.loss})")
+    ax_l.set_xlabel("step")
+    if steps:
+        ax_l.legend()
+    _save(fig, path)
+
+
+def scatter_points(real: Tensor, fake: Tensor, path: Path, title: str = "") -> None:
+    """Real (grey) and generated (red) 2-D points."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.5, label="generated")
+    lim = float(real.abs().max()) * 1.3 + 0.1
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    if title:
+        ax.set_title(title)
+    _save(fig, path)
+
+
+@torch.no_grad()
+def energy_landscape(D: nn.Module, real: Tensor, fake: Tensor, path: Path, title: str = "",
+                     resolution: int = 200, device: torch.device | str = "cpu") -> None:
+    """D's output over the plane (the energy for EBGAN) with real and generated points on top."""
+    plt = _plt()
+    lim = float(real.abs().max()) * 1.3 + 0.1
+    axis = torch.linspace(-lim, lim, resolution)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    was_training = D.training
+    D.eval()
+    values = torch.cat([D(chunk.to(device))[0].float().cpu() for chunk in grid.split(8192)])
+    D.train(was_training)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(values.view(resolution, resolution).numpy(), origin="lower", extent=(-lim, lim, -lim, lim),
+                   cmap="viridis")
+    fig.colorbar(im, ax=ax, label="D(x)")
+    ax.scatter(real[:, 0], real[:, 1], s=1, c="white", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=1, c="tab:red", alpha=0.5, label="generated")
+    ax.legend(loc="upper right", markerscale=5)
+    if title:
+        ax.set_title(title)
+    _save(fig, path)
