@@ -314,6 +314,9 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+        # What sampling needs to rebuild the nets without loading the data set.
+        atomic_write_text(out / "data.json", json.dumps({"kind": dataset.kind, "name": dataset.name,
+                                                          "sample_shape": list(dataset.sample_shape)}) + "\n")
         if ckpt is not None:
             _truncate_metrics(metrics_path, trainer.step)
     bar = None

@@ -1,0 +1,53 @@
+"""Load a trained run and draw samples from its generator (``ebgan sample``, ``ebgan eval RUN_DIR``, Python)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import latest_checkpoint, load_weights
+from .config import Config
+from .data import to_uint8
+from .errors import EbganError
+from .nets import build_networks
+from .objectives import make_objective
+from .train import saved_config
+
+
+def load_generator(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, Config, str]:
+    """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``)."""
+    run_dir = Path(run_dir)
+    ckpt = latest_checkpoint(run_dir)
+    cfg = saved_config(run_dir)
+    meta = json.loads((run_dir / "data.json").read_text()) if (run_dir / "data.json").is_file() else None
+    if meta is None:
+        raise EbganError(f"{run_dir} has no data.json (it is not a complete run folder)")
+    G, D = build_networks(cfg, tuple(meta["sample_shape"]), make_objective(cfg).head)
+    load_weights(ckpt, {"G": G, "D": D})
+    return G.to(device).eval(), cfg, meta["kind"]
+
+
+@torch.no_grad()
+def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_size: int = 1000,
+                    device: str = "cpu") -> np.ndarray:
+    """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points."""
+    if n <= 0:
+        raise EbganError(f"-n must be > 0, got {n}")
+    G, cfg, kind = load_generator(run_dir, device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    parts = []
+    for i in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - i), cfg.z_dim, generator=gen, device=device)
+        x = G(z).float().cpu()
+        parts.append(to_uint8(x) if kind == "image" else x)
+    return torch.cat(parts).numpy()
+
+
+def run_dataset_name(run_dir: str | os.PathLike) -> str:
+    """The ``data`` a run was trained on (``mnist``, ``ring``, ...)."""
+    return saved_config(Path(run_dir)).data
