@@ -1,0 +1,98 @@
+"""Image grids and atomic image files (torch, numpy and Pillow only).
+
+The grid layout matches ``torchvision.utils.make_grid``: images fill rows of ``nrow`` left to right, each
+surrounded by ``padding`` pixels of ``pad_value``, so a grid of ``N`` images of ``H x W`` with ``nrow`` columns
+is ``rows * (H + padding) + padding`` pixels high, ``rows = ceil(N / nrow)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ._fileio import atomic_write
+from .errors import EbganError
+
+
+def _to_uint8(images: Tensor) -> Tensor:
+    """``uint8`` as is; floats are taken to lie in ``[-1, 1]`` and mapped by ``round((x + 1) * 127.5)``."""
+    if images.dtype == torch.uint8:
+        return images
+    if not images.is_floating_point():
+        raise EbganError(f"images must be uint8 in [0, 255] or float in [-1, 1], got dtype {images.dtype}")
+    # Same mapping as ebgan.data.to_uint8; out-of-range generator outputs are clamped, not wrapped.
+    return ((images.detach().cpu().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> Image.Image:
+    """Tile ``images`` into one Pillow image ("L" for ``C = 1``, "RGB" for ``C = 3``).
+
+    Args:
+        images: ``uint8 [N, C, H, W]`` or float ``[N, C, H, W]`` in ``[-1, 1]``; ``C`` is 1 or 3. A single
+            ``[C, H, W]`` image is accepted too.
+        nrow: images per row; default ``ceil(sqrt(N))``. With ``N < nrow`` the grid is ``N`` images wide.
+        padding: pixels between images and around the border.
+        pad_value: gray level ``0..255`` of the padding (and of empty cells in the last row).
+
+    Image ``k`` (row ``r = k // nrow``, column ``c = k % nrow``) has its top-left pixel at
+    ``(y, x) = (r * (H + padding) + padding, c * (W + padding) + padding)``.
+    """
+    if not isinstance(images, Tensor):
+        raise EbganError(f"image_grid needs a tensor, got {type(images).__name__}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[0] == 0:
+        raise EbganError(
+            f"image_grid needs images [N, C, H, W] with N >= 1 and C in (1, 3), got shape {tuple(images.shape)}"
+        )
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise EbganError(f"padding must be a non-negative integer, got {padding!r}")
+    if isinstance(pad_value, bool) or not isinstance(pad_value, int) or not 0 <= pad_value <= 255:
+        raise EbganError(f"pad_value must be an integer gray level in 0..255, got {pad_value!r}")
+    n, c, h, w = images.shape
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(n))
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise EbganError(f"nrow must be a positive integer, got {nrow!r}")
+    x = _to_uint8(images).cpu().numpy()
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    canvas = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, dtype=np.uint8)
+    for k in range(n):
+        top = (k // cols) * (h + padding) + padding
+        left = (k % cols) * (w + padding) + padding
+        canvas[top : top + h, left : left + w] = x[k].transpose(1, 2, 0)
+    # uint8 [H, W] becomes mode "L", uint8 [H, W, 3] mode "RGB" (fromarray's mode= argument is deprecated).
+    return Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
+
+
+def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
+    """Write a Pillow image to ``path`` atomically; the format comes from the extension (``.png``, ...).
+
+    The image is written to a temp file in the same folder and moved over ``path`` with ``os.replace``, so a
+    reader (or a crash mid-write) never sees a half-written file. Missing parent folders are created.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise EbganError(f"cannot save image {path}: unknown extension {path.suffix!r}; use .png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as f:
+            image.save(f, format=fmt)
+    except OSError as e:
+        raise EbganError(f"cannot write image {path}: {e}")
+    return path
+
+
+def save_grid(
+    images: Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+) -> Path:
+    """:func:`image_grid` of ``images`` saved atomically to ``path`` (normally a ``.png``) by :func:`save_image`."""
+    return save_image(image_grid(images, nrow=nrow, padding=padding, pad_value=pad_value), path)
