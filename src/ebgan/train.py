@@ -133,17 +133,28 @@ class Trainer:
     # -- one iteration ---------------------------------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
         """One iteration: ``d_steps`` D updates, then one G update. Returns detached scalar statistics."""
-        cfg, G, D, obj = self.cfg, self.G, self.D, self.objective
-        G.train()
-        D.train()
+        cfg = self.cfg
+        self.G.train()
+        self.D.train()
         if self.step < cfg.pretrain_steps:
             with self.autocast():
-                loss = pretrain_loss(D, self.next_batch())
+                loss = pretrain_loss(self.D, self.next_batch())
             self._update(loss, self.d_params, self.opt_d, self.scaler_d)
             self.step += 1
             return {"pretrain/energy_real": loss.detach()}
 
         game_step = self.step - cfg.pretrain_steps
+        fake, loss_d, stats = self.d_phase(game_step)
+        loss_g, g_stats = self.g_phase(fake, game_step)
+        self.step += 1
+        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats, **g_stats}
+        if cfg.loss == "ebgan":
+            out["margin"] = torch.tensor(margin_at(cfg, game_step))
+        return out
+
+    def d_phase(self, game_step: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``d_steps`` discriminator updates; returns the last fake batch (with G's graph), loss and stats."""
+        cfg, G, D, obj = self.cfg, self.G, self.D, self.objective
         for k in range(cfg.d_steps):
             real = self.next_batch()
             last = k == cfg.d_steps - 1
@@ -155,19 +166,19 @@ class Trainer:
             self._update(loss_d, self.d_params, self.opt_d, self.scaler_d)
             obj.after_d_step(D)
         obj.after_d_loss(stats)
+        return fake, loss_d, stats
 
+    def g_phase(self, fake: Tensor, game_step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """One generator update through the (updated, frozen) discriminator."""
+        D = self.D
         D.requires_grad_(False)  # no weight gradients for D in the G step: less work, D untouched
         try:
             with self.autocast():
-                loss_g, g_stats = obj.g_loss(D, fake, game_step)
+                loss_g, g_stats = self.objective.g_loss(D, fake, game_step)
             self._update(loss_g, self.g_params, self.opt_g, self.scaler_g)
         finally:
             D.requires_grad_(True)
-        self.step += 1
-        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats, **g_stats}
-        if obj.head == "ae" and cfg.loss == "ebgan":
-            out["margin"] = torch.tensor(margin_at(cfg, game_step))
-        return out
+        return loss_g, g_stats
 
     # -- sampling --------------------------------------------------------------------------------------------
     @torch.no_grad()
