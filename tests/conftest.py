@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests never touch the network: MNIST comes from ../shared/data beside the checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    # The suite's nets are tiny: one thread avoids oversubscription on shared 2-core machines.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def data_root() -> Path:
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip("../shared/data/MNIST/raw is not present")
+    return SHARED_DATA

@@ -1,0 +1,180 @@
+"""Trainer: one network untouched by the other's step, exact resume, divergence stop, run folder contents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ebgan.config import apply_overrides, from_preset, resolve
+from ebgan.data import Dataset, sample_mixture
+from ebgan.errors import EbganError
+from ebgan.train import Trainer, TrainingDiverged, train
+
+TINY = dict(g_size=32, d_size=32, g_layers=3, d_layers=3, batch_size=32, log_every=5, sample_every=1000,
+            ckpt_every=1000, n_grid=64)
+
+
+def ring(n=4096) -> Dataset:
+    x, y = sample_mixture("ring", n, torch.Generator().manual_seed(0))
+    return Dataset("ring", "points", x, y)
+
+
+def tiny_cfg(**kw):
+    return resolve(apply_overrides(from_preset("ring"), {**TINY, **kw}))
+
+
+def params(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_d_phase_leaves_g_and_g_phase_leaves_d_untouched():
+    t = Trainer(tiny_cfg(), ring())
+    g0, d0 = params(t.G), params(t.D)
+    fake, _, _ = t.d_phase(0)
+    assert same(params(t.G), g0)
+    assert not same(params(t.D), d0)
+    d1 = params(t.D)
+    t.g_phase(fake, 0)
+    assert same(params(t.D), d1)
+    assert not same(params(t.G), g0)
+    assert all(p.requires_grad for p in t.D.parameters())  # unfrozen again after the G step
+
+
+def test_pretraining_touches_only_d():
+    t = Trainer(tiny_cfg(pretrain_steps=3), ring())
+    g0 = params(t.G)
+    for _ in range(3):
+        stats = t.train_step()
+        assert set(stats) == {"pretrain/energy_real"}
+    assert same(params(t.G), g0)
+    assert "loss_g" in t.train_step()
+
+
+def test_state_dict_round_trip_is_bit_exact():
+    cfg = tiny_cfg(d_dropout=0.2)
+    a = Trainer(cfg, ring())
+    for _ in range(12):
+        a.train_step()
+    b1 = Trainer(cfg, ring())
+    for _ in range(5):
+        b1.train_step()
+    import copy
+
+    # Snapshot before building b2: the global RNG (dropout) is process-wide and b2's constructor reseeds it.
+    snap = copy.deepcopy((b1.G.state_dict(), b1.D.state_dict(), b1.state_dict()))
+    b2 = Trainer(cfg, ring())
+    b2.G.load_state_dict(snap[0])
+    b2.D.load_state_dict(snap[1])
+    b2.load_state_dict(snap[2])
+    for _ in range(7):
+        b2.train_step()
+    assert same(params(a.G), params(b2.G)) and same(params(a.D), params(b2.D))
+
+
+def test_train_writes_a_complete_run_folder(tmp_path):
+    cfg = tiny_cfg(steps=20, ckpt_every=10, sample_every=10)
+    summary = train(cfg, tmp_path / "run", dataset=ring(), progress=False)
+    run = tmp_path / "run"
+    for name in ("config.json", "data.json", "metrics.jsonl", "samples.png", "energy.png", "landscape.png",
+                 "samples/step-00000010.png", "checkpoints/latest", "checkpoints/step-00000020/weights.safetensors",
+                 "checkpoints/step-00000020/state.pt"):
+        assert (run / name).is_file(), name
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20]
+    assert {"loss_d", "loss_g", "energy_real", "energy_fake", "pt", "margin"} <= set(rows[0])
+    assert summary["steps"] == 20
+    weights = load_file(str(run / "checkpoints/step-00000020/weights.safetensors"))
+    assert any(k.startswith("G.") for k in weights) and any(k.startswith("D.") for k in weights)
+    assert json.loads((run / "config.json").read_text())["steps"] == 20
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    cfg = tiny_cfg(steps=5)
+    train(cfg, tmp_path / "run", dataset=ring(), progress=False)
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(EbganError, match="already holds a run"):
+        train(tiny_cfg(steps=5, margin=3.0), tmp_path / "run", dataset=ring(), progress=False)
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_resume_refuses_other_hyperparameters(tmp_path):
+    train(tiny_cfg(steps=5), tmp_path / "run", dataset=ring(), progress=False)
+    with pytest.raises(EbganError, match="refusing to resume under different hyper-parameters.*margin"):
+        train(tiny_cfg(steps=10, margin=3.0), tmp_path / "run", dataset=ring(), progress=False, resume=True)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full = train(tiny_cfg(steps=30, ckpt_every=10), tmp_path / "full", dataset=ring(), progress=False)
+    train(tiny_cfg(steps=30, ckpt_every=10), tmp_path / "part", dataset=ring(), progress=False)
+    # Roll "part" back to its step-10 state: as if the process had been killed at step 10..19.
+    part = tmp_path / "part"
+    import shutil
+
+    ck = part / "checkpoints"
+    shutil.rmtree(ck)
+    shutil.copytree(tmp_path / "full" / "checkpoints", ck)
+    for p in ck.glob("step-*"):
+        if p.name != "step-00000020":
+            shutil.rmtree(p)
+    (ck / "latest").write_text("step-00000020\n")
+    resumed = train(tiny_cfg(steps=30, ckpt_every=10), part, dataset=ring(), progress=False, resume=True)
+    a = load_file(str(tmp_path / "full/checkpoints/step-00000030/weights.safetensors"))
+    b = load_file(str(part / "checkpoints/step-00000030/weights.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["final"]["step"] == full["final"]["step"] == 30
+    steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # no duplicated log lines after the resume
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_cfg(steps=30, ckpt_every=10)
+    calls = {"n": 0}
+    from ebgan import objectives
+
+    real_g_loss = objectives.EBGANObjective.g_loss
+
+    def poisoned(self, D, fake, step):
+        loss, stats = real_g_loss(self, D, fake, step)
+        calls["n"] += 1
+        return (loss * float("nan") if step >= 14 else loss), stats
+
+    monkeypatch.setattr(objectives.EBGANObjective, "g_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"NaN or infinite at step 15.*step-00000010"):
+        train(cfg, tmp_path / "run", dataset=ring(), progress=False)
+    assert (tmp_path / "run/checkpoints/latest").read_text().strip() == "step-00000010"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """A real SIGKILL in the middle of a run, then `--resume` with the same command line."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "400", "--no-progress",
+            "--set", "g_size=32", "--set", "d_size=32", "--set", "ckpt_every=25", "--set", "sample_every=1000"]
+    subprocess.run(args + ["--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(args + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    latest = tmp_path / "killed/checkpoints/latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (latest.exists() and latest.read_text().strip() >= "step-00000050"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert latest.read_text().strip() != "step-00000400", "the run finished before it could be killed"
+    subprocess.run(args + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env, capture_output=True)
+    a = load_file(str(tmp_path / "full/checkpoints/step-00000400/weights.safetensors"))
+    b = load_file(str(tmp_path / "killed/checkpoints/step-00000400/weights.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
