@@ -38,7 +38,7 @@ class Config:
     margin_final: float = 0.0  # the floor a decaying margin reaches
     margin_decay_steps: int = 0  # steps over which the margin decays (0: the whole run)
     pt_weight: float = 0.1  # pulling-away term weight in the G loss (EBGAN-PT); 0 disables it
-    energy: str = "l2"  # reconstruction error reduction: l2 (paper) | sse | mse | l1
+    energy: str = "l2"  # reconstruction error reduction: l2 (paper) | sse | mse | l1 (BEGAN always uses l1)
     pretrain_steps: int = 0  # auto-encoder pre-training steps on real data before the game (EBGAN-PT)
     d_steps: int | None = None  # D updates per G update (n_critic); None: the loss's default (WGAN 5, else 1)
     wgan_clip: float = 0.01  # WGAN weight clipping bound
@@ -268,6 +268,11 @@ def validate(cfg: Config) -> None:
     need(cfg.ls_lambda >= 0, f"ls_lambda must be >= 0, got {cfg.ls_lambda}")
     need(0 <= cfg.began_gamma <= 1, f"began_gamma must be in [0, 1], got {cfg.began_gamma}")
     need(cfg.began_lambda_k >= 0, f"began_lambda_k must be >= 0, got {cfg.began_lambda_k}")
+    # Batch norm mixes the samples of a batch, so the per-sample gradient penalty would be wrong. The MLP D has
+    # batch norm from its second encoder layer on (d_layers > 2), the conv D always (batch_norm also drives G's).
+    need(not (cfg.loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
+         "loss=wgan-gp needs a discriminator without batch norm (the gradient penalty is per sample); "
+         "set batch_norm=false")
     if cfg.image_size is not None:
         need(cfg.image_size in (28, 32, 64) or cfg.arch == "mlp",
              f"conv nets support image_size 28, 32 or 64, got {cfg.image_size}")

@@ -202,11 +202,15 @@ def _dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> tuple[nn.Module, nn.Module]:
+def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
+                   energy: str | None = None) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for ``cfg`` and samples of ``sample_shape`` (``(2,)`` points or ``(C, H, W)`` images).
 
-    ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes.
+    ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes. ``energy``
+    overrides ``cfg.energy`` for the auto-encoder (an objective's :attr:`~ebgan.objectives.Objective.energy`:
+    BEGAN's ``L(v) = |v - D(v)|`` is ``"l1"`` whatever the config says).
     """
+    energy = energy or cfg.energy
     points = len(sample_shape) == 1
     if cfg.arch == "mlp":
         G = MLPGenerator(cfg.z_dim, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
@@ -216,7 +220,7 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> tup
         enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm,
                                                        cfg.d_dropout, cfg.spectral_norm))
         if head == "ae":
-            D = AEDiscriminator(enc, _maybe_sn(nn.Linear(cfg.d_size, in_dim), cfg.spectral_norm), cfg.energy)
+            D = AEDiscriminator(enc, _maybe_sn(nn.Linear(cfg.d_size, in_dim), cfg.spectral_norm), energy)
         else:
             D = LogitDiscriminator(enc, cfg.d_size, cfg.spectral_norm)
         return G, D
@@ -229,7 +233,7 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> tup
     enc, code_ch, code_size = _conv_encoder(c, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm)
     if head == "ae":
         n_up = int(round(math.log2(h / code_size)))
-        D = AEDiscriminator(enc, _conv_decoder(code_ch, c, n_up, cfg.batch_norm), cfg.energy)
+        D = AEDiscriminator(enc, _conv_decoder(code_ch, c, n_up, cfg.batch_norm), energy)
     else:
         D = LogitDiscriminator(enc, code_ch * code_size * code_size, cfg.spectral_norm)
     _dcgan_init(G)

@@ -1,7 +1,8 @@
 """Objectives: how one loss turns discriminator outputs into the D and G losses of one step.
 
 An objective knows the discriminator head it needs (``"ae"`` or ``"logit"``) and any state the loss carries
-between steps (BEGAN's ``k_t``). It never touches optimisers, files or data: ``steps.py`` calls it.
+between steps (BEGAN's ``k_t``, WGAN-GP's random generator). It never touches optimisers, files or data: the
+trainer calls it.
 
 Each ``d_loss``/``g_loss`` returns ``(loss, stats)``; ``stats`` are detached scalars named like paths' leaves
 (``energy_real``, ``pt``) that the trainer averages and logs.
@@ -9,13 +10,17 @@ Each ``d_loss``/``g_loss`` returns ``(loss, stats)``; ``stats`` are detached sca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.distributed as td
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import losses
 from .config import Config, margin_at
+from .errors import EbganError
 
 Stats = dict[str, Tensor]
 
@@ -31,9 +36,14 @@ def discriminate(D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tens
 
 
 class Objective:
-    """Base: subclasses set ``head`` and implement ``d_loss`` and ``g_loss``."""
+    """Base: subclasses set ``head`` and implement ``d_loss`` and ``g_loss``.
+
+    ``energy`` (auto-encoder heads only) overrides ``cfg.energy`` when the networks are built: ``None`` keeps
+    the configured reduction; BEGAN sets ``"l1"``, its ``L(v) = |v - D(v)|``.
+    """
 
     head = "logit"
+    energy: str | None = None
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -55,6 +65,23 @@ class Objective:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+def _global_mean(t: Tensor) -> Tensor:
+    """``t`` averaged over the processes of a ``torch.distributed`` run (``t`` itself in a single process).
+
+    Objectives whose state is driven by batch statistics (BEGAN's ``k_t``) use it so that every rank keeps the
+    same state; the trainer's gradient averaging keeps the weights equal but not such state.
+    """
+    if td.is_available() and td.is_initialized() and td.get_world_size() > 1:
+        t = t.detach().float().clone()
+        td.all_reduce(t)
+        return t / td.get_world_size()
+    return t
+
+
+def _rank() -> int:
+    return td.get_rank() if td.is_available() and td.is_initialized() else 0
 
 
 class EBGANObjective(Objective):
@@ -80,18 +107,218 @@ class EBGANObjective(Objective):
         return loss, stats
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# The GAN family. Every loss below whose D and G losses are plain functions of the scores of real and fake
+# samples is a ``ScoreObjective`` naming the two pure functions of ``losses.py``; the others add a penalty
+# (WGAN-GP), a hook (WGAN's clipping), a per-pair margin (loss-sensitive) or state (BEGAN).
+
+
+class ScoreObjective(Objective):
+    """A logit-head loss given by ``d_fn(score_real, score_fake)`` and ``g_fn(score_fake)``.
+
+    Stats: ``d_real``, ``d_fake``, the mean raw D outputs (logits, critic values) on real and fake samples.
+    """
+
+    head = "logit"
+    d_fn: Callable[[Tensor, Tensor], Tensor]
+    g_fn: Callable[[Tensor], Tensor]
+
+    def d_loss(self, D, real, fake, step):
+        s_real, s_fake, _, _ = discriminate(D, real, fake)  # [N], [M]
+        s_real, s_fake = s_real.float(), s_fake.float()
+        loss = self.d_fn(s_real, s_fake)
+        return loss, {"d_real": s_real.mean().detach(), "d_fake": s_fake.mean().detach()}
+
+    def g_loss(self, D, fake, step):
+        s_fake, _ = D(fake)
+        return self.g_fn(s_fake.float()), {}
+
+
+class GANObjective(ScoreObjective):
+    """Minimax GAN (Goodfellow et al. 2014): ``L_D = mean softplus(-l(x)) + mean softplus(l(G(z)))`` (BCE on
+    logits), ``L_G = E log(1 - D(G(z))) = -mean softplus(l(G(z)))``, the saturating generator loss."""
+
+    d_fn = staticmethod(losses.gan_d_loss)
+    g_fn = staticmethod(losses.gan_g_loss)
+
+
+class NSGANObjective(ScoreObjective):
+    """Non-saturating GAN (Goodfellow et al. 2014, sec. 3): the BCE discriminator of the minimax GAN and
+    ``L_G = -E log D(G(z)) = mean softplus(-l(G(z)))``."""
+
+    d_fn = staticmethod(losses.gan_d_loss)
+    g_fn = staticmethod(losses.nsgan_g_loss)
+
+
+class WGANObjective(ScoreObjective):
+    """WGAN (Arjovsky et al. 2017): critic ``L_D = E f(G(z)) - E f(x)``, ``L_G = -E f(G(z))``.
+
+    After every critic step each D parameter is clipped to ``[-wgan_clip, wgan_clip]`` (0.01 in the paper); the
+    paper's RMSProp (lr 5e-5) and 5 critic steps per G step are the loss's config defaults. The clip follows each
+    step, so only the very first critic forward of a run sees unclipped initial weights.
+    """
+
+    d_fn = staticmethod(losses.wgan_d_loss)
+    g_fn = staticmethod(losses.wgan_g_loss)
+
+    @torch.no_grad()
+    def after_d_step(self, D):
+        c = self.cfg.wgan_clip
+        for p in D.parameters():
+            p.clamp_(-c, c)
+
+
+class WGANGPObjective(ScoreObjective):
+    """WGAN-GP (Gulrajani et al. 2017, eq. 3): ``L_D = E f(G(z)) - E f(x) + lambda E (||grad f(x_hat)||_2 - 1)^2``,
+    ``x_hat = alpha x + (1 - alpha) G(z)``, ``alpha ~ U[0, 1]`` per sample; ``L_G = -E f(G(z))``.
+
+    ``lambda`` is ``cfg.gp_weight`` (10). ``alpha`` comes from a CPU ``torch.Generator`` this objective owns,
+    seeded from ``cfg.seed`` (and the process rank) and saved in :meth:`state_dict`, so a resumed run draws the
+    same interpolates as an uninterrupted one. D must not use batch norm (the per-sample penalty assumes
+    independent samples): ``config.validate`` refuses ``loss=wgan-gp`` with ``batch_norm=true`` wherever the D
+    would have a batch-norm layer, so wgan-gp presets set ``batch_norm=False``.
+
+    Stats: ``d_real``, ``d_fake`` and ``gp``, the penalty before its weight.
+    """
+
+    d_fn = staticmethod(losses.wgan_d_loss)
+    g_fn = staticmethod(losses.wgan_g_loss)
+    SEED_OFFSET = 200_003  # keeps alpha's stream apart from the data order (seeded with cfg.seed itself)
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self.gen_alpha = torch.Generator().manual_seed(cfg.seed + self.SEED_OFFSET + 7919 * _rank())
+
+    def d_loss(self, D, real, fake, step):
+        loss, stats = super().d_loss(D, real, fake, step)
+        alpha = torch.rand(real.shape[0], generator=self.gen_alpha).to(real.device)  # [N], drawn on the CPU
+        gp = losses.gradient_penalty(lambda x: D(x)[0].float(), real.float(), fake.float(), alpha=alpha)
+        stats["gp"] = gp.detach()
+        return loss + self.cfg.gp_weight * gp, stats
+
+    def state_dict(self):
+        return {"gen_alpha": self.gen_alpha.get_state()}
+
+    def load_state_dict(self, state):
+        self.gen_alpha.set_state(state["gen_alpha"])
+
+
+class LSGANObjective(ScoreObjective):
+    """Least-squares GAN (Mao et al. 2017, 0-1 coding, 1/2 factors dropped): ``L_D = E (D(x) - 1)^2 +
+    E D(G(z))^2``, ``L_G = E (D(G(z)) - 1)^2`` on the linear output."""
+
+    d_fn = staticmethod(losses.lsgan_d_loss)
+    g_fn = staticmethod(losses.lsgan_g_loss)
+
+
+class HingeObjective(ScoreObjective):
+    """Hinge GAN (Lim & Ye 2017; Miyato et al. 2018): ``L_D = E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))``,
+    ``L_G = -E D(G(z))``; usually paired with ``spectral_norm=true``."""
+
+    d_fn = staticmethod(losses.hinge_d_loss)
+    g_fn = staticmethod(losses.hinge_g_loss)
+
+
+class LossSensitiveObjective(Objective):
+    """Loss-sensitive GAN (Qi 2017): ``L_D = E L(x) + lambda E max(0, Delta(x, G(z)) + L(x) - L(G(z)))``,
+    ``L_G = E L(G(z))``, with ``lambda = cfg.ls_lambda`` and real sample ``i`` paired with fake sample ``i``.
+
+    * ``L_theta(v) = softplus(f(v))`` with ``f`` the logit head's output. Qi's theory needs a non-negative loss
+      and his reference code ends D with a ReLU; without it ``E L(x)`` is unbounded below (a constant shift of
+      ``f`` leaves the hinge unchanged and lowers ``L_D``), and softplus is the ReLU's smooth version, whose
+      gradient never dies.
+    * ``Delta = pairwise_distance(x, G(z), p=1) / P``, the per-element mean absolute difference over the ``P``
+      values of a sample. It is at most 2 both for 2-D points on the unit ring and for images in [-1, 1] (about
+      0.5-1 for unrelated samples), so ``ls_lambda = 1`` suits both. Qi's code uses the summed L1 distance times
+      ``tau = 0.0002`` on 64x64x3 images, i.e. 2.46 times this mean.
+
+    Stats: ``d_real``, ``d_fake`` (mean ``L_theta``) and ``delta`` (mean margin).
+    """
+
+    head = "logit"
+
+    def d_loss(self, D, real, fake, step):
+        f_real, f_fake, _, _ = discriminate(D, real, fake)
+        l_real, l_fake = F.softplus(f_real.float()), F.softplus(f_fake.float())  # [N] non-negative losses
+        n_values = real[0].numel()
+        delta = losses.pairwise_distance(real.float(), fake.float().detach(), p=1) / n_values  # [N]
+        loss = losses.loss_sensitive_d_loss(l_real, l_fake, delta, self.cfg.ls_lambda)
+        return loss, {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(),
+                      "delta": delta.mean().detach()}
+
+    def g_loss(self, D, fake, step):
+        f_fake, _ = D(fake)
+        return losses.loss_sensitive_g_loss(F.softplus(f_fake.float())), {}
+
+
+class BEGANObjective(Objective):
+    """BEGAN (Berthelot et al. 2017): ``L_D = L(x) - k_t L(G(z))``, ``L_G = L(G(z))``,
+    ``k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)``, ``k_0 = 0``.
+
+    ``L(v) = |v - D(v)|`` (eta = 1) is the per-pixel mean L1 reconstruction error of the auto-encoder D: this
+    objective sets :attr:`energy` to ``"l1"``, which ``build_networks`` uses whatever ``cfg.energy`` says.
+    ``k_t`` is a Python float, constant within a step, updated in :meth:`after_d_loss` with the last D step's
+    mean energies (averaged over processes in a distributed run) and saved in :meth:`state_dict`.
+    ``gamma = cfg.began_gamma`` (0.5), ``lambda_k = cfg.began_lambda_k`` (0.001).
+
+    Stats: ``energy_real``, ``energy_fake`` (mean ``L``), ``k`` (the ``k_t`` this step used) and
+    ``convergence``, the global measure ``M = L(x) + |gamma L(x) - L(G(z))|``.
+    """
+
+    head = "ae"
+    energy = "l1"
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self.k = 0.0
+
+    def d_loss(self, D, real, fake, step):
+        if getattr(D, "energy", "l1") != "l1":
+            raise EbganError(f"BEGAN needs an auto-encoder with the l1 energy, got {D.energy!r}")
+        e_real, e_fake, _, _ = discriminate(D, real, fake)
+        e_real, e_fake = e_real.float(), e_fake.float()
+        loss = losses.began_d_loss(e_real, e_fake, self.k)
+        m_real, m_fake = e_real.mean().detach(), e_fake.mean().detach()
+        conv = losses.began_convergence(m_real, m_fake, self.cfg.began_gamma)
+        return loss, {"energy_real": m_real, "energy_fake": m_fake, "k": torch.tensor(self.k),
+                      "convergence": torch.tensor(conv)}
+
+    def g_loss(self, D, fake, step):
+        e_fake, _ = D(fake)
+        return losses.began_g_loss(e_fake.float()), {}
+
+    def after_d_loss(self, stats):
+        self.k = losses.began_update_k(self.k, _global_mean(stats["energy_real"]),
+                                       _global_mean(stats["energy_fake"]), self.cfg.began_gamma,
+                                       self.cfg.began_lambda_k)
+
+    def state_dict(self):
+        return {"k": self.k}
+
+    def load_state_dict(self, state):
+        self.k = float(state["k"])
+
+
 def pretrain_loss(D: nn.Module, real: Tensor) -> Tensor:
     """Auto-encoder pre-training on real data alone: the mean energy (reconstruction error) of real samples."""
     energy, _ = D(real)
     return energy.float().mean()
 
 
-OBJECTIVES: dict[str, type[Objective]] = {"ebgan": EBGANObjective}
+OBJECTIVES: dict[str, type[Objective]] = {
+    "ebgan": EBGANObjective,
+    "gan": GANObjective,
+    "nsgan": NSGANObjective,
+    "wgan": WGANObjective,
+    "wgan-gp": WGANGPObjective,
+    "lsgan": LSGANObjective,
+    "loss-sensitive": LossSensitiveObjective,
+    "began": BEGANObjective,
+    "hinge": HingeObjective,
+}
 
 
 def make_objective(cfg: Config) -> Objective:
-    from .errors import EbganError
-
     if cfg.loss not in OBJECTIVES:
         raise EbganError(f"unknown loss {cfg.loss!r}; valid losses: {', '.join(OBJECTIVES)}")
     return OBJECTIVES[cfg.loss](cfg)

@@ -78,7 +78,8 @@ class Trainer:
         if cfg.pretrain_steps and self.objective.head != "ae":
             raise EbganError(f"pretrain_steps needs an auto-encoder discriminator; loss {cfg.loss} has none")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.G, self.D = build_networks(cfg, dataset.sample_shape, self.objective.head)
+        self.G, self.D = build_networks(cfg, dataset.sample_shape, self.objective.head,
+                                       energy=self.objective.energy)
         self.G.to(self.device)
         self.D.to(self.device)
         dist.broadcast_module(self.G, self.info)
