@@ -67,12 +67,14 @@ def training_curves(rows: list[dict[str, Any]], cfg: Config, path: Path) -> None
 
 
 def scatter_points(real: Tensor, fake: Tensor, path: Path, title: str = "") -> None:
-    """Real (grey) and generated (red) 2-D points."""
+    """Real (grey; may be empty) and generated (red) 2-D points."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", label="real")
+    if len(real):
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.5, label="generated")
-    lim = float(real.abs().max()) * 1.3 + 0.1
+    ref = real if len(real) else fake
+    lim = float(ref.abs().max()) * 1.3 + 0.1
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")

@@ -1,0 +1,169 @@
+"""The CLI end to end on tiny runs, and one clear error line (exit 2, no traceback) for each bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ebgan.cli import main
+
+TINY = ["--set", "g_size=32", "--set", "d_size=32", "--set", "log_every=5", "--no-progress"]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, match):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ebgan: error: "), err
+    assert "Traceback" not in err
+    assert match in lines[0], lines[0]
+
+
+def test_train_then_sample_points(tmp_path, capsys):
+    run = tmp_path / "ring"
+    code, out, _ = run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY)
+    assert code == 0 and "trained 10 steps" in out
+    code, out, _ = run_cli(capsys, "sample", run, "-n", 7, "-o", tmp_path / "s.npy", "--seed", 3,
+                           "--png", tmp_path / "s.png")
+    assert code == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.dtype == np.float32 and x.shape == (7, 2)
+    y = np.load(tmp_path / "s.npy")
+    run_cli(capsys, "sample", run, "-n", 7, "-o", tmp_path / "t.npy", "--seed", 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), y)  # same seed, same samples
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_train_then_sample_mnist_images(tmp_path, capsys, data_root):
+    run = tmp_path / "mnist"
+    code, out, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", data_root, "--steps", 3,
+                             "--out", run, *TINY, "--set", "g_layers=2")
+    assert code == 0, err
+    code, _, _ = run_cli(capsys, "sample", run, "-n", 5, "-o", tmp_path / "m.npy")
+    x = np.load(tmp_path / "m.npy")
+    assert code == 0 and x.dtype == np.uint8 and x.shape == (5, 1, 28, 28)
+    with Image.open(run / "samples.png") as im:
+        assert im.size == (8 * 30 + 2, 8 * 30 + 2)  # 64 samples, 8x8 grid with 2-px padding
+
+
+def test_resume_extends_a_run(tmp_path, capsys):
+    run = tmp_path / "ring"
+    run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY)
+    code, out, _ = run_cli(capsys, "train", "--out", run, "--resume", "--steps", 20, "--no-progress")
+    assert code == 0 and "trained 20 steps" in out
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_dry_run_prints_resolved_config(tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "train", "--preset", "mnist", "--loss", "wgan", "--dry-run",
+                           "--out", tmp_path / "x")
+    cfg = json.loads(out)
+    assert code == 0 and cfg["optim_d"] == "rmsprop" and cfg["d_steps"] == 5 and cfg["g_size"] == 800
+    assert not (tmp_path / "x").exists()
+
+
+def test_list(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "presets:  ring, grid, mnist, mnist-conv" in out and "wgan-gp" in out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--preset", "nope"], "unknown preset 'nope'"),
+    (["train", "--set", "bogus=1"], "unknown config key 'bogus'"),
+    (["train", "--set", "margin=-1"], "margin must be >= 0, got -1.0"),
+    (["train", "--steps", "-3"], "steps must be > 0, got -3"),
+    (["train", "--set", "steps=ten"], "expected int"),
+    (["train", "--data", "no/such/folder", "--set", "arch=conv"], "no/such/folder"),
+])
+def test_bad_train_input(argv, match, capsys, tmp_path):
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "r", "--no-progress")
+    assert_one_line_error(code, err, match)
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_missing_and_truncated_mnist(tmp_path, capsys, data_root):
+    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "none",
+                           "--out", tmp_path / "r1", "--no-progress")
+    assert_one_line_error(code, err, "not found")
+    raw = tmp_path / "broken" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_root / "MNIST" / "raw").iterdir():
+        shutil.copy(f, raw / f.name)
+    blob = (raw / "train-images-idx3-ubyte.gz").read_bytes()
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
+    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "broken",
+                           "--out", tmp_path / "r2", "--no-progress")
+    assert_one_line_error(code, err, "train-images-idx3-ubyte")
+    short = gzip.compress(gzip.decompress((data_root / "MNIST/raw/t10k-labels-idx1-ubyte.gz").read_bytes())[:-10])
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(blob)
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(short)
+    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "broken",
+                           "--out", tmp_path / "r3", "--no-progress")
+    assert_one_line_error(code, err, "truncated or corrupt")
+
+
+def test_empty_and_corrupt_image_folders(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "train", "--data", tmp_path / "empty", "--set", "arch=conv",
+                           "--out", tmp_path / "r1", "--no-progress")
+    assert_one_line_error(code, err, "no image files")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    Image.new("RGB", (40, 40), (255, 0, 0)).save(bad / "ok.png")
+    (bad / "broken.png").write_bytes(b"not a png at all")
+    code, _, err = run_cli(capsys, "train", "--data", bad, "--set", "arch=conv", "--out", tmp_path / "r2",
+                           "--no-progress")
+    assert_one_line_error(code, err, "broken.png")
+
+
+def test_image_folder_trains_with_conv_nets(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    code, out, err = run_cli(capsys, "train", "--data", folder, "--set", "arch=conv", "--set", "image_size=32",
+                             "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8",
+                             "--steps", 2, "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    code, _, _ = run_cli(capsys, "sample", tmp_path / "run", "-n", 3, "-o", tmp_path / "c.npy")
+    x = np.load(tmp_path / "c.npy")
+    assert x.dtype == np.uint8 and x.shape == (3, 3, 32, 32)
+
+
+@pytest.mark.parametrize("make", ["missing", "plain-folder", "no-checkpoint"])
+def test_sample_and_resume_refuse_non_runs(make, tmp_path, capsys):
+    target = tmp_path / "x"
+    if make != "missing":
+        target.mkdir()
+    if make == "no-checkpoint":
+        (target / "config.json").write_text("{}")
+    code, _, err = run_cli(capsys, "sample", target, "-n", 2, "-o", tmp_path / "o.npy")
+    assert_one_line_error(code, err, str(target))
+    code, _, err = run_cli(capsys, "train", "--out", target, "--resume", "--no-progress")
+    assert_one_line_error(code, err, str(target))
+
+
+def test_second_train_into_a_run_is_refused_and_harmless(tmp_path, capsys):
+    run = tmp_path / "ring"
+    run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", run, *TINY)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    code, _, err = run_cli(capsys, "train", "--preset", "grid", "--steps", 5, "--out", run, *TINY)
+    assert_one_line_error(code, err, "already holds a run")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_sample_requires_npy(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "sample", tmp_path, "-n", 2, "-o", tmp_path / "o.txt")
+    assert_one_line_error(code, err, ".npy")
