@@ -178,3 +178,23 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     a = load_file(str(tmp_path / "full/checkpoints/step-00000400/weights.safetensors"))
     b = load_file(str(tmp_path / "killed/checkpoints/step-00000400/weights.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_autocast_trains_and_fp16_needs_cuda():
+    t = Trainer(tiny_cfg(amp="bf16"), ring())
+    for _ in range(3):
+        stats = t.train_step()
+    assert all(bool(torch.isfinite(v)) for v in stats.values())
+    assert all(p.dtype == torch.float32 for p in t.G.parameters())  # master weights stay fp32
+    if not torch.cuda.is_available():
+        with pytest.raises(EbganError, match="amp=fp16 needs a CUDA device"):
+            Trainer(tiny_cfg(amp="fp16"), ring())
+
+
+def test_margin_schedule_reaches_the_logs(tmp_path):
+    cfg = tiny_cfg(steps=20, margin=2.0, margin_final=0.0, margin_schedule="linear")
+    train(cfg, tmp_path / "run", dataset=ring(), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    # logged margin = mean over the 5 steps of each interval of 2 - 2 * s / 20
+    expected = [sum(2.0 - 2.0 * s / 20 for s in range(i, i + 5)) / 5 for i in (0, 5, 10, 15)]
+    assert [r["margin"] for r in rows] == pytest.approx(expected, abs=1e-6)
