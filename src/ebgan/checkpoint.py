@@ -6,6 +6,7 @@ Layout of a run folder::
       config.json                  the resolved configuration
       metrics.jsonl                one JSON object per logged step
       checkpoints/latest           name of the newest complete checkpoint (written last, atomically)
+      checkpoints/best/            (with best_metric) the checkpoint that scored best so far
       checkpoints/step-00001000/
           weights.safetensors      G.* and D.* parameters and buffers (safe to load from any source)
           state.pt                 optimisers, step, RNG states, data cursor, loss state (tensors and
@@ -51,44 +52,62 @@ def _flat_weights(nets: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch.nn.Module],
-                    state: dict[str, Any], config: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``checkpoints/step-XXXXXXXX`` atomically, point ``latest`` at it, and prune to ``keep``."""
-    root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"step-{step:08d}"
-    final = root / name
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=name + ".", suffix=".tmp"))
+def write_checkpoint_dir(final: Path, step: int, nets: dict[str, torch.nn.Module], state: dict[str, Any],
+                         config: dict[str, Any]) -> Path:
+    """Fill a temporary folder beside ``final`` and rename it into place (replacing an older one)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=final.name + ".", suffix=".tmp"))
     try:
         save_file(_flat_weights(nets), str(tmp / "weights.safetensors"),
                   metadata={"format_version": str(FORMAT_VERSION), "step": str(step)})
         torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        if final.exists():  # a re-save of the same step (e.g. the end of a resumed run)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if final.exists():  # a re-save of the same step, or a new best
+            old = final.with_name(final.name + ".old.tmp")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return final
+
+
+def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch.nn.Module],
+                    state: dict[str, Any], config: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``checkpoints/step-XXXXXXXX`` atomically, point ``latest`` at it, and prune to ``keep``."""
+    root = Path(run_dir) / "checkpoints"
+    name = f"step-{step:08d}"
+    final = write_checkpoint_dir(root / name, step, nets, state, config)
     atomic_write_text(root / "latest", name + "\n")
     ckpts = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in ckpts[:-keep]:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob("step-*.tmp"):  # leftovers of a killed save
+    for stale in root.glob("*.tmp"):  # leftovers of a killed save
         shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(run_dir: str | os.PathLike) -> Path:
-    """The newest complete checkpoint folder of a run, or an EbganError saying why there is none."""
+def latest_checkpoint(run_dir: str | os.PathLike, which: str = "latest") -> Path:
+    """The newest complete checkpoint folder of a run (``which="best"``: the best by the run's
+    ``best_metric``), or an EbganError saying why there is none."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EbganError(f"{run_dir} is not a folder")
     pointer = run_dir / "checkpoints" / "latest"
     if not (run_dir / "config.json").is_file() or not pointer.is_file():
         raise EbganError(f"{run_dir} is not a run folder (no config.json or checkpoints/latest)")
-    ckpt = run_dir / "checkpoints" / pointer.read_text().strip()
+    if which == "best":
+        ckpt = run_dir / "checkpoints" / "best"
+        if not ckpt.is_dir():
+            raise EbganError(f"{run_dir} has no best checkpoint (train with eval_every and best_metric set)")
+    elif which == "latest":
+        ckpt = run_dir / "checkpoints" / pointer.read_text().strip()
+    else:
+        raise EbganError(f"checkpoint must be 'latest' or 'best', got {which!r}")
     if not (ckpt / "weights.safetensors").is_file() or not (ckpt / "state.pt").is_file():
         raise EbganError(f"{run_dir}: checkpoint {ckpt.name} is incomplete")
     return ckpt

@@ -2,7 +2,7 @@
 
     ebgan train [--preset NAME] [--data NAME|PATH] [--data-root DIR] [--out DIR] [--steps N] [--seed N]
                 [--loss NAME] [--resume] [--set KEY=VALUE ...] [--dry-run]
-    ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE]
+    ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best]
     ebgan eval SAMPLES.npy|RUN_DIR --against mnist|ring|grid|stacked-mnist [--data-root DIR] [-n N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
     ebgan download mnist [--data-root DIR]
@@ -77,7 +77,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".npy":
         raise EbganError(f"-o must name a .npy file, got {out}")
-    x = sample_from_run(args.run_dir, args.n, seed=args.seed)
+    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
@@ -147,6 +147,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="FILE.npy: uint8 [N,C,H,W] images or float32 [N,2] points")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--png", help="also save a picture of the samples")
+    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
+                   help="which checkpoint to sample from (best: kept by best_metric during training)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("download", help="download a data set (with checksum verification)")

@@ -76,6 +76,11 @@ class Config:
     ckpt_every: int = 1000
     keep_checkpoints: int = 2
     n_grid: int = 64  # samples in the fixed-noise grid
+    # --- evaluation during training ---
+    eval_every: int = 0  # score samples every K steps with `ebgan eval`'s metrics (0: off)
+    eval_against: str | None = None  # mnist | ring | grid | stacked-mnist (None: the training data's name)
+    eval_samples: int = 0  # samples per evaluation (0: 2500 for points, 10000 for images)
+    best_metric: str | None = None  # keep checkpoints/best/ by this metric (fid, is, modes, hq_pct, kl, ...)
 
 
 PRESETS: dict[str, dict[str, typing.Any]] = {
@@ -231,6 +236,12 @@ def resolve(cfg: Config) -> Config:
     return cfg
 
 
+# Metrics a run can keep its best checkpoint by, and whether higher is better.
+BEST_METRICS = {"is": True, "paper_score": True, "fid": False, "modes": True, "hq_pct": True,
+                "reverse_kl": False, "kl": False}
+EVAL_TARGETS = ("mnist", "ring", "grid", "stacked-mnist")
+
+
 def validate(cfg: Config) -> None:
     """Raise EbganError naming the first invalid value."""
 
@@ -273,6 +284,16 @@ def validate(cfg: Config) -> None:
     need(not (cfg.loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
          "loss=wgan-gp needs a discriminator without batch norm (the gradient penalty is per sample); "
          "set batch_norm=false")
+    need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
+    need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")
+    if cfg.eval_every:
+        target = cfg.eval_against or cfg.data
+        need(target in EVAL_TARGETS, f"eval_against must be one of {', '.join(EVAL_TARGETS)} (data {cfg.data!r} "
+             f"has no reference metrics), got {target!r}")
+    if cfg.best_metric is not None:
+        need(cfg.best_metric in BEST_METRICS,
+             f"best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.best_metric!r}")
+        need(cfg.eval_every > 0, "best_metric needs eval_every > 0")
     if cfg.image_size is not None:
         need(cfg.image_size in (28, 32, 64) or cfg.arch == "mlp",
              f"conv nets support image_size 28, 32 or 64, got {cfg.image_size}")

@@ -107,3 +107,20 @@ def energy_landscape(D: nn.Module, real: Tensor, fake: Tensor, path: Path, title
     if title:
         ax.set_title(title)
     _save(fig, path)
+
+
+def eval_curves(rows: list[dict[str, Any]], path: Path, best: dict | None = None) -> None:
+    """One panel per metric logged by periodic evaluation (``eval/*`` keys), the best step marked."""
+    plt = _plt()
+    keys = sorted({k for r in rows for k in r if k.startswith("eval/") and k != "eval/classifier_accuracy"})
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        ax.plot(*zip(*pts), marker="o")
+        name = key.split("/", 1)[1]
+        if best and best.get("metric") == name:
+            ax.axvline(best["step"], color="k", ls="--", lw=1, label=f"best {best['value']:.3g}")
+            ax.legend()
+        ax.set_title(name)
+        ax.set_xlabel("step")
+    _save(fig, path)

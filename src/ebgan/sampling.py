@@ -19,10 +19,14 @@ from .objectives import make_objective
 from .train import saved_config
 
 
-def load_generator(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, Config, str]:
-    """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``)."""
+def load_generator(run_dir: str | os.PathLike, device: str = "cpu",
+                   checkpoint: str = "latest") -> tuple[nn.Module, Config, str]:
+    """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``).
+
+    ``checkpoint`` is ``"latest"`` or ``"best"`` (kept when the run had ``best_metric`` set).
+    """
     run_dir = Path(run_dir)
-    ckpt = latest_checkpoint(run_dir)
+    ckpt = latest_checkpoint(run_dir, checkpoint)
     cfg = saved_config(run_dir)
     meta = json.loads((run_dir / "data.json").read_text()) if (run_dir / "data.json").is_file() else None
     if meta is None:
@@ -34,11 +38,11 @@ def load_generator(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[nn.
 
 @torch.no_grad()
 def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_size: int = 1000,
-                    device: str = "cpu") -> np.ndarray:
+                    device: str = "cpu", checkpoint: str = "latest") -> np.ndarray:
     """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points."""
     if n <= 0:
         raise EbganError(f"-n must be > 0, got {n}")
-    G, cfg, kind = load_generator(run_dir, device)
+    G, cfg, kind = load_generator(run_dir, device, checkpoint)
     gen = torch.Generator(device=device).manual_seed(seed)
     parts = []
     for i in range(0, n, batch_size):

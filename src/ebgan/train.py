@@ -22,8 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from . import dist
-from .checkpoint import atomic_write_text, latest_checkpoint, load_state, load_weights, save_checkpoint
-from .config import Config, from_dict, margin_at, to_dict
+from .checkpoint import (
+    atomic_write_text,
+    latest_checkpoint,
+    load_state,
+    load_weights,
+    save_checkpoint,
+    write_checkpoint_dir,
+)
+from .config import BEST_METRICS, Config, from_dict, margin_at, to_dict
 from .data import Dataset, to_uint8
 from .errors import EbganError
 from .nets import build_networks
@@ -298,6 +305,34 @@ def save_samples(trainer: Trainer, path: Path) -> None:
         plots.scatter_points(trainer.dataset.data[:2500].cpu(), x, path)
 
 
+def evaluate_now(trainer: Trainer, data_root: str | None) -> dict[str, float]:
+    """Score ``eval_samples`` fresh samples of G with ``ebgan eval``'s metrics (fixed noise seed)."""
+    from .evaluate import evaluate
+
+    cfg = trainer.cfg
+    points = trainer.dataset.kind == "points"
+    n = cfg.eval_samples or (2500 if points else 10000)
+    x = trainer.sample(n, seed=cfg.seed + 777)
+    arr = x.numpy() if points else to_uint8(x).numpy()
+    result = evaluate(arr, cfg.eval_against or cfg.data, data_root, n=n)
+    return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and k != "n"}
+
+
+def _maybe_keep_best(trainer: Trainer, out: Path, scores: dict[str, float], best: dict | None) -> dict | None:
+    cfg = trainer.cfg
+    if cfg.best_metric is None or cfg.best_metric not in scores:
+        return best
+    value = scores[cfg.best_metric]
+    higher = BEST_METRICS[cfg.best_metric]
+    if best is not None and not (value > best["value"] if higher else value < best["value"]):
+        return best
+    write_checkpoint_dir(out / "checkpoints" / "best", trainer.step, {"G": trainer.G, "D": trainer.D},
+                         trainer.state_dict(), to_dict(cfg))
+    best = {"metric": cfg.best_metric, "value": value, "step": trainer.step}
+    atomic_write_text(out / "best.json", json.dumps(best) + "\n")
+    return best
+
+
 def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
           progress: bool = True, dataset: Dataset | None = None) -> dict[str, Any]:
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints."""
@@ -342,6 +377,7 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     t_last = time.perf_counter()
     log = metrics_path.open("a") if info.is_main else None
     last_good = ckpt
+    best = json.loads((out / "best.json").read_text()) if (out / "best.json").is_file() else None
     try:
         while trainer.step < trainer.total_steps:
             stats = trainer.train_step()
@@ -370,6 +406,13 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
                     if bar is not None:
                         bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in row.items()
                                          if k not in ("step", "time")}, refresh=False)
+            if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
+                if info.is_main:  # G is identical on every rank: rank 0 scores, the others wait
+                    scores = evaluate_now(trainer, data_root)
+                    log.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scores.items()}}) + "\n")
+                    log.flush()
+                    best = _maybe_keep_best(trainer, out, scores, best)
+                dist.barrier(info)
             if info.is_main and (step % cfg.sample_every == 0 or step == trainer.total_steps):
                 save_samples(trainer, out / "samples" / f"step-{step:08d}.png")
             if step % cfg.ckpt_every == 0 or step == trainer.total_steps:
@@ -389,7 +432,13 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     if info.is_main:
         save_samples(trainer, out / "samples.png")
         rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        plots.training_curves(rows, cfg, out / "energy.png")
+        train_rows = [r for r in rows if not any(k.startswith("eval/") for k in r)]
+        eval_rows = [r for r in rows if any(k.startswith("eval/") for k in r)]
+        plots.training_curves(train_rows, cfg, out / "energy.png")
+        if eval_rows:
+            plots.eval_curves(eval_rows, out / "eval.png", best)
+            summary["eval"] = eval_rows[-1]
+        rows = train_rows
         if dataset.kind == "points":
             fake = trainer.sample(2500, seed=cfg.seed + 12345)
             plots.energy_landscape(trainer.D, dataset.data[:2500].cpu(), fake, out / "landscape.png",
