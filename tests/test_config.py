@@ -103,3 +103,28 @@ def test_margin_schedules():
 def test_margin_final_above_margin_refused():
     with pytest.raises(EbganError, match="margin_final"):
         resolve(apply_overrides(Config(), {"margin": 1.0, "margin_final": 2.0}))
+
+
+def test_linear_lr_schedule():
+    from ebgan.config import lr_factor
+
+    cfg = apply_overrides(Config(), {"steps": 100, "lr_schedule": "linear", "lr_decay_start": 0.5})
+    assert [lr_factor(cfg, s) for s in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    assert lr_factor(apply_overrides(Config(), {"steps": 100}), 99) == 1.0
+
+
+def test_linear_lr_schedule_reaches_the_optimisers():
+    import torch
+
+    from ebgan.data import Dataset, sample_mixture
+    from ebgan.train import Trainer
+
+    x, y = sample_mixture("ring", 512, torch.Generator().manual_seed(0))
+    cfg = resolve(apply_overrides(from_preset("ring"), {"steps": 4, "lr_schedule": "linear", "lr_decay_start": 0.0,
+                                                        "g_size": 8, "d_size": 8, "lr_g": 1e-3, "lr_d": 2e-3}))
+    t = Trainer(cfg, Dataset("ring", "points", x, y))
+    seen = []
+    for _ in range(4):
+        t.train_step()
+        seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]))
+    assert seen == pytest.approx([(1e-3 * f, 2e-3 * f) for f in (1.0, 0.75, 0.5, 0.25)])

@@ -21,6 +21,7 @@ ARCHS = ("mlp", "conv")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 MARGIN_SCHEDULES = ("constant", "linear", "exponential")
 AMP_MODES = ("none", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Config:
     lr_d: float | None = None
     beta1: float | None = None
     beta2: float | None = None
+    lr_schedule: str = "constant"  # constant | linear: decay both learning rates linearly to 0 ...
+    lr_decay_start: float = 0.5  # ... starting at this fraction of the adversarial steps
     # --- run ---
     seed: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
@@ -284,6 +287,9 @@ def validate(cfg: Config) -> None:
     need(not (cfg.loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
          "loss=wgan-gp needs a discriminator without batch norm (the gradient penalty is per sample); "
          "set batch_norm=false")
+    need(cfg.lr_schedule in LR_SCHEDULES,
+         f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+    need(0 <= cfg.lr_decay_start < 1, f"lr_decay_start must be in [0, 1), got {cfg.lr_decay_start}")
     need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
     need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")
     if cfg.eval_every:
@@ -300,6 +306,17 @@ def validate(cfg: Config) -> None:
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
     if cfg.channels is not None:
         need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")
+
+
+def lr_factor(cfg: Config, step: int) -> float:
+    """Learning-rate multiplier at adversarial ``step``: 1, or under ``linear`` 1 until
+    ``lr_decay_start * steps`` and then a straight line to 0 at ``steps`` (stateless, so resume is exact)."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    start = cfg.lr_decay_start * cfg.steps
+    if step <= start:
+        return 1.0
+    return max(0.0, (cfg.steps - step) / (cfg.steps - start))
 
 
 def margin_at(cfg: Config, step: int) -> float:

@@ -30,7 +30,7 @@ from .checkpoint import (
     save_checkpoint,
     write_checkpoint_dir,
 )
-from .config import BEST_METRICS, Config, from_dict, margin_at, to_dict
+from .config import BEST_METRICS, Config, from_dict, lr_factor, margin_at, to_dict
 from .data import Dataset, to_uint8
 from .errors import EbganError
 from .nets import build_networks
@@ -152,6 +152,11 @@ class Trainer:
             return {"pretrain/energy_real": loss.detach()}
 
         game_step = self.step - cfg.pretrain_steps
+        if cfg.lr_schedule != "constant":
+            f = lr_factor(cfg, game_step)
+            for opt, lr in ((self.opt_d, cfg.lr_d), (self.opt_g, cfg.lr_g)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * f
         fake, loss_d, stats = self.d_phase(game_step)
         loss_g, g_stats = self.g_phase(fake, game_step)
         self.step += 1
