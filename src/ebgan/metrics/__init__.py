@@ -1,0 +1,25 @@
+"""Metrics: inception score, the EBGAN paper's modified score, FID on classifier features, 2-D mixture and
+Stacked MNIST mode counts, AUROC; and a registry
+(:data:`METRICS`, :func:`list_metrics`) so the CLI can list the valid names.
+"""
+
+from .scores import (
+    METRICS,
+    GaussianStats,
+    Metric,
+    auroc,
+    count_modes_2d,
+    frechet_distance,
+    gaussian_stats,
+    get_metric,
+    inception_score,
+    list_metrics,
+    paper_inception_score,
+    stacked_mnist_modes,
+)
+
+__all__ = [
+    "METRICS", "GaussianStats", "Metric", "auroc", "count_modes_2d",
+    "frechet_distance", "gaussian_stats", "get_metric", "inception_score", "list_metrics",
+    "paper_inception_score", "stacked_mnist_modes",
+]
