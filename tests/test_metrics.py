@@ -1,4 +1,4 @@
-"""Metrics against closed forms.
+"""Metrics against closed forms, and the shipped classifier against its recorded figures.
 
 Closed forms (derived in each test's docstring):
 * FID of identical statistics is 0; of a pure mean shift ``d`` with equal covariances it is ``||d||^2``;
@@ -9,6 +9,7 @@ Closed forms (derived in each test's docstring):
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -30,6 +31,7 @@ from ebgan.metrics import (
     paper_inception_score,
     stacked_mnist_modes,
 )
+from ebgan.metrics.classifier import DEFAULT_WEIGHTS, MnistClassifier, sidecar_path
 
 
 def f64(x) -> torch.Tensor:
@@ -250,3 +252,38 @@ def test_registry_lists_and_rejects():
     assert all(m.description for m in METRICS.values())
     with pytest.raises(EbganError, match="unknown metric 'nope'; valid metrics: auroc"):
         get_metric("nope")
+
+
+# --------------------------------------------------------------------------------------------- classifier
+
+
+def test_classifier_shapes_and_input_conventions():
+    """uint8 v in [0, 255] and float (2 v / 255 - 1) in [-1, 1] are the same image to the classifier."""
+    torch.manual_seed(0)
+    m = MnistClassifier().eval()
+    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    with torch.no_grad():
+        assert m(x).shape == (4, 10)
+        assert m.features(x).shape == (4, 128)
+        assert_close(m(x), m(x.float() / 127.5 - 1.0), atol=1e-5, rtol=1e-5)
+    assert sum(p.numel() for p in m.parameters()) < 500_000  # well under 2 MB of float32
+    with pytest.raises(EbganError, match=r"\[N, 1, 28, 28\]"):
+        m(torch.zeros(2, 3, 28, 28))
+
+
+def test_packaged_classifier_sidecar():
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 2_000_000
+    info = json.loads(sidecar_path(DEFAULT_WEIGHTS).read_text())
+    assert info["test_accuracy"] >= 0.992
+    ref = info["reference"]
+    assert ref["is"] >= 9.5
+    assert 0 <= ref["fid_test_vs_train"] < 1.0
+    assert ref["stacked_modes"] >= 990 and ref["stacked_kl"] <= 0.05
+    from safetensors import safe_open
+
+    from ebgan.metrics.classifier import file_sha256, stats_path
+
+    assert file_sha256(DEFAULT_WEIGHTS) == info["sha256"]
+    with safe_open(str(stats_path(DEFAULT_WEIGHTS)), framework="pt") as f:
+        assert f.metadata()["classifier_sha256"] == info["sha256"]
+        assert set(f.keys()) == {"train_mu", "train_sigma", "test_mu", "test_sigma"}
