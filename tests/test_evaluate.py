@@ -48,11 +48,12 @@ def classifier():
 
 
 def _noise_mix(x: torch.Tensor, frac: float, seed: int = 0) -> np.ndarray:
-    """Replace the first ``frac`` of the images by uniform uint8 noise."""
+    """Replace a random ``frac`` of the images by uniform uint8 noise."""
     g = torch.Generator().manual_seed(seed)
     x = x.clone()
     k = int(round(frac * x.shape[0]))
-    x[:k] = torch.randint(0, 256, (k, 1, 28, 28), generator=g, dtype=torch.uint8)
+    idx = torch.randperm(x.shape[0], generator=g)[:k]
+    x[idx] = torch.randint(0, 256, (k, 1, 28, 28), generator=g, dtype=torch.uint8)
     return x.numpy()
 
 
