@@ -223,10 +223,13 @@ def main() -> None:
         "",
         "### Cost",
         "",
-        f"- scoring the real test set (10,000 images, cached statistics): {t_real:.1f} s",
+        f"- scoring the real test set (10,000 images; real statistics shipped with the classifier): {t_real:.1f} s",
         f"- scoring 50,000 MNIST images in a fresh process (`evaluate(..., 'mnist')`): {probe['seconds']:.1f} s, "
         f"peak resident memory {probe['max_rss_mib']:.0f} MiB (limit 2 GiB)",
     ]
+    if clf.info.get("train_seconds") is not None:
+        lines.append(f"- training the classifier (`ebgan train-classifier`, {clf.info.get('epochs')} epochs, from its "
+                     f"sidecar): {clf.info['train_seconds']:.0f} s on {clf.info.get('machine', '?')}")
     if ref:
         lines += [
             "",
