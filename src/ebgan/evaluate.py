@@ -1,0 +1,370 @@
+"""Scoring samples against a data set, and the ``ebgan eval`` / ``ebgan train-classifier`` subcommands.
+
+``evaluate`` checks its input and dispatches on the data set:
+
+* ``mnist``: inception score (mean, std over 10 splits), the EBGAN paper's modified score ``I'`` and FID on
+  the project's classifier (features of the real training or test set, cached), with the classifier's test
+  accuracy;
+* ``ring`` / ``grid``: modes covered, % high-quality samples and reverse KL (PacGAN protocol, 2,500 samples);
+* ``stacked-mnist``: modes covered of 1000 and KL to uniform, each channel labelled by the classifier (26,000
+  samples).
+
+Samples are ``uint8 [N, C, 28, 28]`` images or ``float [N, 2]`` points; they are scored in batches, so 50,000
+MNIST samples need well under 2 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import EbganError
+
+DATASETS = ("mnist", "ring", "grid", "stacked-mnist")
+# Protocol sample counts: PacGAN 2-D mixtures 2,500; VEEGAN/PacGAN Stacked MNIST 26,000; MNIST: the test set
+# size, so that a model's FID is comparable with the real test-vs-train reference.
+DEFAULT_N = {"mnist": 10_000, "ring": 2_500, "grid": 2_500, "stacked-mnist": 26_000}
+
+
+def default_data_root() -> str:
+    """``$EBGAN_DATA_ROOT`` if set, else ``./data``."""
+    return os.environ.get("EBGAN_DATA_ROOT") or "data"
+
+
+def normalize_dataset_name(name: str) -> str:
+    """``"stacked_mnist"`` / ``"Stacked-MNIST"`` -> ``"stacked-mnist"``; an unknown name raises EbganError."""
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise EbganError(f"cannot evaluate against {name!r}; valid choices: {', '.join(DATASETS)}")
+    return key
+
+
+def _check_images(x: np.ndarray, channels: int, against: str) -> None:
+    if x.dtype != np.uint8:
+        hint = " (convert generator output in [-1, 1] with ebgan.data.to_uint8)" if x.dtype.kind == "f" else ""
+        raise EbganError(f"{against} samples must be uint8 images [N, {channels}, 28, 28], got dtype {x.dtype}{hint}")
+    if x.ndim != 4 or x.shape[1:] != (channels, 28, 28):
+        hint = ""
+        if x.ndim == 4 and x.shape[2:] == (28, 28) and x.shape[1] in (1, 3) and x.shape[1] != channels:
+            hint = f" (for {x.shape[1]}-channel samples use --against {'mnist' if x.shape[1] == 1 else 'stacked-mnist'})"
+        raise EbganError(f"{against} samples must be uint8 [N, {channels}, 28, 28], got shape {list(x.shape)}{hint}")
+
+
+def _check_points(x: np.ndarray, against: str) -> None:
+    if x.dtype.kind != "f":
+        raise EbganError(f"{against} samples must be float32 points [N, 2], got dtype {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise EbganError(f"{against} samples must be float32 points [N, 2], got shape {list(x.shape)}")
+    if not np.isfinite(x).all():
+        raise EbganError(f"{against} samples contain NaN or infinite values")
+
+
+def evaluate(
+    samples: np.ndarray,
+    against: str,
+    data_root: str | os.PathLike | None = None,
+    n: int | None = None,
+    batch_size: int = 500,
+    progress: bool = False,
+    classifier=None,
+    fid_split: str = "train",
+) -> dict:
+    """Score ``samples`` against a data set.
+
+    Args:
+        samples: ``uint8 [N, 1, 28, 28]`` (mnist), ``uint8 [N, 3, 28, 28]`` (stacked-mnist) or
+            ``float32 [N, 2]`` (ring, grid).
+        against: ``"mnist"``, ``"ring"``, ``"grid"`` or ``"stacked-mnist"``.
+        data_root: folder holding ``MNIST/raw/``; read only to compute the real FID statistics once (they are
+            then cached). Default ``$EBGAN_DATA_ROOT`` or ``./data``.
+        n: score the first ``n`` samples. Default: all for mnist; for ring/grid and stacked-mnist the protocol's
+            2,500 and 26,000 (or all, if fewer are given).
+        batch_size: images per classifier pass (memory is one batch of activations).
+        progress: show progress bars on standard error.
+        classifier: a :class:`~ebgan.metrics.classifier.LoadedClassifier`, a weights path, or ``None`` for the
+            packaged classifier.
+        fid_split: the real MNIST split FID is measured against, ``"train"`` or ``"test"``.
+
+    Returns:
+        mnist: ``is``, ``is_std``, ``paper_score``, ``fid``, ``classifier_accuracy``; ring/grid: ``modes``,
+        ``hq_pct``, ``reverse_kl``; stacked-mnist: ``modes``, ``kl``, ``classifier_accuracy``; always
+        ``against`` and ``n`` (the number of samples scored).
+    """
+    from .metrics import scores
+
+    against = normalize_dataset_name(against)
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    if not isinstance(samples, np.ndarray):
+        raise EbganError(f"samples must be a numpy array, got {type(samples).__name__}")
+    if samples.ndim == 0 or samples.shape[0] == 0:
+        raise EbganError(f"no samples to evaluate (array of shape {list(samples.shape)})")
+    if batch_size < 1:
+        raise EbganError(f"batch_size must be >= 1, got {batch_size}")
+    if against in ("ring", "grid"):
+        _check_points(samples, against)
+    else:
+        _check_images(samples, 3 if against == "stacked-mnist" else 1, against)
+    total = samples.shape[0]
+    if n is None:
+        n = total if against == "mnist" else min(total, DEFAULT_N[against])
+    if not 1 <= n <= total:
+        raise EbganError(f"-n must be between 1 and the number of samples ({total}), got {n}")
+    samples = samples[:n]
+    result: dict = {"against": against, "n": int(n)}
+
+    if against in ("ring", "grid"):
+        from .data import MIXTURES
+
+        centers_fn, sigma = MIXTURES[against]
+        m = scores.count_modes_2d(samples, centers_fn(), sigma)
+        result.update(modes=m["modes"], hq_pct=m["hq_pct"], reverse_kl=m["reverse_kl"])
+        return result
+
+    from .metrics.classifier import LoadedClassifier, load_classifier
+    from .metrics.reference import classify_channels, image_outputs, real_feature_stats
+
+    clf = classifier if isinstance(classifier, LoadedClassifier) else load_classifier(classifier)
+    images = torch.from_numpy(np.ascontiguousarray(samples))  # no copy: batches are converted one at a time
+    if against == "stacked-mnist":
+        digits = classify_channels(clf, images, batch_size, progress)  # [N, 3]
+        m = scores.stacked_mnist_modes(digits)
+        result.update(modes=m["modes"], kl=m["kl"], classifier_accuracy=clf.test_accuracy)
+        return result
+
+    if n < 10:
+        raise EbganError(f"the inception score uses 10 splits and needs at least 10 samples, got {n}")
+    if fid_split not in ("train", "test"):
+        raise EbganError(f"--fid-split must be 'train' or 'test', got {fid_split!r}")
+    # Real statistics first: a missing data set fails before minutes of scoring, not after.
+    root = data_root if data_root is not None else default_data_root()
+    mu_real, sigma_real = real_feature_stats(clf, root, fid_split, batch_size, progress)
+    probs, mu, sigma = image_outputs(clf, images, batch_size, progress, desc="samples")
+    is_mean, is_std = scores.inception_score(probs, splits=10)
+    result.update(
+        **{"is": is_mean},
+        is_std=is_std,
+        paper_score=scores.paper_inception_score(probs),
+        fid=scores.frechet_distance(mu, sigma, mu_real, sigma_real),
+        fid_split=fid_split,
+        classifier_accuracy=clf.test_accuracy,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+def load_samples(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``.npy`` sample file without unpickling; any problem is one EbganError line."""
+    p = Path(path)
+    if not p.exists():
+        raise EbganError(f"no such file or run folder: {p}")
+    if p.suffix != ".npy":
+        raise EbganError(f"sample files must be .npy arrays, got {p.name}")
+    if p.stat().st_size == 0:
+        raise EbganError(f"{p} is empty")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    if not isinstance(x, np.ndarray):
+        raise EbganError(f"{p} does not hold a single array")
+    return x
+
+
+def _fmt(v, spec: str = ".4f") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return format(v, spec)
+
+
+def _exact_mixture_reference(against: str) -> dict:
+    # Exact samples of the mixture itself (2,500, seed 0): what a perfect generator would score.
+    from .data import MIXTURES, sample_mixture
+    from .metrics.scores import count_modes_2d
+
+    pts, _ = sample_mixture(against, DEFAULT_N[against], torch.Generator().manual_seed(0))
+    centers_fn, sigma = MIXTURES[against]
+    return count_modes_2d(pts, centers_fn(), sigma)
+
+
+def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_path: str | None = None) -> list[str]:
+    """Human-readable lines for a result of :func:`evaluate`, with the real-data reference values."""
+    against = result["against"]
+    lines = [f"ebgan eval: {result['n']} samples from {source} against {against}"]
+    if against in ("ring", "grid"):
+        k = 8 if against == "ring" else 25
+        ref = _exact_mixture_reference(against)
+        lines += [
+            f"  modes covered        {result['modes']} / {k}",
+            f"  high-quality samples {_fmt(result['hq_pct'], '.2f')} %  (within 3 sigma of the nearest mode)",
+            f"  reverse KL           {_fmt(result['reverse_kl'])}  (mode frequencies vs uniform; 0 is perfect)",
+            f"  reference: exact {against} samples (2500, seed 0) give {ref['modes']}/{k} modes, "
+            f"{ref['hq_pct']:.2f} % high quality, reverse KL {ref['reverse_kl']:.4f}",
+        ]
+        if result["n"] < DEFAULT_N[against]:
+            lines.append(f"  note: the PacGAN protocol uses {DEFAULT_N[against]} samples; scored {result['n']}")
+        return lines
+
+    info = clf_info or {}
+    ref = info.get("reference", {})
+    acc = result.get("classifier_accuracy")
+    sha = info.get("sha256", "")[:12]
+    lines.append(
+        f"  classifier: {clf_path or 'packaged'} (sha256 {sha or '?'}, test accuracy "
+        f"{_fmt(100 * acc if acc is not None else None, '.2f')} %)"
+    )
+    if against == "stacked-mnist":
+        lines += [
+            f"  modes covered        {result['modes']} / 1000",
+            f"  KL to uniform        {_fmt(result['kl'])}  (0 is perfect; log 1000 = 6.91 for one mode)",
+        ]
+        if "stacked_modes" in ref:
+            lines.append(
+                f"  reference: {ref.get('stacked_samples', 26000)} real triplets give {ref['stacked_modes']} modes, "
+                f"KL {ref['stacked_kl']:.4f}"
+            )
+        if result["n"] < DEFAULT_N[against]:
+            lines.append(f"  note: the VEEGAN/PacGAN protocol uses {DEFAULT_N[against]} samples; scored {result['n']}")
+        return lines
+
+    lines += [
+        f"  inception score      {_fmt(result['is'])} +- {_fmt(result['is_std'])}"
+        + (f"   (real test set: {ref['is']:.4f} +- {ref['is_std']:.4f})" if "is" in ref else ""),
+        f"  paper score I'       {_fmt(result['paper_score'])}"
+        + (f"   (real test set: {ref['paper_score']:.4f})" if "paper_score" in ref else ""),
+        f"  FID vs real {result.get('fid_split', 'train'):5s}    {_fmt(result['fid'])}"
+        + (f"   (real test set vs train: {ref['fid_test_vs_train']:.4f})" if "fid_test_vs_train" in ref else ""),
+    ]
+    return lines
+
+
+def add_eval_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``ebgan eval`` on an ``argparse`` subparsers object; sets ``func=run_eval``."""
+    p = subparsers.add_parser(
+        "eval",
+        help="score samples (.npy) or a run's checkpoint against mnist, ring, grid or stacked-mnist",
+        description="Score samples against a data set. The last line of standard output is one JSON object.",
+    )
+    p.add_argument("samples", nargs="?", help="SAMPLES.npy (uint8 [N,C,28,28] or float32 [N,2]) or a RUN_DIR")
+    p.add_argument("--against", help=f"data set to score against: {', '.join(DATASETS)} (default for a RUN_DIR: its data set)")
+    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default $EBGAN_DATA_ROOT or ./data)")
+    p.add_argument("-n", type=int, default=None, help="number of samples to score (default: protocol size)")
+    p.add_argument("--batch-size", type=int, default=500, help="images per classifier pass (default 500)")
+    p.add_argument("--classifier", default=None, help="classifier .safetensors (default: the packaged one)")
+    p.add_argument("--fid-split", default="train", help="real MNIST split for FID: train (default) or test")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
+    p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
+    p.set_defaults(func=run_eval)
+    return p
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run ``ebgan eval``: print the summary, then the JSON object as the last line of standard output.
+
+    Returns the exit status (0); mistakes raise :class:`EbganError` for the CLI to print as one line.
+    """
+    if args.list_metrics:
+        from .metrics.scores import METRICS, list_metrics
+
+        for name in list_metrics():
+            print(f"{name:14s} {METRICS[name].description}")
+        return 0
+    if not args.samples:
+        raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
+    src = Path(args.samples)
+    against = normalize_dataset_name(args.against) if args.against else None
+    if src.is_dir():
+        from .sampling import run_dataset_name, sample_from_run  # written alongside the trainer
+
+        run_against = normalize_dataset_name(run_dataset_name(src))
+        if against is not None and against != run_against:
+            raise EbganError(f"run {src} was trained on {run_against}, not {against}")
+        against = run_against
+        n = args.n if args.n is not None else DEFAULT_N[against]
+        if n < 1:
+            raise EbganError(f"-n must be >= 1, got {n}")
+        samples = sample_from_run(src, n, seed=args.seed)
+        n = None  # all the samples just drawn
+    else:
+        samples = load_samples(src)
+        if against is None:
+            raise EbganError("--against is required for a sample file: mnist, ring, grid or stacked-mnist")
+        n = args.n
+
+    clf = None
+    if against in ("mnist", "stacked-mnist"):
+        from .metrics.classifier import load_classifier
+
+        clf = load_classifier(args.classifier)
+    result = evaluate(
+        samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
+        progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
+    )
+    for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
+        print(line)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def add_train_classifier_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``ebgan train-classifier``; sets ``func=run_train_classifier``."""
+    from .metrics.classifier import DEFAULT_EPOCHS
+
+    p = subparsers.add_parser(
+        "train-classifier",
+        help="train the MNIST classifier the image metrics use (reproducible from --seed)",
+        description="Train the MNIST ConvNet and write weights (.safetensors) plus a .json with its test "
+        "accuracy and real-data scores.",
+    )
+    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default $EBGAN_DATA_ROOT or ./data)")
+    p.add_argument("--out", default=None, help="weights path (default <cache>/classifier/mnist_classifier-seed<N>.safetensors)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation (default 0)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"passes over the training set (default {DEFAULT_EPOCHS})")
+    p.set_defaults(func=run_train_classifier)
+    return p
+
+
+def run_train_classifier(args: argparse.Namespace) -> int:
+    """Run ``ebgan train-classifier`` and print where the weights went and their test accuracy."""
+    from .metrics.classifier import train_classifier
+    from .metrics.reference import cache_dir
+
+    out = Path(args.out) if args.out else cache_dir() / "classifier" / f"mnist_classifier-seed{args.seed}.safetensors"
+    root = args.data_root if args.data_root is not None else default_data_root()
+    info = train_classifier(root, out, seed=args.seed, epochs=args.epochs, progress=True)
+    ref = info["reference"]
+    print(f"wrote {out} (+ .json): test accuracy {100 * info['test_accuracy']:.2f} %, "
+          f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}")
+    print(f"use it with: ebgan eval SAMPLES.npy --against mnist --classifier {out}")
+    print(json.dumps(info), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m ebgan.evaluate eval ...``) with the CLI's error convention:
+    an :class:`EbganError` is printed as one line on standard error and the exit status is 2."""
+    parser = argparse.ArgumentParser(prog="ebgan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_eval_parser(sub)
+    add_train_classifier_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EbganError as e:
+        print(f"ebgan: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
