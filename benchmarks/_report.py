@@ -53,7 +53,9 @@ def write_section(name: str, body: str) -> None:
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery figure in the README comes from here.\n"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
+    tmp = BENCHMARKS.with_name(f".{BENCHMARKS.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, BENCHMARKS)
 
 
 def median(xs):

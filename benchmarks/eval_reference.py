@@ -15,11 +15,9 @@ is replaced.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,24 +29,12 @@ import torch
 
 from ebgan.data import MIXTURES, load_mnist, sample_mixture
 from ebgan.evaluate import evaluate
-from ebgan.metrics.classifier import load_classifier, machine_description
+from ebgan.metrics.classifier import load_classifier
 from ebgan.metrics.reference import stacked_mnist_triplets
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ROOT / "BENCHMARKS.md"
+from _report import ROOT, header, write_section
+
 SECTION = "eval_reference"
-
-
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery figure in the README comes from here.\n"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    tmp = BENCHMARKS.with_name(f".{BENCHMARKS.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, BENCHMARKS)
 
 
 def noise_mix(x: torch.Tensor, frac: float, seed: int = 0) -> np.ndarray:
@@ -146,18 +132,10 @@ def main() -> None:
     total = time.perf_counter() - t_start
 
     ref = clf.info.get("reference", {})
-    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.strip()
-    except OSError:
-        rev = "?"
     lines = [
         "## Metric reference values (`benchmarks/eval_reference.py`)",
         "",
-        f"- date: {date}, commit {rev}",
-        f"- machine: {machine_description()}, torch {torch.__version__}",
-        "- command: `PYTHONPATH=src python benchmarks/eval_reference.py --data-root ../shared/data`",
+        header("python benchmarks/eval_reference.py --data-root ../shared/data").rstrip(),
         f"- classifier: `src/ebgan/weights/mnist_classifier.safetensors` (sha256 {clf.sha256[:12]}), "
         f"{clf.info.get('arch')}, seed {clf.info.get('seed')}, {clf.info.get('epochs')} epochs, "
         f"**test accuracy {100 * clf.test_accuracy:.2f} %**",

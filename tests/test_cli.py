@@ -167,3 +167,34 @@ def test_second_train_into_a_run_is_refused_and_harmless(tmp_path, capsys):
 def test_sample_requires_npy(tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", tmp_path, "-n", 2, "-o", tmp_path / "o.txt")
     assert_one_line_error(code, err, ".npy")
+
+
+def test_eval_a_run_folder_and_its_samples(tmp_path, capsys):
+    run = tmp_path / "ring"
+    run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", run, *TINY)
+    code, out, err = run_cli(capsys, "eval", run, "--against", "ring", "-n", 500)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result) >= {"modes", "hq_pct", "reverse_kl"} and result["n"] == 500
+    assert 0 <= result["modes"] <= 8
+    run_cli(capsys, "sample", run, "-n", 500, "-o", tmp_path / "s.npy")
+    code, out, _ = run_cli(capsys, "eval", tmp_path / "s.npy", "--against", "ring")
+    assert json.loads(out.strip().splitlines()[-1])["modes"] == result["modes"]  # same seed-0 samples
+    code, _, err = run_cli(capsys, "eval", run, "--against", "mnist")
+    assert_one_line_error(code, err, "ring")
+
+
+def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path, capsys):
+    run = tmp_path / "ring"
+    code, _, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 20, "--out", run, *TINY,
+                           "--set", "eval_every=10", "--set", "best_metric=hq_pct", "--set", "eval_samples=500")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/modes" in r]
+    assert [r["step"] for r in evals] == [10, 20]
+    best = json.loads((run / "best.json").read_text())
+    top = max(evals, key=lambda r: r["eval/hq_pct"])  # first of equal values is kept (strict improvement)
+    assert (best["metric"], best["value"], best["step"]) == ("hq_pct", top["eval/hq_pct"], top["step"])
+    assert (run / "eval.png").is_file() and (run / "checkpoints/best/weights.safetensors").is_file()
+    code, _, _ = run_cli(capsys, "sample", run, "-n", 3, "-o", tmp_path / "b.npy", "--checkpoint", "best")
+    assert code == 0 and np.load(tmp_path / "b.npy").shape == (3, 2)

@@ -30,18 +30,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write_text
 from .errors import EbganError
 
 FORMAT_VERSION = 1
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        f.write(text.encode())
 
 
 def _flat_weights(nets: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:

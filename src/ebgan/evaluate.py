@@ -352,18 +352,10 @@ def run_train_classifier(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m ebgan.evaluate eval ...``) with the CLI's error convention:
-    an :class:`EbganError` is printed as one line on standard error and the exit status is 2."""
-    parser = argparse.ArgumentParser(prog="ebgan")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(sub)
-    add_train_classifier_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EbganError as e:
-        print(f"ebgan: error: {e}", file=sys.stderr)
-        return 2
+    """``python -m ebgan.evaluate eval ...``: the same as ``ebgan eval ...``."""
+    from .cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

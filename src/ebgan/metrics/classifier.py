@@ -22,13 +22,13 @@ import os
 import platform
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._fileio import atomic_write_bytes
 from ..errors import EbganError
 
 # Pixel mean and standard deviation of the MNIST training set in [0, 1] (the values every MNIST tutorial uses).
@@ -124,24 +124,6 @@ def stats_path(weights_path: str | os.PathLike) -> Path:
     """``mnist_classifier.safetensors`` -> ``mnist_classifier.fid_stats.safetensors`` (real FID statistics)."""
     p = Path(weights_path)
     return p.with_name(p.name.removesuffix(".safetensors") + ".fid_stats.safetensors")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader (or a crash) never sees a half-written file: ``os.replace`` is atomic on one file system. The
-    temporary file is opened with ``"xb"`` rather than ``mkstemp`` so it gets the usual ``0666 & ~umask``
-    permissions, not ``0600``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # no-op after a successful os.replace
 
 
 def machine_description() -> str:

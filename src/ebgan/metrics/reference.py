@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from ..errors import EbganError
-from .classifier import LoadedClassifier, atomic_write_bytes, stats_path
+from .._fileio import atomic_write_bytes
+from .classifier import LoadedClassifier, stats_path
 from .scores import GaussianStats, inception_score, paper_inception_score, stacked_mnist_modes, frechet_distance
 
 STACKED_MNIST_SAMPLES = 26_000  # VEEGAN / PacGAN protocol
