@@ -73,6 +73,7 @@ class Config:
     # --- run ---
     seed: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    num_threads: int = 0  # CPU threads for torch (0: PyTorch's default, one per core)
     amp: str = "none"  # none | bf16 (CPU autocast) | fp16 (CUDA autocast with loss scaling)
     log_every: int = 50
     sample_every: int = 1000
@@ -290,6 +291,7 @@ def validate(cfg: Config) -> None:
     need(cfg.lr_schedule in LR_SCHEDULES,
          f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
     need(0 <= cfg.lr_decay_start < 1, f"lr_decay_start must be in [0, 1), got {cfg.lr_decay_start}")
+    need(cfg.num_threads >= 0, f"num_threads must be >= 0, got {cfg.num_threads}")
     need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
     need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")
     if cfg.eval_every:

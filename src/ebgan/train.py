@@ -81,6 +81,9 @@ class Trainer:
         self.cfg, self.dataset = cfg, dataset
         self.info = info or dist.DistInfo()
         self.device = resolve_device(cfg.device, self.info)
+        if cfg.num_threads:
+            # Small nets on a busy machine: fewer threads than free cores avoid OpenMP barrier stalls.
+            torch.set_num_threads(cfg.num_threads)
         self.objective = make_objective(cfg)
         if cfg.pretrain_steps and self.objective.head != "ae":
             raise EbganError(f"pretrain_steps needs an auto-encoder discriminator; loss {cfg.loss} has none")
@@ -255,7 +258,8 @@ class Trainer:
 # --------------------------------------------------------------------------------------------------------------
 # The run: folder checks, resume, progress, logging, samples, plots.
 
-RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device"}
+RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
+                     "num_threads"}
 
 
 def _check_new_run_dir(out: Path) -> None:
