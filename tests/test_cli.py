@@ -49,8 +49,10 @@ def test_train_then_sample_mnist_images(tmp_path, capsys, data_root):
     code, out, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", data_root, "--steps", 3,
                              "--out", run, *TINY, "--set", "g_layers=2")
     assert code == 0, err
-    code, _, _ = run_cli(capsys, "sample", run, "-n", 5, "-o", tmp_path / "m.npy")
+    code, _, _ = run_cli(capsys, "sample", run, "-n", 5, "-o", tmp_path / "m.npy", "--png", tmp_path / "m.png")
     x = np.load(tmp_path / "m.npy")
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.size == (3 * 30 + 2, 2 * 30 + 2)  # 5 samples: 3 per row, 2 rows
     assert code == 0 and x.dtype == np.uint8 and x.shape == (5, 1, 28, 28)
     with Image.open(run / "samples.png") as im:
         assert im.size == (8 * 30 + 2, 8 * 30 + 2)  # 64 samples, 8x8 grid with 2-px padding

@@ -291,3 +291,36 @@ def test_resume_is_bit_exact(name, ring):
         assert a.objective.k == c.objective.k > 0
     else:
         assert torch.equal(a.objective.gen_alpha.get_state(), c.objective.gen_alpha.get_state())
+
+
+def test_discriminate_joint_pass_equals_separate_passes_without_batch_norm():
+    from torch import nn
+
+    from ebgan.objectives import discriminate, has_batch_norm
+    from ebgan.nets import AEDiscriminator
+
+    torch.manual_seed(0)
+    D = AEDiscriminator(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), nn.Linear(6, 4), "l2")
+    real, fake = torch.randn(3, 4), torch.randn(5, 4)
+    vr, vf, cr, cf = discriminate(D, real, fake)
+    assert not has_batch_norm(D)
+    torch.testing.assert_close(vr, D(real)[0])
+    torch.testing.assert_close(vf, D(fake)[0])
+    torch.testing.assert_close(cf, D(fake)[1])
+
+
+def test_discriminate_with_batch_norm_normalises_fakes_on_their_own():
+    """With batch norm, the D step must see fakes normalised by fake-only statistics, as the G step does."""
+    from torch import nn
+
+    from ebgan.objectives import discriminate, has_batch_norm
+    from ebgan.nets import AEDiscriminator
+
+    torch.manual_seed(0)
+    D = AEDiscriminator(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU()), nn.Linear(6, 4), "l2")
+    real, fake = torch.randn(8, 4) + 3.0, torch.randn(8, 4)
+    _, vf, _, _ = discriminate(D, real, fake)
+    assert has_batch_norm(D)
+    torch.testing.assert_close(vf, D(fake)[0])  # what the G step computes
+    joint = D(torch.cat([real, fake]))[0][8:]
+    assert not torch.allclose(vf, joint)

@@ -34,7 +34,7 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_va
     """Tile ``images`` into one Pillow image ("L" for ``C = 1``, "RGB" for ``C = 3``).
 
     Args:
-        images: ``uint8 [N, C, H, W]`` or float ``[N, C, H, W]`` in ``[-1, 1]``; ``C`` is 1 or 3. A single
+        images: ``uint8 [N, C, H, W]`` or float ``[N, C, H, W]`` in ``[-1, 1]`` (tensor or numpy array); ``C`` is 1 or 3. A single
             ``[C, H, W]`` image is accepted too.
         nrow: images per row; default ``ceil(sqrt(N))``. With ``N < nrow`` the grid is ``N`` images wide.
         padding: pixels between images and around the border.
@@ -43,8 +43,10 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_va
     Image ``k`` (row ``r = k // nrow``, column ``c = k % nrow``) has its top-left pixel at
     ``(y, x) = (r * (H + padding) + padding, c * (W + padding) + padding)``.
     """
+    if isinstance(images, np.ndarray):  # e.g. the output of `ebgan sample`
+        images = torch.from_numpy(np.ascontiguousarray(images))
     if not isinstance(images, Tensor):
-        raise EbganError(f"image_grid needs a tensor, got {type(images).__name__}")
+        raise EbganError(f"image_grid needs a tensor or numpy array, got {type(images).__name__}")
     if images.dim() == 3:
         images = images.unsqueeze(0)
     if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[0] == 0:

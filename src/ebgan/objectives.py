@@ -25,11 +25,28 @@ from .errors import EbganError
 Stats = dict[str, Tensor]
 
 
-def discriminate(D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One D pass over real and fake together: ``(value_real [N], value_fake [M], code_real, code_fake)``.
+def has_batch_norm(D: nn.Module) -> bool:
+    """Whether ``D`` contains batch norm (cached on the module: its structure never changes)."""
+    cached = getattr(D, "_ebgan_has_batch_norm", None)
+    if cached is None:
+        cached = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+        D._ebgan_has_batch_norm = cached
+    return cached
 
-    A single pass is faster than two and keeps batch-norm statistics and DDP buffer syncs to one forward.
+
+def discriminate(D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """D over real and fake samples: ``(value_real [N], value_fake [M], code_real, code_fake)``.
+
+    Without batch norm, one pass over the concatenated batch (faster than two, and the same values). With
+    batch norm, two passes, real-only and fake-only: the G step sees D on an all-fake batch, so the D step
+    must normalise fakes with fake-only statistics too; with mixed statistics in the D step the generator
+    meets a different function than the one D was trained to be, and exploits the gap (a DCGAN-style conv
+    EBGAN collapsed to one texture that way).
     """
+    if has_batch_norm(D):
+        value_real, code_real = D(real)
+        value_fake, code_fake = D(fake)
+        return value_real, value_fake, code_real, code_fake
     n = real.shape[0]
     value, code = D(torch.cat([real, fake], dim=0))
     return value[:n], value[n:], code[:n], code[n:]
