@@ -9,7 +9,7 @@ Blocks of steps alternate between the two loops and the medians of their images 
 load on the shared machine affects both alike. Achieved GFLOP/s come from ``torch.utils.flop_counter`` on
 one step, against this machine's fp32 matmul peak measured in the same run.
 
-    python benchmarks/speed.py [--data-root ../shared/data] [--blocks 7] [--steps-per-block 40]
+    python benchmarks/speed.py [--data-root ../shared/data] [--blocks 7] [--steps-per-block 40] [--threads 1]
 """
 
 from __future__ import annotations
@@ -98,8 +98,12 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--blocks", type=int, default=7)
     ap.add_argument("--steps-per-block", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for both loops (1 by default: on a shared 2-core machine two threads "
+                         "stall on OpenMP barriers whenever another process holds a core)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
 
     images, labels = load_mnist(args.data_root, "train")
     variants = {"ebgan (fp32)": {}, "ebgan (amp=bf16)": {"amp": "bf16"}}
@@ -131,7 +135,7 @@ def main() -> None:
         rows.append(f"| {name} | {r:.0f} | {r / base:.2f}x | {fl / 1e9:.3f} | {fl * r / b / 1e9:.1f} |")
     body = (
         "## Training speed: `mnist` preset vs a plain reference loop\n\n" + header() +
-        f"- batch {b}, {args.blocks} alternating blocks of {args.steps_per_block} steps per loop; "
+        f"- {args.threads} thread(s), batch {b}, {args.blocks} alternating blocks of {args.steps_per_block} steps per loop; "
         f"fp32 matmul peak measured in this run: {peak:.0f} GFLOP/s (2048x2048)\n\n" + "\n".join(rows) + "\n\n"
         "The reference: DataLoader with per-item conversion, separate real/fake D passes, a second G forward "
         "for the G step, D weight gradients in the G step, default (foreach) Adam. Ours: one uint8 tensor "
