@@ -198,3 +198,26 @@ def test_margin_schedule_reaches_the_logs(tmp_path):
     # logged margin = mean over the 5 steps of each interval of 2 - 2 * s / 20
     expected = [sum(2.0 - 2.0 * s / 20 for s in range(i, i + 5)) / 5 for i in (0, 5, 10, 15)]
     assert [r["margin"] for r in rows] == pytest.approx(expected, abs=1e-6)
+
+
+def test_amp_auto_follows_native_bf16_support(monkeypatch):
+    import builtins
+    import io
+
+    from ebgan.train import native_bf16, resolve_amp
+
+    real_open = builtins.open
+
+    def fake_cpuinfo(flags):
+        def opener(path, *a, **kw):
+            if str(path) == "/proc/cpuinfo":
+                return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
+            return real_open(path, *a, **kw)
+        return opener
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(builtins, "open", fake_cpuinfo("fpu sse avx2 avx512f avx512_bf16"))
+    assert native_bf16(cpu) and resolve_amp("auto", cpu) == "bf16"
+    monkeypatch.setattr(builtins, "open", fake_cpuinfo("fpu sse avx2 avx512f"))
+    assert not native_bf16(cpu) and resolve_amp("auto", cpu) == "none"
+    assert resolve_amp("bf16", cpu) == "bf16" and resolve_amp("none", cpu) == "none"

@@ -20,7 +20,7 @@ ENERGIES = ("l2", "sse", "mse", "l1")
 ARCHS = ("mlp", "conv")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 MARGIN_SCHEDULES = ("constant", "linear", "exponential")
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "auto", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "linear")
 
 
@@ -74,7 +74,7 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     num_threads: int = 0  # CPU threads for torch (0: PyTorch's default, one per core)
-    amp: str = "none"  # none | bf16 (CPU autocast) | fp16 (CUDA autocast with loss scaling)
+    amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50
     sample_every: int = 1000
     ckpt_every: int = 1000
@@ -103,12 +103,13 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # The paper's best MNIST EBGAN-PT MLP (PAPER.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
     # schedule: beta1 0.5 (the DCGAN setting) and a linear decay of the learning rate over the second half
-    # are ours. Measured on 10,000 samples (seed 0): IS 3.4 -> 7.3 at 3000 steps for beta1 0.9 -> 0.5, and at
+    # are ours. amp=auto trains in bf16 autocast where the CPU or GPU does bf16 natively (twice the speed on
+    # AVX512-BF16 CPUs, same scores: IS 8.725 vs 8.727 at 12000 steps), else in fp32. Measured on 10,000 samples (seed 0): IS 3.4 -> 7.3 at 3000 steps for beta1 0.9 -> 0.5, and at
     # 12000 steps IS 8.49 / FID 5.8 without the decay, 8.73 / 3.1 with it (see BENCHMARKS.md).
     "mnist": dict(
         data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
         margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",
-        steps=12000,
+        steps=12000, amp="auto",
     ),
     # DCGAN-style convolutional EBGAN on MNIST at 28 pixels (Adam 2e-4, beta1 0.5 as in the paper's image
     # runs), at half the DCGAN widths (32 maps) so that a run fits in minutes on a CPU. Measured: IS 5.8,

@@ -54,6 +54,27 @@ def resolve_device(name: str, info: dist.DistInfo) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` does bf16 matrix work natively (CUDA with bf16, or a CPU with AVX512-BF16 or AMX).
+
+    CPUs without it emulate bf16 and can be slower than fp32, so ``amp=auto`` stays in fp32 there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    if amp == "auto":
+        return "bf16" if native_bf16(device) else "none"
+    return amp
+
+
 def make_optimizer(kind: str, params, lr: float, beta1: float, beta2: float, device: torch.device):
     """Adam (fused kernel where available: the per-parameter update is a third of an MLP step otherwise),
     SGD or RMSProp."""
@@ -99,10 +120,11 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optim_d, self.D.parameters(), cfg.lr_d, cfg.beta1, cfg.beta2, self.device)
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
-        if cfg.amp == "fp16" and self.device.type != "cuda":
+        self.amp = resolve_amp(cfg.amp, self.device)  # "auto" becomes bf16 or none for this device
+        if self.amp == "fp16" and self.device.type != "cuda":
             raise EbganError("amp=fp16 needs a CUDA device; use amp=bf16 on a CPU")
-        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
-        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.gen_data = torch.Generator().manual_seed(cfg.seed)
         self.gen_noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 100_003 * (self.info.rank + 1))
         self.data = dataset.data.to(self.device)
@@ -129,9 +151,9 @@ class Trainer:
         return torch.randn(n, self.cfg.z_dim, generator=self.gen_noise, device=self.device)
 
     def autocast(self):
-        if self.cfg.amp == "none":
+        if self.amp == "none":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _update(self, loss: Tensor, params: list[Tensor], opt, scaler) -> None:
@@ -372,7 +394,8 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
         # What sampling needs to rebuild the nets without loading the data set.
         atomic_write_text(out / "data.json", json.dumps({"kind": dataset.kind, "name": dataset.name,
-                                                          "sample_shape": list(dataset.sample_shape)}) + "\n")
+                                                          "sample_shape": list(dataset.sample_shape),
+                                                          "amp": trainer.amp}) + "\n")
         if ckpt is not None:
             _truncate_metrics(metrics_path, trainer.step)
     bar = None
