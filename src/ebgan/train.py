@@ -369,7 +369,7 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints."""
     from . import plots
 
-    info = dist.setup("cuda" if cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    info = dist.setup(resolve_device(cfg.device, dist.DistInfo()).type)  # NCCL for CUDA, gloo for CPU
     out = Path(out_dir)
     ckpt = None
     if resume:
