@@ -63,6 +63,20 @@ def test_pretraining_touches_only_d():
     assert "loss_g" in t.train_step()
 
 
+def test_lr_schedule_sets_both_optimisers_and_is_logged():
+    cfg = tiny_cfg(steps=10, lr_g=1e-3, lr_d=2e-3, lr_schedule="linear", lr_decay_from=0.5, lr_final_scale=0.0,
+                   pretrain_steps=2)
+    t = Trainer(cfg, ring())
+    seen = []
+    for _ in range(cfg.pretrain_steps + cfg.steps):
+        stats = t.train_step()
+        seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"], float(stats.get("lr_scale", 1))))
+    assert seen[:2] == [(1e-3, 2e-3, 1.0)] * 2  # pre-training runs at the full rate
+    game = seen[2:]  # game steps 0..9: full rate up to step 5, then 1 - (s - 5) / 5
+    assert [g[2] for g in game] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
+    assert all(g == pytest.approx(1e-3 * f) and d == pytest.approx(2e-3 * f) for g, d, f in game)
+
+
 def test_state_dict_round_trip_is_bit_exact():
     cfg = tiny_cfg(d_dropout=0.2)
     a = Trainer(cfg, ring())

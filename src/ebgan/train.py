@@ -30,7 +30,7 @@ from .checkpoint import (
     save_checkpoint,
     write_checkpoint_dir,
 )
-from .config import BEST_METRICS, Config, from_dict, lr_factor, margin_at, to_dict
+from .config import BEST_METRICS, Config, from_dict, lr_scale_at, margin_at, to_dict
 from .data import Dataset, to_uint8
 from .errors import EbganError
 from .nets import build_networks
@@ -178,17 +178,22 @@ class Trainer:
 
         game_step = self.step - cfg.pretrain_steps
         if cfg.lr_schedule != "constant":
-            f = lr_factor(cfg, game_step)
-            for opt, lr in ((self.opt_d, cfg.lr_d), (self.opt_g, cfg.lr_g)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * f
+            self.set_lr_scale(lr_scale_at(cfg, game_step))
         fake, loss_d, stats = self.d_phase(game_step)
         loss_g, g_stats = self.g_phase(fake, game_step)
         self.step += 1
         out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats, **g_stats}
         if cfg.loss == "ebgan":
             out["margin"] = torch.tensor(margin_at(cfg, game_step))
+        if cfg.lr_schedule != "constant":
+            out["lr_scale"] = torch.tensor(lr_scale_at(cfg, game_step))
         return out
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Set the optimisers' learning rates to ``scale`` times ``lr_g`` and ``lr_d`` (the lr schedule)."""
+        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
 
     def d_phase(self, game_step: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``d_steps`` discriminator updates; returns the last fake batch (with G's graph), loss and stats."""
