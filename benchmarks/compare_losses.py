@@ -1,0 +1,480 @@
+"""Every loss in ``ebgan.losses.LOSSES`` trained on ring, grid and MNIST with the same networks and budget.
+
+For each data set the networks and batch size are those of the preset of the same name (``ring``, ``grid``,
+``mnist``), and every loss runs the same number of GENERATOR steps. Each loss keeps its own optimiser settings
+(``LOSS_OPTIM_DEFAULTS``) and its own number of D updates per G step (``LOSS_D_STEPS``), filled in by
+``resolve``: WGAN and WGAN-GP therefore make 5 critic updates per generator step, 5x the D updates of the other
+losses. EBGAN keeps the preset's optimiser values (the presets are EBGAN's configurations; on ring and grid they
+equal EBGAN's loss defaults, on MNIST they add Adam beta1 0.5). Preset options that only mean something for
+EBGAN (margin, pt_weight) are ignored by the other losses; the preset's learning-rate schedule applies to all.
+
+Each (data set, loss, seed) trains in its own subprocess (one thread, ``OMP_NUM_THREADS=1``), ``--jobs`` of
+them at a time, so a crash or a NaN in one loss is recorded as failed / diverged instead of ending the
+benchmark. Samples are drawn with seed 1 from the final weights and scored with ``ebgan eval``'s metrics:
+2,500 points (modes, % high quality, reverse KL; PacGAN protocol) or 10,000 MNIST images (IS, FID against the
+training set). Each finished run is appended to ``--out`` (JSON lines), so an interrupted benchmark resumes
+without redoing finished runs (a run is identified by its data set, loss, seed and resolved config).
+
+Defaults: the ring and grid presets' steps (4000, 6000) with seeds 0,1, and 3000 steps on MNIST (a quarter of
+the mnist preset's 12000) with seed 0: about 50 min with 2 workers on 2 shared cores.
+
+    python benchmarks/compare_losses.py [--datasets ring,grid,mnist] [--losses ebgan,gan,...] [--seeds 0,1]
+        [--steps-2d N] [--steps-mnist 3000] [--jobs 2] [--data-root ../shared/data]
+        [--out benchmarks/results/compare.jsonl] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from _report import ROOT, header, write_section
+
+from ebgan.config import LOSS_D_STEPS, PRESETS, Config, from_preset, resolve, to_dict
+from ebgan.losses import LOSSES
+
+RESULTS = ROOT / "benchmarks" / "results"
+DATASETS = ("ring", "grid", "mnist")
+# Seeds per data set. 3 / 3 / 2 seeds at the default steps would take about 90 min on the 2-core machine this was
+# written on (measured step times, 2 single-threaded workers); 2 / 2 / 1 keep the default run near 50 min.
+DEFAULT_SEEDS = {"ring": "0,1", "grid": "0,1", "mnist": "0"}
+DEFAULT_STEPS_MNIST = 3000
+EVAL_N = {"ring": 2500, "grid": 2500, "mnist": 10_000}
+SAMPLE_SEED = 1
+OPTIM_FIELDS = ("optim_g", "optim_d", "lr_g", "lr_d", "beta1", "beta2", "d_steps")
+METRICS = {  # data set -> (key, label, higher is better, format)
+    "ring": [("modes", "modes (of 8)", True, ".0f"), ("hq_pct", "% high quality", True, ".1f"),
+             ("reverse_kl", "reverse KL", False, ".3f")],
+    "grid": [("modes", "modes (of 25)", True, ".0f"), ("hq_pct", "% high quality", True, ".1f"),
+             ("reverse_kl", "reverse KL", False, ".3f")],
+    "mnist": [("is", "IS", True, ".2f"), ("fid", "FID", False, ".1f")],
+}
+
+
+# ------------------------------------------------------------------------------------------------ configs
+
+
+def adjustments(dataset: str, loss: str, cfg: Config) -> tuple[dict, str | None]:
+    """The minimal change a loss needs to run on the preset's networks as they are, and why (or none)."""
+    if loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2):
+        return ({"batch_norm": False},
+                "batch_norm=false: the gradient penalty is per sample, and this preset's D has batch norm")
+    return {}, None
+
+
+def run_config(dataset: str, loss: str, seed: int, steps: int) -> tuple[Config, str | None]:
+    """The resolved config of one run and a note on any change made for this loss."""
+    base = from_preset(dataset)
+    # One sample grid and one checkpoint, at the end: intermediate ones are not used here.
+    changes: dict = {"loss": loss, "seed": seed, "steps": steps, "device": "cpu", "num_threads": 1,
+                     "sample_every": steps, "ckpt_every": steps}
+    if loss != "ebgan":  # the loss's own optimiser defaults instead of the (EBGAN) preset's
+        changes.update({k: None for k in OPTIM_FIELDS})
+    cfg = dataclasses.replace(base, **changes)
+    extra, note = adjustments(dataset, loss, cfg)
+    return resolve(dataclasses.replace(cfg, **extra)), note
+
+
+def config_key(cfg: Config) -> str:
+    d = to_dict(cfg)
+    for k in ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
+        d.pop(k, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cost(spec: dict) -> float:
+    """Rough relative cost of a run (for scheduling the longest first): G steps x (D steps + 1) x net size."""
+    size = {"ring": 1.0, "grid": 2.0, "mnist": 6.0}[spec["dataset"]]
+    return spec["steps"] * (LOSS_D_STEPS.get(spec["loss"], 1) + 1) * size
+
+
+# ------------------------------------------------------------------------------------------------ worker
+
+
+def worker(spec: dict) -> dict:
+    """Train, sample and score one run in this process; never raises."""
+    torch.set_num_threads(1)
+    from ebgan.errors import EbganError
+    from ebgan.evaluate import evaluate
+    from ebgan.sampling import sample_from_run
+    from ebgan.train import TrainingDiverged, train
+
+    out = {"status": "failed"}
+    try:
+        cfg, _ = run_config(spec["dataset"], spec["loss"], spec["seed"], spec["steps"])
+        with tempfile.TemporaryDirectory(prefix="ebgan-compare-") as tmp:
+            run = Path(tmp) / "run"
+            t0 = time.perf_counter()
+            summary = train(cfg, run, data_root=spec["data_root"], progress=False)
+            out["train_seconds"] = summary["seconds"]
+            out["wall_seconds"] = round(time.perf_counter() - t0, 2)
+            x = sample_from_run(run, EVAL_N[spec["dataset"]], seed=SAMPLE_SEED)
+        if x.dtype.kind == "f" and not torch.isfinite(torch.from_numpy(x)).all():
+            out.update(status="diverged", error="the generator's samples contain NaN or infinite values")
+            return out
+        t0 = time.perf_counter()
+        r = evaluate(x, spec["dataset"], spec["data_root"], n=EVAL_N[spec["dataset"]])
+        out["eval_seconds"] = round(time.perf_counter() - t0, 2)
+        # reverse KL is None when no sample is of high quality
+        out["metrics"] = {k: None if r[k] is None else float(r[k]) for k, *_ in METRICS[spec["dataset"]]}
+        if spec["dataset"] == "mnist":
+            out["metrics"]["is_std"] = float(r["is_std"])
+        out["status"] = "ok"
+    except TrainingDiverged as e:
+        out.update(status="diverged", error=str(e).splitlines()[0][:300])
+    except EbganError as e:
+        out.update(status="failed", error=str(e).splitlines()[0][:300])
+    except Exception as e:  # noqa: BLE001 - record any crash of this run and keep the benchmark going
+        traceback.print_exc()
+        out.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+    return out
+
+
+def launch(spec: dict) -> dict:
+    """Run one spec in a fresh single-threaded Python process; its JSON result is the last stdout line."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, env=env, cwd=str(ROOT))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    med = median(values)
+    if len(values) == 1:
+        return f"{med:{fmt}}"
+    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def median(values: list[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def table(dataset: str, losses: list[str], rows: dict) -> str:
+    mets = METRICS[dataset]
+    head = ["loss"] + [m[1] for m in mets] + ["train s", "diverged", "failed"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for loss in losses:
+        runs = rows.get(loss, [])
+        ok = [r for r in runs if r["status"] == "ok"]
+        cells = [f"`{loss}`"]
+        for key, _, _, fmt in mets:
+            vals = [r["metrics"][key] for r in ok]
+            cell = spread([v for v in vals if v is not None], fmt)
+            undefined = sum(v is None for v in vals)
+            if undefined:
+                cell = "undefined" if cell == "-" else f"{cell}; undefined for {undefined}"
+            cells.append(cell)
+        cells.append(spread([r["train_seconds"] for r in runs if "train_seconds" in r], ".0f"))
+        n = len(runs)
+        cells.append(f"{sum(r['status'] == 'diverged' for r in runs)}/{n}")
+        cells.append(f"{sum(r['status'] == 'failed' for r in runs)}/{n}")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def settings_table(dataset: str, losses: list[str], steps: int) -> str:
+    out = ["| loss | optimiser | lr G / D | betas | D steps per G step | G steps | D updates | change for this "
+           "loss |", "|---|---|---|---|---|---|---|---|"]
+    for loss in losses:
+        cfg, note = run_config(dataset, loss, 0, steps)
+        betas = f"{cfg.beta1:g}, {cfg.beta2:g}" if cfg.optim_g == "adam" else "-"
+        out.append(f"| `{loss}` | {cfg.optim_g} | {cfg.lr_g:g} / {cfg.lr_d:g} | {betas} | {cfg.d_steps} | "
+                   f"{cfg.steps} | {cfg.steps * cfg.d_steps} | {note or 'none'} |")
+    return "\n".join(out)
+
+
+def errors_list(dataset: str, losses: list[str], rows: dict) -> list[str]:
+    out = []
+    for loss in losses:
+        for r in rows.get(loss, []):
+            if r["status"] != "ok":
+                out.append(f"- {dataset} `{loss}` seed {r['seed']}: {r['status']}: {r.get('error', '?')}")
+    return out
+
+
+def _fmt_kl(v: float) -> str:
+    return "undefined" if math.isinf(v) else f"{v:.3f}"
+
+
+def verdict(dataset: str, losses: list[str], rows: dict) -> str:
+    """A plain-language comparison of EBGAN with the others on one data set, from the medians over seeds.
+
+    ring / grid: ordered by modes covered, then reverse KL (an undefined KL counts as the worst); mnist: by FID.
+    The other measure (% high quality, IS) is reported beside it.
+    """
+    med = {}
+    for loss in losses:
+        ok = [r for r in rows.get(loss, []) if r["status"] == "ok"]
+        if ok:  # an undefined reverse KL (no high-quality sample) counts as the worst
+            med[loss] = {k: median([math.inf if r["metrics"][k] is None else r["metrics"][k] for r in ok])
+                         for k, *_ in METRICS[dataset]}
+    n_div = {l: sum(r["status"] != "ok" for r in rows.get(l, [])) for l in losses}
+    if "ebgan" not in med:
+        return f"On {dataset}, EBGAN produced no scored run (every seed diverged or failed)."
+    if dataset == "mnist":
+        key = {l: med[l]["fid"] for l in med}
+        crit = "median FID"
+
+        def desc(l):
+            return f"{l} (FID {med[l]['fid']:.1f}, IS {med[l]['is']:.2f})"
+    else:
+        key = {l: (-med[l]["modes"], med[l]["reverse_kl"]) for l in med}
+        crit = "median modes covered, then reverse KL"
+
+        def desc(l):
+            return f"{l} ({med[l]['modes']:g} modes, KL {_fmt_kl(med[l]['reverse_kl'])})"
+    others = [l for l in sorted(med, key=lambda l: key[l]) if l != "ebgan"]
+    better = [l for l in others if key[l] < key["ebgan"]]
+    tied = [l for l in others if key[l] == key["ebgan"]]
+    worse = [l for l in others if key[l] > key["ebgan"]]
+    s = f"**{dataset}**: by {crit}, EBGAN ({desc('ebgan').split(' (', 1)[1][:-1]}) "
+    if not better and not tied:
+        s += f"is ahead of all {len(others)} other losses"
+    elif not better:
+        s += f"is level with {', '.join(tied)}" + (" and ahead of the rest" if worse else "")
+    else:
+        s += f"is behind {len(better)} of {len(others)}: " + ", ".join(desc(l) for l in better)
+        if tied:
+            s += f"; level with {', '.join(tied)}"
+    if worse and (better or tied):
+        s += f"; ahead of {', '.join(worse)}"
+    missing = [l for l in losses if l not in med]
+    if missing:
+        s += f"; no scored run at all: {', '.join(missing)}"
+    measure, unit, fmt = ("is", "", ".2f") if dataset == "mnist" else ("hq_pct", "%", ".1f")
+    ahead = [l for l in sorted(med, key=lambda l: -med[l][measure]) if med[l][measure] > med["ebgan"][measure]]
+    listed = ", ".join(f"{l} {med[l][measure]:{fmt}}{unit}" for l in ahead)
+    name = "IS" if dataset == "mnist" else "% high-quality samples"
+    s += (f". By {name} (EBGAN {med['ebgan'][measure]:{fmt}}{unit}), {len(ahead)} of {len(others)} score higher"
+          + (f": {listed}" if ahead else ""))
+    if n_div["ebgan"]:
+        s += f". EBGAN diverged or failed on {n_div['ebgan']} seed(s)"
+    unstable = [f"{l} ({n_div[l]})" for l in losses if l != "ebgan" and n_div[l]]
+    if unstable:
+        s += f". Diverged or failed seeds elsewhere: {', '.join(unstable)}"
+    return s + "."
+
+
+def plot(datasets: list[str], losses: list[str], by_ds: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncol = 4
+    fig, axes = plt.subplots(len(datasets), ncol, figsize=(4.2 * ncol, 3.2 * len(datasets)), squeeze=False)
+    for i, ds in enumerate(datasets):
+        panels = [(k, lab, hi) for k, lab, hi, _ in METRICS[ds]] + [("train_seconds", "train seconds", False)]
+        for j in range(ncol):
+            ax = axes[i][j]
+            if j >= len(panels):
+                ax.axis("off")
+                continue
+            key, lab, hi = panels[j]
+            for x, loss in enumerate(losses):
+                runs = by_ds[ds].get(loss, [])
+                if key == "train_seconds":
+                    vals = [r["train_seconds"] for r in runs if "train_seconds" in r]
+                else:
+                    vals = [r["metrics"][key] for r in runs
+                            if r["status"] == "ok" and r["metrics"][key] is not None]
+                color = "tab:red" if loss == "ebgan" else "tab:blue"
+                if vals:
+                    m = median(vals)
+                    ax.bar(x, m, color=color, alpha=0.6)
+                    ax.errorbar(x, m, yerr=[[m - min(vals)], [max(vals) - m]], color="k", capsize=3, lw=1)
+                    ax.scatter([x] * len(vals), vals, color="k", s=8, zorder=3)
+                n_bad = sum(r["status"] != "ok" for r in runs)
+                if n_bad:
+                    ax.text(x, 0, "x" * n_bad, ha="center", va="bottom", color="tab:red", fontsize=9)
+            ax.set_xticks(range(len(losses)))
+            ax.set_xticklabels(losses, rotation=60, ha="right", fontsize=8)
+            arrow = "higher is better" if hi else "lower is better"
+            ax.set_title(f"{ds}: {lab}" + ("" if key == "train_seconds" else f" ({arrow})"), fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Losses on the same networks and generator-step budget: median over seeds, bar = min-max, "
+                 "dots = seeds, x = diverged/failed seed", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def load_results(path: Path) -> dict:
+    done = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by an interruption
+                    continue
+                done[(r["dataset"], r["loss"], r["seed"], r["config_key"])] = r
+    return done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--losses", default=",".join(LOSSES))
+    ap.add_argument("--seeds", default=None, help="for every data set (default: 0,1 for ring and grid, 0 for mnist)")
+    ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
+    ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--out", default=str(RESULTS / "compare.jsonl"))
+    ap.add_argument("--plot", default=str(RESULTS / "compare.png"))
+    ap.add_argument("--no-write", action="store_true", help="print the report, leave BENCHMARKS.md alone")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))), flush=True)
+        return
+
+    datasets = [d for d in args.datasets.split(",") if d]
+    losses = [l for l in args.losses.split(",") if l]
+    for d in datasets:
+        if d not in DATASETS:
+            sys.exit(f"unknown data set {d!r}; valid: {', '.join(DATASETS)}")
+    for l in losses:
+        if l not in LOSSES:
+            sys.exit(f"unknown loss {l!r}; valid: {', '.join(LOSSES)}")
+    seeds = {d: [int(s) for s in (args.seeds or DEFAULT_SEEDS[d]).split(",")] for d in datasets}
+    steps = {d: (args.steps_mnist if d == "mnist" else args.steps_2d or PRESETS[d]["steps"]) for d in datasets}
+    data_root = str(Path(args.data_root).resolve())
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    done = load_results(out_path)
+
+    specs, results, notes = [], {}, {}
+    for d in datasets:
+        for loss in losses:
+            for seed in seeds[d]:
+                cfg, note = run_config(d, loss, seed, steps[d])
+                notes[(d, loss)] = note
+                key = (d, loss, seed, config_key(cfg))
+                prev = done.get(key)
+                if prev is not None and prev["status"] in ("ok", "diverged"):
+                    results[key] = prev
+                else:  # new, or failed before (perhaps interrupted): run it
+                    specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d],
+                                  "data_root": data_root, "config_key": key[3]})
+    specs.sort(key=lambda s: -cost(s))
+    print(f"{len(results)} runs already in {out_path}, {len(specs)} to run with {args.jobs} jobs", flush=True)
+
+    lock = threading.Lock()
+    t_start = time.perf_counter()
+
+    def one(spec):
+        t0 = time.perf_counter()
+        r = launch(spec)
+        rec = {"dataset": spec["dataset"], "loss": spec["loss"], "seed": spec["seed"], "steps": spec["steps"],
+               "config_key": spec["config_key"], **r, "process_seconds": round(time.perf_counter() - t0, 1)}
+        with lock:
+            with out_path.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            results[(spec["dataset"], spec["loss"], spec["seed"], spec["config_key"])] = rec
+            m = " ".join(f"{k}={v:.4g}" if v is not None else f"{k}=undefined"
+                         for k, v in rec.get("metrics", {}).items())
+            print(f"[{len(results)}] {rec['dataset']} {rec['loss']} seed {rec['seed']}: {rec['status']} "
+                  f"{m} {rec.get('error', '')} ({rec['process_seconds']:.0f} s, "
+                  f"{time.perf_counter() - t_start:.0f} s elapsed)", flush=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for fut in [pool.submit(one, s) for s in specs]:
+            fut.result()
+    elapsed = time.perf_counter() - t_start
+
+    by_ds: dict = {d: {} for d in datasets}
+    for (d, loss, seed, _), r in sorted(results.items(), key=lambda kv: kv[0][2]):
+        by_ds[d].setdefault(loss, []).append(r)
+    total_process = sum(r.get("process_seconds", 0.0) for r in results.values())
+
+    plot_path = Path(args.plot)
+    plot(datasets, losses, by_ds, plot_path)
+    budget = []
+    for d in datasets:
+        preset_steps = PRESETS[d]["steps"]
+        extra = "" if steps[d] == preset_steps else \
+            f" (a reduced budget: the `{d}` preset trains for {preset_steps})" if steps[d] < preset_steps else \
+            f" (the `{d}` preset trains for {preset_steps})"
+        budget.append(f"{d}: {steps[d]} generator steps{extra}, batch {PRESETS[d]['batch_size']}, seeds "
+                      f"{','.join(map(str, seeds[d]))}")
+    lines = [
+        "## Losses compared on the same networks and budget (`benchmarks/compare_losses.py`)",
+        "",
+        header().rstrip(),
+        f"- budget: {'; '.join(budget)}",
+        f"- wall clock {elapsed / 60:.1f} min for the runs done in this invocation ({args.jobs} single-threaded "
+        f"worker processes); {total_process / 60:.1f} min of process time over all {len(results)} runs in the "
+        "table (train, sample and score; the machine is shared, timings are indicative)",
+        "",
+        "Each data set uses the networks and batch size of its preset and every loss runs the same number of "
+        "generator steps. Each loss keeps its own optimiser defaults (`LOSS_OPTIM_DEFAULTS`) and D steps per G "
+        "step (`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN "
+        "keeps the preset's optimiser values: on ring and grid they equal EBGAN's loss defaults; on MNIST the "
+        "preset's Adam beta1 0.5 (tuned for EBGAN on these networks) replaces EBGAN's default 0.9, which the "
+        "other Adam losses already use. The preset's learning-rate schedule applies to every loss; margin and "
+        "pt_weight only affect EBGAN. Samples: seed 1 from the final weights; ring/grid scored on 2,500 points "
+        "(PacGAN protocol: modes covered, % within 3 sigma of a mode, reverse KL over the modes of the "
+        "high-quality samples, undefined when there are none), MNIST on 10,000 images (IS over 10 splits and "
+        "FID against the training set, on the project's classifier). Cells: median over the seeds that "
+        "finished (min-max); diverged: a loss became NaN/inf or the samples did; failed: the run crashed.",
+        "",
+        "Changes to a preset's networks for single losses (the minimum for the loss to run on them): "
+        + ("; ".join(f"{d} `{l}`: {n}" for (d, l), n in notes.items() if n) or "none were needed.")
+        + "",
+        "",
+        f"![losses compared]({Path(os.path.relpath(plot_path.resolve(), ROOT)).as_posix()})",
+        "",
+    ]
+    for d in datasets:
+        lines += [f"### {d}", "", table(d, losses, by_ds[d]), ""]
+        errs = errors_list(d, losses, by_ds[d])
+        if errs:
+            lines += errs + [""]
+        lines += ["<details><summary>settings per loss</summary>", "",
+                  settings_table(d, losses, steps[d]), "", "</details>", ""]
+    if "ebgan" in losses and len(losses) > 1:
+        lines += ["### Where EBGAN wins and where it does not", ""]
+        lines += [verdict(d, losses, by_ds[d]) for d in datasets]
+        lines += ["", "(Generated from the medians above; a few seeds per loss, so differences within the "
+                  "min-max spread are not meaningful.)", ""]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("compare_losses", body)
+
+
+if __name__ == "__main__":
+    main()
