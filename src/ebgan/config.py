@@ -95,15 +95,19 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # the l2 energies of 2-D points (0.3 ring, 1.0 grid), Adam betas (0.5, 0.9), a stronger pulling-away term
     # (1.0: with 2-D codes the paper's 0.1 let the generator drop modes) and a cosine decay of both learning
     # rates over the run, which lets the samples settle on the modes instead of jittering between them.
+    # One thread: these nets are tiny, and a second thread only waits on OpenMP barriers (badly so when
+    # another process holds a core).
     "ring": dict(
         data="ring", arch="mlp", z_dim=2, g_layers=4, g_size=128, d_layers=3, d_size=128, batch_norm=False,
         margin=0.3, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
         lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
+        num_threads=1,
     ),
     "grid": dict(
         data="grid", arch="mlp", z_dim=2, g_layers=4, g_size=256, d_layers=3, d_size=256, batch_norm=False,
         margin=1.0, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
         lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
+        num_threads=1,
     ),
     # The paper's best MNIST EBGAN-PT MLP (PAPER.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
