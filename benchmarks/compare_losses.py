@@ -15,12 +15,16 @@ benchmark. Samples are drawn with seed 1 from the final weights and scored with 
 training set). Each finished run is appended to ``--out`` (JSON lines), so an interrupted benchmark resumes
 without redoing finished runs (a run is identified by its data set, loss, seed and resolved config).
 
-Defaults: the ring and grid presets' steps (4000, 6000) with seeds 0,1, and 3000 steps on MNIST (a quarter of
-the mnist preset's 12000) with seed 0: about 50 min with 2 workers on 2 shared cores.
+Defaults: the ring and grid presets' 10,000 steps with seeds 0,1,2 (ring) and 0,1 (grid), and 3000 steps on
+MNIST (a quarter of the mnist preset's 12,000) with seed 0: about 2 hours with 2 workers on 2 shared cores.
+
+``--optim preset`` is a control for the optimiser settings: every loss then trains with the preset's optimiser,
+learning rates and betas (the values tuned for EBGAN) instead of its own defaults; it reports into its own
+BENCHMARKS.md section. ``--report-only`` runs nothing and reports the runs already in ``--out``.
 
     python benchmarks/compare_losses.py [--datasets ring,grid,mnist] [--losses ebgan,gan,...] [--seeds 0,1]
-        [--steps-2d N] [--steps-mnist 3000] [--jobs 2] [--data-root ../shared/data]
-        [--out benchmarks/results/compare.jsonl] [--no-write]
+        [--steps-2d N] [--steps-mnist 3000] [--optim own|preset] [--jobs 2] [--data-root ../shared/data]
+        [--out benchmarks/results/compare.jsonl] [--report-only] [--no-write]
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ from ebgan.losses import LOSSES
 
 RESULTS = ROOT / "benchmarks" / "results"
 DATASETS = ("ring", "grid", "mnist")
-# Seeds per data set. 3 / 3 / 2 seeds at the default steps would take about 90 min on the 2-core machine this was
-# written on (measured step times, 2 single-threaded workers); 2 / 2 / 1 keep the default run near 50 min.
-DEFAULT_SEEDS = {"ring": "0,1", "grid": "0,1", "mnist": "0"}
+# Seeds per data set, chosen to keep the default run near 2 hours on a shared 2-core machine with 2
+# single-threaded workers (grid WGAN-GP alone takes about 25 min per seed there; ring runs take 1-5 min).
+DEFAULT_SEEDS = {"ring": "0,1,2", "grid": "0,1", "mnist": "0"}
 DEFAULT_STEPS_MNIST = 3000
 EVAL_N = {"ring": 2500, "grid": 2500, "mnist": 10_000}
 SAMPLE_SEED = 1
@@ -76,14 +80,21 @@ def adjustments(dataset: str, loss: str, cfg: Config) -> tuple[dict, str | None]
     return {}, None
 
 
-def run_config(dataset: str, loss: str, seed: int, steps: int) -> tuple[Config, str | None]:
-    """The resolved config of one run and a note on any change made for this loss."""
+def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own") -> tuple[Config, str | None]:
+    """The resolved config of one run and a note on any change made for this loss.
+
+    ``optim="own"``: every loss but EBGAN takes its own optimiser defaults; ``"preset"``: every loss keeps the
+    preset's optimiser, learning rates and betas (EBGAN's tuned values) and only takes its own D steps per G step.
+    """
     base = from_preset(dataset)
     # One sample grid and one checkpoint, at the end: intermediate ones are not used here.
     changes: dict = {"loss": loss, "seed": seed, "steps": steps, "device": "cpu", "num_threads": 1,
                      "sample_every": steps, "ckpt_every": steps}
-    if loss != "ebgan":  # the loss's own optimiser defaults instead of the (EBGAN) preset's
+    if loss != "ebgan" and optim == "own":  # the loss's own optimiser defaults instead of the (EBGAN) preset's
         changes.update({k: None for k in OPTIM_FIELDS})
+    elif loss != "ebgan":  # EBGAN's resolved optimiser on this preset, with the loss's own D steps per G step
+        ref = resolve(dataclasses.replace(base, loss="ebgan"))
+        changes.update({k: getattr(ref, k) for k in OPTIM_FIELDS if k != "d_steps"}, d_steps=None)
     cfg = dataclasses.replace(base, **changes)
     extra, note = adjustments(dataset, loss, cfg)
     return resolve(dataclasses.replace(cfg, **extra)), note
@@ -115,7 +126,7 @@ def worker(spec: dict) -> dict:
 
     out = {"status": "failed"}
     try:
-        cfg, _ = run_config(spec["dataset"], spec["loss"], spec["seed"], spec["steps"])
+        cfg, _ = run_config(spec["dataset"], spec["loss"], spec["seed"], spec["steps"], spec.get("optim", "own"))
         with tempfile.TemporaryDirectory(prefix="ebgan-compare-") as tmp:
             run = Path(tmp) / "run"
             t0 = time.perf_counter()
@@ -164,9 +175,11 @@ def spread(values: list[float], fmt: str) -> str:
     if not values:
         return "-"
     med = median(values)
-    if len(values) == 1:
-        return f"{med:{fmt}}"
-    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+    # a median of an even number of counts can fall between two integers: show it as it is
+    mfmt = ".1f" if fmt == ".0f" and med != int(med) else fmt
+    if min(values) == max(values):
+        return f"{med:{mfmt}}"
+    return f"{med:{mfmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
 def median(values: list[float]) -> float:
@@ -198,11 +211,11 @@ def table(dataset: str, losses: list[str], rows: dict) -> str:
     return "\n".join(out)
 
 
-def settings_table(dataset: str, losses: list[str], steps: int) -> str:
+def settings_table(dataset: str, losses: list[str], steps: int, optim: str) -> str:
     out = ["| loss | optimiser | lr G / D | betas | D steps per G step | G steps | D updates | change for this "
            "loss |", "|---|---|---|---|---|---|---|---|"]
     for loss in losses:
-        cfg, note = run_config(dataset, loss, 0, steps)
+        cfg, note = run_config(dataset, loss, 0, steps, optim)
         betas = f"{cfg.beta1:g}, {cfg.beta2:g}" if cfg.optim_g == "adam" else "-"
         out.append(f"| `{loss}` | {cfg.optim_g} | {cfg.lr_g:g} / {cfg.lr_d:g} | {betas} | {cfg.d_steps} | "
                    f"{cfg.steps} | {cfg.steps * cfg.d_steps} | {note or 'none'} |")
@@ -349,10 +362,15 @@ def main() -> None:
     ap.add_argument("--seeds", default=None, help="for every data set (default: 0,1 for ring and grid, 0 for mnist)")
     ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
     ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
+    ap.add_argument("--optim", choices=("own", "preset"), default="own",
+                    help="own: each loss's optimiser defaults (EBGAN: the preset's); preset: every loss uses the "
+                         "preset's optimiser settings (a control for EBGAN's tuned values); default own")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: report the runs already in --out (missing ones are left out)")
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(RESULTS / "compare.jsonl"))
-    ap.add_argument("--plot", default=str(RESULTS / "compare.png"))
+    ap.add_argument("--plot", default=None, help="default: benchmarks/results/compare[-preset-optim].png")
     ap.add_argument("--no-write", action="store_true", help="print the report, leave BENCHMARKS.md alone")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -376,21 +394,25 @@ def main() -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(out_path)
 
-    specs, results, notes = [], {}, {}
+    specs, results, notes, missing = [], {}, {}, []
     for d in datasets:
         for loss in losses:
             for seed in seeds[d]:
-                cfg, note = run_config(d, loss, seed, steps[d])
+                cfg, note = run_config(d, loss, seed, steps[d], args.optim)
                 notes[(d, loss)] = note
                 key = (d, loss, seed, config_key(cfg))
                 prev = done.get(key)
                 if prev is not None and prev["status"] in ("ok", "diverged"):
                     results[key] = prev
+                elif args.report_only:
+                    missing.append(f"{d} {loss} seed {seed}")
                 else:  # new, or failed before (perhaps interrupted): run it
-                    specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d],
+                    specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d], "optim": args.optim,
                                   "data_root": data_root, "config_key": key[3]})
     specs.sort(key=lambda s: -cost(s))
     print(f"{len(results)} runs already in {out_path}, {len(specs)} to run with {args.jobs} jobs", flush=True)
+    if missing:
+        print(f"not in {out_path}, left out of the report: {', '.join(missing)}", flush=True)
 
     lock = threading.Lock()
     t_start = time.perf_counter()
@@ -399,7 +421,8 @@ def main() -> None:
         t0 = time.perf_counter()
         r = launch(spec)
         rec = {"dataset": spec["dataset"], "loss": spec["loss"], "seed": spec["seed"], "steps": spec["steps"],
-               "config_key": spec["config_key"], **r, "process_seconds": round(time.perf_counter() - t0, 1)}
+               "optim": spec["optim"], "config_key": spec["config_key"], **r,
+               "process_seconds": round(time.perf_counter() - t0, 1)}
         with lock:
             with out_path.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
@@ -420,7 +443,7 @@ def main() -> None:
         by_ds[d].setdefault(loss, []).append(r)
     total_process = sum(r.get("process_seconds", 0.0) for r in results.values())
 
-    plot_path = Path(args.plot)
+    plot_path = Path(args.plot or RESULTS / ("compare.png" if args.optim == "own" else "compare-preset-optim.png"))
     plot(datasets, losses, by_ds, plot_path)
     budget = []
     for d in datasets:
@@ -430,8 +453,25 @@ def main() -> None:
             f" (the `{d}` preset trains for {preset_steps})"
         budget.append(f"{d}: {steps[d]} generator steps{extra}, batch {PRESETS[d]['batch_size']}, seeds "
                       f"{','.join(map(str, seeds[d]))}")
+    if args.optim == "own":
+        title = "## Losses compared on the same networks and budget (`benchmarks/compare_losses.py`)"
+        optim_text = (
+            "Each loss keeps its own optimiser defaults (`LOSS_OPTIM_DEFAULTS`) and D steps per G step "
+            "(`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN keeps "
+            "the preset's optimiser values, which were tuned for EBGAN on these data sets (ring and grid: Adam "
+            "1e-3, betas (0.5, 0.9); MNIST: Adam 1e-3, beta1 0.5); the other losses use the values of their "
+            "papers (see the settings per loss). The `--optim preset` control below gives every loss EBGAN's "
+            "values instead.")
+    else:
+        title = ("## Control: every loss with the preset's (EBGAN's) optimiser settings "
+                 "(`benchmarks/compare_losses.py --optim preset`)")
+        optim_text = (
+            "Every loss uses the preset's optimiser, learning rates and betas (the values tuned for EBGAN) and "
+            "only keeps its own number of D steps per G step (`LOSS_D_STEPS`: **WGAN and WGAN-GP make 5 critic "
+            "updates per generator step**). This separates the losses from the optimiser settings the main "
+            "comparison gives them.")
     lines = [
-        "## Losses compared on the same networks and budget (`benchmarks/compare_losses.py`)",
+        title,
         "",
         header().rstrip(),
         f"- budget: {'; '.join(budget)}",
@@ -440,12 +480,8 @@ def main() -> None:
         "table (train, sample and score; the machine is shared, timings are indicative)",
         "",
         "Each data set uses the networks and batch size of its preset and every loss runs the same number of "
-        "generator steps. Each loss keeps its own optimiser defaults (`LOSS_OPTIM_DEFAULTS`) and D steps per G "
-        "step (`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN "
-        "keeps the preset's optimiser values: on ring and grid they equal EBGAN's loss defaults; on MNIST the "
-        "preset's Adam beta1 0.5 (tuned for EBGAN on these networks) replaces EBGAN's default 0.9, which the "
-        "other Adam losses already use. The preset's learning-rate schedule applies to every loss; margin and "
-        "pt_weight only affect EBGAN. Samples: seed 1 from the final weights; ring/grid scored on 2,500 points "
+        "generator steps. " + optim_text + " The preset's learning-rate schedule applies to every loss; margin "
+        "and pt_weight only affect EBGAN. Samples: seed 1 from the final weights; ring/grid scored on 2,500 points "
         "(PacGAN protocol: modes covered, % within 3 sigma of a mode, reverse KL over the modes of the "
         "high-quality samples, undefined when there are none), MNIST on 10,000 images (IS over 10 splits and "
         "FID against the training set, on the project's classifier). Cells: median over the seeds that "
@@ -464,16 +500,17 @@ def main() -> None:
         if errs:
             lines += errs + [""]
         lines += ["<details><summary>settings per loss</summary>", "",
-                  settings_table(d, losses, steps[d]), "", "</details>", ""]
+                  settings_table(d, losses, steps[d], args.optim), "", "</details>", ""]
     if "ebgan" in losses and len(losses) > 1:
-        lines += ["### Where EBGAN wins and where it does not", ""]
+        lines += ["### Where EBGAN wins and where it does not" if args.optim == "own" else
+                  "### EBGAN against the others under the same optimiser settings", ""]
         lines += [verdict(d, losses, by_ds[d]) for d in datasets]
         lines += ["", "(Generated from the medians above; a few seeds per loss, so differences within the "
                   "min-max spread are not meaningful.)", ""]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section("compare_losses", body)
+        write_section("compare_losses" if args.optim == "own" else "compare_losses_preset_optim", body)
 
 
 if __name__ == "__main__":
