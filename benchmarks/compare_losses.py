@@ -16,7 +16,7 @@ training set). Each finished run is appended to ``--out`` (JSON lines), so an in
 without redoing finished runs (a run is identified by its data set, loss, seed and resolved config).
 
 Defaults: the ring and grid presets' 10,000 steps with seeds 0,1,2 (ring) and 0,1 (grid), and 3000 steps on
-MNIST (a quarter of the mnist preset's 12,000) with seed 0: about 2 hours with 2 workers on 2 shared cores.
+MNIST (a quarter of the mnist preset's 12,000) with seeds 0,1: about an hour with 2 workers on 2 cores.
 
 ``--optim preset`` is a control for the optimiser settings: every loss then trains with the preset's optimiser,
 learning rates and betas (the values tuned for EBGAN) instead of its own defaults; it reports into its own
@@ -53,9 +53,9 @@ from ebgan.losses import LOSSES
 
 RESULTS = ROOT / "benchmarks" / "results"
 DATASETS = ("ring", "grid", "mnist")
-# Seeds per data set, chosen to keep the default run near 2 hours on a shared 2-core machine with 2
-# single-threaded workers (grid WGAN-GP alone takes about 25 min per seed there; ring runs take 1-5 min).
-DEFAULT_SEEDS = {"ring": "0,1,2", "grid": "0,1", "mnist": "0"}
+# Seeds per data set, chosen to keep the default run near an hour on a 2-core machine with 2 single-threaded
+# workers (grid WGAN-GP takes 8 min per seed there, MNIST runs 1-3 min with bf16 autocast, ring runs 1-3 min).
+DEFAULT_SEEDS = {"ring": "0,1,2", "grid": "0,1", "mnist": "0,1"}
 DEFAULT_STEPS_MNIST = 3000
 EVAL_N = {"ring": 2500, "grid": 2500, "mnist": 10_000}
 SAMPLE_SEED = 1
@@ -326,13 +326,17 @@ def plot(datasets: list[str], losses: list[str], by_ds: dict, path: Path) -> Non
                 n_bad = sum(r["status"] != "ok" for r in runs)
                 if n_bad:
                     ax.text(x, 0, "x" * n_bad, ha="center", va="bottom", color="tab:red", fontsize=9)
+                n_undef = sum(r["status"] == "ok" and key != "train_seconds" and r["metrics"][key] is None
+                              for r in runs)
+                if n_undef and not vals:  # no bar: say why, so that an empty slot does not read as 0
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
             ax.set_xticks(range(len(losses)))
             ax.set_xticklabels(losses, rotation=60, ha="right", fontsize=8)
             arrow = "higher is better" if hi else "lower is better"
             ax.set_title(f"{ds}: {lab}" + ("" if key == "train_seconds" else f" ({arrow})"), fontsize=9)
             ax.grid(axis="y", alpha=0.3)
     fig.suptitle("Losses on the same networks and generator-step budget: median over seeds, bar = min-max, "
-                 "dots = seeds, x = diverged/failed seed", fontsize=10)
+                 "dots = seeds, x = diverged/failed seed, n/a = undefined in every seed", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -359,7 +363,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--losses", default=",".join(LOSSES))
-    ap.add_argument("--seeds", default=None, help="for every data set (default: 0,1 for ring and grid, 0 for mnist)")
+    ap.add_argument("--seeds", default=None, help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)")
     ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
     ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
     ap.add_argument("--optim", choices=("own", "preset"), default="own",
@@ -473,11 +477,15 @@ def main() -> None:
     lines = [
         title,
         "",
-        header().rstrip(),
+        # the command that trains the runs (a --report-only invocation reports them without training)
+        header(" ".join(["python", "benchmarks/compare_losses.py"]
+                        + [a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")])).rstrip(),
         f"- budget: {'; '.join(budget)}",
-        f"- wall clock {elapsed / 60:.1f} min for the runs done in this invocation ({args.jobs} single-threaded "
-        f"worker processes); {total_process / 60:.1f} min of process time over all {len(results)} runs in the "
-        "table (train, sample and score; the machine is shared, timings are indicative)",
+        (f"- wall clock {elapsed / 60:.1f} min for the {len(specs)} runs done in this invocation ({args.jobs} "
+         "single-threaded worker processes); " if specs else "- report of runs stored in "
+         f"`{Path(os.path.relpath(out_path.resolve(), ROOT)).as_posix()}` ({len(results)} runs, one per line); ")
+        + f"{total_process / 60:.1f} min of process time over all {len(results)} runs in the table (train, "
+        "sample and score; timings are indicative)",
         "",
         "Each data set uses the networks and batch size of its preset and every loss runs the same number of "
         "generator steps. " + optim_text + " The preset's learning-rate schedule applies to every loss; margin "
@@ -504,7 +512,7 @@ def main() -> None:
     if "ebgan" in losses and len(losses) > 1:
         lines += ["### Where EBGAN wins and where it does not" if args.optim == "own" else
                   "### EBGAN against the others under the same optimiser settings", ""]
-        lines += [verdict(d, losses, by_ds[d]) for d in datasets]
+        lines += ["- " + verdict(d, losses, by_ds[d]) for d in datasets]
         lines += ["", "(Generated from the medians above; a few seeds per loss, so differences within the "
                   "min-max spread are not meaningful.)", ""]
     body = "\n".join(lines)
