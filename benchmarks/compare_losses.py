@@ -177,9 +177,10 @@ def spread(values: list[float], fmt: str) -> str:
     med = median(values)
     # a median of an even number of counts can fall between two integers: show it as it is
     mfmt = ".1f" if fmt == ".0f" and med != int(med) else fmt
-    if min(values) == max(values):
+    lo, hi = f"{min(values):{fmt}}", f"{max(values):{fmt}}"
+    if lo == hi:
         return f"{med:{mfmt}}"
-    return f"{med:{mfmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+    return f"{med:{mfmt}} ({lo}-{hi})"
 
 
 def median(values: list[float]) -> float:
@@ -457,14 +458,16 @@ def main() -> None:
             f" (the `{d}` preset trains for {preset_steps})"
         budget.append(f"{d}: {steps[d]} generator steps{extra}, batch {PRESETS[d]['batch_size']}, seeds "
                       f"{','.join(map(str, seeds[d]))}")
+    ebgan_optim = "; ".join(
+        f"{d}: {c.optim_g} {c.lr_g:g}" + (f", betas ({c.beta1:g}, {c.beta2:g})" if c.optim_g == "adam" else "")
+        for d in datasets for c in [run_config(d, "ebgan", 0, steps[d])[0]])
     if args.optim == "own":
         title = "## Losses compared on the same networks and budget (`benchmarks/compare_losses.py`)"
         optim_text = (
             "Each loss keeps its own optimiser defaults (`LOSS_OPTIM_DEFAULTS`) and D steps per G step "
             "(`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN keeps "
-            "the preset's optimiser values, which were tuned for EBGAN on these data sets (ring and grid: Adam "
-            "1e-3, betas (0.5, 0.9); MNIST: Adam 1e-3, beta1 0.5); the other losses use the values of their "
-            "papers (see the settings per loss). The `--optim preset` control below gives every loss EBGAN's "
+            "the preset's optimiser values, which were tuned for EBGAN on these data sets (" + ebgan_optim + "); "
+            "the other losses use the values of their papers (see the settings per loss). The `--optim preset` control below gives every loss EBGAN's "
             "values instead.")
     else:
         title = ("## Control: every loss with the preset's (EBGAN's) optimiser settings "
