@@ -27,7 +27,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}), "
+    n = torch.get_num_threads()
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({n} thread{'s' if n != 1 else ''}), "
             f"Python {platform.python_version()}")
 
 

@@ -364,7 +364,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--losses", default=",".join(LOSSES))
-    ap.add_argument("--seeds", default=None, help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)")
+    ap.add_argument("--seeds", default=None,
+                    help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)")
     ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
     ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
     ap.add_argument("--optim", choices=("own", "preset"), default="own",
@@ -377,6 +378,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "compare.jsonl"))
     ap.add_argument("--plot", default=None, help="default: benchmarks/results/compare[-preset-optim].png")
     ap.add_argument("--no-write", action="store_true", help="print the report, leave BENCHMARKS.md alone")
+    ap.add_argument("--section", default=None,
+                    help="BENCHMARKS.md section to write (default: compare_losses, or compare_losses_preset_optim "
+                         "with --optim preset); also names the default plot")
+    ap.add_argument("--title", default=None, help="heading of the section (default: by --optim)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -448,7 +453,9 @@ def main() -> None:
         by_ds[d].setdefault(loss, []).append(r)
     total_process = sum(r.get("process_seconds", 0.0) for r in results.values())
 
-    plot_path = Path(args.plot or RESULTS / ("compare.png" if args.optim == "own" else "compare-preset-optim.png"))
+    section = args.section or ("compare_losses" if args.optim == "own" else "compare_losses_preset_optim")
+    default_plot = {"compare_losses": "compare.png", "compare_losses_preset_optim": "compare-preset-optim.png"}
+    plot_path = Path(args.plot or RESULTS / default_plot.get(section, section.replace("_", "-") + ".png"))
     plot(datasets, losses, by_ds, plot_path)
     budget = []
     for d in datasets:
@@ -467,8 +474,8 @@ def main() -> None:
             "Each loss keeps its own optimiser defaults (`LOSS_OPTIM_DEFAULTS`) and D steps per G step "
             "(`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN keeps "
             "the preset's optimiser values, which were tuned for EBGAN on these data sets (" + ebgan_optim + "); "
-            "the other losses use the values of their papers (see the settings per loss). The `--optim preset` control below gives every loss EBGAN's "
-            "values instead.")
+            "the other losses use the values of their papers (see the settings per loss). The `--optim preset` "
+            "control (next section) gives every loss EBGAN's values instead.")
     else:
         title = ("## Control: every loss with the preset's (EBGAN's) optimiser settings "
                  "(`benchmarks/compare_losses.py --optim preset`)")
@@ -478,7 +485,7 @@ def main() -> None:
             "updates per generator step**). This separates the losses from the optimiser settings the main "
             "comparison gives them.")
     lines = [
-        title,
+        f"## {args.title} (`benchmarks/compare_losses.py`)" if args.title else title,
         "",
         # the command that trains the runs (a --report-only invocation reports them without training)
         header(" ".join(["python", "benchmarks/compare_losses.py"]
@@ -521,7 +528,7 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section("compare_losses" if args.optim == "own" else "compare_losses_preset_optim", body)
+        write_section(section, body)
 
 
 if __name__ == "__main__":
