@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -488,8 +489,8 @@ def main() -> None:
         f"## {args.title} (`benchmarks/compare_losses.py`)" if args.title else title,
         "",
         # the command that trains the runs (a --report-only invocation reports them without training)
-        header(" ".join(["python", "benchmarks/compare_losses.py"]
-                        + [a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")])).rstrip(),
+        header(shlex.join(["python", "benchmarks/compare_losses.py"]
+                          + [a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")])).rstrip(),
         f"- budget: {'; '.join(budget)}",
         (f"- wall clock {elapsed / 60:.1f} min for the {len(specs)} runs done in this invocation ({args.jobs} "
          "single-threaded worker processes); " if specs else "- report of runs stored in "
