@@ -20,11 +20,15 @@ MNIST (a quarter of the mnist preset's 12,000) with seeds 0,1: about an hour wit
 
 ``--optim preset`` is a control for the optimiser settings: every loss then trains with the preset's optimiser,
 learning rates and betas (the values tuned for EBGAN) instead of its own defaults; it reports into its own
-BENCHMARKS.md section. ``--report-only`` runs nothing and reports the runs already in ``--out``.
+BENCHMARKS.md section. ``--report-only`` runs nothing and reports the runs already in ``--out``. Other
+selections (say, MNIST at the full budget for a few losses) report into a ``--section`` of their own:
+
+    python benchmarks/compare_losses.py --datasets mnist --steps-mnist 12000 --seeds 0,1 \
+        --losses ebgan,nsgan,lsgan,wgan-gp --optim preset --section compare_losses_mnist_full --title "..."
 
     python benchmarks/compare_losses.py [--datasets ring,grid,mnist] [--losses ebgan,gan,...] [--seeds 0,1]
         [--steps-2d N] [--steps-mnist 3000] [--optim own|preset] [--jobs 2] [--data-root ../shared/data]
-        [--out benchmarks/results/compare.jsonl] [--report-only] [--no-write]
+        [--out benchmarks/results/compare.jsonl] [--section NAME] [--title TEXT] [--report-only] [--no-write]
 """
 
 from __future__ import annotations
