@@ -51,7 +51,7 @@ from pathlib import Path
 
 import torch
 
-from _report import ROOT, header, write_section
+from _report import ROOT, header, median, write_section
 
 from ebgan.config import LOSS_D_STEPS, PRESETS, Config, from_preset, resolve, to_dict
 from ebgan.losses import LOSSES
@@ -186,12 +186,6 @@ def spread(values: list[float], fmt: str) -> str:
     if lo == hi:
         return f"{med:{mfmt}}"
     return f"{med:{mfmt}} ({lo}-{hi})"
-
-
-def median(values: list[float]) -> float:
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def table(dataset: str, losses: list[str], rows: dict) -> str:

@@ -182,8 +182,8 @@ def test_wgan_clips_every_discriminator_parameter(ring):
     for _ in range(3):
         trainer.train_step()
     c = cfg.wgan_clip
-    for p in trainer.D.parameters():
-        assert p.min() >= -c and p.max() <= c
+    for p in trainer.D.parameters():  # every value already inside [-c, c]: clamping changes nothing
+        torch.testing.assert_close(p.detach().clamp(-c, c), p.detach(), rtol=0, atol=0)
     assert any((p.abs() == c).any() for p in trainer.D.parameters())  # the clip was active
 
 

@@ -113,8 +113,9 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
     # schedule: beta1 0.5 (the DCGAN setting) and a linear decay of the learning rate over the second half
     # are ours. amp=auto trains in bf16 autocast where the CPU or GPU does bf16 natively (twice the speed on
-    # AVX512-BF16 CPUs, same scores: IS 8.725 vs 8.727 at 12000 steps), else in fp32. Measured on 10,000 samples (seed 0): IS 3.4 -> 7.3 at 3000 steps for beta1 0.9 -> 0.5, and at
-    # 12000 steps IS 8.49 / FID 5.8 without the decay, 8.73 / 3.1 with it (see BENCHMARKS.md).
+    # AVX512-BF16 CPUs, same scores: IS 8.725 vs 8.727 at 12000 steps), else in fp32. Measured on 10,000
+    # samples (seed 0): IS 3.4 -> 7.3 at 3000 steps for beta1 0.9 -> 0.5, and at 12000 steps IS 8.49 / FID 5.8
+    # without the decay, 8.73 / 3.1 with it (see BENCHMARKS.md).
     "mnist": dict(
         data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
         margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",

@@ -34,8 +34,8 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_va
     """Tile ``images`` into one Pillow image ("L" for ``C = 1``, "RGB" for ``C = 3``).
 
     Args:
-        images: ``uint8 [N, C, H, W]`` or float ``[N, C, H, W]`` in ``[-1, 1]`` (tensor or numpy array); ``C`` is 1 or 3. A single
-            ``[C, H, W]`` image is accepted too.
+        images: ``uint8 [N, C, H, W]`` or float ``[N, C, H, W]`` in ``[-1, 1]`` (tensor or numpy array);
+            ``C`` is 1 or 3. A single ``[C, H, W]`` image is accepted too.
         nrow: images per row; default ``ceil(sqrt(N))``. With ``N < nrow`` the grid is ``N`` images wide.
         padding: pixels between images and around the border.
         pad_value: gray level ``0..255`` of the padding (and of empty cells in the last row).
