@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# Tests compare runs bit for bit, and the thread count changes floating-point reduction order: pin it for
+# this process and every process a test starts (the auto choice reads the machine's load, which varies).
+os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

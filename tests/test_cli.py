@@ -145,7 +145,7 @@ def test_image_folder_trains_with_conv_nets(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make", ["missing", "plain-folder", "no-checkpoint"])
-def test_sample_and_resume_refuse_non_runs(make, tmp_path, capsys):
+def test_sample_refuses_non_runs(make, tmp_path, capsys):
     target = tmp_path / "x"
     if make != "missing":
         target.mkdir()
@@ -153,8 +153,22 @@ def test_sample_and_resume_refuse_non_runs(make, tmp_path, capsys):
         (target / "config.json").write_text("{}")
     code, _, err = run_cli(capsys, "sample", target, "-n", 2, "-o", tmp_path / "o.npy")
     assert_one_line_error(code, err, str(target))
+
+
+@pytest.mark.parametrize("make", ["missing", "plain-folder"])
+def test_resume_without_a_config_says_there_is_nothing_to_resume(make, tmp_path, capsys):
+    target = tmp_path / "x"
+    if make != "missing":
+        target.mkdir()
     code, _, err = run_cli(capsys, "train", "--out", target, "--resume", "--no-progress")
-    assert_one_line_error(code, err, str(target))
+    assert_one_line_error(code, err, f"nothing to resume in {target}")
+
+
+def test_resume_with_a_config_starts_an_empty_folder(tmp_path, capsys):
+    # --resume with a configuration is "continue if there is anything, else start": handy in scripts.
+    code, out, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", tmp_path / "new",
+                             "--resume", *TINY)
+    assert code == 0 and "trained 10 steps" in out, err
 
 
 def test_second_train_into_a_run_is_refused_and_harmless(tmp_path, capsys):

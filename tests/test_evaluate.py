@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from ebgan.cli import main
 from ebgan.data import load_mnist, ring_centers, sample_mixture
 from ebgan.errors import EbganError
-from ebgan.evaluate import evaluate, main
+from ebgan.evaluate import evaluate
 from ebgan.metrics import stacked_mnist_modes
 from ebgan.metrics.classifier import _shift_batch, load_classifier
 from ebgan.metrics.reference import stacked_mnist_triplets
@@ -208,8 +209,9 @@ def _bad(tmp_path, name, array=None, raw=None):
         (lambda p: _bad(p, "n.npy", np.full((4, 2), np.nan, np.float32)), "ring", "NaN"),
         (lambda p: _bad(p, "z.npy", np.zeros((0, 2), np.float32)), "ring", "no samples"),
         (lambda p: _bad(p, "e.npy", raw=b""), "ring", "is empty"),
-        (lambda p: _bad(p, "g.npy", raw=b"not a numpy file at all"), "ring", "cannot read"),
-        (lambda p: _bad(p, "o.npy", np.array([{"a": 1}], dtype=object)), "ring", "cannot read"),
+        (lambda p: _bad(p, "g.npy", raw=b"not a numpy file at all"), "ring", "is not a .npy array file"),
+        (lambda p: _bad(p, "h.npy", raw=b"\x93NUMPY\x01\x00garbage"), "ring", "cannot read"),
+        (lambda p: _bad(p, "o.npy", np.array([{"a": 1}], dtype=object)), "ring", "holds Python objects"),
         (lambda p: _bad(p, "t.txt", raw=b"1 2"), "ring", "must be .npy"),
         (lambda p: str(p / "missing.npy"), "ring", "no such file"),
         (lambda p: _bad(p, "u.npy", np.zeros((4, 2), np.float32)), "cifar", "valid choices: mnist, ring"),

@@ -298,8 +298,8 @@ def test_resume_is_bit_exact(name, ring):
 def test_discriminate_joint_pass_equals_separate_passes_without_batch_norm():
     from torch import nn
 
-    from ebgan.objectives import discriminate, has_batch_norm
     from ebgan.nets import AEDiscriminator
+    from ebgan.objectives import discriminate, has_batch_norm
 
     torch.manual_seed(0)
     D = AEDiscriminator(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), nn.Linear(6, 4), "l2")
@@ -315,8 +315,8 @@ def test_discriminate_with_batch_norm_normalises_fakes_on_their_own():
     """With batch norm, the D step must see fakes normalised by fake-only statistics, as the G step does."""
     from torch import nn
 
-    from ebgan.objectives import discriminate, has_batch_norm
     from ebgan.nets import AEDiscriminator
+    from ebgan.objectives import discriminate, has_batch_norm
 
     torch.manual_seed(0)
     D = AEDiscriminator(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU()), nn.Linear(6, 4), "l2")

@@ -10,7 +10,7 @@ The Python API mirrors the CLI::
 
 __version__ = "0.1.0"
 
-from .config import Config, PRESETS, apply_overrides, from_preset, resolve  # noqa: E402
+from .config import PRESETS, Config, apply_overrides, from_preset, resolve  # noqa: E402
 from .data import Dataset, load_dataset  # noqa: E402
 from .errors import EbganError  # noqa: E402
 from .sampling import load_generator, sample_from_run  # noqa: E402

@@ -14,7 +14,9 @@ Layout of a run folder::
           config.json
 
 A checkpoint folder is filled under a temporary name and renamed into place, and ``latest`` is replaced
-only after that, so a kill at any moment leaves the previous checkpoint intact and pointed to.
+only after that, so a kill at any moment leaves the previous checkpoint intact and pointed to. Re-saving a
+folder that exists (a new best, or the same step again) moves the old one to ``NAME.old.tmp`` first; a kill
+between the two renames is repaired by :func:`recover_checkpoints`, which a resumed run calls first.
 """
 
 from __future__ import annotations
@@ -81,6 +83,29 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch
     for stale in root.glob("*.tmp"):  # leftovers of a killed save
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def recover_checkpoints(run_dir: str | os.PathLike) -> None:
+    """Repair what a kill during a checkpoint write can leave: put back a ``NAME.old.tmp`` whose replacement
+    never arrived, and delete the other temporary folders (half-written checkpoints)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return
+    for old in root.glob("*.old.tmp"):
+        final = root / old.name[: -len(".old.tmp")]
+        if not final.exists():
+            os.replace(old, final)
+    for stale in root.glob("*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def find_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint of a run folder, or None when it has none yet (a run killed before its
+    first checkpoint)."""
+    pointer = Path(run_dir) / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    return latest_checkpoint(run_dir)
 
 
 def latest_checkpoint(run_dir: str | os.PathLike, which: str = "latest") -> Path:

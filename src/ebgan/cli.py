@@ -1,15 +1,16 @@
 """Command line: parses, validates and calls; the work happens in the library.
 
     ebgan train [--preset NAME] [--data NAME|PATH] [--data-root DIR] [--out DIR] [--steps N] [--seed N]
-                [--loss NAME] [--resume] [--set KEY=VALUE ...] [--dry-run]
+                [--loss NAME] [--resume] [--set KEY=VALUE ...] [--dry-run] [--no-progress]
     ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best]
-    ebgan eval SAMPLES.npy|RUN_DIR --against mnist|ring|grid|stacked-mnist [--data-root DIR] [-n N]
+    ebgan eval SAMPLES.npy|RUN_DIR [--against mnist|ring|grid|stacked-mnist] [--data-root DIR] [-n N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
-    ebgan download mnist [--data-root DIR]
-    ebgan list
+    ebgan download mnist [--data-root DIR] [--mirror URL ...]
+    ebgan list [--config]
 
 A mistake of the user's (unknown preset or key, invalid value, missing or corrupt data, a folder that is not
-a run) prints one line ``ebgan: error: ...`` and exits with status 2.
+a run) prints one line ``ebgan: error: ...`` and exits with status 2. A training run stopped by Ctrl-C or
+SIGTERM writes a checkpoint first and exits with 130 or 143.
 """
 
 from __future__ import annotations
@@ -21,25 +22,32 @@ import sys
 import time
 from pathlib import Path
 
+from . import __version__
+from .data import default_data_root
 from .errors import EbganError
 
+DATA_ROOT_HELP = "folder holding MNIST/raw/ (default: $EBGAN_DATA_ROOT, else ./data)"
 
-def default_data_root() -> str:
-    return os.environ.get("EBGAN_DATA_ROOT", "data")
+
+# ----------------------------------------------------------------------------------------------------- train
 
 
 def build_config(args: argparse.Namespace):
-    """The resolved Config from ``--preset``, the shorthand flags and ``--set`` (in that order)."""
+    """The resolved Config from ``--preset``, the shorthand flags and ``--set`` (in that order).
+
+    ``--resume`` without any of them continues with the run folder's own ``config.json``.
+    """
     from .config import apply_overrides, from_preset, resolve
-    from .train import saved_config
+    from .rundir import saved_config
 
     given = any(v is not None for v in (args.preset, args.data, args.loss, args.seed)) or bool(args.set)
     if args.resume and not given:
         if args.out is None:
             raise EbganError("--resume needs --out RUN_DIR")
-        cfg = saved_config(Path(args.out)) if (Path(args.out) / "config.json").is_file() else None
-        if cfg is None:
-            raise EbganError(f"{args.out} is not a run folder (no config.json)")
+        if not (Path(args.out) / "config.json").is_file():
+            raise EbganError(f"nothing to resume in {args.out} (no config.json); start a run there with --preset "
+                             f"or --set (with or without --resume)")
+        cfg = saved_config(Path(args.out))
     else:
         cfg = from_preset(args.preset)
     flags = {k: v for k, v in (("data", args.data), ("loss", args.loss), ("seed", args.seed)) if v is not None}
@@ -53,6 +61,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import to_dict
 
     cfg = build_config(args)
+    resuming_saved = args.resume and args.out and (Path(args.out) / "config.json").is_file()
+    if args.preset is None and args.data is None and not resuming_saved:
+        print("ebgan: no --preset given: using the Config defaults (the paper's MNIST EBGAN-PT values, "
+              f"{cfg.steps} steps, constant learning rate); `--preset mnist` is the tuned version (see `ebgan "
+              "list`)", file=sys.stderr)
     if args.out is None:
         args.out = str(Path("runs") / f"{args.preset or cfg.data}-{cfg.loss}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.dry_run:
@@ -64,9 +77,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.no_progress)
     final = summary.get("final", {})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if k not in ("step", "time"))
-    print(f"trained {summary['steps']} steps in {summary['seconds']:.1f} s; {shown}")
-    print(f"run folder: {summary['run_dir']} (samples.png, energy.png, metrics.jsonl, checkpoints/)")
+    threads = summary["threads"]
+    print(f"trained {summary['steps']} steps in {summary['seconds']:.1f} s on {threads} "
+          f"thread{'s' if threads != 1 else ''} ({summary['threads_reason']}); {shown}")
+    out = Path(summary["run_dir"])
+    files = ["config.json", "metrics.jsonl", "samples.png", "samples/", "energy.png"]
+    files += [f for f in ("landscape.png", "eval.png", "best.json") if (out / f).exists()]
+    print(f"run folder: {out} ({', '.join(files)}, checkpoints/)")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------- sample
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -77,106 +98,238 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".npy":
         raise EbganError(f"-o must name a .npy file, got {out}")
+    if args.png and Path(args.png).suffix.lower() != ".png":
+        raise EbganError(f"--png must name a .png file, got {args.png}")
     x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
     os.replace(tmp, out)
+    print(f"wrote {out}: {x.dtype} {list(x.shape)}")
     if args.png:
         if x.ndim == 4:
             from .images import save_grid
 
-            save_grid(x[: min(len(x), 256)], args.png)
+            shown = min(len(x), 256)
+            save_grid(x[:shown], args.png)
+            what = f"a grid of the first {shown} images"
         else:
             import torch
 
             from .plots import scatter_points
 
-            scatter_points(torch.from_numpy(x[:0]), torch.from_numpy(x[:2500]), Path(args.png))
-    print(f"wrote {out}: {x.dtype} {list(x.shape)}")
+            shown = min(len(x), 2500)
+            scatter_points(torch.from_numpy(x[:0]), torch.from_numpy(x[:shown]), Path(args.png))
+            what = f"a scatter plot of the first {shown} points"
+        print(f"wrote {args.png}: {what}")
     return 0
+
+
+# ------------------------------------------------------------------------------------------------------ eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Print the summary, then the result as one JSON object on the last line of standard output."""
+    from .evaluate import (
+        DEFAULT_N,
+        evaluate,
+        load_samples,
+        normalize_dataset_name,
+        summary_lines,
+    )
+
+    if args.list_metrics:
+        from .metrics.scores import METRICS, list_metrics
+
+        for name in list_metrics():
+            print(f"{name:14s} {METRICS[name].description}")
+        return 0
+    if not args.samples:
+        raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
+    src = Path(args.samples)
+    against = normalize_dataset_name(args.against) if args.against else None
+    if src.is_dir():
+        from .sampling import run_dataset_name, sample_from_run
+
+        run_against = normalize_dataset_name(run_dataset_name(src))
+        if against is not None and against != run_against:
+            raise EbganError(f"run {src} was trained on {run_against}, not {against}")
+        against = run_against
+        n = args.n if args.n is not None else DEFAULT_N[against]
+        if n < 1:
+            raise EbganError(f"-n must be >= 1, got {n}")
+        samples = sample_from_run(src, n, seed=args.seed)
+        n = None  # all the samples just drawn
+    else:
+        samples = load_samples(src)
+        if against is None:
+            raise EbganError("--against is required for a sample file: mnist, ring, grid or stacked-mnist")
+        n = args.n
+
+    clf = None
+    if against in ("mnist", "stacked-mnist"):
+        from .metrics.classifier import load_classifier
+
+        clf = load_classifier(args.classifier)
+    result = evaluate(
+        samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
+        progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
+    )
+    for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
+        print(line)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    """Train the MNIST classifier and say where its weights went and their test accuracy."""
+    from .metrics.classifier import train_classifier
+    from .metrics.reference import cache_dir
+
+    out = Path(args.out) if args.out else cache_dir() / "classifier" / f"mnist_classifier-seed{args.seed}.safetensors"
+    info = train_classifier(args.data_root, out, seed=args.seed, epochs=args.epochs, progress=True)
+    ref = info["reference"]
+    print(f"wrote {out} and {out.with_suffix('.json')}: test accuracy {100 * info['test_accuracy']:.2f} %, "
+          f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}")
+    print(f"use it with: ebgan eval SAMPLES.npy --against mnist --classifier {out}")
+    print(json.dumps(info), flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- download, list
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     from .data import download_mnist
 
-    path = download_mnist(args.data_root)
+    path = download_mnist(args.data_root, mirrors=args.mirror or None)
     print(f"MNIST is in {path}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .config import PRESETS
+    from .config import PRESETS, config_reference
     from .data import DATASETS
     from .losses import LOSSES
+    from .metrics.scores import list_metrics
 
+    if args.config:
+        print(config_reference(), end="")
+        return 0
     print("presets:  " + ", ".join(PRESETS))
     print("losses:   " + ", ".join(LOSSES))
     print("data:     " + ", ".join(DATASETS) + ", or a folder of images")
-    try:
-        from .metrics import list_metrics
-
-        print("metrics:  " + ", ".join(list_metrics()))
-    except ImportError:
-        pass
+    print("metrics:  " + ", ".join(list_metrics()))
+    print("config:   `ebgan list --config` lists every field for --set KEY=VALUE")
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ebgan", description="Energy-based GANs and the GAN family on one trainer.")
-    sub = parser.add_subparsers(dest="command", required=True)
+# ---------------------------------------------------------------------------------------------------- parser
 
-    p = sub.add_parser("train", help="train (or resume) a run")
-    p.add_argument("--preset", help="named configuration: ring, grid, mnist, mnist-conv (see `ebgan list`)")
-    p.add_argument("--data", help="data set name or a folder of images")
-    p.add_argument("--data-root", default=default_data_root(),
-                   help="folder holding MNIST/raw/ (default: $EBGAN_DATA_ROOT or ./data)")
-    p.add_argument("--out", help="run folder (default: runs/<preset>-<loss>-<time>)")
-    p.add_argument("--steps", type=int, help="adversarial training steps")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--loss", help="ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field")
+
+def make_parser() -> argparse.ArgumentParser:
+    from .metrics.classifier import DEFAULT_EPOCHS
+
+    parser = argparse.ArgumentParser(
+        prog="ebgan", description="Energy-based GANs (Zhao, Mathieu, LeCun 2017) and the GAN family on one "
+        "trainer. `ebgan COMMAND --help` describes a command.")
+    parser.add_argument("--version", action="version", version=f"ebgan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train (or resume) a run",
+                       description="Train a run into a folder: samples, plots, metrics.jsonl and checkpoints. "
+                       "Ctrl-C or SIGTERM writes a checkpoint of the current step before stopping.")
+    p.add_argument("--preset", help="named configuration: ring, grid, mnist, mnist-conv (see `ebgan list`; "
+                   "default: none, the Config defaults)")
+    p.add_argument("--data", help="data set name (ring, grid, mnist, stacked-mnist) or a folder of images "
+                   "(default: the preset's)")
+    p.add_argument("--data-root", default=default_data_root(), help=DATA_ROOT_HELP)
+    p.add_argument("--out", help="run folder (default: runs/<preset>-<loss>-<date-time>)")
+    p.add_argument("--steps", type=int, help="adversarial training steps (default: the preset's)")
+    p.add_argument("--seed", type=int, help="seed of weights, batch order and noise (default: the preset's, 0)")
+    p.add_argument("--loss", help="ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge "
+                   "(default: the preset's, ebgan)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its newest checkpoint (from step 0 if it has none)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, repeatable (every field: `ebgan list --config`)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run into a .npy file")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder written by `ebgan train`")
     p.add_argument("-n", type=int, required=True, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="FILE.npy: uint8 [N,C,H,W] images or float32 [N,2] points")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--png", help="also save a picture of the samples")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0; the same seed gives the same samples)")
+    p.add_argument("--png", help="also save a picture of the samples (a grid of up to 256 images, or a scatter "
+                   "plot of up to 2,500 points)")
     p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
-                   help="which checkpoint to sample from (best: kept by best_metric during training)")
+                   help="which checkpoint to sample from (default latest; best: kept by best_metric in training)")
     p.set_defaults(func=cmd_sample)
 
+    from .evaluate import DATASETS
+
+    p = sub.add_parser(
+        "eval", help="score samples (.npy) or a run's checkpoint against mnist, ring, grid or stacked-mnist",
+        description="Score samples against a data set. The last line of standard output is one JSON object.")
+    p.add_argument("samples", nargs="?", help="SAMPLES.npy (uint8 [N,C,28,28] or float32 [N,2]) or a RUN_DIR")
+    p.add_argument("--against", help=f"data set to score against: {', '.join(DATASETS)} (default for a RUN_DIR: "
+                   "its data set)")
+    p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
+    p.add_argument("-n", type=int, default=None, help="number of samples to score (default: the protocol's: "
+                   "mnist 10,000, ring/grid 2,500, stacked-mnist 26,000)")
+    p.add_argument("--batch-size", type=int, default=500, help="images per classifier pass (default 500)")
+    p.add_argument("--classifier", default=None, help="classifier .safetensors (default: the packaged one)")
+    p.add_argument("--fid-split", default="train", help="real MNIST split for FID: train (default) or test")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
+    p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "train-classifier", help="train the MNIST classifier the image metrics use (reproducible from --seed)",
+        description="Train the MNIST ConvNet and write weights (.safetensors) plus a .json with its test "
+        "accuracy and real-data scores.")
+    p.add_argument("--data-root", default=default_data_root(), help=DATA_ROOT_HELP)
+    p.add_argument("--out", default=None,
+                   help="weights path (default: <cache>/classifier/mnist_classifier-seed<N>.safetensors)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation (default 0)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                   help=f"passes over the training set (default {DEFAULT_EPOCHS})")
+    p.set_defaults(func=cmd_train_classifier)
+
     p = sub.add_parser("download", help="download a data set (with checksum verification)")
-    p.add_argument("name", choices=["mnist"])
-    p.add_argument("--data-root", default=default_data_root())
+    p.add_argument("name", choices=["mnist"], help="the data set (mnist)")
+    p.add_argument("--data-root", default=default_data_root(), help="folder to put MNIST/raw/ in (default: "
+                   "$EBGAN_DATA_ROOT, else ./data)")
+    p.add_argument("--mirror", action="append", metavar="URL",
+                   help="base URL serving the four MNIST .gz files, tried instead of the built-in mirrors; "
+                   "repeatable (default: the built-in list)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("list", help="list presets, losses, data sets and metrics")
+    p.add_argument("--config", action="store_true",
+                   help="list every config field with its type, default and meaning (Markdown)")
     p.set_defaults(func=cmd_list)
-
-    try:  # evaluation commands live with the metrics
-        from .evaluate import add_eval_parser, add_train_classifier_parser
-
-        add_eval_parser(sub)
-        add_train_classifier_parser(sub)
-    except ImportError:
-        pass
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `ebgan`
+        parser.print_help()
+        return 0
+    from .train import Interrupted
+
     try:
         return int(args.func(args) or 0)
     except EbganError as e:
         print(f"ebgan: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"ebgan: {e}", file=sys.stderr)
+        return 128 + int(e.signum)
     except KeyboardInterrupt:
         print("ebgan: interrupted", file=sys.stderr)
         return 130

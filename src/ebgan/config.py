@@ -13,7 +13,7 @@ import difflib
 import json
 import math
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from .errors import EbganError
 
@@ -34,7 +34,7 @@ class Config:
     image_size: int | None = None  # resize images to this size (None: the data set's own)
     channels: int | None = None  # convert images to 1 or 3 channels (None: the data set's own)
     # --- objective ---
-    loss: str = "ebgan"
+    loss: str = "ebgan"  # ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge (`ebgan list`)
     margin: float = 10.0  # EBGAN m (eq. 1); paper: MNIST 10, CelebA 20, ImageNet-128 40, LSUN/256 80
     margin_schedule: str = "constant"  # constant | linear | exponential decay towards margin_final
     margin_final: float = 0.0  # the floor a decaying margin reaches
@@ -51,7 +51,7 @@ class Config:
     spectral_norm: bool = False  # spectral normalisation of the discriminator's weight layers
     # --- networks ---
     arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style
-    z_dim: int = 100
+    z_dim: int = 100  # size of the generator's Gaussian noise input
     g_layers: int = 5  # nLayerG: weight layers of the MLP generator, output layer included
     g_size: int = 800  # sizeG: hidden width of the MLP generator
     d_layers: int = 2  # nLayerD: encoder layers + one decoder layer (MLP auto-encoder)
@@ -61,26 +61,26 @@ class Config:
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
     # --- optimisation ---
-    batch_size: int = 64
-    steps: int = 6000
-    optim_g: str | None = None  # None: the loss's default (EBGAN: adam)
-    optim_d: str | None = None
-    lr_g: float | None = None  # None: the loss's default (EBGAN MLP: 1e-3)
-    lr_d: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
+    batch_size: int = 64  # samples per batch (real and generated alike), over all processes
+    steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps
+    optim_g: str | None = None  # the generator's optimiser: adam | sgd | rmsprop (None: the loss's default)
+    optim_d: str | None = None  # the discriminator's optimiser: adam | sgd | rmsprop (None: the loss's)
+    lr_g: float | None = None  # the generator's learning rate (None: the loss's default, EBGAN 1e-3)
+    lr_d: float | None = None  # the discriminator's learning rate (None: the loss's default)
+    beta1: float | None = None  # Adam beta1 for both nets (None: the loss's default, EBGAN 0.9)
+    beta2: float | None = None  # Adam beta2 for both nets (None: the loss's default, EBGAN 0.999)
     lr_schedule: str = "constant"  # constant | linear | cosine decay of both learning rates to lr_final_scale
     lr_decay_from: float = 0.0  # fraction of the game's steps after which the decay begins (it ends at the last)
     lr_final_scale: float = 0.0  # learning rates at the last step, as a fraction of lr_g / lr_d
     # --- run ---
-    seed: int = 0
+    seed: int = 0  # seeds weights, batch order, noise and dropout (runs with one seed are identical)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    num_threads: int = 0  # CPU threads for torch (0: PyTorch's default, one per core)
+    num_threads: int = 0  # CPU threads (0: auto, the cores not busy with other processes at the start)
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
-    log_every: int = 50
-    sample_every: int = 1000
-    ckpt_every: int = 1000
-    keep_checkpoints: int = 2
+    log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)
+    sample_every: int = 1000  # steps between sample grids in samples/step-N.png
+    ckpt_every: int = 1000  # steps between checkpoints (one is also written at the end and on Ctrl-C)
+    keep_checkpoints: int = 2  # newest checkpoints kept in checkpoints/
     n_grid: int = 64  # samples in the fixed-noise grid
     # --- evaluation during training ---
     eval_every: int = 0  # score samples every K steps with `ebgan eval`'s metrics (0: off)
@@ -95,19 +95,15 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # the l2 energies of 2-D points (0.3 ring, 1.0 grid), Adam betas (0.5, 0.9), a stronger pulling-away term
     # (1.0: with 2-D codes the paper's 0.1 let the generator drop modes) and a cosine decay of both learning
     # rates over the run, which lets the samples settle on the modes instead of jittering between them.
-    # One thread: these nets are tiny, and a second thread only waits on OpenMP barriers (badly so when
-    # another process holds a core).
     "ring": dict(
         data="ring", arch="mlp", z_dim=2, g_layers=4, g_size=128, d_layers=3, d_size=128, batch_norm=False,
         margin=0.3, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
         lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
-        num_threads=1,
     ),
     "grid": dict(
         data="grid", arch="mlp", z_dim=2, g_layers=4, g_size=256, d_layers=3, d_size=256, batch_norm=False,
         margin=1.0, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
         lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
-        num_threads=1,
     ),
     # The paper's best MNIST EBGAN-PT MLP (PAPER.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
@@ -129,6 +125,57 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
         batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
     ),
 }
+
+
+def _field_comments() -> dict[str, tuple[str, str]]:
+    """``{field: (section, comment)}`` from the trailing comments of ``Config``'s source, so that the field
+    reference (``ebgan list --config``, docs/config.md) is generated from the class and cannot drift."""
+    import inspect
+    import io
+    import tokenize
+
+    out: dict[str, tuple[str, str]] = {}
+    section = ""
+    pending: str | None = None
+    src = inspect.getsource(Config)
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT:
+            text = tok.string.lstrip("#").strip()
+            if text.startswith("---"):
+                section = text.strip("- ").strip()
+            elif pending is not None:
+                out[pending] = (section, text)
+                pending = None
+        elif tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None and tok.string not in out:
+            if tok.string in {f.name for f in fields(Config)}:
+                pending = tok.string
+        elif tok.type == tokenize.NEWLINE:
+            if pending is not None:
+                out[pending] = (section, "")
+            pending = None
+    return out
+
+
+def config_reference() -> str:
+    """The Markdown table of every ``Config`` field: name, type, default and meaning, by section."""
+    types = _field_types()
+    notes = _field_comments()
+    lines = ["# Configuration fields", "",
+             "Every field of `ebgan.config.Config`; set any of them with `ebgan train --set KEY=VALUE` (or "
+             "`apply_overrides` in Python). Presets (`ebgan list`) are named sets of overrides; "
+             "`ebgan train --preset NAME --dry-run` prints a resolved configuration. Generated from the "
+             "dataclass by `ebgan list --config`.", ""]
+    section = None
+    for f in fields(Config):
+        sec, note = notes.get(f.name, ("", ""))
+        if sec != section:
+            section = sec
+            lines += ["", f"## {sec}", "", "| field | type | default | meaning |", "|---|---|---|---|"]
+        tp = str(types[f.name]).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        tp = tp.replace("Optional[", "").rstrip("]") + " or None" if tp.startswith("Optional[") else tp
+        default = "None" if f.default is None else json.dumps(f.default)
+        lines.append(f"| `{f.name}` | {tp.replace('|', 'or')} | `{default}` | {note.replace('|', '/')} |")
+    return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
 def _field_types() -> dict[str, typing.Any]:

@@ -49,6 +49,11 @@ MNIST_MIRRORS = (
 )
 
 
+def default_data_root() -> str:
+    """Where data sets live unless a command is told otherwise: ``$EBGAN_DATA_ROOT`` if set, else ``./data``."""
+    return os.environ.get("EBGAN_DATA_ROOT") or "data"
+
+
 @dataclass
 class Dataset:
     """An in-memory data set.
@@ -227,7 +232,7 @@ def download_mnist(
         else:
             raise EbganError(
                 f"could not download {dest.name} from any mirror ({'; '.join(failures)}); "
-                f"copy the four MNIST .gz files into {raw} by hand or pass other mirrors"
+                f"copy the four MNIST .gz files into {raw} by hand or name another mirror with --mirror URL"
             )
     return raw
 

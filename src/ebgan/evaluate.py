@@ -1,4 +1,4 @@
-"""Scoring samples against a data set, and the ``ebgan eval`` / ``ebgan train-classifier`` subcommands.
+"""Scoring samples against a data set (what ``ebgan eval`` runs; its command line lives in ``cli.py``).
 
 ``evaluate`` checks its input and dispatches on the data set:
 
@@ -15,27 +15,20 @@ MNIST samples need well under 2 GiB.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .data import default_data_root
 from .errors import EbganError
 
 DATASETS = ("mnist", "ring", "grid", "stacked-mnist")
 # Protocol sample counts: PacGAN 2-D mixtures 2,500; VEEGAN/PacGAN Stacked MNIST 26,000; MNIST: the test set
 # size, so that a model's FID is comparable with the real test-vs-train reference.
 DEFAULT_N = {"mnist": 10_000, "ring": 2_500, "grid": 2_500, "stacked-mnist": 26_000}
-
-
-def default_data_root() -> str:
-    """``$EBGAN_DATA_ROOT`` if set, else ``./data``."""
-    return os.environ.get("EBGAN_DATA_ROOT") or "data"
 
 
 def normalize_dataset_name(name: str) -> str:
@@ -93,7 +86,8 @@ def evaluate(
         fid_split: the real MNIST split FID is measured against, ``"train"`` or ``"test"``.
 
     Returns:
-        mnist: ``is``, ``is_std``, ``paper_score``, ``fid``, ``classifier_accuracy``; ring/grid: ``modes``,
+        mnist: ``is``, ``is_std``, ``paper_score``, ``fid``, ``classifier_accuracy``, ``class_shares`` (% of
+        samples the classifier puts in each digit, 0-9); ring/grid: ``modes``,
         ``hq_pct``, ``reverse_kl``; stacked-mnist: ``modes``, ``kl``, ``classifier_accuracy``; always
         ``against`` and ``n`` (the number of samples scored).
     """
@@ -155,6 +149,10 @@ def evaluate(
         fid=scores.frechet_distance(mu, sigma, mu_real, sigma_real),
         fid_split=fid_split,
         classifier_accuracy=clf.test_accuracy,
+        # The share of samples the classifier assigns to each digit: a missing or rare digit is the first
+        # sign of mode collapse, before IS or FID move much.
+        class_shares=[round(100.0 * float(c) / n, 2)
+                      for c in torch.bincount(probs.argmax(dim=1), minlength=10).tolist()],
     )
     return result
 
@@ -171,9 +169,19 @@ def load_samples(path: str | os.PathLike) -> np.ndarray:
         raise EbganError(f"sample files must be .npy arrays, got {p.name}")
     if p.stat().st_size == 0:
         raise EbganError(f"{p} is empty")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
+        raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write "
+                         f"samples with numpy.save or `ebgan sample`")
     try:
         x = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # never unpickled: a file from elsewhere could run code
+            raise EbganError(f"{p} holds Python objects (dtype object), not numbers; samples must be uint8 "
+                             f"images or float points") from None
+        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else 'ValueError'}")
+    except (OSError, EOFError) as e:
         raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     if not isinstance(x, np.ndarray):
         raise EbganError(f"{p} does not hold a single array")
@@ -246,117 +254,8 @@ def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_p
         f"  FID vs real {result.get('fid_split', 'train'):5s}    {_fmt(result['fid'])}"
         + (f"   (real test set vs train: {ref['fid_test_vs_train']:.4f})" if "fid_test_vs_train" in ref else ""),
     ]
+    shares = result.get("class_shares")
+    if shares:
+        lines.append("  digits (% of samples) " + "  ".join(f"{d}:{s:.1f}" for d, s in enumerate(shares))
+                     + "   (real data: about 10 each)")
     return lines
-
-
-def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``ebgan eval`` on an ``argparse`` subparsers object; sets ``func=run_eval``."""
-    p = subparsers.add_parser(
-        "eval",
-        help="score samples (.npy) or a run's checkpoint against mnist, ring, grid or stacked-mnist",
-        description="Score samples against a data set. The last line of standard output is one JSON object.",
-    )
-    p.add_argument("samples", nargs="?", help="SAMPLES.npy (uint8 [N,C,28,28] or float32 [N,2]) or a RUN_DIR")
-    p.add_argument("--against", help=f"data set to score against: {', '.join(DATASETS)} (default for a RUN_DIR: its data set)")
-    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default $EBGAN_DATA_ROOT or ./data)")
-    p.add_argument("-n", type=int, default=None, help="number of samples to score (default: protocol size)")
-    p.add_argument("--batch-size", type=int, default=500, help="images per classifier pass (default 500)")
-    p.add_argument("--classifier", default=None, help="classifier .safetensors (default: the packaged one)")
-    p.add_argument("--fid-split", default="train", help="real MNIST split for FID: train (default) or test")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
-    p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
-    p.set_defaults(func=run_eval)
-    return p
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    """Run ``ebgan eval``: print the summary, then the JSON object as the last line of standard output.
-
-    Returns the exit status (0); mistakes raise :class:`EbganError` for the CLI to print as one line.
-    """
-    if args.list_metrics:
-        from .metrics.scores import METRICS, list_metrics
-
-        for name in list_metrics():
-            print(f"{name:14s} {METRICS[name].description}")
-        return 0
-    if not args.samples:
-        raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
-    src = Path(args.samples)
-    against = normalize_dataset_name(args.against) if args.against else None
-    if src.is_dir():
-        from .sampling import run_dataset_name, sample_from_run  # written alongside the trainer
-
-        run_against = normalize_dataset_name(run_dataset_name(src))
-        if against is not None and against != run_against:
-            raise EbganError(f"run {src} was trained on {run_against}, not {against}")
-        against = run_against
-        n = args.n if args.n is not None else DEFAULT_N[against]
-        if n < 1:
-            raise EbganError(f"-n must be >= 1, got {n}")
-        samples = sample_from_run(src, n, seed=args.seed)
-        n = None  # all the samples just drawn
-    else:
-        samples = load_samples(src)
-        if against is None:
-            raise EbganError("--against is required for a sample file: mnist, ring, grid or stacked-mnist")
-        n = args.n
-
-    clf = None
-    if against in ("mnist", "stacked-mnist"):
-        from .metrics.classifier import load_classifier
-
-        clf = load_classifier(args.classifier)
-    result = evaluate(
-        samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
-        progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
-    )
-    for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
-        print(line)
-    print(json.dumps(result), flush=True)
-    return 0
-
-
-def add_train_classifier_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``ebgan train-classifier``; sets ``func=run_train_classifier``."""
-    from .metrics.classifier import DEFAULT_EPOCHS
-
-    p = subparsers.add_parser(
-        "train-classifier",
-        help="train the MNIST classifier the image metrics use (reproducible from --seed)",
-        description="Train the MNIST ConvNet and write weights (.safetensors) plus a .json with its test "
-        "accuracy and real-data scores.",
-    )
-    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default $EBGAN_DATA_ROOT or ./data)")
-    p.add_argument("--out", default=None, help="weights path (default <cache>/classifier/mnist_classifier-seed<N>.safetensors)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation (default 0)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"passes over the training set (default {DEFAULT_EPOCHS})")
-    p.set_defaults(func=run_train_classifier)
-    return p
-
-
-def run_train_classifier(args: argparse.Namespace) -> int:
-    """Run ``ebgan train-classifier`` and print where the weights went and their test accuracy."""
-    from .metrics.classifier import train_classifier
-    from .metrics.reference import cache_dir
-
-    out = Path(args.out) if args.out else cache_dir() / "classifier" / f"mnist_classifier-seed{args.seed}.safetensors"
-    root = args.data_root if args.data_root is not None else default_data_root()
-    info = train_classifier(root, out, seed=args.seed, epochs=args.epochs, progress=True)
-    ref = info["reference"]
-    print(f"wrote {out} (+ .json): test accuracy {100 * info['test_accuracy']:.2f} %, "
-          f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}")
-    print(f"use it with: ebgan eval SAMPLES.npy --against mnist --classifier {out}")
-    print(json.dumps(info), flush=True)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ebgan.evaluate eval ...``: the same as ``ebgan eval ...``."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ from .data import to_uint8
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective
-from .train import saved_config
+from .rundir import saved_config
 
 
 def load_generator(run_dir: str | os.PathLike, device: str = "cpu",

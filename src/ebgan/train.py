@@ -13,28 +13,42 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
+import os
+import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from . import dist
 from .checkpoint import (
     atomic_write_text,
-    latest_checkpoint,
+    find_checkpoint,
     load_state,
     load_weights,
+    recover_checkpoints,
     save_checkpoint,
     write_checkpoint_dir,
 )
-from .config import BEST_METRICS, Config, from_dict, lr_scale_at, margin_at, to_dict
+from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, to_uint8
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective, pretrain_loss
+from .progress import Progress
+from .rundir import (
+    RunLock,
+    check_new_run_dir,
+    check_resume_config,
+    saved_config,
+    truncate_metrics,
+)
+from .threads import auto_threads
 
 
 class TrainingDiverged(EbganError):
@@ -102,9 +116,14 @@ class Trainer:
         self.cfg, self.dataset = cfg, dataset
         self.info = info or dist.DistInfo()
         self.device = resolve_device(cfg.device, self.info)
+        # CPU threads: the configured count, or (num_threads=0) the cores not busy with other processes right
+        # now (ebgan.threads): on a busy machine, threads that share a core stall every parallel region.
         if cfg.num_threads:
-            # Small nets on a busy machine: fewer threads than free cores avoid OpenMP barrier stalls.
-            torch.set_num_threads(cfg.num_threads)
+            self.threads, self.threads_reason = cfg.num_threads, "num_threads"
+        else:
+            self.threads, n_why = auto_threads()
+            self.threads_reason = f"auto: {n_why}"
+        torch.set_num_threads(self.threads)
         self.objective = make_objective(cfg)
         if cfg.pretrain_steps and self.objective.head != "ae":
             raise EbganError(f"pretrain_steps needs an auto-encoder discriminator; loss {cfg.loss} has none")
@@ -252,6 +271,7 @@ class Trainer:
             "perm": self.perm.cpu(),
             "pos": self.pos,
             "objective": self.objective.state_dict(),
+            "threads": self.threads,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -272,60 +292,78 @@ class Trainer:
         self.perm = state["perm"].to(self.device)
         self.pos = int(state["pos"])
         self.objective.load_state_dict(state["objective"])
+        if not self.cfg.num_threads and "threads" in state and int(state["threads"]) != self.threads:
+            # Auto threads: keep the count the run started with (it changes floating-point reduction order,
+            # so a resumed run must use it to reach the uninterrupted result); num_threads=N overrides.
+            self.threads, self.threads_reason = int(state["threads"]), "auto, kept from the run's start"
+            torch.set_num_threads(self.threads)
 
-    def save(self, run_dir: Path) -> Path:
-        return save_checkpoint(run_dir, self.step, {"G": self.G, "D": self.D}, self.state_dict(),
+    def save(self, run_dir: Path, extra: dict[str, Any] | None = None) -> Path:
+        """Checkpoint the run (``extra``: the training loop's own state, stored beside the trainer's)."""
+        state = self.state_dict()
+        if extra:
+            state["loop"] = extra
+        return save_checkpoint(run_dir, self.step, {"G": self.G, "D": self.D}, state,
                                to_dict(self.cfg), keep=self.cfg.keep_checkpoints)
 
-    def load(self, ckpt: Path) -> None:
+    def load(self, ckpt: Path) -> dict[str, Any]:
+        """Restore a checkpoint; returns the training loop's state saved with it (``{}`` if none)."""
         load_weights(ckpt, {"G": self.G, "D": self.D})
-        self.load_state_dict(load_state(ckpt))
+        state = load_state(ckpt)
+        self.load_state_dict(state)
+        return state.get("loop", {})
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The run: folder checks, resume, progress, logging, samples, plots.
-
-RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
-                     "num_threads"}
+# The run: folder checks, lock, resume, signals, progress, logging, samples, plots.
 
 
-def _check_new_run_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise EbganError(f"--out {out} exists and is not a folder")
-    if (out / "config.json").exists() or (out / "checkpoints").exists():
-        raise EbganError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if out.exists() and any(out.iterdir()):
-        raise EbganError(f"--out {out} exists and is not empty; choose another folder")
+class Interrupted(Exception):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint of the step it had finished."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
-def saved_config(run_dir: Path) -> Config:
-    try:
-        return from_dict(json.loads((run_dir / "config.json").read_text()))
-    except (OSError, json.JSONDecodeError) as e:
-        raise EbganError(f"{run_dir / 'config.json'} is unreadable: {e}") from None
+class _StopSignals:
+    """Turn the first SIGINT/SIGTERM into a request to stop after the current step (which is then
+    checkpointed); a second one stops at once, like an ordinary Ctrl-C. Only in the main thread, where Python
+    can install handlers; elsewhere the signals keep their usual behaviour."""
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-def check_resume_config(saved: Config, cfg: Config) -> None:
-    """Refuse to resume under different hyper-parameters (only the run length and cadences may change)."""
-    a, b = to_dict(saved), to_dict(cfg)
-    diff = [k for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES]
-    if diff:
-        detail = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in diff[:5])
-        raise EbganError(f"refusing to resume under different hyper-parameters ({detail})")
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
 
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:  # the second signal: give up on the checkpoint
+            self.restore()
+            raise KeyboardInterrupt
+        self.signum = signum
+        if not self.quiet:
+            # os.write, not print: a handler that prints while the interrupted code is inside a buffered
+            # write to stderr would fail with a reentrant-call error.
+            msg = (f"\nebgan: {signal.Signals(signum).name} received: saving a checkpoint after this step "
+                   f"(send it again to stop at once, without one)\n")
+            with contextlib.suppress(OSError):
+                os.write(2, msg.encode())
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (the killed run got further)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break  # a line cut by the kill ends the readable log
-    atomic_write_text(path, "".join(k + "\n" for k in keep))
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
 
 def save_samples(trainer: Trainer, path: Path) -> None:
@@ -369,19 +407,65 @@ def _maybe_keep_best(trainer: Trainer, out: Path, scores: dict[str, float], best
     return best
 
 
+def _rewind_best(out: Path, step: int) -> dict | None:
+    """The best-so-far record as it stood at ``step``: a record from later (the killed run got further) is
+    dropped with its checkpoint, so the resumed run re-decides it exactly as the uninterrupted run did."""
+    path = out / "best.json"
+    if not path.is_file():
+        return None
+    best = json.loads(path.read_text())
+    if best.get("step", 0) <= step:
+        return best
+    path.unlink()
+    shutil.rmtree(out / "checkpoints" / "best", ignore_errors=True)
+    return None
+
+
+def _log_value(v: float) -> float:
+    """Logged floats keep 6 significant digits: float32 noise such as 0.3000001311 for a margin of 0.3 is
+    not information."""
+    return float(f"{v:.6g}")
+
+
 def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
           progress: bool = True, dataset: Dataset | None = None) -> dict[str, Any]:
-    """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints."""
-    from . import plots
+    """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints.
 
+    ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
+    first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
+    and raises :class:`Interrupted`. One process at a time may train in a folder (:class:`RunLock`).
+    """
     info = dist.setup(resolve_device(cfg.device, dist.DistInfo()).type)  # NCCL for CUDA, gloo for CPU
     out = Path(out_dir)
-    ckpt = None
-    if resume:
-        ckpt = latest_checkpoint(out)
-        check_resume_config(saved_config(out), cfg)
-    else:
-        _check_new_run_dir(out)
+    lock = RunLock(out) if info.is_main else None
+    ok = False
+    try:
+        if not resume:
+            check_new_run_dir(out)
+        if lock is not None:
+            lock.acquire()
+        ckpt = None
+        if resume and (out / "config.json").is_file():
+            check_resume_config(saved_config(out), cfg)
+            if info.is_main:
+                recover_checkpoints(out)
+            dist.barrier(info)
+            ckpt = find_checkpoint(out)
+        elif resume:
+            check_new_run_dir(out)  # nothing to resume: a fresh start, under the same rules as a new run
+        summary = _run(cfg, out, info, data_root, ckpt, progress, dataset)
+        ok = True
+        return summary
+    finally:
+        if lock is not None:
+            lock.release(cleanup=not ok)
+        dist.cleanup()
+
+
+def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckpt: Path | None,
+         progress: bool, dataset: Dataset | None) -> dict[str, Any]:
+    from . import plots
+
     if dataset is None:
         from .data import load_dataset
 
@@ -389,10 +473,13 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
                                seed=cfg.seed, download=False)
     trainer = Trainer(cfg, dataset, info)
     metrics_path = out / "metrics.jsonl"
+    loop: dict[str, Any] = {}
     if ckpt is not None:
-        trainer.load(ckpt)
+        loop = trainer.load(ckpt)
         if trainer.step > trainer.total_steps:
             raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {trainer.total_steps}")
+    bar = None
+    say = _stderr if info.is_main else (lambda msg: None)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
@@ -401,71 +488,99 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
         atomic_write_text(out / "data.json", json.dumps({"kind": dataset.kind, "name": dataset.name,
                                                           "sample_shape": list(dataset.sample_shape),
                                                           "amp": trainer.amp}) + "\n")
-        if ckpt is not None:
-            _truncate_metrics(metrics_path, trainer.step)
-    bar = None
-    if progress and info.is_main:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"{cfg.loss} {cfg.data}",
-                   unit="it", dynamic_ncols=True, mininterval=0.5)
-    sums: dict[str, Tensor] = {}
-    count = 0
+        # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
+        truncate_metrics(metrics_path, trainer.step)
+        best = _rewind_best(out, trainer.step)
+        where = f"from step {trainer.step} ({ckpt.name})" if ckpt is not None else "from step 0"
+        amp = f", {trainer.amp} autocast" if trainer.amp != "none" else ""
+        if progress:
+            say(f"ebgan: training {cfg.loss} on {cfg.data} in {out} {where} to step {trainer.total_steps}; "
+                f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
+                f"({trainer.threads_reason}){amp}")
+        if progress:
+            bar = Progress(trainer.total_steps, trainer.step, desc=f"{cfg.loss} {cfg.data}")
+            say = bar.write
+    else:
+        best = None
+    # Running sums of the logged values since the last log row: part of the loop's state, so that a run
+    # checkpointed between two log rows (Ctrl-C) logs the same averages after --resume.
+    sums: dict[str, Tensor] = dict(loop.get("sums", {}))
+    count = int(loop.get("count", 0))
     t_last = time.perf_counter()
     log = metrics_path.open("a") if info.is_main else None
     last_good = ckpt
-    best = json.loads((out / "best.json").read_text()) if (out / "best.json").is_file() else None
+
+    def checkpoint() -> Path | None:
+        nonlocal t_last
+        trainer.elapsed += time.perf_counter() - t_last
+        t_last = time.perf_counter()
+        path = trainer.save(out, {"sums": sums, "count": count}) if info.is_main else None
+        dist.barrier(info)
+        return path
+
+    stop = torch.zeros(1)
     try:
-        while trainer.step < trainer.total_steps:
-            stats = trainer.train_step()
-            losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
-            if not bool(torch.isfinite(losses_now).all()):
-                where = f"; the last good checkpoint is {last_good}" if last_good else ""
-                raise TrainingDiverged(
-                    f"a loss became NaN or infinite at step {trainer.step} "
-                    f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}){where}; "
-                    f"try a lower learning rate (lr_d, lr_g) or amp=none")
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v.float()
-            count += 1
-            step = trainer.step
-            if step % cfg.log_every == 0 or step == trainer.total_steps:
-                now = time.perf_counter()
-                trainer.elapsed += now - t_last
-                t_last = now
-                row = {"step": step, "time": round(trainer.elapsed, 3)}
-                for k, v in sums.items():
-                    row[k] = float(dist.all_reduce_mean(v / count, info))
-                sums, count = {}, 0
-                if info.is_main:
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    if bar is not None:
-                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in row.items()
-                                         if k not in ("step", "time")}, refresh=False)
-            if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
-                if info.is_main:  # G is identical on every rank: rank 0 scores, the others wait
-                    scores = evaluate_now(trainer, data_root)
-                    log.write(json.dumps({"step": step, **{f"eval/{k}": v for k, v in scores.items()}}) + "\n")
-                    log.flush()
-                    best = _maybe_keep_best(trainer, out, scores, best)
-                dist.barrier(info)
-            if info.is_main and (step % cfg.sample_every == 0 or step == trainer.total_steps):
-                save_samples(trainer, out / "samples" / f"step-{step:08d}.png")
-            if step % cfg.ckpt_every == 0 or step == trainer.total_steps:
-                trainer.elapsed += time.perf_counter() - t_last
-                t_last = time.perf_counter()
-                if info.is_main:
-                    last_good = trainer.save(out)
-                dist.barrier(info)
-            if bar is not None:
-                bar.update(1)
+        with _StopSignals(quiet=not info.is_main) as signals:
+            while trainer.step < trainer.total_steps:
+                stats = trainer.train_step()
+                losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
+                if not bool(torch.isfinite(losses_now).all()):
+                    where = f"; the last good checkpoint is {last_good}" if last_good else ""
+                    raise TrainingDiverged(
+                        f"a loss became NaN or infinite at step {trainer.step} "
+                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}){where}; "
+                        f"try a lower learning rate (lr_d, lr_g) or amp=none")
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v.float()
+                count += 1
+                step = trainer.step
+                if step % cfg.log_every == 0 or step == trainer.total_steps:
+                    now = time.perf_counter()
+                    trainer.elapsed += now - t_last
+                    t_last = now
+                    row = {"step": step, "time": round(trainer.elapsed, 3)}
+                    for k, v in sums.items():
+                        row[k] = _log_value(float(dist.all_reduce_mean(v / count, info)))
+                    sums, count = {}, 0
+                    if info.is_main:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                        if bar is not None:
+                            bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
+                if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
+                    if info.is_main:  # G is identical on every rank: rank 0 scores, the others wait
+                        scores = evaluate_now(trainer, data_root)
+                        log.write(json.dumps({"step": step, **{f"eval/{k}": _log_value(v)
+                                                               for k, v in scores.items()}}) + "\n")
+                        log.flush()
+                        best = _maybe_keep_best(trainer, out, scores, best)
+                    dist.barrier(info)
+                if info.is_main and (step % cfg.sample_every == 0 or step == trainer.total_steps):
+                    save_samples(trainer, out / "samples" / f"step-{step:08d}.png")
+                saved = False
+                if step % cfg.ckpt_every == 0 or step == trainer.total_steps:
+                    last_good = checkpoint()
+                    saved = True
+                if bar is not None:
+                    bar.update(step)
+                # Every rank must stop at the same step: agree on whether any of them was signalled.
+                stop[0] = float(signals.signum is not None)
+                if info.enabled:
+                    torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
+                if stop[0] > 0 and step < trainer.total_steps:
+                    if not saved:
+                        last_good = checkpoint()
+                    signum = signals.signum or signal.SIGTERM
+                    raise Interrupted(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
+                                      f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
+                                      f"{out} --resume", signum)
     finally:
         if bar is not None:
             bar.close()
         if log is not None:
             log.close()
-    summary: dict[str, Any] = {"run_dir": str(out), "steps": trainer.step, "seconds": round(trainer.elapsed, 2)}
+    summary: dict[str, Any] = {"run_dir": str(out), "steps": trainer.step, "seconds": round(trainer.elapsed, 2),
+                               "threads": trainer.threads, "threads_reason": trainer.threads_reason}
     if info.is_main:
         save_samples(trainer, out / "samples.png")
         rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
@@ -482,5 +597,8 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
                                    title=f"{cfg.loss} on {cfg.data}: D over the plane", device=trainer.device)
         if rows:
             summary["final"] = rows[-1]
-    dist.cleanup()
     return summary
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

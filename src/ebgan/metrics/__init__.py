@@ -3,7 +3,12 @@ Stacked MNIST mode counts, AUROC; the MNIST classifier they are computed with; a
 (:data:`METRICS`, :func:`list_metrics`) so the CLI can list the valid names.
 """
 
-from .classifier import LoadedClassifier, MnistClassifier, load_classifier, train_classifier
+from .classifier import (
+    LoadedClassifier,
+    MnistClassifier,
+    load_classifier,
+    train_classifier,
+)
 from .scores import (
     METRICS,
     GaussianStats,

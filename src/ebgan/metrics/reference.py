@@ -16,10 +16,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import EbganError
 from .._fileio import atomic_write_bytes
+from ..errors import EbganError
 from .classifier import LoadedClassifier, stats_path
-from .scores import GaussianStats, inception_score, paper_inception_score, stacked_mnist_modes, frechet_distance
+from .scores import (
+    GaussianStats,
+    frechet_distance,
+    inception_score,
+    paper_inception_score,
+    stacked_mnist_modes,
+)
 
 STACKED_MNIST_SAMPLES = 26_000  # VEEGAN / PacGAN protocol
 

@@ -1,0 +1,129 @@
+"""Run folders: the saved configuration, the rules for starting or resuming, and the one-process lock.
+
+A run folder is written by one ``train`` process at a time. :class:`RunLock` holds an exclusive ``flock`` on
+``RUN_DIR/.lock`` for the whole run; the kernel drops it when the process ends in any way (``kill -9``
+included), so a killed run never leaves a stuck lock, and a second process on the same folder is refused
+with the first one's process id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ._fileio import atomic_write_text
+from .config import Config, from_dict, to_dict
+from .errors import EbganError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two processes on one folder are not detected there
+    fcntl = None
+
+LOCK_NAME = ".lock"
+
+# Fields that may differ when a run is resumed: the run length, the cadences and where it runs.
+RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
+                     "num_threads"}
+
+
+def saved_config(run_dir: str | os.PathLike) -> Config:
+    """The resolved configuration a run folder was started with (``config.json``)."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as e:
+        raise EbganError(f"{path} is unreadable: {e}") from None
+
+
+def check_resume_config(saved: Config, cfg: Config) -> None:
+    """Refuse to resume under different hyper-parameters (only the run length and cadences may change)."""
+    a, b = to_dict(saved), to_dict(cfg)
+    diff = [k for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES]
+    if diff:
+        detail = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in diff[:5])
+        raise EbganError(f"refusing to resume under different hyper-parameters ({detail})")
+
+
+def holds_run(out: Path) -> bool:
+    return (out / "config.json").exists() or (out / "checkpoints").exists()
+
+
+def check_new_run_dir(out: Path) -> None:
+    """A new run needs a missing or empty folder (a lock file left by a killed start counts as empty)."""
+    if out.exists() and not out.is_dir():
+        raise EbganError(f"--out {out} exists and is not a folder")
+    if holds_run(out):
+        raise EbganError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
+        raise EbganError(f"--out {out} exists and is not empty; choose another folder")
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (the killed run got further)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break  # a line cut by the kill ends the readable log
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+class RunLock:
+    """An exclusive lock on a run folder for one process (``with RunLock(out): ...``).
+
+    Creates the folder if needed. ``acquire`` raises EbganError naming the holder's process id when another
+    process holds the lock. ``created`` says whether this lock created the folder, so a start that fails
+    before writing anything can remove it again (:meth:`release` with ``cleanup=True``).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.dir = Path(run_dir)
+        self.path = self.dir / LOCK_NAME
+        self.created = False
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        if self.dir.exists() and not self.dir.is_dir():
+            raise EbganError(f"--out {self.dir} exists and is not a folder")
+        self.created = not self.dir.exists()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                finally:
+                    os.close(fd)
+                raise EbganError(f"{self.dir} is in use by another ebgan process (pid {holder}); wait for it to "
+                                 f"finish or stop it, then run this again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self, cleanup: bool = False) -> None:
+        """Drop the lock; with ``cleanup``, remove a folder this lock created if nothing else was written."""
+        if self._fd is None:
+            return
+        os.close(self._fd)  # closing the descriptor releases the flock
+        self._fd = None
+        if cleanup and self.created and all(p.name == LOCK_NAME for p in self.dir.iterdir()):
+            self.path.unlink(missing_ok=True)
+            try:
+                self.dir.rmdir()
+            except OSError:
+                pass
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
