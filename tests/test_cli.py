@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import shutil
@@ -214,3 +215,104 @@ def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path, capsys):
     assert (run / "eval.png").is_file() and (run / "checkpoints/best/weights.safetensors").is_file()
     code, _, _ = run_cli(capsys, "sample", run, "-n", 3, "-o", tmp_path / "b.npy", "--checkpoint", "best")
     assert code == 0 and np.load(tmp_path / "b.npy").shape == (3, 2)
+
+
+def _all_parsers():
+    import argparse
+
+    from ebgan.cli import make_parser
+
+    root = make_parser()
+    sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    return root, sub.choices
+
+
+def test_every_option_has_help_and_states_its_default():
+    _, commands = _all_parsers()
+    assert set(commands) == {"train", "sample", "eval", "train-classifier", "download", "list"}
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            where = f"ebgan {name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where} has no help text"
+            has_default = action.default not in (None, False, [], "==SUPPRESS==") and action.option_strings
+            if has_default:
+                assert "default" in action.help, f"{where} does not state its default {action.default!r}"
+
+
+def test_version_and_bare_command(capsys):
+    from ebgan import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"ebgan {__version__}\n"
+    code, out, err = run_cli(capsys)
+    assert code == 0 and err == "" and out.startswith("usage: ebgan") and "train" in out and "sample" in out
+
+
+def test_sample_names_every_file_it_wrote(tmp_path, capsys):
+    run = tmp_path / "ring"
+    run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", run, *TINY)
+    code, out, _ = run_cli(capsys, "sample", run, "-n", 3000, "-o", tmp_path / "s.npy", "--png", tmp_path / "s.png")
+    assert code == 0
+    assert out.splitlines() == [f"wrote {tmp_path / 's.npy'}: float32 [3000, 2]",
+                                f"wrote {tmp_path / 's.png'}: a scatter plot of the first 2500 points"]
+    code, _, err = run_cli(capsys, "sample", run, "-n", 3, "-o", tmp_path / "t.npy", "--png", tmp_path / "t.jpg")
+    assert_one_line_error(code, err, "--png must name a .png file")
+
+
+def test_logged_floats_are_rounded_and_a_constant_margin_logs_exactly(tmp_path, capsys):
+    run = tmp_path / "ring"
+    run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["margin"] for r in rows] == [0.3, 0.3]  # not the float32 average 0.3000001311
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, float) and k != "time":
+                assert v == float(f"{v:.6g}"), (k, v)
+
+
+def test_train_states_threads_and_files(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", tmp_path / "r", *TINY)
+    assert code == 0
+    assert "on 1 thread (auto: OMP_NUM_THREADS is set)" in out  # conftest sets OMP_NUM_THREADS=1
+    assert (f"run folder: {tmp_path / 'r'} (config.json, metrics.jsonl, samples.png, samples/, energy.png, "
+            "landscape.png, checkpoints/)") in out
+
+
+def test_train_without_preset_says_which_defaults_it_uses(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "train", "--dry-run", "--out", tmp_path / "x")
+    assert code == 0 and json.loads(out)["steps"] == 6000
+    assert "no --preset given: using the Config defaults" in err and "--preset mnist" in err
+
+
+def test_progress_lines_in_a_log_file(tmp_path):
+    # Not a terminal: whole lines, the run's settings first (threads included), no carriage returns.
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "30",
+                        "--set", "g_size=16", "--set", "d_size=16", "--set", "log_every=10",
+                        "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert "\r" not in p.stderr
+    assert lines[0] == (f"ebgan: training ebgan on ring in {tmp_path / 'r'} from step 0 to step 30; cpu, 1 thread "
+                        "(auto: OMP_NUM_THREADS is set)")
+    assert lines[-1].startswith("ebgan ring 30/30 100% ") and " loss_d " in lines[-1]
+
+
+def test_list_and_config_reference(capsys):
+    from pathlib import Path
+
+    from ebgan.config import Config, config_reference
+
+    code, out, _ = run_cli(capsys, "list", "--config")
+    assert code == 0 and out == config_reference()
+    for f in dataclasses.fields(Config):  # every field documented, with its default
+        row = next(line for line in out.splitlines() if line.startswith(f"| `{f.name}` |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 4 and cells[3], f"{f.name} has no description"
+    # The committed reference is the generated one (regenerate: ebgan list --config > docs/config.md).
+    assert (Path(__file__).parents[1] / "docs" / "config.md").read_text() == out

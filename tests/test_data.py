@@ -546,3 +546,16 @@ def test_load_dataset_download_uses_mirrors(tmp_path, serve, monkeypatch):
     ds = load_dataset("mnist-test", tmp_path / "root", download=True)
     assert ds.data.shape == (10000, 1, 28, 28)
     assert (tmp_path / "root" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()
+
+
+def test_cli_download_mirror_option(tmp_path, serve, fake_mnist, capsys):
+    from ebgan.cli import main
+
+    url = serve(fake_mnist)
+    assert main(["download", "mnist", "--data-root", str(tmp_path / "root"), "--mirror", "http://127.0.0.1:1/x",
+                 "--mirror", url]) == 0
+    assert capsys.readouterr().out == f"MNIST is in {tmp_path / 'root' / 'MNIST' / 'raw'}\n"
+    assert load_mnist(tmp_path / "root", "test")[1].tolist() == [7, 2, 1]
+    assert main(["download", "mnist", "--data-root", str(tmp_path / "r2"), "--mirror", "http://127.0.0.1:1/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "name another mirror with --mirror URL" in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -53,3 +52,42 @@ def test_two_ranks_stay_identical(tmp_path):
 def test_single_process_info():
     info = dist.setup("cpu") if "WORLD_SIZE" not in os.environ else dist.DistInfo()
     assert (info.rank, info.world_size, info.is_main, info.enabled) == (0, 1, True, False)
+
+
+def _train_worker(rank: int, world: int, port: int, out: str) -> None:
+    import json as _json
+
+    from ebgan.train import Interrupted, train
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 16, "d_size": 16, "steps": 100000,
+                                                        "log_every": 10, "num_threads": 1}))
+    try:
+        train(cfg, f"{out}/run", progress=False)
+        stopped = None
+    except Interrupted as e:
+        stopped = str(e)
+    with open(f"{out}/rank{rank}.json", "w") as f:
+        _json.dump({"stopped": stopped}, f)
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp_path):
+    import json
+    import signal
+    import time
+
+    ctx = mp.start_processes(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False,
+                             start_method="spawn")
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run" / "metrics.jsonl").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(ctx.processes[1].pid, signal.SIGTERM)  # torchrun forwards signals to all; the worst case is one
+    while not ctx.join(timeout=60):
+        pass
+    msgs = [json.loads((tmp_path / f"rank{r}.json").read_text())["stopped"] for r in (0, 1)]
+    steps = [int(m.split(" at step ")[1].split(";")[0]) for m in msgs]
+    assert all(m.startswith("stopped by SIGTERM at step ") for m in msgs) and steps[0] == steps[1]
+    step = steps[0]
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == f"step-{step:08d}"

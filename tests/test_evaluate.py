@@ -183,6 +183,20 @@ def test_cli_mnist_keys_and_reference_lines(tmp_path, capsys, mnist_test):
     assert res["classifier_accuracy"] >= 0.99
 
 
+@needs_mnist
+def test_class_shares_show_which_digits_the_samples_are(tmp_path, capsys, mnist_test):
+    # 60 images of the digit 1 and 40 of the digit 7 (all classified correctly by the packaged classifier).
+    x, y = mnist_test
+    idx = torch.cat([(y == 1).nonzero()[:60, 0], (y == 7).nonzero()[:40, 0]])
+    f = tmp_path / "ones-and-sevens.npy"
+    np.save(f, x[idx].numpy())
+    assert main(["eval", str(f), "--against", "mnist", "--data-root", str(DATA_ROOT)]) == 0
+    out = capsys.readouterr().out
+    expected = [0.0, 60.0, 0.0, 0.0, 0.0, 0.0, 0.0, 40.0, 0.0, 0.0]
+    assert _last_json(out)["class_shares"] == expected
+    assert "  digits (% of samples) 0:0.0  1:60.0  2:0.0  3:0.0  4:0.0  5:0.0  6:0.0  7:40.0  8:0.0  9:0.0" in out
+
+
 def test_cli_lists_metrics(capsys):
     assert main(["eval", "--list-metrics"]) == 0
     out = capsys.readouterr().out

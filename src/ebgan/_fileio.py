@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from . import _faults
+
 
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
@@ -24,6 +26,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     try:
         with open(tmp, "xb") as f:
             yield f
+        _faults.point("write" + path.suffix)  # e.g. write.png, write.json
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # no-op after a successful os.replace

@@ -32,6 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from . import _faults
 from ._fileio import atomic_write_text
 from .errors import EbganError
 
@@ -54,11 +55,13 @@ def write_checkpoint_dir(final: Path, step: int, nets: dict[str, torch.nn.Module
     try:
         save_file(_flat_weights(nets), str(tmp / "weights.safetensors"),
                   metadata={"format_version": str(FORMAT_VERSION), "step": str(step)})
+        _faults.point("checkpoint-write")
         torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if final.exists():  # a re-save of the same step, or a new best
             old = final.with_name(final.name + ".old.tmp")
             os.replace(final, old)
+            _faults.point("checkpoint-replace")
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -75,6 +78,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch
     root = Path(run_dir) / "checkpoints"
     name = f"step-{step:08d}"
     final = write_checkpoint_dir(root / name, step, nets, state, config)
+    _faults.point("checkpoint-pointer")
     atomic_write_text(root / "latest", name + "\n")
     ckpts = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in ckpts[:-keep]:

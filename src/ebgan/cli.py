@@ -243,7 +243,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "default: none, the Config defaults)")
     p.add_argument("--data", help="data set name (ring, grid, mnist, stacked-mnist) or a folder of images "
                    "(default: the preset's)")
-    p.add_argument("--data-root", default=default_data_root(), help=DATA_ROOT_HELP)
+    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default: with --resume the "
+                   "run's own, else $EBGAN_DATA_ROOT, else ./data)")
     p.add_argument("--out", help="run folder (default: runs/<preset>-<loss>-<date-time>)")
     p.add_argument("--steps", type=int, help="adversarial training steps (default: the preset's)")
     p.add_argument("--seed", type=int, help="seed of weights, batch order and noise (default: the preset's, 0)")

@@ -514,9 +514,7 @@ FOLDER_CHANNELS = 3
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """``data_root`` if given, else ``$EBGAN_DATA_ROOT`` if set and non-empty, else ``./data``."""
-    if data_root is not None:
-        return Path(data_root)
-    return Path(os.environ.get("EBGAN_DATA_ROOT") or "data")
+    return Path(data_root if data_root is not None else default_data_root())
 
 
 def load_dataset(

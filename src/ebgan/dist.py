@@ -48,9 +48,16 @@ def setup(device_kind: str) -> DistInfo:
     return DistInfo(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def cleanup() -> None:
+def cleanup(wait: bool = True) -> None:
+    """Tear the process group down, with ``wait`` once every rank is here: a rank that exits while a peer
+    still holds its gloo connection can make the peer abort ("terminate called without an active
+    exception"). After an error on one rank the others may never arrive, so the caller passes ``wait=False``."""
     if td.is_available() and td.is_initialized():
-        td.destroy_process_group()
+        try:
+            if wait:
+                td.barrier()
+        finally:
+            td.destroy_process_group()
 
 
 def broadcast_module(module: nn.Module, info: DistInfo) -> None:

@@ -74,6 +74,15 @@ def truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
+def remove_stale_temp_files(out: Path) -> None:
+    """Delete the temporary files of atomic writes that a kill interrupted (``.NAME.XXXX.tmp``)."""
+    for folder in (out, out / "samples"):
+        if folder.is_dir():
+            for p in folder.glob(".*.tmp"):
+                if p.is_file():
+                    p.unlink(missing_ok=True)
+
+
 class RunLock:
     """An exclusive lock on a run folder for one process (``with RunLock(out): ...``).
 

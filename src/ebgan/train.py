@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import dist
+from . import _faults, dist
 from .checkpoint import (
     atomic_write_text,
     find_checkpoint,
@@ -36,7 +36,7 @@ from .checkpoint import (
     write_checkpoint_dir,
 )
 from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
-from .data import Dataset, to_uint8
+from .data import Dataset, resolve_data_root, to_uint8
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective, pretrain_loss
@@ -45,6 +45,7 @@ from .rundir import (
     RunLock,
     check_new_run_dir,
     check_resume_config,
+    remove_stale_temp_files,
     saved_config,
     truncate_metrics,
 )
@@ -389,6 +390,7 @@ def evaluate_now(trainer: Trainer, data_root: str | None) -> dict[str, float]:
     x = trainer.sample(n, seed=cfg.seed + 777)
     arr = x.numpy() if points else to_uint8(x).numpy()
     result = evaluate(arr, cfg.eval_against or cfg.data, data_root, n=n)
+    _faults.point("eval")
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and k != "n"}
 
 
@@ -431,14 +433,15 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
           progress: bool = True, dataset: Dataset | None = None) -> dict[str, Any]:
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints.
 
-    ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
+    ``data_root`` (None: the folder the run started with when resuming, else ``$EBGAN_DATA_ROOT`` or ./data)
+    holds ``MNIST/raw/``. ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
     first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
     and raises :class:`Interrupted`. One process at a time may train in a folder (:class:`RunLock`).
     """
     info = dist.setup(resolve_device(cfg.device, dist.DistInfo()).type)  # NCCL for CUDA, gloo for CPU
     out = Path(out_dir)
     lock = RunLock(out) if info.is_main else None
-    ok = False
+    ok = False  # finished, or stopped by a signal at a step every rank agreed on
     try:
         if not resume:
             check_new_run_dir(out)
@@ -449,17 +452,24 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
             check_resume_config(saved_config(out), cfg)
             if info.is_main:
                 recover_checkpoints(out)
+                remove_stale_temp_files(out)
             dist.barrier(info)
             ckpt = find_checkpoint(out)
         elif resume:
             check_new_run_dir(out)  # nothing to resume: a fresh start, under the same rules as a new run
-        summary = _run(cfg, out, info, data_root, ckpt, progress, dataset)
+        if data_root is None and resume and (out / "data.json").is_file():
+            data_root = json.loads((out / "data.json").read_text()).get("data_root")  # where the run started
+        try:
+            summary = _run(cfg, out, info, data_root, ckpt, progress, dataset)
+        except Interrupted:
+            ok = True
+            raise
         ok = True
         return summary
     finally:
         if lock is not None:
             lock.release(cleanup=not ok)
-        dist.cleanup()
+        dist.cleanup(wait=ok)
 
 
 def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckpt: Path | None,
@@ -484,10 +494,10 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
-        # What sampling needs to rebuild the nets without loading the data set.
-        atomic_write_text(out / "data.json", json.dumps({"kind": dataset.kind, "name": dataset.name,
-                                                          "sample_shape": list(dataset.sample_shape),
-                                                          "amp": trainer.amp}) + "\n")
+        # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
+        meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(dataset.sample_shape),
+                "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve())}
+        atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
         # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
         truncate_metrics(metrics_path, trainer.step)
         best = _rewind_best(out, trainer.step)
@@ -545,6 +555,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                     if info.is_main:
                         log.write(json.dumps(row) + "\n")
                         log.flush()
+                        _faults.point("log-row")
                         if bar is not None:
                             bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
                 if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
