@@ -80,7 +80,8 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp
     ctx = mp.start_processes(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False,
                              start_method="spawn")
     deadline = time.monotonic() + 120
-    while not (tmp_path / "run" / "metrics.jsonl").exists():
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2):  # both ranks inside the loop
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(ctx.processes[1].pid, signal.SIGTERM)  # torchrun forwards signals to all; the worst case is one

@@ -27,7 +27,7 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 
 @dataclass(frozen=True)
 class Config:
-    """Everything that defines a training run. Defaults are the paper's MNIST EBGAN-PT values (PAPER.md s.1)."""
+    """Everything that defines a training run. Defaults are the paper's MNIST EBGAN-PT values (docs/paper.md s.1)."""
 
     # --- data ---
     data: str = "mnist"  # registry name (ring, grid, mnist, stacked-mnist, ...) or an image folder
@@ -105,7 +105,7 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
         margin=1.0, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
         lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
     ),
-    # The paper's best MNIST EBGAN-PT MLP (PAPER.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
+    # The paper's best MNIST EBGAN-PT MLP (docs/paper.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
     # schedule: beta1 0.5 (the DCGAN setting) and a linear decay of the learning rate over the second half
     # are ours. amp=auto trains in bf16 autocast where the CPU or GPU does bf16 natively (twice the speed on
@@ -269,7 +269,7 @@ def save_json(cfg: Config, path) -> None:
     atomic_write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
 
-# Per-loss optimiser defaults (PAPER.md s.2): (optimiser, lr, beta1, beta2). The EBGAN MLP default is the
+# Per-loss optimiser defaults (docs/paper.md s.2): (optimiser, lr, beta1, beta2). The EBGAN MLP default is the
 # paper's Adam 1e-3; convolutional nets use the DCGAN setting.
 LOSS_OPTIM_DEFAULTS: dict[str, tuple[str, float, float, float]] = {
     "ebgan": ("adam", 1e-3, 0.9, 0.999),

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from ._fileio import atomic_write
 from .errors import EbganError
 
-# Decompressed MD5 sums of the canonical MNIST files (see ../shared/data/README.md).
+# Decompressed MD5 sums of the canonical MNIST files (the files LeCun et al. publish).
 MNIST_FILES = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",

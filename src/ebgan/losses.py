@@ -208,7 +208,7 @@ def lsgan_d_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
 
     ``L_D = mean (D(x) - 1)^2 + mean D(G(z))^2`` on the linear (no sigmoid) output of D.
 
-    Mao et al. write ``1/2 E[...] + 1/2 E[...]``; the 1/2 factors are dropped here (as in PAPER.md), which
+    Mao et al. write ``1/2 E[...] + 1/2 E[...]``; the 1/2 factors are dropped here (as in docs/paper.md), which
     doubles the loss and its gradient: with Adam this changes nothing, with SGD it doubles the step.
 
     Example: ``out_real=[1.0, 0.5]``, ``out_fake=[0.0, 0.5]`` gives ``(0 + 0.25)/2 + (0 + 0.25)/2 = 0.25``.

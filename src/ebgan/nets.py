@@ -10,7 +10,7 @@ Every discriminator returns the same pair, so one trainer serves every loss:
 
 Two families: the paper's fully connected nets, parameterised exactly like its MNIST grid (nLayerG, sizeG,
 nLayerD = encoder layers + one decoder layer, sizeD, dropoutD), and DCGAN-style convolutional nets for 28, 32
-and 64 pixels with 1 or 3 channels (the paper's 64x64 layer spec, PAPER.md s.1).
+and 64 pixels with 1 or 3 channels (the paper's 64x64 layer spec, docs/paper.md s.1).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Fully connected nets (PAPER.md s.1, MNIST grid): ReLU, batch norm after every weight layer except the
+# Fully connected nets (docs/paper.md s.1, MNIST grid): ReLU, batch norm after every weight layer except the
 # generator's output and the discriminator's input and output.
 
 

@@ -1,7 +1,7 @@
 """The MNIST classifier that every image metric of this project is computed with.
 
 Inception score, the paper's modified score, FID ("FID-LeNet") and Stacked MNIST mode counts all depend on the
-classifier (PAPER.md section 3: "Scores depend on the classifier: always print the classifier's test accuracy
+classifier ("Scores depend on the classifier: always print the classifier's test accuracy
 and the real-data score beside a model's score"). The project therefore trains its own small ConvNet, ships the
 weights as safetensors with a JSON sidecar (test accuracy, seed, epochs, real-data scores), and rebuilds it
 bit-for-bit from a seed with ``ebgan train-classifier``.

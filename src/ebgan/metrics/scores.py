@@ -1,7 +1,7 @@
 """Metrics as pure functions of class probabilities, features, points or labels, and their registry.
 
 Nothing here touches files or networks; everything is computed in float64 and returned as Python numbers.
-Each function gives its formula and its source; PAPER.md section 3 gives the protocols and published figures.
+Each function gives its formula and its source; docs/paper.md ("Evaluation protocols") gives the protocols.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def inception_score(probs: ArrayLike, splits: int = 10) -> tuple[float, float]:
 
 
 def paper_inception_score(probs: ArrayLike, eps: float = 1e-12) -> float:
-    """The EBGAN paper's modified inception score (Zhao et al. 2017, section 4.1; PAPER.md section 1).
+    """The EBGAN paper's modified inception score (Zhao et al. 2017, section 4.1; docs/paper.md s.1).
 
     ``I' = E_x KL( p(y) || p(y|x) ) = E_x sum_y p(y) (log p(y) - log p(y|x))``, ``p(y) = E_x p(y|x)``.
 
