@@ -4,6 +4,8 @@
                 [--loss NAME] [--resume] [--set KEY=VALUE ...] [--dry-run] [--no-progress]
     ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best]
     ebgan eval SAMPLES.npy|RUN_DIR [--against mnist|ring|grid|stacked-mnist] [--data-root DIR] [-n N]
+    ebgan score RUN_DIR INPUT -o SCORES.csv [--checkpoint latest|best] [--threshold auto|VALUE]
+                [--contamination C] [--batch-size N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
     ebgan download mnist [--data-root DIR] [--mirror URL ...]
     ebgan list [--config]
@@ -181,6 +183,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------- score
+
+
+def _threshold_arg(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number, got {text!r}") from None
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score inputs with a run's energy; write the CSV and say what it holds."""
+    from .anomaly import score_run, write_scores_csv
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".csv":
+        raise EbganError(f"-o must name a .csv file, got {out}")
+    if not Path(args.input).exists():
+        raise EbganError(f"INPUT {args.input} does not exist (an .npy array or a folder of images)")
+    res = score_run(args.run_dir, args.input, checkpoint=args.checkpoint, threshold=args.threshold,
+                    contamination=args.contamination, batch_size=args.batch_size)
+    write_scores_csv(out, res)
+    for line in res.summary_lines(str(args.input)):
+        print(line)
+    cols = "name, energy" + (", anomaly (1 = energy above the threshold)" if res.labels is not None else "")
+    print(f"wrote {out}: {len(res.energy)} rows in input order ({cols})")
+    return 0
+
+
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     """Train the MNIST classifier and say where its weights went and their test accuracy."""
     from .metrics.classifier import train_classifier
@@ -228,6 +261,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from .config import PRESETS
     from .metrics.classifier import DEFAULT_EPOCHS
 
     parser = argparse.ArgumentParser(
@@ -239,7 +273,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) a run",
                        description="Train a run into a folder: samples, plots, metrics.jsonl and checkpoints. "
                        "Ctrl-C or SIGTERM writes a checkpoint of the current step before stopping.")
-    p.add_argument("--preset", help="named configuration: ring, grid, mnist, mnist-conv (see `ebgan list`; "
+    p.add_argument("--preset", help=f"named configuration: {', '.join(PRESETS)} (see `ebgan list`; "
                    "default: none, the Config defaults)")
     p.add_argument("--data", help="data set name (ring, grid, mnist, stacked-mnist) or a folder of images "
                    "(default: the preset's)")
@@ -286,6 +320,25 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
     p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "score", help="anomaly scores: a run's energy for each input, flagged above a threshold",
+        description="Score inputs with the energy of a run's discriminator (higher = more anomalous) and write "
+        "one CSV row per input, in input order. The run must have an energy (loss=ebgan).")
+    p.add_argument("run_dir", help="a run folder written by `ebgan train`")
+    p.add_argument("input", help="INPUT: an .npy array shaped like the run's samples (uint8 [N,C,H,W] images "
+                   "or float [N,2] points) or a folder of images (converted to the run's size and channels)")
+    p.add_argument("-o", "--output", required=True, help="SCORES.csv: name (row index or file), energy and, "
+                   "with a threshold, anomaly 0/1")
+    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
+                   help="which checkpoint's discriminator scores (default latest)")
+    p.add_argument("--threshold", type=_threshold_arg, default=None, metavar="auto|VALUE",
+                   help="auto: the run's threshold.json (calibrated on held-out normal data, train with holdout "
+                   "> 0); or a number (default: the run's threshold when it has one, else no anomaly column)")
+    p.add_argument("--contamination", type=float, default=None, metavar="C",
+                   help="flag the share C in (0, 0.5] of the inputs with the highest energies (default: off)")
+    p.add_argument("--batch-size", type=int, default=1000, help="inputs per discriminator pass (default 1000)")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
         "train-classifier", help="train the MNIST classifier the image metrics use (reproducible from --seed)",

@@ -33,6 +33,8 @@ class Config:
     data: str = "mnist"  # registry name (ring, grid, mnist, stacked-mnist, ...) or an image folder
     image_size: int | None = None  # resize images to this size (None: the data set's own)
     channels: int | None = None  # convert images to 1 or 3 channels (None: the data set's own)
+    classes: str | None = None  # keep only these labels of a labelled data set, comma-separated (3, or 1,7)
+    holdout: float = 0.0  # share of the (kept) training data held out of training, to calibrate threshold.json
     # --- objective ---
     loss: str = "ebgan"  # ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge (`ebgan list`)
     margin: float = 10.0  # EBGAN m (eq. 1); paper: MNIST 10, CelebA 20, ImageNet-128 40, LSUN/256 80
@@ -49,6 +51,11 @@ class Config:
     began_gamma: float = 0.5  # BEGAN diversity ratio
     began_lambda_k: float = 0.001  # BEGAN k_t learning rate
     spectral_norm: bool = False  # spectral normalisation of the discriminator's weight layers
+    # --- anomaly detection ---
+    known_anomalies: str | None = None  # unlearning: an .npy or image folder of known anomalies, or classes:K[,K]
+    anomaly_share: float = 0.01  # known_anomalies=classes:K: labelled anomalies as a share of the training set
+    anomaly_weight: float = 1.0  # weight of the unlearning hinge mean max(0, m - D(x_anomaly)) in D's loss
+    threshold_fpr: float = 0.05  # false-positive rate, on the held-out data, of the threshold in threshold.json
     # --- networks ---
     arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style
     z_dim: int = 100  # size of the generator's Gaussian noise input
@@ -57,12 +64,13 @@ class Config:
     d_layers: int = 2  # nLayerD: encoder layers + one decoder layer (MLP auto-encoder)
     d_size: int = 1024  # sizeD: hidden width of the MLP discriminator
     d_dropout: float = 0.0  # dropout after the discriminator's hidden layers (dropoutD)
+    d_code: int = 0  # auto-encoder bottleneck: a linear code of this many units after the encoder (0: none)
     batch_norm: bool = True  # BN after every weight layer except G's output and D's input/output
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
     # --- optimisation ---
     batch_size: int = 64  # samples per batch (real and generated alike), over all processes
-    steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps
+    steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps (0: AE only)
     optim_g: str | None = None  # the generator's optimiser: adam | sgd | rmsprop (None: the loss's default)
     optim_d: str | None = None  # the discriminator's optimiser: adam | sgd | rmsprop (None: the loss's)
     lr_g: float | None = None  # the generator's learning rate (None: the loss's default, EBGAN 1e-3)
@@ -116,6 +124,14 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
         data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
         margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",
         lr_decay_from=0.5, steps=12000, amp="auto",
+    ),
+    # One-class training for anomaly detection (`--set classes=K`: one digit is normal; `ebgan score`): the
+    # paper's MLP family at a size that trains on one digit's 6,000 images in minutes, EBGAN-PT with
+    # auto-encoder pre-training, 10 % of the normal images held out to calibrate threshold.json.
+    "mnist-oneclass": dict(
+        data="mnist", arch="mlp", z_dim=64, g_layers=3, g_size=512, d_layers=2, d_size=256, batch_norm=True,
+        margin=10.0, pt_weight=0.1, pretrain_steps=500, steps=2000, batch_size=64, lr_g=1e-3, lr_d=1e-3,
+        beta1=0.5, lr_schedule="linear", lr_decay_from=0.5, holdout=0.1, sample_every=500, ckpt_every=500,
     ),
     # DCGAN-style convolutional EBGAN on MNIST at 28 pixels (Adam 2e-4, beta1 0.5 as in the paper's image
     # runs), at half the DCGAN widths (32 maps) so that a run fits in minutes on a CPU. Measured: IS 5.8,
@@ -327,13 +343,16 @@ def validate(cfg: Config) -> None:
     need(cfg.energy in ENERGIES, f"energy must be one of {', '.join(ENERGIES)}, got {cfg.energy!r}")
     need(cfg.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     need(cfg.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
-    for name in ("steps", "batch_size", "z_dim", "g_size", "d_size", "g_channels", "d_channels", "d_steps",
+    need(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
+    need(cfg.steps + cfg.pretrain_steps > 0, "steps must be > 0 (or pretrain_steps > 0 for an auto-encoder alone)")
+    for name in ("batch_size", "z_dim", "g_size", "d_size", "g_channels", "d_channels", "d_steps",
                  "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
         need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
     need(cfg.pretrain_steps >= 0, f"pretrain_steps must be >= 0, got {cfg.pretrain_steps}")
     need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
     need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
     need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
+    need(cfg.d_code >= 0, f"d_code must be >= 0 (0: no bottleneck), got {cfg.d_code}")
     need(cfg.pt_weight == 0 or cfg.batch_size >= 2, "the pulling-away term needs batch_size >= 2")
     for name in ("optim_g", "optim_d"):
         need(getattr(cfg, name) in OPTIMIZERS,
@@ -373,6 +392,30 @@ def validate(cfg: Config) -> None:
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
     if cfg.channels is not None:
         need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")
+    if cfg.classes is not None:
+        parse_classes(cfg.classes)
+    need(0 <= cfg.holdout < 1, f"holdout must be in [0, 1), got {cfg.holdout}")
+    need(0 < cfg.threshold_fpr < 1, f"threshold_fpr must be in (0, 1), got {cfg.threshold_fpr}")
+    need(0 < cfg.anomaly_share < 1, f"anomaly_share must be in (0, 1), got {cfg.anomaly_share}")
+    need(cfg.anomaly_weight >= 0, f"anomaly_weight must be >= 0, got {cfg.anomaly_weight}")
+    if cfg.known_anomalies is not None:
+        need(cfg.loss == "ebgan", f"known_anomalies (unlearning) needs the EBGAN energy: loss=ebgan, got {cfg.loss}")
+        if cfg.known_anomalies.startswith("classes:"):
+            parse_classes(cfg.known_anomalies[len("classes:"):], "known_anomalies=classes:")
+            need(cfg.classes is not None, "known_anomalies=classes:K needs classes (the normal labels) too")
+            overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[8:]))
+            need(not overlap, f"known_anomalies and classes share labels {sorted(overlap)}")
+
+
+def parse_classes(text: str, what: str = "classes") -> list[int]:
+    """``"3"`` -> ``[3]``, ``"1, 7"`` -> ``[1, 7]``: the labels named by a ``classes`` value, sorted, unique."""
+    try:
+        labels = sorted({int(part) for part in str(text).split(",") if part.strip()})
+    except ValueError:
+        raise EbganError(f"{what} must be comma-separated integer labels (e.g. 3 or 1,7), got {text!r}") from None
+    if not labels or labels[0] < 0:
+        raise EbganError(f"{what} must name labels >= 0 (e.g. 3 or 1,7), got {text!r}")
+    return labels
 
 
 def lr_scale_at(cfg: Config, step: int) -> float:

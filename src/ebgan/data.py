@@ -576,3 +576,162 @@ def load_dataset(
     if folder.exists():
         raise EbganError(f"data set {name!r} is a file, not a folder of images; pass a folder or one of: {valid}")
     raise EbganError(f"unknown data set {name!r}: not an existing folder nor one of: {valid}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Subsets for anomaly detection: the normal classes, a held-out share, known anomalies
+# ---------------------------------------------------------------------------------------------------------
+
+# Seed offsets keeping the held-out split and the draw of known anomalies apart from the batch order, which is
+# seeded with the run's seed itself.
+HOLDOUT_SEED_OFFSET = 400_009
+ANOMALY_SEED_OFFSET = 500_009
+
+
+def select_classes(ds: Dataset, labels: list[int]) -> Dataset:
+    """The samples of ``ds`` whose label is in ``labels`` (order kept); an error names a label that ``ds`` lacks."""
+    if ds.labels is None:
+        raise EbganError(f"classes needs a labelled data set; {ds.name!r} has no labels")
+    present = set(torch.unique(ds.labels).tolist())
+    missing = [k for k in labels if k not in present]
+    if missing:
+        raise EbganError(f"classes names label(s) {missing} that {ds.name!r} does not have; its labels are "
+                         f"{min(present)}..{max(present)}")
+    keep = torch.isin(ds.labels, torch.tensor(labels, dtype=ds.labels.dtype))
+    return Dataset(ds.name, ds.kind, ds.data[keep], ds.labels[keep])
+
+
+def split_holdout(ds: Dataset, share: float, seed: int) -> tuple[Dataset, Tensor | None]:
+    """``(kept, held_out)``: a seeded random ``share`` of ``ds`` taken out (``round(share * N)`` samples, at
+    least one when ``share > 0``); the rest keeps its order. ``share = 0`` returns ``(ds, None)``."""
+    if share <= 0:
+        return ds, None
+    n = len(ds)
+    k = max(1, round(share * n))
+    if k >= n:
+        raise EbganError(f"holdout={share} leaves no training data out of {n} samples")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + HOLDOUT_SEED_OFFSET))
+    out = torch.zeros(n, dtype=torch.bool)
+    out[perm[:k]] = True
+    labels = ds.labels[~out] if ds.labels is not None else None
+    return Dataset(ds.name, ds.kind, ds.data[~out], labels), ds.data[out]
+
+
+def n_known_anomalies(share: float, n_normal: int) -> int:
+    """Deep SAD's count of labelled anomalies: ``gamma = m / (n + m)``, so ``m = round(gamma n / (1 - gamma))``."""
+    return max(1, round(share * n_normal / (1.0 - share)))
+
+
+def draw_known_anomalies(ds: Dataset, labels: list[int], m: int, seed: int) -> Tensor:
+    """``m`` samples of ``ds`` with a label in ``labels``, drawn without replacement by ``seed``."""
+    pool = select_classes(ds, labels).data
+    if m > len(pool):
+        raise EbganError(f"{m} known anomalies asked for, but classes {labels} have {len(pool)} samples")
+    perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + ANOMALY_SEED_OFFSET))
+    return pool[perm[:m].sort().values]
+
+
+def load_known_anomalies(path: str | os.PathLike, like: Dataset) -> Tensor:
+    """Known anomalies from an ``.npy`` file or an image folder, checked against (or, for a folder, converted
+    to) the shape and type of ``like``'s samples."""
+    p = Path(path)
+    shape = like.sample_shape
+    if p.is_dir():
+        if like.kind != "image":
+            raise EbganError(f"known_anomalies {p} is an image folder but the data are {like.kind}")
+        return load_image_folder(p, shape[1], shape[0])
+    x = read_npy(p, "known_anomalies")
+    return check_like(torch.from_numpy(x), like, f"known_anomalies {p}")
+
+
+def check_like(x: Tensor, like: Dataset, what: str) -> Tensor:
+    """``x`` if it is shaped and typed like the samples of ``like`` (uint8 images or float points), else a clear
+    error; float points are returned as float32."""
+    shape = like.sample_shape
+    if like.kind == "image":
+        if x.dtype != torch.uint8:
+            hint = " (map floats in [-1, 1] with ebgan.data.to_uint8)" if x.dtype.is_floating_point else ""
+            raise EbganError(f"{what} must be uint8 images [N, {', '.join(map(str, shape))}], got {x.dtype}{hint}")
+        if tuple(x.shape[1:]) != shape or x.dim() != 4:
+            raise EbganError(f"{what} must be uint8 images [N, {', '.join(map(str, shape))}], got shape "
+                             f"{list(x.shape)}")
+    else:
+        if not x.dtype.is_floating_point:
+            raise EbganError(f"{what} must be float points [N, {shape[0]}], got {x.dtype}")
+        if x.dim() != 2 or tuple(x.shape[1:]) != shape:
+            raise EbganError(f"{what} must be float points [N, {shape[0]}], got shape {list(x.shape)}")
+        x = x.float()
+        if not torch.isfinite(x).all():
+            raise EbganError(f"{what} holds NaN or infinite values")
+    if len(x) == 0:
+        raise EbganError(f"{what} holds no samples")
+    return x
+
+
+def read_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
+    """Read a ``.npy`` array without unpickling; any problem (missing, empty, not .npy, Python objects) is one
+    EbganError line."""
+    p = Path(path)
+    if not p.exists():
+        raise EbganError(f"{what}: no such file: {p}")
+    if p.suffix != ".npy":
+        raise EbganError(f"{what} must be a .npy array file, got {p.name}")
+    if p.stat().st_size == 0:
+        raise EbganError(f"{p} is empty")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
+        raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write arrays "
+                         f"with numpy.save")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e):  # never unpickled: a file from elsewhere could run code
+            raise EbganError(f"{p} holds Python objects (dtype object), not numbers") from None
+        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else 'ValueError'}")
+    except (OSError, EOFError) as e:
+        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    if not isinstance(x, np.ndarray):
+        raise EbganError(f"{p} does not hold a single array")
+    return x
+
+
+@dataclass
+class TrainingData:
+    """What a run trains on: ``train`` (the kept classes minus the held-out share), ``holdout`` (samples never
+    trained on, for calibrating an anomaly threshold) and ``anomalies`` (known anomalies to unlearn)."""
+
+    train: Dataset
+    holdout: Tensor | None = None
+    anomalies: Tensor | None = None
+
+    def describe(self) -> dict:
+        return {"n_train": len(self.train), "n_holdout": 0 if self.holdout is None else len(self.holdout),
+                "n_anomalies": 0 if self.anomalies is None else len(self.anomalies)}
+
+
+def training_data(cfg, ds: Dataset, anomalies: Tensor | None = None) -> TrainingData:
+    """Apply ``cfg.classes``, ``cfg.holdout`` and ``cfg.known_anomalies`` to the loaded data set ``ds``.
+
+    Known anomalies named as ``classes:K`` are drawn from ``ds`` (before the normal classes are kept) in
+    Deep SAD's proportion (:func:`n_known_anomalies` of the normal training samples, ``cfg.anomaly_share``);
+    a path is read by :func:`load_known_anomalies`. ``anomalies`` given by the caller (the Python API) take
+    the place of ``cfg.known_anomalies``.
+    """
+    from .config import parse_classes
+
+    full = ds
+    if cfg.classes is not None:
+        ds = select_classes(ds, parse_classes(cfg.classes))
+    train, holdout = split_holdout(ds, cfg.holdout, cfg.seed)
+    if anomalies is not None:
+        anomalies = check_like(anomalies, ds, "known anomalies")
+    elif cfg.known_anomalies is not None:
+        spec = cfg.known_anomalies
+        if spec.startswith("classes:"):
+            labels = parse_classes(spec[len("classes:"):], "known_anomalies=classes:")
+            anomalies = draw_known_anomalies(full, labels, n_known_anomalies(cfg.anomaly_share, len(train)),
+                                             cfg.seed)
+        else:
+            anomalies = load_known_anomalies(spec, ds)
+    return TrainingData(train, holdout, anomalies)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import default_data_root
+from .data import default_data_root, read_npy
 from .errors import EbganError
 
 DATASETS = ("mnist", "ring", "grid", "stacked-mnist")
@@ -167,25 +167,7 @@ def load_samples(path: str | os.PathLike) -> np.ndarray:
         raise EbganError(f"no such file or run folder: {p}")
     if p.suffix != ".npy":
         raise EbganError(f"sample files must be .npy arrays, got {p.name}")
-    if p.stat().st_size == 0:
-        raise EbganError(f"{p} is empty")
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
-        raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write "
-                         f"samples with numpy.save or `ebgan sample`")
-    try:
-        x = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        if "allow_pickle" in str(e):  # never unpickled: a file from elsewhere could run code
-            raise EbganError(f"{p} holds Python objects (dtype object), not numbers; samples must be uint8 "
-                             f"images or float points") from None
-        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else 'ValueError'}")
-    except (OSError, EOFError) as e:
-        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-    if not isinstance(x, np.ndarray):
-        raise EbganError(f"{p} does not hold a single array")
-    return x
+    return read_npy(p, "sample file")
 
 
 def _fmt(v, spec: str = ".4f") -> str:

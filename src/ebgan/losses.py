@@ -55,6 +55,20 @@ def ebgan_g_loss(energy_fake: Tensor) -> Tensor:
     return energy_fake.mean()
 
 
+def unlearning_loss(energy_anomaly: Tensor, margin: float | Tensor) -> Tensor:
+    """Unlearning term for known anomalies: ``mean_i max(0, m - D(a_i))`` (the margin hinge of eq. 1 applied to
+    anomalies instead of generated samples; Du et al. 2019 bound the pushed-up score the same way).
+
+    Added to the discriminator's loss (weighted by ``anomaly_weight``), it pushes the energy of each known
+    anomaly up until it reaches the margin ``m`` and leaves it alone beyond; the gradient with respect to
+    ``D(a_i)`` is ``-1/N`` below the margin and 0 above.
+
+    Example: ``energy_anomaly=[2.0, 12.0]``, ``m=10`` gives ``(8 + 0) / 2 = 4``.
+    """
+    _check_batch("energy_anomaly", energy_anomaly)
+    return torch.clamp(margin - energy_anomaly, min=0).mean()
+
+
 def pulling_away_term(embeddings: Tensor, eps: float = 1e-8) -> Tensor:
     """Pulling-away term (Zhao et al. 2017, eq. 6), a repelling regulariser against mode collapse.
 

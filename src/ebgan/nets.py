@@ -211,15 +211,20 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     """
     energy = energy or cfg.energy
     points = len(sample_shape) == 1
+    sn = cfg.spectral_norm
     if cfg.arch == "mlp":
         G = MLPGenerator(cfg.z_dim, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
                          out_act="none" if points else "tanh")
         in_dim = math.prod(sample_shape)
         # nLayerD counts encoder layers plus the one decoder (or output) layer.
         enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm,
-                                                       cfg.d_dropout, cfg.spectral_norm))
+                                                       cfg.d_dropout, sn))
         if head == "ae":
-            D = AEDiscriminator(enc, _maybe_sn(nn.Linear(cfg.d_size, in_dim), cfg.spectral_norm), energy)
+            dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size, in_dim), sn)
+            if cfg.d_code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
+                enc.append(_maybe_sn(nn.Linear(cfg.d_size, cfg.d_code), sn))
+                dec = nn.Sequential(_maybe_sn(nn.Linear(cfg.d_code, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
+            D = AEDiscriminator(enc, dec, energy)
         else:
             D = LogitDiscriminator(enc, cfg.d_size, cfg.spectral_norm)
         return G, D
@@ -232,7 +237,13 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     enc, code_ch, code_size = _conv_encoder(c, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm)
     if head == "ae":
         n_up = int(round(math.log2(h / code_size)))
-        D = AEDiscriminator(enc, _conv_decoder(code_ch, c, n_up, cfg.batch_norm), energy)
+        dec = _conv_decoder(code_ch, c, n_up, cfg.batch_norm)
+        if cfg.d_code:  # a bottleneck: the feature maps through a linear code of d_code units and back
+            flat = code_ch * code_size * code_size
+            enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, cfg.d_code), sn))
+            dec = nn.Sequential(nn.Linear(cfg.d_code, flat), nn.ReLU(inplace=True),
+                                nn.Unflatten(1, (code_ch, code_size, code_size)), *dec)
+        D = AEDiscriminator(enc, dec, energy)
     else:
         D = LogitDiscriminator(enc, code_ch * code_size * code_size, cfg.spectral_norm)
     _dcgan_init(G)

@@ -71,6 +71,10 @@ class Objective:
     def g_loss(self, D: nn.Module, fake: Tensor, step: int) -> tuple[Tensor, Stats]:
         raise NotImplementedError
 
+    def anomaly_loss(self, D: nn.Module, anomalies: Tensor, step: int) -> tuple[Tensor, Stats]:
+        """The unlearning term for a batch of known anomalies (``known_anomalies``); energy losses only."""
+        raise EbganError(f"known anomalies need an energy: loss {self.cfg.loss} has none (use loss=ebgan)")
+
     def after_d_step(self, D: nn.Module) -> None:
         """Hook after each D optimiser step (WGAN weight clipping)."""
 
@@ -112,6 +116,14 @@ class EBGANObjective(Objective):
         m = margin_at(self.cfg, step)
         loss = losses.ebgan_d_loss(e_real, e_fake, m)
         return loss, {"energy_real": e_real.mean().detach(), "energy_fake": e_fake.mean().detach()}
+
+    def anomaly_loss(self, D, anomalies, step):
+        """``max(0, m - D(a))`` averaged over the batch: known anomalies pushed above the margin, like fakes. A
+        pass of its own, so a batch-norm D normalises them with their own statistics (see ``discriminate``)."""
+        e_anom, _ = D(anomalies)
+        e_anom = e_anom.float()
+        loss = losses.unlearning_loss(e_anom, margin_at(self.cfg, step))
+        return loss, {"energy_anomaly": e_anom.mean().detach()}
 
     def g_loss(self, D, fake, step):
         e_fake, code = D(fake)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import latest_checkpoint, load_weights
+from .checkpoint import latest_checkpoint, load_state, load_weights
 from .config import Config
 from .data import to_uint8
 from .errors import EbganError
@@ -19,9 +19,9 @@ from .objectives import make_objective
 from .rundir import saved_config
 
 
-def load_generator(run_dir: str | os.PathLike, device: str = "cpu",
-                   checkpoint: str = "latest") -> tuple[nn.Module, Config, str]:
-    """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``).
+def load_networks(run_dir: str | os.PathLike, device: str = "cpu",
+                  checkpoint: str = "latest") -> tuple[nn.Module, nn.Module, Config, dict, int]:
+    """A run's ``(G, D, config, data.json, step)`` at a checkpoint, both networks in eval mode on ``device``.
 
     ``checkpoint`` is ``"latest"`` or ``"best"`` (kept when the run had ``best_metric`` set).
     """
@@ -31,9 +31,18 @@ def load_generator(run_dir: str | os.PathLike, device: str = "cpu",
     meta = json.loads((run_dir / "data.json").read_text()) if (run_dir / "data.json").is_file() else None
     if meta is None:
         raise EbganError(f"{run_dir} has no data.json (it is not a complete run folder)")
-    G, D = build_networks(cfg, tuple(meta["sample_shape"]), make_objective(cfg).head)
+    objective = make_objective(cfg)
+    G, D = build_networks(cfg, tuple(meta["sample_shape"]), objective.head, energy=objective.energy)
     load_weights(ckpt, {"G": G, "D": D})
-    return G.to(device).eval(), cfg, meta["kind"]
+    step = int(load_state(ckpt)["step"])
+    return G.to(device).eval(), D.to(device).eval(), cfg, meta, step
+
+
+def load_generator(run_dir: str | os.PathLike, device: str = "cpu",
+                   checkpoint: str = "latest") -> tuple[nn.Module, Config, str]:
+    """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``)."""
+    G, _, cfg, meta, _ = load_networks(run_dir, device, checkpoint)
+    return G, cfg, meta["kind"]
 
 
 @torch.no_grad()

@@ -36,7 +36,8 @@ from .checkpoint import (
     write_checkpoint_dir,
 )
 from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
-from .data import Dataset, resolve_data_root, to_uint8
+from .data import Dataset, resolve_data_root, to_uint8, training_data
+from .energy import calibration, energies
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective, pretrain_loss
@@ -113,7 +114,8 @@ class Trainer:
     after them for ``cfg.steps`` iterations, its step counter (for the margin schedule) starting at 0.
     """
 
-    def __init__(self, cfg: Config, dataset: Dataset, info: dist.DistInfo | None = None) -> None:
+    def __init__(self, cfg: Config, dataset: Dataset, info: dist.DistInfo | None = None,
+                 anomalies: Tensor | None = None) -> None:
         self.cfg, self.dataset = cfg, dataset
         self.info = info or dist.DistInfo()
         self.device = resolve_device(cfg.device, self.info)
@@ -150,6 +152,11 @@ class Trainer:
         self.data = dataset.data.to(self.device)
         self.perm = torch.randperm(len(dataset), generator=self.gen_data).to(self.device)
         self.pos = 0
+        # Known anomalies (unlearning): a batch drawn with replacement from its own generator every D step.
+        self.anomalies = anomalies.to(self.device) if anomalies is not None and len(anomalies) else None
+        if self.anomalies is not None and self.objective.head != "ae":
+            raise EbganError(f"known anomalies need an energy: loss {cfg.loss} has none (use loss=ebgan)")
+        self.gen_anom = torch.Generator().manual_seed(cfg.seed + 300_007 + 7919 * self.info.rank)
         self.step = 0  # iterations done, pre-training included
         self.elapsed = 0.0  # training seconds over all sessions of this run
         self.total_steps = cfg.pretrain_steps + cfg.steps
@@ -166,6 +173,23 @@ class Trainer:
         self.pos += b * world
         x = self.data[idx]
         return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
+
+    def next_anomalies(self) -> Tensor:
+        """A batch of ``batch_size`` known anomalies, drawn uniformly with replacement (their set is often
+        smaller than a batch: Deep SAD's 1% of a digit's 6,000 images is 60)."""
+        idx = torch.randint(len(self.anomalies), (self.cfg.batch_size,), generator=self.gen_anom)
+        x = self.anomalies[idx.to(self.device)]
+        return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
+
+    def unlearn(self, loss: Tensor, stats: dict[str, Tensor], game_step: int) -> Tensor:
+        """``loss`` plus ``anomaly_weight`` times the unlearning hinge on a batch of known anomalies (if any)."""
+        if self.anomalies is None:
+            return loss
+        with self.autocast():
+            loss_a, a_stats = self.objective.anomaly_loss(self.D, self.next_anomalies(), game_step)
+        stats.update(a_stats)
+        stats["unlearn"] = loss_a.detach()
+        return loss + self.cfg.anomaly_weight * loss_a
 
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.cfg.z_dim, generator=self.gen_noise, device=self.device)
@@ -192,9 +216,13 @@ class Trainer:
         if self.step < cfg.pretrain_steps:
             with self.autocast():
                 loss = pretrain_loss(self.D, self.next_batch())
-            self._update(loss, self.d_params, self.opt_d, self.scaler_d)
+            stats = {"pretrain/energy_real": loss.detach()}
+            # Known anomalies are pushed above the game's first margin from the start of pre-training on.
+            a_stats: dict[str, Tensor] = {}
+            total = self.unlearn(loss, a_stats, 0)
+            self._update(total, self.d_params, self.opt_d, self.scaler_d)
             self.step += 1
-            return {"pretrain/energy_real": loss.detach()}
+            return {**stats, **{f"pretrain/{k}": v for k, v in a_stats.items()}}
 
         game_step = self.step - cfg.pretrain_steps
         if cfg.lr_schedule != "constant":
@@ -226,6 +254,7 @@ class Trainer:
                 fake = G(self.noise(real.shape[0]))
             with self.autocast():
                 loss_d, stats = obj.d_loss(D, real, fake.detach(), game_step)
+            loss_d = self.unlearn(loss_d, stats, game_step)
             self._update(loss_d, self.d_params, self.opt_d, self.scaler_d)
             obj.after_d_step(D)
         obj.after_d_loss(stats)
@@ -268,6 +297,7 @@ class Trainer:
             "scaler_d": self.scaler_d.state_dict(),
             "gen_data": self.gen_data.get_state(),
             "gen_noise": self.gen_noise.get_state(),
+            "gen_anom": self.gen_anom.get_state(),
             "torch_rng": torch.get_rng_state(),
             "perm": self.perm.cpu(),
             "pos": self.pos,
@@ -287,6 +317,8 @@ class Trainer:
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.gen_data.set_state(state["gen_data"])
         self.gen_noise.set_state(state["gen_noise"])
+        if "gen_anom" in state:
+            self.gen_anom.set_state(state["gen_anom"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
@@ -430,13 +462,18 @@ def _log_value(v: float) -> float:
 
 
 def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
-          progress: bool = True, dataset: Dataset | None = None) -> dict[str, Any]:
+          progress: bool = True, dataset: Dataset | None = None,
+          anomalies: Tensor | None = None) -> dict[str, Any]:
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints.
 
     ``data_root`` (None: the folder the run started with when resuming, else ``$EBGAN_DATA_ROOT`` or ./data)
     holds ``MNIST/raw/``. ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
     first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
     and raises :class:`Interrupted`. One process at a time may train in a folder (:class:`RunLock`).
+
+    ``dataset`` (instead of ``cfg.data``) and ``anomalies`` (instead of ``cfg.known_anomalies``) pass data in
+    memory (the Python API); ``cfg.classes`` and ``cfg.holdout`` apply to it as to a loaded data set. With a
+    held-out share, the run ends by writing ``threshold.json`` (see :func:`ebgan.energy.calibration`).
     """
     info = dist.setup(resolve_device(cfg.device, dist.DistInfo()).type)  # NCCL for CUDA, gloo for CPU
     out = Path(out_dir)
@@ -460,7 +497,7 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
         if data_root is None and resume and (out / "data.json").is_file():
             data_root = json.loads((out / "data.json").read_text()).get("data_root")  # where the run started
         try:
-            summary = _run(cfg, out, info, data_root, ckpt, progress, dataset)
+            summary = _run(cfg, out, info, data_root, ckpt, progress, dataset, anomalies)
         except Interrupted:
             ok = True
             raise
@@ -473,7 +510,7 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
 
 
 def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckpt: Path | None,
-         progress: bool, dataset: Dataset | None) -> dict[str, Any]:
+         progress: bool, dataset: Dataset | None, anomalies: Tensor | None) -> dict[str, Any]:
     from . import plots
 
     if dataset is None:
@@ -481,7 +518,9 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
 
         dataset = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,
                                seed=cfg.seed, download=False)
-    trainer = Trainer(cfg, dataset, info)
+    data = training_data(cfg, dataset, anomalies)  # classes kept, held-out share, known anomalies
+    dataset = data.train
+    trainer = Trainer(cfg, dataset, info, data.anomalies)
     metrics_path = out / "metrics.jsonl"
     loop: dict[str, Any] = {}
     if ckpt is not None:
@@ -496,7 +535,8 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
         # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
         meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(dataset.sample_shape),
-                "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve())}
+                "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve()),
+                "classes": cfg.classes, **data.describe()}
         atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
         # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
         truncate_metrics(metrics_path, trainer.step)
@@ -504,7 +544,12 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         where = f"from step {trainer.step} ({ckpt.name})" if ckpt is not None else "from step 0"
         amp = f", {trainer.amp} autocast" if trainer.amp != "none" else ""
         if progress:
-            say(f"ebgan: training {cfg.loss} on {cfg.data} in {out} {where} to step {trainer.total_steps}; "
+            d = data.describe()
+            subset = f" classes {cfg.classes}," if cfg.classes is not None else ""
+            if cfg.classes is not None or d["n_holdout"] or d["n_anomalies"]:
+                subset = (f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
+                          f"{d['n_anomalies']} known anomalies)").replace("( ", "(")
+            say(f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {trainer.total_steps}; "
                 f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
                 f"({trainer.threads_reason}){amp}")
         if progress:
@@ -608,6 +653,12 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                                    title=f"{cfg.loss} on {cfg.data}: D over the plane", device=trainer.device)
         if rows:
             summary["final"] = rows[-1]
+        if data.holdout is not None and trainer.objective.head == "ae":
+            # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
+            held = energies(trainer.D, data.holdout)
+            calib = calibration(held, cfg.threshold_fpr, trainer.step)
+            atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
+            summary["threshold"] = calib
     return summary
 
 

@@ -1,0 +1,318 @@
+"""The EBGAN energy as an anomaly detector on MNIST: one-class AUROC, unlearning, scoring throughput.
+
+One-class protocol (OCGAN, Deep SVDD): one digit is normal; train on its training images (the
+``mnist-oneclass`` preset with ``classes=K``, which also holds 10 % of them out to calibrate a threshold);
+score the whole MNIST test set (10,000 images, the other nine digits anomalous) with the discriminator's
+energy; AUROC per digit and the mean. Three models on the same digit and seed, so that the adversarial
+training's contribution is visible:
+
+* ``ebgan``: the preset as shipped (auto-encoder pre-training, then the EBGAN-PT game);
+* ``ae``: the same auto-encoder trained alone (no generator) for the same number of discriminator updates;
+* ``ae-pt``: the preset's pre-training alone (the auto-encoder the game starts from).
+
+Unlearning (Deep SAD's protocol, Ruff et al. 2020): one known anomaly class, labelled anomalies drawn from its
+training images as a share gamma of the training set (1 % and 5 %); AUROC on the whole test set with
+unlearning (``known_anomalies=classes:A``) against the same run without it (the one-class ``ebgan`` row).
+Deep SAD averages all 90 (normal, anomaly) pairs; ``--pairs`` runs, for every normal digit, the anomaly
+classes ``(K + 1) % 10 ... (K + pairs) % 10``.
+
+Throughput: ``ebgan.anomaly.score_run`` on the 10,000 test images (median of 5 passes), and the peak resident
+memory of an ``ebgan score`` process doing it.
+
+Each run trains in its own single-threaded subprocess, ``--jobs`` at a time, and is appended to ``--out``
+(JSON lines) as soon as it ends, so an interrupted benchmark resumes where it stopped; ``--report-only``
+writes the report from what is there.
+
+    python benchmarks/anomaly.py [--digits 0,...,9] [--seeds 0] [--pairs 1] [--shares 0.01,0.05] [--jobs 2]
+        [--models ebgan,ae,ae-pt] [--data-root ../shared/data] [--report-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from _report import ROOT, header, median, write_section
+
+RESULTS = ROOT / "benchmarks" / "results"
+PRESET = "mnist-oneclass"
+ANCHORS = {  # mean AUROC % and per digit (PAPER.md s.3; docs/paper.md)
+    "OCGAN": (97.5, [99.8, 99.9, 94.2, 96.3, 97.5, 98.0, 99.1, 98.1, 93.9, 98.1]),
+    "Deep SVDD": (94.8, [98.0, 99.7, 91.7, 91.9, 94.9, 88.5, 98.3, 94.6, 93.9, 96.5]),
+}
+DEEP_SAD = {0.0: 92.8, 0.01: 96.4, 0.05: 96.7}
+
+
+def run_overrides(spec: dict) -> dict:
+    """The config changes of one run on top of the preset."""
+    from ebgan.config import from_preset
+
+    base = from_preset(PRESET)
+    over = {"classes": str(spec["digit"]), "seed": spec["seed"], "device": "cpu", "num_threads": 1}
+    if spec["model"] == "ae":  # the same auto-encoder alone, as many D updates as the whole preset run
+        over.update(pretrain_steps=base.pretrain_steps + base.steps * (base.d_steps or 1), steps=0)
+    elif spec["model"] == "ae-pt":  # the preset's pre-training alone
+        over.update(steps=0)
+    if spec.get("anomaly") is not None:
+        over.update(known_anomalies=f"classes:{spec['anomaly']}", anomaly_share=spec["share"])
+    return over
+
+
+def key(spec: dict) -> str:
+    return json.dumps({k: spec.get(k) for k in ("model", "digit", "seed", "anomaly", "share")}, sort_keys=True)
+
+
+def worker(spec: dict) -> dict:
+    """Train one run and score the MNIST test set with its energy; never raises."""
+    import torch
+
+    torch.set_num_threads(1)
+    from ebgan.anomaly import score_run
+    from ebgan.config import apply_overrides, from_preset, resolve
+    from ebgan.data import load_mnist
+    from ebgan.metrics.scores import auroc
+    from ebgan.train import train
+
+    out = {"status": "failed"}
+    try:
+        cfg = resolve(apply_overrides(from_preset(PRESET), run_overrides(spec)))
+        x, y = load_mnist(spec["data_root"], "test")
+        with tempfile.TemporaryDirectory(prefix="ebgan-anomaly-") as tmp:
+            run = Path(tmp) / "run"
+            summary = train(cfg, run, data_root=spec["data_root"], progress=False)
+            res = score_run(run, x.numpy())
+        out["train_seconds"] = summary["seconds"]
+        anomalous = (y != spec["digit"]).long()
+        out["auroc"] = 100 * auroc(torch.from_numpy(res.energy), anomalous)
+        if spec.get("anomaly") is not None:  # the known class and the unseen ones, apart
+            keep = y != spec["anomaly"]
+            out["auroc_unseen"] = 100 * auroc(torch.from_numpy(res.energy)[keep], anomalous[keep])
+        if res.labels is not None:  # the calibrated threshold on the test set
+            normal = (y == spec["digit"]).numpy()
+            out["test_fpr"] = float(res.labels[normal].mean())
+            out["test_tpr"] = float(res.labels[~normal].mean())
+        out["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - record the failure and keep the benchmark going
+        traceback.print_exc()
+        out["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    return out
+
+
+def launch(spec: dict) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, env=env, cwd=str(ROOT))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
+
+
+def load_rows(path: Path) -> dict[str, dict]:
+    rows = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[key(r)] = r
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------- throughput
+
+
+def throughput(data_root: str, run: Path) -> dict:
+    """Median images/s of score_run over the 10,000 test images, and the peak RSS of an `ebgan score` process."""
+    import numpy as np
+    import torch
+
+    from ebgan.anomaly import score_run
+    from ebgan.data import load_mnist
+
+    x, _ = load_mnist(data_root, "test")
+    arr = x.numpy()
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        score_run(run, arr)
+        times.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "x.npy", arr)
+        code = ("import resource, sys; from ebgan.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+        proc = subprocess.run([sys.executable, "-c", code, "score", str(run), str(Path(tmp) / "x.npy"), "-o",
+                               str(Path(tmp) / "s.csv")], capture_output=True, text=True, env=env, check=True)
+        peak = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PEAK")))
+        base = subprocess.run([sys.executable, "-c", "import resource, ebgan.anomaly, ebgan.cli, torch; "
+                               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+                              capture_output=True, text=True, env=env, check=True)
+    return {"images_per_s": len(arr) / median(times), "seconds": median(times), "threads": torch.get_num_threads(),
+            "peak_rss_mib": peak / 1024, "import_rss_mib": int(base.stdout.split()[-1]) / 1024}
+
+
+# ----------------------------------------------------------------------------------------------------- report
+
+
+def fmt_spread(vals: list[float]) -> str:
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{statistics.mean(vals):.1f} ({min(vals):.1f}-{max(vals):.1f})"
+
+
+def report(rows: dict[str, dict], args, tp: dict | None) -> str:
+    ok = [r for r in rows.values() if r["status"] == "ok"]
+    digits = sorted({r["digit"] for r in ok})
+    models = [m for m in ("ebgan", "ae", "ae-pt") if any(r["model"] == m and r.get("anomaly") is None for r in ok)]
+    seeds = sorted({r["seed"] for r in ok})
+    from ebgan.config import from_preset
+
+    cfg = from_preset(PRESET)
+    lines = [f"## The energy as an anomaly score: one-class MNIST\n\n{header()}",
+             f"- preset `{PRESET}`: MLP G {cfg.g_layers}x{cfg.g_size}, auto-encoder D 784-{cfg.d_size}-784, margin "
+             f"{cfg.margin}, {cfg.pretrain_steps} pre-training + {cfg.steps} game steps, batch {cfg.batch_size}; "
+             f"{int(cfg.holdout * 100)} % of the normal training images held out for the threshold",
+             f"- `ae`: the same auto-encoder alone for {cfg.pretrain_steps + cfg.steps} steps; `ae-pt`: the "
+             f"{cfg.pretrain_steps} pre-training steps alone",
+             f"- AUROC (%) of the energy on the 10,000 MNIST test images, the digit normal and the nine others "
+             f"anomalous; seeds {','.join(map(str, seeds))} (mean, and min-max over seeds where more than one); "
+             "one single-threaded process per run", ""]
+    head = ["model"] + [str(d) for d in digits] + ["mean", "train s (median)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    means = {}
+    for m in models:
+        cells, per_digit = [f"`{m}`"], []
+        for d in digits:
+            vals = [r["auroc"] for r in ok if r["model"] == m and r["digit"] == d and r.get("anomaly") is None]
+            cells.append(fmt_spread(vals))
+            if vals:
+                per_digit.append(statistics.mean(vals))
+        means[m] = statistics.mean(per_digit) if len(per_digit) == len(digits) else None
+        cells.append(f"**{means[m]:.1f}**" if means[m] is not None else "-")
+        secs = [r["train_seconds"] for r in ok if r["model"] == m and r.get("anomaly") is None]
+        cells.append(f"{median(secs):.0f}" if secs else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    if digits == list(range(10)):
+        for name, (mean, per) in ANCHORS.items():
+            lines.append(f"| {name} (published) | " + " | ".join(f"{v:.1f}" for v in per) + f" | {mean:.1f} | |")
+    cal = [r for r in ok if r["model"] == "ebgan" and r.get("anomaly") is None and "test_fpr" in r]
+    if cal:
+        lines.append(f"\nThe threshold calibrated at {int(100 * cfg.threshold_fpr)} % false positives on the "
+                     f"held-out normal images, applied to the test set: false-positive rate "
+                     f"{100 * median([r['test_fpr'] for r in cal]):.1f} % and detection rate "
+                     f"{100 * median([r['test_tpr'] for r in cal]):.1f} % (medians over the `ebgan` runs).")
+    un = [r for r in ok if r.get("anomaly") is not None]
+    if un:
+        lines += ["", "### Unlearning known anomalies (Deep SAD's protocol)", "",
+                  f"One known anomaly class per run, its labelled training images a share gamma of the training "
+                  f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`); pairs (normal K, known anomaly A) "
+                  f"with A = K+1 .. K+{args.pairs} (mod 10); seeds as above. AUROC (%) on the whole test set, "
+                  "and on the test set without the known class (anomalies never seen). `without` is the "
+                  "one-class `ebgan` run of the same digit and seed (gamma 0).", "",
+                  "| gamma | pairs | AUROC without | AUROC with unlearning | unseen classes only, with | "
+                  "Deep SAD (published, all 90 pairs) |", "|---|---|---|---|---|---|"]
+        base = {(r["digit"], r["seed"]): r["auroc"] for r in ok if r["model"] == "ebgan" and r.get("anomaly") is None}
+        for share in sorted({r["share"] for r in un}):
+            sel = [r for r in un if r["share"] == share and (r["digit"], r["seed"]) in base]
+            if not sel:
+                continue
+            without = statistics.mean(base[(r["digit"], r["seed"])] for r in sel)
+            with_ = statistics.mean(r["auroc"] for r in sel)
+            unseen = statistics.mean(r["auroc_unseen"] for r in sel)
+            lines.append(f"| {share} | {len(sel)} | {without:.1f} | **{with_:.1f}** | {unseen:.1f} | "
+                         f"{DEEP_SAD.get(0.0)} -> {DEEP_SAD.get(share, '-')} |")
+    if tp:
+        lines += ["", "### Scoring speed and memory", "",
+                  f"`score_run` on the 10,000 MNIST test images with a trained `{PRESET}` run: "
+                  f"**{tp['images_per_s']:,.0f} images/s** ({tp['seconds']:.2f} s, median of 5, "
+                  f"{tp['threads']} thread(s)); an `ebgan score` process on them peaks at "
+                  f"**{tp['peak_rss_mib']:.0f} MiB** resident ({tp['import_rss_mib']:.0f} MiB after its imports alone)."]
+    failed = [r for r in rows.values() if r["status"] != "ok"]
+    if failed:
+        lines += ["", f"{len(failed)} run(s) failed: " + "; ".join(f"{key(r)}: {r.get('error')}" for r in failed[:5])]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--models", default="ebgan,ae,ae-pt")
+    ap.add_argument("--pairs", type=int, default=1, help="known anomaly classes per normal digit (0: none)")
+    ap.add_argument("--shares", default="0.01,0.05")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--out", default=str(RESULTS / "anomaly.jsonl"))
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--no-throughput", action="store_true")
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))), flush=True)
+        return
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(out)
+    digits = [int(d) for d in args.digits.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    specs = []
+    for seed in seeds:
+        for d in digits:
+            for m in args.models.split(","):
+                specs.append({"model": m, "digit": d, "seed": seed, "anomaly": None, "share": None})
+            for k in range(1, args.pairs + 1):
+                for share in (float(s) for s in args.shares.split(",")):
+                    specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
+                                  "share": share})
+    todo = [s for s in specs if key(s) not in rows] if not args.report_only else []
+    print(f"{len(specs)} runs, {len(specs) - len(todo)} done, {len(todo)} to go", flush=True)
+    lock = threading.Lock()
+    t0 = time.time()
+
+    def one(spec):
+        res = launch({**spec, "data_root": args.data_root})
+        row = {**spec, **res}
+        with lock:
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            rows[key(row)] = row
+            done = sum(1 for s in specs if key(s) in rows)
+            print(f"[{done}/{len(specs)} {time.time() - t0:.0f}s] {key(spec)} -> {res.get('status')} "
+                  f"{res.get('auroc', res.get('error'))}", flush=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(one, todo))
+    tp = None
+    if not args.no_throughput and not args.report_only:
+        from ebgan.config import apply_overrides, from_preset, resolve
+        from ebgan.train import train
+
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = resolve(apply_overrides(from_preset(PRESET), {"classes": "3", "num_threads": 1}))
+            train(cfg, Path(tmp) / "run", data_root=args.data_root, progress=False)
+            tp = throughput(args.data_root, Path(tmp) / "run")
+        (RESULTS / "anomaly-throughput.json").write_text(json.dumps(tp) + "\n")
+    elif (RESULTS / "anomaly-throughput.json").is_file():
+        tp = json.loads((RESULTS / "anomaly-throughput.json").read_text())
+    body = report({key(s): rows[key(s)] for s in specs if key(s) in rows}, args, tp)
+    write_section("anomaly", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
