@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_cli import assert_one_line_error, run_cli
 from torch.testing import assert_close
 
 from ebgan import losses
@@ -25,8 +26,6 @@ from ebgan.data import (
 from ebgan.energy import energies, threshold_at_fpr
 from ebgan.errors import EbganError
 from ebgan.train import Trainer, train
-
-from test_cli import assert_one_line_error, run_cli
 
 # ---------------------------------------------------------------------------------------------- pure parts
 

@@ -277,7 +277,7 @@ def test_train_states_threads_and_files(tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", tmp_path / "r", *TINY)
     assert code == 0
     assert "on 1 thread (auto: OMP_NUM_THREADS is set)" in out  # conftest sets OMP_NUM_THREADS=1
-    assert (f"run folder: {tmp_path / 'r'} (config.json, metrics.jsonl, samples.png, samples/, energy.png, "
+    assert (f"run folder: {tmp_path / 'r'} (config.json, data.json, metrics.jsonl, samples.png, samples/, energy.png, "
             "landscape.png, checkpoints/)") in out
 
 

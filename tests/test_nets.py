@@ -99,3 +99,19 @@ def test_conv_64_autoencoder_is_the_papers():
     _, code = D(torch.zeros(2, 3, 64, 64))
     assert code.shape == (2, 256 * 8 * 8)
     assert math.prod(code.shape[1:]) == 16384
+
+
+@pytest.mark.parametrize("arch, shape", [("mlp", (1, 28, 28)), ("mlp", (2,)), ("conv", (1, 28, 28)),
+                                         ("conv", (3, 64, 64))])
+def test_d_code_bottleneck_sets_the_code_size(arch, shape):
+    cfg = _cfg(arch=arch, d_size=32, d_channels=8, d_code=5)
+    _, D = build_networks(cfg, shape, "ae")
+    x = torch.rand(4, *shape) * 2 - 1
+    energy, code = D(x)
+    assert code.shape == (4, 5) and energy.shape == (4,)  # the pulling-away term sees the 5-unit code
+    assert D.reconstruct(x).shape == x.shape
+    # The code is the only path from input to reconstruction: every decoder input is the 5-d code.
+    first = next(m for m in D.decoder.modules() if isinstance(m, nn.Linear))
+    assert first.in_features == 5
+    _, plain = build_networks(_cfg(arch=arch, d_size=32, d_channels=8), shape, "ae")
+    assert plain(x)[1].shape[1] != 5

@@ -83,8 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained {summary['steps']} steps in {summary['seconds']:.1f} s on {threads} "
           f"thread{'s' if threads != 1 else ''} ({summary['threads_reason']}); {shown}")
     out = Path(summary["run_dir"])
-    files = ["config.json", "metrics.jsonl", "samples.png", "samples/", "energy.png"]
-    files += [f for f in ("landscape.png", "eval.png", "best.json") if (out / f).exists()]
+    files = ["config.json", "data.json", "metrics.jsonl", "samples.png", "samples/", "energy.png"]
+    files += [f for f in ("landscape.png", "eval.png", "best.json", "threshold.json") if (out / f).exists()]
     print(f"run folder: {out} ({', '.join(files)}, checkpoints/)")
     return 0
 
