@@ -331,3 +331,23 @@ def test_energy_detector_fit_predict_and_from_run(tmp_path):
         EnergyDetector("ring", contamination=0.7)
     with pytest.raises(EbganError, match="not fitted"):
         EnergyDetector("ring").decision_function(X)
+
+
+def test_anomaly_margin_is_constant_and_configurable():
+    from ebgan.objectives import make_objective
+
+    class FixedEnergy(torch.nn.Module):
+        head = "ae"
+
+        def forward(self, x):
+            return x[:, 0], x
+
+    a = torch.tensor([[2.0, 0.0], [12.0, 0.0]])
+    decaying = resolve(apply_overrides(Config(), {"margin": 10.0, "margin_schedule": "linear", "steps": 100}))
+    loss, stats = make_objective(decaying).anomaly_loss(FixedEnergy(), a, step=100)  # game margin is 0 here
+    assert_close(loss, torch.tensor(4.0))  # (10 - 2 + 0) / 2: the starting margin, not the schedule's 0
+    assert_close(stats["energy_anomaly"], torch.tensor(7.0))
+    own = resolve(apply_overrides(Config(), {"margin": 10.0, "anomaly_margin": 20.0}))
+    assert_close(make_objective(own).anomaly_loss(FixedEnergy(), a, step=0)[0], torch.tensor((18.0 + 8.0) / 2))
+    with pytest.raises(EbganError, match="has none"):
+        make_objective(resolve(apply_overrides(Config(), {"loss": "nsgan"}))).anomaly_loss(FixedEnergy(), a, 0)

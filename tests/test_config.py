@@ -50,8 +50,8 @@ def test_set_refuses_bad_items(item, msg):
 
 @pytest.mark.parametrize("key, value, msg", [
     ("margin", -1.0, "margin must be >= 0, got -1.0"),
-    ("steps", 0, "steps must be > 0, got 0"),
-    ("steps", -5, "steps must be > 0, got -5"),
+    ("steps", 0, r"steps must be > 0 \(or pretrain_steps > 0 for an auto-encoder alone\)"),
+    ("steps", -5, "steps must be >= 0, got -5"),
     ("energy", "l3", "energy must be one of"),
     ("d_dropout", 1.0, "d_dropout must be in"),
     ("g_layers", 1, "g_layers must be >= 2"),
@@ -64,7 +64,7 @@ def test_validation_names_the_offending_value(key, value, msg):
 
 
 def test_unknown_preset():
-    with pytest.raises(EbganError, match="unknown preset 'nope'; valid presets: ring, grid, mnist, mnist-conv"):
+    with pytest.raises(EbganError, match="unknown preset 'nope'; valid presets: ring, grid, mnist, mnist-oneclass, mnist-conv"):
         from_preset("nope")
 
 

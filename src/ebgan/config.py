@@ -54,7 +54,8 @@ class Config:
     # --- anomaly detection ---
     known_anomalies: str | None = None  # unlearning: an .npy or image folder of known anomalies, or classes:K[,K]
     anomaly_share: float = 0.01  # known_anomalies=classes:K: labelled anomalies as a share of the training set
-    anomaly_weight: float = 1.0  # weight of the unlearning hinge mean max(0, m - D(x_anomaly)) in D's loss
+    anomaly_weight: float = 1.0  # weight of the unlearning hinge mean max(0, m_a - D(x_anomaly)) in D's loss
+    anomaly_margin: float | None = None  # m_a, constant (None: the game's starting margin, not its schedule)
     threshold_fpr: float = 0.05  # false-positive rate, on the held-out data, of the threshold in threshold.json
     # --- networks ---
     arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style
@@ -404,6 +405,8 @@ def validate(cfg: Config) -> None:
     need(0 < cfg.threshold_fpr < 1, f"threshold_fpr must be in (0, 1), got {cfg.threshold_fpr}")
     need(0 < cfg.anomaly_share < 1, f"anomaly_share must be in (0, 1), got {cfg.anomaly_share}")
     need(cfg.anomaly_weight >= 0, f"anomaly_weight must be >= 0, got {cfg.anomaly_weight}")
+    need(cfg.anomaly_margin is None or cfg.anomaly_margin > 0,
+         f"anomaly_margin must be > 0 (or none: the margin), got {cfg.anomaly_margin}")
     if cfg.known_anomalies is not None:
         need(cfg.loss == "ebgan", f"known_anomalies (unlearning) needs the EBGAN energy: loss=ebgan, got {cfg.loss}")
         if cfg.known_anomalies.startswith("classes:"):

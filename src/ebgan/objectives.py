@@ -118,11 +118,16 @@ class EBGANObjective(Objective):
         return loss, {"energy_real": e_real.mean().detach(), "energy_fake": e_fake.mean().detach()}
 
     def anomaly_loss(self, D, anomalies, step):
-        """``max(0, m - D(a))`` averaged over the batch: known anomalies pushed above the margin, like fakes. A
-        pass of its own, so a batch-norm D normalises them with their own statistics (see ``discriminate``)."""
+        """``max(0, m_a - D(a))`` averaged over the batch: known anomalies pushed above a margin, as fakes are.
+
+        ``m_a`` is ``cfg.anomaly_margin`` or, by default, the game's starting margin ``cfg.margin``, held
+        constant: a margin schedule decaying to 0 (the ``mnist-oneclass`` preset's) would otherwise switch the
+        unlearning off by the end of training. A pass of its own, so a batch-norm D normalises the anomalies
+        with their own statistics (see ``discriminate``)."""
         e_anom, _ = D(anomalies)
         e_anom = e_anom.float()
-        loss = losses.unlearning_loss(e_anom, margin_at(self.cfg, step))
+        m = self.cfg.anomaly_margin if self.cfg.anomaly_margin is not None else self.cfg.margin
+        loss = losses.unlearning_loss(e_anom, m)
         return loss, {"energy_anomaly": e_anom.mean().detach()}
 
     def g_loss(self, D, fake, step):

@@ -217,7 +217,7 @@ class Trainer:
             with self.autocast():
                 loss = pretrain_loss(self.D, self.next_batch())
             stats = {"pretrain/energy_real": loss.detach()}
-            # Known anomalies are pushed above the game's first margin from the start of pre-training on.
+            # Known anomalies are pushed above their margin from the start of pre-training on.
             a_stats: dict[str, Tensor] = {}
             total = self.unlearn(loss, a_stats, 0)
             self._update(total, self.d_params, self.opt_d, self.scaler_d)
