@@ -192,8 +192,10 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
 
     cfg = from_preset(PRESET)
     lines = [f"## The energy as an anomaly score: one-class MNIST\n\n{header()}",
-             f"- preset `{PRESET}`: MLP G {cfg.g_layers}x{cfg.g_size}, auto-encoder D 784-{cfg.d_size}-784, margin "
-             f"{cfg.margin}, {cfg.pretrain_steps} pre-training + {cfg.steps} game steps, batch {cfg.batch_size}; "
+             f"- preset `{PRESET}`: MLP G {cfg.g_layers}x{cfg.g_size}, auto-encoder D 784-{cfg.d_size}-"
+             f"{f'{cfg.d_code}-{cfg.d_size}-' if cfg.d_code else ''}784, margin {cfg.margin}"
+             f"{f' decaying ({cfg.margin_schedule}) to {cfg.margin_final}' if cfg.margin_schedule != 'constant' else ''}, "
+             f"{cfg.pretrain_steps} pre-training + {cfg.steps} game steps, batch {cfg.batch_size}; "
              f"{int(cfg.holdout * 100)} % of the normal training images held out for the threshold",
              f"- `ae`: the same auto-encoder alone for {cfg.pretrain_steps + cfg.steps} steps; `ae-pt`: the "
              f"{cfg.pretrain_steps} pre-training steps alone",
@@ -276,6 +278,22 @@ def search_report(rows: dict[str, dict], variants: list[list[str]]) -> str:
             mean = f"{statistics.mean(per.values()):.1f}" if len(per) == len(digits) else "-"
             lines.append(f"| {' '.join(v) or '(preset)'} | `{m}` | " + " | ".join(cells) + f" | {mean} | "
                          f"{median([r['train_seconds'] for r in sel]):.0f} |")
+    un = [r for r in rows.values() if r["status"] == "ok" and r.get("anomaly") is not None]
+    if un:
+        lines += ["", "Unlearning (pairs: normal K, known anomaly K+1; AUROC % on the whole test set, mean over the "
+                  "pairs; `without`: the same variant's one-class run):", "",
+                  "| variant | gamma | pairs | without | with unlearning | unseen classes only |", "|---|---|---|---|---|---|"]
+        for v in variants:
+            for share in sorted({r["share"] for r in un}):
+                sel = [r for r in un if sorted(r.get("set") or []) == sorted(v) and r["share"] == share]
+                base = {r["digit"]: r["auroc"] for r in ok if sorted(r.get("set") or []) == sorted(v)
+                        and r["model"] == "ebgan"}
+                sel = [r for r in sel if r["digit"] in base]
+                if sel:
+                    lines.append(f"| {' '.join(v) or '(preset)'} | {share} | {len(sel)} | "
+                                 f"{statistics.mean(base[r['digit']] for r in sel):.1f} | "
+                                 f"{statistics.mean(r['auroc'] for r in sel):.1f} | "
+                                 f"{statistics.mean(r['auroc_unseen'] for r in sel):.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -315,8 +333,9 @@ def main() -> None:
                                   **({"set": v} if v else {})})
             for k in range(1, args.pairs + 1):
                 for share in (float(s) for s in args.shares.split(",")):
-                    specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
-                                  "share": share})
+                    for v in variants:
+                        specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
+                                      "share": share, **({"set": v} if v else {})})
     todo = [s for s in specs if key(s) not in rows] if not args.report_only else []
     print(f"{len(specs)} runs, {len(specs) - len(todo)} done, {len(todo)} to go", flush=True)
     lock = threading.Lock()

@@ -1,0 +1,64 @@
+"""The anomaly benchmark's run configurations and report logic (no training: synthetic results)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+bench = pytest.importorskip("anomaly")
+
+from ebgan.config import apply_overrides, from_preset, resolve  # noqa: E402
+
+
+def _cfg(spec):
+    return resolve(apply_overrides(bench.base_config(spec), bench.run_overrides(spec)))
+
+
+def test_models_share_the_auto_encoder_and_budget():
+    preset = from_preset(bench.PRESET)
+    spec = {"digit": 3, "seed": 1, "anomaly": None, "share": None}
+    eb, ae, pt = (_cfg({**spec, "model": m}) for m in ("ebgan", "ae", "ae-pt"))
+    assert (eb.classes, eb.seed, eb.num_threads, eb.steps, eb.pretrain_steps) == \
+        ("3", 1, 1, preset.steps, preset.pretrain_steps)
+    # ae: as many discriminator updates as the whole ebgan run, with no generator; ae-pt: the pre-training alone
+    assert (ae.steps, ae.pretrain_steps) == (0, preset.pretrain_steps + preset.steps)
+    assert (pt.steps, pt.pretrain_steps) == (0, preset.pretrain_steps)
+    for c in (ae, pt):
+        assert (c.d_size, c.d_code, c.d_layers, c.lr_d, c.holdout) == (eb.d_size, eb.d_code, eb.d_layers, eb.lr_d,
+                                                                       eb.holdout)
+    un = _cfg({**spec, "model": "ebgan", "anomaly": 4, "share": 0.05})
+    assert (un.known_anomalies, un.anomaly_share) == ("classes:4", 0.05)
+
+
+def test_search_variants_apply_and_key_runs_apart():
+    spec = {"model": "ae", "digit": 2, "seed": 0, "anomaly": None, "share": None, "set": ["steps=100", "d_code=8"]}
+    c = _cfg(spec)
+    assert (c.d_code, c.steps, c.pretrain_steps) == (8, 0, from_preset(bench.PRESET).pretrain_steps + 100)
+    plain = {**spec, "set": []}
+    assert bench.key(spec) != bench.key(plain)
+    assert bench.key(plain) == bench.key({k: v for k, v in plain.items() if k != "set"})  # no variant: no key field
+    assert bench.key({**spec, "set": ["d_code=8", "steps=100"]}) == bench.key(spec)  # order does not matter
+
+
+def test_report_means_and_unlearning_rows():
+    rows = {}
+    for d in range(10):
+        for m, auc in (("ebgan", 90.0 + d), ("ae", 80.0 + d), ("ae-pt", 70.0 + d)):
+            r = {"model": m, "digit": d, "seed": 0, "anomaly": None, "share": None, "status": "ok", "auroc": auc,
+                 "train_seconds": 10.0}
+            rows[bench.key(r)] = r
+        r = {"model": "ebgan", "digit": d, "seed": 0, "anomaly": (d + 1) % 10, "share": 0.01, "status": "ok",
+             "auroc": 95.0 + d, "auroc_unseen": 94.0 + d, "train_seconds": 10.0}
+        rows[bench.key(r)] = r
+
+    class Args:
+        pairs = 1
+
+    text = bench.report(rows, Args, None)
+    assert "| `ebgan` | 90.0 | 91.0 |" in text and "**94.5**" in text  # mean of 90..99
+    assert "**84.5**" in text and "**74.5**" in text
+    assert "| 0.01 | 10 | 94.5 | **99.5** | 98.5 | 92.8 -> 96.4 |" in text
+    assert "OCGAN (published) | 99.8" in text
