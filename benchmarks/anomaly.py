@@ -88,6 +88,7 @@ def worker(spec: dict) -> dict:
     from ebgan.anomaly import score_run
     from ebgan.config import apply_overrides, resolve
     from ebgan.data import load_mnist
+    from ebgan.energy import anomaly_scores
     from ebgan.metrics.scores import auroc
     from ebgan.train import train
 
@@ -101,10 +102,17 @@ def worker(spec: dict) -> dict:
             res = score_run(run, x.numpy())
         out["train_seconds"] = summary["seconds"]
         anomalous = (y != spec["digit"]).long()
-        out["auroc"] = 100 * auroc(torch.from_numpy(res.energy), anomalous)
+        # Both anomaly scores from the same weights: the raw energy and the energy per unit of ink; "auroc" is
+        # the run's own score (the preset's anomaly_score), the one its threshold.json is calibrated on.
+        e = torch.from_numpy(res.energy)
+        by_score = {"energy": e, "energy/ink": anomaly_scores(e, x, "energy/ink", cfg.energy)}
+        out["auroc_energy"] = 100 * auroc(by_score["energy"], anomalous)
+        out["auroc_ink"] = 100 * auroc(by_score["energy/ink"], anomalous)
+        out["score"] = cfg.anomaly_score
+        out["auroc"] = out["auroc_ink"] if cfg.anomaly_score == "energy/ink" else out["auroc_energy"]
         if spec.get("anomaly") is not None:  # the known class and the unseen ones, apart
             keep = y != spec["anomaly"]
-            out["auroc_unseen"] = 100 * auroc(torch.from_numpy(res.energy)[keep], anomalous[keep])
+            out["auroc_unseen"] = 100 * auroc(by_score[cfg.anomaly_score][keep], anomalous[keep])
         if res.labels is not None:  # the calibrated threshold on the test set
             normal = (y == spec["digit"]).numpy()
             out["test_fpr"] = float(res.labels[normal].mean())
@@ -199,27 +207,34 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
              f"{int(cfg.holdout * 100)} % of the normal training images held out for the threshold",
              f"- `ae`: the same auto-encoder alone for {cfg.pretrain_steps + cfg.steps} steps; `ae-pt`: the "
              f"{cfg.pretrain_steps} pre-training steps alone",
-             f"- AUROC (%) of the energy on the 10,000 MNIST test images, the digit normal and the nine others "
+             f"- scores: `energy/ink` = the energy per unit of the input's ink (`ebgan.energy.anomaly_scores`; the "
+             f"preset's `anomaly_score`, the one its threshold is calibrated on, is `{cfg.anomaly_score}`), `energy` "
+             "= the raw energy, both from the same weights",
+             f"- AUROC (%) on the 10,000 MNIST test images, the digit normal and the nine others "
              f"anomalous; seeds {','.join(map(str, seeds))} (mean, and min-max over seeds where more than one); "
              "one single-threaded process per run", ""]
-    head = ["model"] + [str(d) for d in digits] + ["mean", "train s (median)"]
+    head = ["model", "score"] + [str(d) for d in digits] + ["mean", "train s (median)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    means = {}
-    for m in models:
-        cells, per_digit = [f"`{m}`"], []
-        for d in digits:
-            vals = [r["auroc"] for r in ok if r["model"] == m and r["digit"] == d and r.get("anomaly") is None]
-            cells.append(fmt_spread(vals))
-            if vals:
-                per_digit.append(statistics.mean(vals))
-        means[m] = statistics.mean(per_digit) if len(per_digit) == len(digits) else None
-        cells.append(f"**{means[m]:.1f}**" if means[m] is not None else "-")
-        secs = [r["train_seconds"] for r in ok if r["model"] == m and r.get("anomaly") is None]
-        cells.append(f"{median(secs):.0f}" if secs else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+    scores = [("auroc_ink", "energy/ink"), ("auroc_energy", "energy")]
+    if cfg.anomaly_score == "energy":
+        scores.reverse()
+    for field, label in scores:
+        for m in models:
+            cells, per_digit = [f"`{m}`", label], []
+            for d in digits:
+                vals = [r[field] for r in ok if r["model"] == m and r["digit"] == d and r.get("anomaly") is None
+                        and field in r]
+                cells.append(fmt_spread(vals))
+                if vals:
+                    per_digit.append(statistics.mean(vals))
+            mean = statistics.mean(per_digit) if len(per_digit) == len(digits) else None
+            cells.append(f"**{mean:.1f}**" if mean is not None else "-")
+            secs = [r["train_seconds"] for r in ok if r["model"] == m and r.get("anomaly") is None]
+            cells.append(f"{median(secs):.0f}" if secs else "-")
+            lines.append("| " + " | ".join(cells) + " |")
     if digits == list(range(10)):
         for name, (mean, per) in ANCHORS.items():
-            lines.append(f"| {name} (published) | " + " | ".join(f"{v:.1f}" for v in per) + f" | {mean:.1f} | |")
+            lines.append(f"| {name} (published) | | " + " | ".join(f"{v:.1f}" for v in per) + f" | {mean:.1f} | |")
     cal = [r for r in ok if r["model"] == "ebgan" and r.get("anomaly") is None and "test_fpr" in r]
     if cal:
         lines.append(f"\nThe threshold calibrated at {int(100 * cfg.threshold_fpr)} % false positives on the "
@@ -230,7 +245,9 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
     if un:
         lines += ["", "### Unlearning known anomalies (Deep SAD's protocol)", "",
                   f"One known anomaly class per run, its labelled training images a share gamma of the training "
-                  f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`); pairs (normal K, known anomaly A) "
+                  f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`), pushed above the margin "
+                  f"{cfg.anomaly_margin if cfg.anomaly_margin is not None else cfg.margin} with weight "
+                  f"{cfg.anomaly_weight}; score `{cfg.anomaly_score}`; pairs (normal K, known anomaly A) "
                   f"with A = K+1 .. K+{args.pairs} (mod 10); seeds as above. AUROC (%) on the whole test set, "
                   "and on the test set without the known class (anomalies never seen). `without` is the "
                   "one-class `ebgan` run of the same digit and seed (gamma 0).", "",
@@ -265,19 +282,22 @@ def search_report(rows: dict[str, dict], variants: list[list[str]]) -> str:
     lines = [f"## One-class MNIST: the search behind the `{PRESET}` preset\n\n{header()}",
              "- each variant is the preset with the `--set` assignments shown; model `ebgan` unless stated; "
              "AUROC (%) on the 10,000 test images as in the one-class table; seed 0", "",
-             "| variant | model | " + " | ".join(map(str, digits)) + " | mean | train s (median) |",
-             "|---|---|" + "---|" * (len(digits) + 2)]
+             "| variant | model | score | " + " | ".join(map(str, digits)) + " | mean | train s (median) |",
+             "|---|---|---|" + "---|" * (len(digits) + 2)]
     for v in variants:
         for m in ("ebgan", "ae", "ae-pt"):
-            sel = [r for r in ok if sorted(r.get("set") or []) == sorted(v) and r["model"] == m]
-            if not sel:
-                continue
-            per = {d: statistics.mean(r["auroc"] for r in sel if r["digit"] == d) for d in digits
-                   if any(r["digit"] == d for r in sel)}
-            cells = [f"{per[d]:.1f}" if d in per else "-" for d in digits]
-            mean = f"{statistics.mean(per.values()):.1f}" if len(per) == len(digits) else "-"
-            lines.append(f"| {' '.join(v) or '(preset)'} | `{m}` | " + " | ".join(cells) + f" | {mean} | "
-                         f"{median([r['train_seconds'] for r in sel]):.0f} |")
+            for field, label in (("auroc_ink", "energy/ink"), ("auroc_energy", "energy"), ("auroc", "energy")):
+                sel = [r for r in ok if sorted(r.get("set") or []) == sorted(v) and r["model"] == m and field in r]
+                if field == "auroc":  # runs from before both scores were recorded: raw energy only
+                    sel = [r for r in sel if "auroc_energy" not in r]
+                if not sel:
+                    continue
+                per = {d: statistics.mean(r[field] for r in sel if r["digit"] == d) for d in digits
+                       if any(r["digit"] == d for r in sel)}
+                cells = [f"{per[d]:.1f}" if d in per else "-" for d in digits]
+                mean = f"{statistics.mean(per.values()):.1f}" if len(per) == len(digits) else "-"
+                lines.append(f"| {' '.join(v) or '(preset)'} | `{m}` | {label} | " + " | ".join(cells) +
+                             f" | {mean} | {median([r['train_seconds'] for r in sel]):.0f} |")
     un = [r for r in rows.values() if r["status"] == "ok" and r.get("anomaly") is not None]
     if un:
         lines += ["", "Unlearning (pairs: normal K, known anomaly K+1; AUROC % on the whole test set, mean over the "
@@ -336,7 +356,8 @@ def main() -> None:
                     for v in variants:
                         specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
                                       "share": share, **({"set": v} if v else {})})
-    todo = [s for s in specs if key(s) not in rows] if not args.report_only else []
+    # Runs not yet done, and runs that failed (say, a crash) are tried again.
+    todo = [s for s in specs if rows.get(key(s), {}).get("status") != "ok"] if not args.report_only else []
     print(f"{len(specs)} runs, {len(specs) - len(todo)} done, {len(todo)} to go", flush=True)
     lock = threading.Lock()
     t0 = time.time()

@@ -58,6 +58,24 @@ def test_threshold_at_fpr_on_constructed_energies():
         threshold_at_fpr(np.array([]), 0.1)
 
 
+def test_anomaly_scores_energy_per_unit_of_ink_by_hand():
+    from ebgan.energy import anomaly_scores, ink
+
+    x = torch.zeros(3, 1, 2, 2, dtype=torch.uint8)
+    x[0, 0, 0, 0] = 255  # ink 1
+    x[1] = 255  # ink 4
+    x[2, 0, 0, :] = 51  # ink 0.4: floored at 1
+    assert_close(ink(x), torch.tensor([1.0, 4.0, 0.4], dtype=torch.float64))
+    e = torch.tensor([2.0, 6.0, 3.0])
+    assert_close(anomaly_scores(e, x, "energy"), e.double())
+    assert_close(anomaly_scores(e, x, "energy/ink", "l2"), torch.tensor([2.0, 3.0, 3.0], dtype=torch.float64))
+    assert_close(anomaly_scores(e, x, "energy/ink", "sse"), torch.tensor([2.0, 1.5, 3.0], dtype=torch.float64))
+    with pytest.raises(EbganError, match="anomaly score must be one of"):
+        anomaly_scores(e, x, "ink")
+    with pytest.raises(EbganError, match="uint8"):
+        ink(x.float())
+
+
 def test_parse_classes_and_config_checks():
     assert parse_classes("3") == [3]
     assert parse_classes(" 7, 1,7") == [1, 7]
@@ -209,13 +227,25 @@ def test_cli_score_npy_writes_one_row_per_input(oneclass_run, tmp_path, capsys, 
     assert code == 0, err
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert [r["name"] for r in rows] == [str(i) for i in range(50)]
+    assert list(rows[0]) == ["name", "energy", "score", "anomaly"]  # the preset's score is energy/ink
     calib = json.loads((oneclass_run / "threshold.json").read_text())
-    e = np.array([float(r["energy"]) for r in rows])
+    assert calib["score"] == "energy/ink"
+    e = np.array([float(r["score"]) for r in rows])
     assert [int(r["anomaly"]) for r in rows] == (e > calib["threshold"]).astype(int).tolist()
     assert "wrote" in out and "threshold" in out
-    # The CSV's energies are the discriminator's, exactly.
+    # The CSV's energies are the discriminator's, exactly, and its scores the energies per unit of ink.
     res = score_run(oneclass_run, X)
-    assert_close(torch.from_numpy(e), torch.from_numpy(res.energy), rtol=0, atol=0)
+    raw = np.array([float(r["energy"]) for r in rows])
+    assert_close(torch.from_numpy(raw), torch.from_numpy(res.energy), rtol=0, atol=0)
+    ink = X.reshape(50, -1).astype(np.float64).sum(1) / 255.0
+    assert_close(torch.from_numpy(e), torch.from_numpy(raw / np.sqrt(np.maximum(ink, 1.0))))
+    # --score energy: the raw energy, and the run's threshold (calibrated on energy/ink) no longer applies.
+    code, _, _ = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "r.csv", "--score",
+                         "energy")
+    assert code == 0 and (tmp_path / "r.csv").read_text().splitlines()[0] == "name,energy"
+    code, _, err = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "r.csv",
+                           "--score", "energy", "--threshold", "auto")
+    assert_one_line_error(code, err, "is for the score energy/ink, not energy")
     # --contamination flags that share of the inputs; --threshold VALUE is used as given.
     code, out, _ = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "c.csv",
                            "--contamination", "0.1")
@@ -245,6 +275,8 @@ def test_cli_score_image_folder_names_files(oneclass_run, tmp_path, capsys, data
     res = score_run(oneclass_run, x[[1, 0, 2]].numpy())
     assert_close(torch.tensor([float(r["energy"]) for r in rows], dtype=torch.float64),
                  torch.from_numpy(res.energy), rtol=0, atol=0)
+    assert_close(torch.tensor([float(r["score"]) for r in rows], dtype=torch.float64),
+                 torch.from_numpy(res.score), rtol=0, atol=0)
 
 
 def test_cli_score_bad_inputs_give_one_line(oneclass_run, tmp_path, capsys):

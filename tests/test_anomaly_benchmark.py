@@ -48,7 +48,7 @@ def test_report_means_and_unlearning_rows():
     for d in range(10):
         for m, auc in (("ebgan", 90.0 + d), ("ae", 80.0 + d), ("ae-pt", 70.0 + d)):
             r = {"model": m, "digit": d, "seed": 0, "anomaly": None, "share": None, "status": "ok", "auroc": auc,
-                 "train_seconds": 10.0}
+                 "auroc_ink": auc, "auroc_energy": auc - 10, "train_seconds": 10.0}
             rows[bench.key(r)] = r
         r = {"model": "ebgan", "digit": d, "seed": 0, "anomaly": (d + 1) % 10, "share": 0.01, "status": "ok",
              "auroc": 95.0 + d, "auroc_unseen": 94.0 + d, "train_seconds": 10.0}
@@ -58,7 +58,8 @@ def test_report_means_and_unlearning_rows():
         pairs = 1
 
     text = bench.report(rows, Args, None)
-    assert "| `ebgan` | 90.0 | 91.0 |" in text and "**94.5**" in text  # mean of 90..99
-    assert "**84.5**" in text and "**74.5**" in text
+    assert "| `ebgan` | energy/ink | 90.0 | 91.0 |" in text and "**94.5**" in text  # mean of 90..99
+    assert "| `ebgan` | energy | 80.0 | 81.0 |" in text  # the raw energy's row
+    assert "**84.5**" in text and "**74.5**" in text and "**64.5**" in text
     assert "| 0.01 | 10 | 94.5 | **99.5** | 98.5 | 92.8 -> 96.4 |" in text
-    assert "OCGAN (published) | 99.8" in text
+    assert "OCGAN (published) | | 99.8" in text

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from ._fileio import atomic_write_text
 from .data import Dataset, check_like, load_image_folder, read_npy
-from .energy import energies, threshold_at_fpr
+from .energy import SCORES, anomaly_scores, energies, threshold_at_fpr
 from .errors import EbganError
 
 MAX_CONTAMINATION = 0.5  # PyOD's bound: more than half the data anomalous makes "anomaly" meaningless
@@ -84,10 +84,13 @@ def read_threshold(run_dir: str | os.PathLike) -> dict | None:
 
 @dataclass
 class ScoreResult:
-    """Energies of the scored inputs and, when a threshold was chosen, the 0/1 labels (1 = anomalous)."""
+    """Energies and anomaly scores of the scored inputs and, when a threshold was chosen, the 0/1 labels
+    (1 = anomalous: score above the threshold). ``score`` equals ``energy`` when ``score_name`` is "energy"."""
 
     names: list[str]
     energy: np.ndarray  # float64 [N]
+    score: np.ndarray  # float64 [N]
+    score_name: str = "energy"
     threshold: float | None = None
     threshold_source: str = "none"
     labels: np.ndarray | None = None  # int64 [N], energy > threshold
@@ -95,9 +98,9 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
 
     def summary_lines(self, what: str) -> list[str]:
-        e = self.energy
-        lines = [f"scored {len(e)} inputs of {what} at step {self.step}: energy min {e.min():.4g}, median "
-                 f"{np.median(e):.4g}, max {e.max():.4g} (higher = more anomalous)"]
+        e = self.score
+        lines = [f"scored {len(e)} inputs of {what} at step {self.step}: {self.score_name} min {e.min():.4g}, "
+                 f"median {np.median(e):.4g}, max {e.max():.4g} (higher = more anomalous)"]
         if self.labels is not None:
             k = int(self.labels.sum())
             lines.append(f"threshold {self.threshold:.6g} ({self.threshold_source}): {k} of {len(e)} flagged "
@@ -107,9 +110,11 @@ class ScoreResult:
 
 def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | np.ndarray,
               checkpoint: str = "latest", threshold: str | float | None = None,
-              contamination: float | None = None, batch_size: int = 1000, device: str = "cpu") -> ScoreResult:
+              contamination: float | None = None, batch_size: int = 1000, device: str = "cpu",
+              score: str | None = None) -> ScoreResult:
     """Score ``inputs`` (a path for :func:`load_inputs`, or an array shaped like the run's samples) with the
-    energy of the run's discriminator at ``checkpoint``.
+    energy of the run's discriminator at ``checkpoint``, and the anomaly score ``score`` (default: the run's
+    ``anomaly_score``; see :func:`ebgan.energy.anomaly_scores`) computed from it.
 
     ``threshold``: ``"auto"`` (the run's ``threshold.json``; an error if it has none or it belongs to another
     checkpoint), a number, or None (the run's threshold when it matches the checkpoint, else no labels).
@@ -131,11 +136,22 @@ def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | n
         t = inputs if isinstance(inputs, Tensor) else torch.from_numpy(np.ascontiguousarray(inputs))
         x = check_like(t, _like(meta), "inputs")
         names = [str(i) for i in range(len(x))]
-    e = energies(D, x, batch_size=batch_size, device=device).double().numpy()
-    res = ScoreResult(names, e, step=step)
+    score = score or cfg.anomaly_score
+    if score not in SCORES:
+        raise EbganError(f"--score must be one of {', '.join(SCORES)}, got {score!r}")
+    if score != "energy" and meta["kind"] != "image":
+        raise EbganError(f"--score {score} needs images; the run was trained on {meta['kind']}")
+    e = energies(D, x, batch_size=batch_size, device=device)
+    s = anomaly_scores(e, x, score, D.energy).numpy()
+    res = ScoreResult(names, e.double().numpy(), s, score_name=score, step=step)
     calib = read_threshold(run_dir)
+    if calib is not None and calib.get("score", "energy") != score:
+        if threshold == "auto":
+            raise EbganError(f"{run_dir}'s threshold.json is for the score {calib.get('score', 'energy')}, not "
+                             f"{score}; pass --threshold VALUE or --contamination C")
+        calib = None
     if contamination is not None:
-        res.threshold = threshold_at_fpr(e, contamination)
+        res.threshold = threshold_at_fpr(s, contamination)  # thresholds apply to the anomaly score
         res.threshold_source = f"contamination {contamination}: the top share of these inputs"
     elif threshold == "auto" or threshold is None:
         if calib is not None and int(calib.get("step", -1)) == step:
@@ -157,17 +173,20 @@ def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | n
             raise EbganError(f"--threshold must be auto or a number, got {threshold!r}") from None
         res.threshold_source = "given"
     if res.threshold is not None:
-        res.labels = (e > res.threshold).astype(np.int64)
+        res.labels = (s > res.threshold).astype(np.int64)
     return res
 
 
 def write_scores_csv(path: str | os.PathLike, res: ScoreResult) -> None:
-    """One row per input, in input order: ``name,energy[,anomaly]`` (``anomaly`` 1 when above the threshold)."""
+    """One row per input, in input order: ``name,energy[,score][,anomaly]`` (``score`` when the anomaly score is
+    not the energy itself; ``anomaly`` 1 when the score is above the threshold)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "energy"] + (["anomaly"] if res.labels is not None else []))
-    for i, (name, e) in enumerate(zip(res.names, res.energy)):
-        w.writerow([name, repr(float(e))] + ([int(res.labels[i])] if res.labels is not None else []))
+    extra = res.score_name != "energy"
+    w.writerow(["name", "energy"] + (["score"] if extra else []) + (["anomaly"] if res.labels is not None else []))
+    for i, name in enumerate(res.names):
+        w.writerow([name, repr(float(res.energy[i]))] + ([repr(float(res.score[i]))] if extra else [])
+                   + ([int(res.labels[i])] if res.labels is not None else []))
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(p, buf.getvalue())
@@ -275,11 +294,13 @@ class EnergyDetector:
             raise EbganError("this EnergyDetector is not fitted; call fit(X) or EnergyDetector.from_run(RUN_DIR)")
 
     def decision_function(self, X) -> np.ndarray:
-        """The energy of each row of ``X`` (float64 ``[N]``; higher = more anomalous)."""
+        """The anomaly score of each row of ``X``: the energy, or the run's ``anomaly_score`` computed from it
+        (float64 ``[N]``; higher = more anomalous)."""
         self._check_fitted()
         x = X if isinstance(X, Tensor) else torch.from_numpy(np.ascontiguousarray(X))
         x = check_like(x, _like(self.meta_), "X")
-        return energies(self.D_, x, device=self.device).double().numpy()
+        e = energies(self.D_, x, device=self.device)
+        return anomaly_scores(e, x, self.cfg_.anomaly_score, self.D_.energy).numpy()
 
     def predict(self, X) -> np.ndarray:
         """0 for inliers, 1 for outliers (energy above ``threshold_``)."""

@@ -5,7 +5,7 @@
     ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best]
     ebgan eval SAMPLES.npy|RUN_DIR [--against mnist|ring|grid|stacked-mnist] [--data-root DIR] [-n N]
     ebgan score RUN_DIR INPUT -o SCORES.csv [--checkpoint latest|best] [--threshold auto|VALUE]
-                [--contamination C] [--batch-size N]
+                [--contamination C] [--score energy|energy/ink] [--batch-size N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
     ebgan download mnist [--data-root DIR] [--mirror URL ...]
     ebgan list [--config]
@@ -205,11 +205,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not Path(args.input).exists():
         raise EbganError(f"INPUT {args.input} does not exist (an .npy array or a folder of images)")
     res = score_run(args.run_dir, args.input, checkpoint=args.checkpoint, threshold=args.threshold,
-                    contamination=args.contamination, batch_size=args.batch_size)
+                    contamination=args.contamination, batch_size=args.batch_size, score=args.score)
     write_scores_csv(out, res)
     for line in res.summary_lines(str(args.input)):
         print(line)
-    cols = "name, energy" + (", anomaly (1 = energy above the threshold)" if res.labels is not None else "")
+    cols = "name, energy" + (f", score ({res.score_name})" if res.score_name != "energy" else "")
+    cols += ", anomaly (1 = score above the threshold)" if res.labels is not None else ""
     print(f"wrote {out}: {len(res.energy)} rows in input order ({cols})")
     return 0
 
@@ -337,6 +338,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "> 0); or a number (default: the run's threshold when it has one, else no anomaly column)")
     p.add_argument("--contamination", type=float, default=None, metavar="C",
                    help="flag the share C in (0, 0.5] of the inputs with the highest energies (default: off)")
+    p.add_argument("--score", choices=["energy", "energy/ink"], default=None,
+                   help="the anomaly score: the energy, or the energy per unit of the input's ink (images; see "
+                   "the README) (default: the run's anomaly_score)")
     p.add_argument("--batch-size", type=int, default=1000, help="inputs per discriminator pass (default 1000)")
     p.set_defaults(func=cmd_score)
 

@@ -42,6 +42,37 @@ def energies(D: nn.Module, x: Tensor, batch_size: int = 1000, device: torch.devi
     return torch.cat(out) if out else torch.zeros(0)
 
 
+SCORES = ("energy", "energy/ink")
+
+
+def ink(x: Tensor) -> Tensor:
+    """Per-image amount of foreground: the sum of the pixel intensities in ``[0, 1]`` (``uint8 / 255``), float64
+    ``[N]``. A blank (all-zero) image has ink 0."""
+    if x.dtype != torch.uint8:
+        raise EbganError(f"ink needs uint8 images, got {x.dtype}")
+    return x.flatten(1).double().sum(1) / 255.0
+
+
+def anomaly_scores(energy: Tensor, x: Tensor, score: str = "energy", energy_kind: str = "l2") -> Tensor:
+    """The anomaly score of each sample, float64 ``[N]`` (higher = more anomalous).
+
+    * ``energy``: the discriminator's energy ``D(x)`` itself.
+    * ``energy/ink``: the energy per unit of the input's ink (:func:`ink`, floored at 1 so that a blank image
+      divides by 1): ``D(x) / sqrt(ink)`` for the ``l2`` energy (its square, the summed squared error, over the
+      ink) and ``D(x) / ink`` for ``sse``, ``mse`` and ``l1``, which grow with the ink itself. A reconstruction
+      error grows with the amount of stroke to reconstruct, so on raw energies a thin digit (a 1 or a 7) looks
+      normal to an auto-encoder trained on a heavier one; on one-class MNIST this lifts the AUROC of the digit 8
+      from 91.4 to 96.8 with the same weights (BENCHMARKS.md). Images only.
+    """
+    e = energy.double()
+    if score == "energy":
+        return e
+    if score == "energy/ink":
+        power = 0.5 if energy_kind == "l2" else 1.0
+        return e / ink(x).clamp_min(1.0).pow(power)
+    raise EbganError(f"anomaly score must be one of {', '.join(SCORES)}, got {score!r}")
+
+
 def threshold_at_fpr(scores: Tensor | np.ndarray, fpr: float) -> float:
     """The threshold that flags (strictly above it) a share ``fpr`` of ``scores`` taken as normal.
 
@@ -61,10 +92,10 @@ def threshold_at_fpr(scores: Tensor | np.ndarray, fpr: float) -> float:
     return float(s[s.size - k - 1])
 
 
-def calibration(scores: Tensor, fpr: float, step: int) -> dict:
+def calibration(scores: Tensor, fpr: float, step: int, score: str = "energy") -> dict:
     """What ``threshold.json`` holds: the threshold at ``fpr`` on held-out normal data and how it was found."""
     s = np.asarray(scores, dtype=np.float64)
-    return {"threshold": threshold_at_fpr(s, fpr), "fpr": fpr, "n_holdout": int(s.size), "step": int(step),
-            "energy_holdout": {"mean": float(s.mean()), "min": float(s.min()), "median": float(np.median(s)),
-                               "max": float(s.max())},
-            "rule": "anomalous when energy > threshold"}
+    return {"threshold": threshold_at_fpr(s, fpr), "score": score, "fpr": fpr, "n_holdout": int(s.size),
+            "step": int(step), "holdout_scores": {"mean": float(s.mean()), "min": float(s.min()),
+                                                  "median": float(np.median(s)), "max": float(s.max())},
+            "rule": f"anomalous when {score} > threshold"}

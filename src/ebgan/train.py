@@ -37,7 +37,7 @@ from .checkpoint import (
 )
 from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
-from .energy import calibration, energies
+from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError
 from .nets import build_networks
 from .objectives import make_objective, pretrain_loss
@@ -520,6 +520,8 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                                seed=cfg.seed, download=False)
     data = training_data(cfg, dataset, anomalies)  # classes kept, held-out share, known anomalies
     dataset = data.train
+    if cfg.anomaly_score == "energy/ink" and dataset.kind != "image":
+        raise EbganError(f"anomaly_score=energy/ink needs images; {cfg.data} holds {dataset.kind}")
     trainer = Trainer(cfg, dataset, info, data.anomalies)
     metrics_path = out / "metrics.jsonl"
     loop: dict[str, Any] = {}
@@ -655,8 +657,9 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             summary["final"] = rows[-1]
         if data.holdout is not None and trainer.objective.head == "ae":
             # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
-            held = energies(trainer.D, data.holdout)
-            calib = calibration(held, cfg.threshold_fpr, trainer.step)
+            held = anomaly_scores(energies(trainer.D, data.holdout), data.holdout, cfg.anomaly_score,
+                                  trainer.D.energy)
+            calib = calibration(held, cfg.threshold_fpr, trainer.step, cfg.anomaly_score)
             atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
             summary["threshold"] = calib
     return summary
