@@ -78,14 +78,14 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
 
 def test_list(capsys):
     code, out, _ = run_cli(capsys, "list")
-    assert code == 0 and "presets:  ring, grid, mnist, mnist-conv" in out and "wgan-gp" in out
+    assert code == 0 and "presets:  ring, grid, mnist, mnist-oneclass, mnist-conv" in out and "wgan-gp" in out
 
 
 @pytest.mark.parametrize("argv, match", [
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
     (["train", "--set", "bogus=1"], "unknown config key 'bogus'"),
     (["train", "--set", "margin=-1"], "margin must be >= 0, got -1.0"),
-    (["train", "--steps", "-3"], "steps must be > 0, got -3"),
+    (["train", "--steps", "-3"], "steps must be >= 0, got -3"),
     (["train", "--set", "steps=ten"], "expected int"),
     (["train", "--data", "no/such/folder", "--set", "arch=conv"], "no/such/folder"),
 ])
@@ -229,7 +229,7 @@ def _all_parsers():
 
 def test_every_option_has_help_and_states_its_default():
     _, commands = _all_parsers()
-    assert set(commands) == {"train", "sample", "eval", "train-classifier", "download", "list"}
+    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list"}
     for name, parser in commands.items():
         for action in parser._actions:
             if action.dest == "help":
