@@ -1,7 +1,8 @@
 """The learned energy as an anomaly detector: score inputs with a trained run, flag what is above a threshold.
 
 An EBGAN discriminator is an energy function, low on the data it was trained on and high elsewhere, so
-``D(x)`` is an anomaly score (higher = more anomalous). Train on normal data (``classes`` keeps the normal
+``D(x)`` is an anomaly score (higher = more anomalous); for images, the energy per unit of the input's ink
+(``anomaly_score="energy/ink"``, :func:`ebgan.energy.anomaly_scores`) ranks better. Train on normal data (``classes`` keeps the normal
 labels of a labelled data set, ``holdout`` keeps a share of it aside for calibration), optionally with known
 anomalies pushed above the margin (``known_anomalies``, "unlearning"), then:
 
@@ -10,7 +11,7 @@ anomalies pushed above the margin (``known_anomalies``, "unlearning"), then:
   ``threshold_``, ``predict``), training a run or wrapping an existing one (:meth:`EnergyDetector.from_run`).
 
 Thresholds: the run's own (``threshold.json``, written at the end of training at ``threshold_fpr`` on the
-held-out normal data), a value, or a contamination share (the highest-energy share of the scored inputs).
+held-out normal data), a value, or a contamination share (the highest-scoring share of the scored inputs).
 This module drives the trainer and the energy functions; nothing below it imports it.
 """
 
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ._fileio import atomic_write_text
-from .data import Dataset, check_like, load_image_folder, read_npy
+from .data import Dataset, check_like, list_images, load_image_folder, read_npy
 from .energy import SCORES, anomaly_scores, energies, threshold_at_fpr
 from .errors import EbganError
 
@@ -60,13 +61,11 @@ def load_inputs(path: str | os.PathLike, meta: dict) -> tuple[Tensor, list[str]]
     p = Path(path)
     like = _like(meta)
     if p.is_dir():
-        from .data import _list_images
-
         if like.kind != "image":
             raise EbganError(f"{p} is a folder of images but the run was trained on {like.kind}")
         shape = like.sample_shape
         x = load_image_folder(p, shape[1], shape[0])
-        return x, [f.relative_to(p).as_posix() for f in _list_images(p)]
+        return x, [f.relative_to(p).as_posix() for f in list_images(p)]
     x = check_like(torch.from_numpy(np.ascontiguousarray(read_npy(p, "INPUT"))), like, f"INPUT {p}")
     return x, [str(i) for i in range(len(x))]
 

@@ -344,7 +344,7 @@ def _check_uint8_images(x: Tensor, fn: str) -> None:
         raise EbganError(f"{fn} needs uint8 images [N, C, H, W], got {got}")
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursive), sorted by their relative POSIX path for a stable order.
 
     Hidden files and folders (a path part starting with ".") are skipped: they are editor/OS debris such as
@@ -414,7 +414,7 @@ def load_image_folder(
         raise EbganError(f"image folder {folder} does not exist")
     if not folder.is_dir():
         raise EbganError(f"{folder} is not a folder; pass a folder that holds images")
-    files = _list_images(folder)
+    files = list_images(folder)
     if not files:
         raise EbganError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
     if crop == "random" and generator is None:
