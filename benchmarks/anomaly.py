@@ -23,8 +23,14 @@ Each run trains in its own single-threaded subprocess, ``--jobs`` at a time, and
 (JSON lines) as soon as it ends, so an interrupted benchmark resumes where it stopped; ``--report-only``
 writes the report from what is there.
 
-    python benchmarks/anomaly.py [--digits 0,...,9] [--seeds 0] [--pairs 1] [--shares 0.01,0.05] [--jobs 2]
-        [--models ebgan,ae,ae-pt] [--data-root ../shared/data] [--report-only]
+    python benchmarks/anomaly.py [--digits 0,...,9] [--seeds 0] [--unlearn-seeds S] [--pairs 1]
+        [--shares 0.01,0.05] [--jobs 2] [--models ebgan,ae,ae-pt] [--data-root ../shared/data] [--report-only]
+
+A search (how the preset was chosen) runs variants of the preset, ``--set`` assignments separated by ``;``,
+into a section of its own:
+
+    python benchmarks/anomaly.py --models ebgan,ae --pairs 0 --digits 2,3,5,8,9 --section anomaly_search \
+        --no-throughput --set "" --set "d_code=32" --set "pretrain_steps=1000;steps=4000"
 """
 
 from __future__ import annotations
@@ -248,7 +254,7 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
                   f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`), pushed above the margin "
                   f"{cfg.anomaly_margin if cfg.anomaly_margin is not None else cfg.margin} with weight "
                   f"{cfg.anomaly_weight}; score `{cfg.anomaly_score}`; pairs (normal K, known anomaly A) "
-                  f"with A = K+1 .. K+{args.pairs} (mod 10); seeds as above. AUROC (%) on the whole test set, "
+                  f"with A = K+1 .. K+{args.pairs} (mod 10); seeds {','.join(sorted({str(r['seed']) for r in un}))}. AUROC (%) on the whole test set, "
                   "and on the test set without the known class (anomalies never seen). `without` is the "
                   "one-class `ebgan` run of the same digit and seed (gamma 0).", "",
                   "| gamma | pairs | AUROC without | AUROC with unlearning | unseen classes only, with | "
@@ -322,6 +328,7 @@ def main() -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--unlearn-seeds", default=None, help="seeds of the unlearning runs (default: --seeds)")
     ap.add_argument("--models", default="ebgan,ae,ae-pt")
     ap.add_argument("--pairs", type=int, default=1, help="known anomaly classes per normal digit (0: none)")
     ap.add_argument("--shares", default="0.01,0.05")
@@ -343,6 +350,7 @@ def main() -> None:
     rows = load_rows(out)
     digits = [int(d) for d in args.digits.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    unlearn_seeds = [int(s) for s in (args.unlearn_seeds or args.seeds).split(",")]
     variants = [[a.strip() for a in v.split(";") if a.strip()] for v in args.set] or [[]]
     specs = []
     for seed in seeds:
@@ -351,7 +359,7 @@ def main() -> None:
                 for v in variants:
                     specs.append({"model": m, "digit": d, "seed": seed, "anomaly": None, "share": None,
                                   **({"set": v} if v else {})})
-            for k in range(1, args.pairs + 1):
+            for k in range(1, args.pairs + 1 if seed in unlearn_seeds else 1):
                 for share in (float(s) for s in args.shares.split(",")):
                     for v in variants:
                         specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
