@@ -116,6 +116,11 @@ def worker(spec: dict) -> dict:
         out["auroc_ink"] = 100 * auroc(by_score["energy/ink"], anomalous)
         out["score"] = cfg.anomaly_score
         out["auroc"] = out["auroc_ink"] if cfg.anomaly_score == "energy/ink" else out["auroc_energy"]
+        own = by_score[cfg.anomaly_score]
+        normal = y == spec["digit"]
+        # normal against each other digit alone (the known anomaly class's row shows what unlearning did)
+        out["auroc_by_class"] = {str(k): 100 * auroc(own[normal | (y == k)], anomalous[normal | (y == k)])
+                                 for k in range(10) if k != spec["digit"]}
         if spec.get("anomaly") is not None:  # the known class and the unseen ones, apart
             keep = y != spec["anomaly"]
             out["auroc_unseen"] = 100 * auroc(by_score[cfg.anomaly_score][keep], anomalous[keep])
@@ -308,18 +313,24 @@ def search_report(rows: dict[str, dict], variants: list[list[str]]) -> str:
     if un:
         lines += ["", "Unlearning (pairs: normal K, known anomaly K+1; AUROC % on the whole test set, mean over the "
                   "pairs; `without`: the same variant's one-class run):", "",
-                  "| variant | gamma | pairs | without | with unlearning | unseen classes only |", "|---|---|---|---|---|---|"]
+                  "| variant | gamma | pairs | without | with unlearning | unseen classes only, with | known class "
+                  "only: without -> with |", "|---|---|---|---|---|---|---|"]
         for v in variants:
             for share in sorted({r["share"] for r in un}):
                 sel = [r for r in un if sorted(r.get("set") or []) == sorted(v) and r["share"] == share]
-                base = {r["digit"]: r["auroc"] for r in ok if sorted(r.get("set") or []) == sorted(v)
+                base = {r["digit"]: r for r in ok if sorted(r.get("set") or []) == sorted(v)
                         and r["model"] == "ebgan"}
                 sel = [r for r in sel if r["digit"] in base]
                 if sel:
+                    known = "-"
+                    if all("auroc_by_class" in base[r["digit"]] and "auroc_by_class" in r for r in sel):
+                        k0 = statistics.mean(base[r["digit"]]["auroc_by_class"][str(r["anomaly"])] for r in sel)
+                        k1 = statistics.mean(r["auroc_by_class"][str(r["anomaly"])] for r in sel)
+                        known = f"{k0:.1f} -> {k1:.1f}"
                     lines.append(f"| {' '.join(v) or '(preset)'} | {share} | {len(sel)} | "
-                                 f"{statistics.mean(base[r['digit']] for r in sel):.1f} | "
+                                 f"{statistics.mean(base[r['digit']]['auroc'] for r in sel):.1f} | "
                                  f"{statistics.mean(r['auroc'] for r in sel):.1f} | "
-                                 f"{statistics.mean(r['auroc_unseen'] for r in sel):.1f} |")
+                                 f"{statistics.mean(r['auroc_unseen'] for r in sel):.1f} | {known} |")
     return "\n".join(lines) + "\n"
 
 
