@@ -324,8 +324,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "score", help="anomaly scores: a run's energy for each input, flagged above a threshold",
-        description="Score inputs with the energy of a run's discriminator (higher = more anomalous) and write "
-        "one CSV row per input, in input order. The run must have an energy (loss=ebgan).")
+        description="Score inputs with the energy of a run's discriminator, or the energy per unit of the "
+        "input's ink (higher = more anomalous), and write one CSV row per input, in input order. The run must have "
+        "an energy (loss=ebgan).")
     p.add_argument("run_dir", help="a run folder written by `ebgan train`")
     p.add_argument("input", help="INPUT: an .npy array shaped like the run's samples (uint8 [N,C,H,W] images "
                    "or float [N,2] points) or a folder of images (converted to the run's size and channels)")
@@ -337,7 +338,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="auto: the run's threshold.json (calibrated on held-out normal data, train with holdout "
                    "> 0); or a number (default: the run's threshold when it has one, else no anomaly column)")
     p.add_argument("--contamination", type=float, default=None, metavar="C",
-                   help="flag the share C in (0, 0.5] of the inputs with the highest energies (default: off)")
+                   help="flag the share C in (0, 0.5] of the inputs with the highest scores (default: off)")
     p.add_argument("--score", choices=["energy", "energy/ink"], default=None,
                    help="the anomaly score: the energy, or the energy per unit of the input's ink (images; see "
                    "the README) (default: the run's anomaly_score)")

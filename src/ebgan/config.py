@@ -422,7 +422,7 @@ def validate(cfg: Config) -> None:
         if cfg.known_anomalies.startswith("classes:"):
             parse_classes(cfg.known_anomalies[len("classes:"):], "known_anomalies=classes:")
             need(cfg.classes is not None, "known_anomalies=classes:K needs classes (the normal labels) too")
-            overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[8:]))
+            overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[len("classes:"):]))
             need(not overlap, f"known_anomalies and classes share labels {sorted(overlap)}")
 
 
