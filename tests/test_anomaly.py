@@ -149,7 +149,8 @@ def _ring_cfg(**over):
 def test_unlearning_pushes_known_anomalies_above_the_margin():
     ring, _ = sample_mixture("ring", 2000, torch.Generator().manual_seed(0))
     ds = Dataset("ring", "points", ring)
-    anomalies = torch.tensor([[3.0, 3.0], [-3.0, 2.5]]) + 0.01 * torch.randn(2, 2, generator=torch.Generator().manual_seed(1))
+    jitter = 0.01 * torch.randn(2, 2, generator=torch.Generator().manual_seed(1))
+    anomalies = torch.tensor([[3.0, 3.0], [-3.0, 2.5]]) + jitter
     result = {}
     for unlearn in (False, True):
         cfg = _ring_cfg(steps=0, pretrain_steps=300, margin=2.0, lr_d=3e-3)

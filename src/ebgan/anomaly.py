@@ -2,8 +2,9 @@
 
 An EBGAN discriminator is an energy function, low on the data it was trained on and high elsewhere, so
 ``D(x)`` is an anomaly score (higher = more anomalous); for images, the energy per unit of the input's ink
-(``anomaly_score="energy/ink"``, :func:`ebgan.energy.anomaly_scores`) ranks better. Train on normal data (``classes`` keeps the normal
-labels of a labelled data set, ``holdout`` keeps a share of it aside for calibration), optionally with known
+(``anomaly_score="energy/ink"``, :func:`ebgan.energy.anomaly_scores`) ranks better. Train on normal data
+(``classes`` keeps the normal labels of a labelled data set, ``holdout`` keeps a share of it aside for
+calibration), optionally with known
 anomalies pushed above the margin (``known_anomalies``, "unlearning"), then:
 
 * ``ebgan score RUN_DIR INPUT -o scores.csv`` (:func:`score_run`, :func:`write_scores_csv`): one row per input;
