@@ -4,8 +4,7 @@ An EBGAN discriminator is an energy function, low on the data it was trained on 
 ``D(x)`` is an anomaly score (higher = more anomalous); for images, the energy per unit of the input's ink
 (``anomaly_score="energy/ink"``, :func:`ebgan.energy.anomaly_scores`) ranks better. Train on normal data
 (``classes`` keeps the normal labels of a labelled data set, ``holdout`` keeps a share of it aside for
-calibration), optionally with known
-anomalies pushed above the margin (``known_anomalies``, "unlearning"), then:
+calibration), optionally with known anomalies pushed above a margin (``known_anomalies``, "unlearning"), then:
 
 * ``ebgan score RUN_DIR INPUT -o scores.csv`` (:func:`score_run`, :func:`write_scores_csv`): one row per input;
 * :class:`EnergyDetector`: the same as an estimator with PyOD's conventions (``fit``, ``decision_function``,
