@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
@@ -67,3 +68,17 @@ def timed(fn, *args, **kw):
     t = time.perf_counter()
     out = fn(*args, **kw)
     return out, time.perf_counter() - t
+
+
+def launch_worker(script: str, spec: dict) -> dict:
+    """Run ``script --worker SPEC_JSON`` in a fresh single-threaded Python process with ``src/`` importable; its
+    JSON result is the last stdout line starting with ``{``. A crash becomes ``{"status": "failed", ...}``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, env=env, cwd=str(ROOT))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}

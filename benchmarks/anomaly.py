@@ -48,7 +48,7 @@ import time
 import traceback
 from pathlib import Path
 
-from _report import ROOT, header, median, write_section
+from _report import ROOT, header, launch_worker, median, write_section
 
 RESULTS = ROOT / "benchmarks" / "results"
 PRESET = "mnist-oneclass"
@@ -136,15 +136,8 @@ def worker(spec: dict) -> dict:
 
 
 def launch(spec: dict) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, cwd=str(ROOT))
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-    return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
+    """Run one spec in a fresh single-threaded Python process (``_report.launch_worker``)."""
+    return launch_worker(__file__, spec)
 
 
 def load_rows(path: Path) -> dict[str, dict]:

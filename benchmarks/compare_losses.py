@@ -41,7 +41,6 @@ import json
 import math
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from _report import ROOT, header, median, write_section
+from _report import ROOT, header, launch_worker, median, write_section
 
 from ebgan.config import LOSS_D_STEPS, PRESETS, Config, from_preset, resolve, to_dict
 from ebgan.losses import LOSSES
@@ -161,16 +160,8 @@ def worker(spec: dict) -> dict:
 
 
 def launch(spec: dict) -> dict:
-    """Run one spec in a fresh single-threaded Python process; its JSON result is the last stdout line."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, cwd=str(ROOT))
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-    return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
+    """Run one spec in a fresh single-threaded Python process (``_report.launch_worker``)."""
+    return launch_worker(__file__, spec)
 
 
 # ------------------------------------------------------------------------------------------------ report
