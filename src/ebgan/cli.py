@@ -230,6 +230,45 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------- sweep
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or continue) a sweep, or only rewrite its report; print where the results are."""
+    from .sweep import GRIDS, describe_grid, run_sweep
+    from .sweep.report import write_report
+
+    if args.list:
+        for name in GRIDS:
+            print(describe_grid(name))
+            print(f"  ({GRIDS[name]['description']})")
+        return 0
+    if not args.out:
+        raise EbganError("--out is required: the sweep folder")
+    if args.report_only:
+        print(f"wrote {write_report(args.out)}")
+        return 0
+    if args.grid is None:
+        raise EbganError(f"GRID is required: a name ({', '.join(GRIDS)}) or a .json/.yaml file of lists per "
+                         "config field")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods is not None else None
+    if methods is not None and not methods:
+        raise EbganError("--methods is empty")
+    rows = run_sweep(args.grid, args.out, methods=methods, sample=args.sample, steps=args.steps,
+                     workers=args.workers, threads=args.threads, backend=args.backend, address=args.address,
+                     seed=args.seed, data_root=args.data_root, eval_samples=args.eval_samples,
+                     retry_failed=args.retry_failed, prune=args.prune, progress=not args.no_progress)
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = counts.setdefault(r["method"], {"ok": 0, "diverged": 0, "failed": 0})
+        c[r.get("status", "failed")] = c.get(r.get("status", "failed"), 0) + 1
+    for m, c in counts.items():
+        print(f"{m}: {sum(c.values())} runs ({c['ok']} ok, {c['diverged']} diverged, {c['failed']} failed)")
+    out = Path(args.out)
+    print(f"results in {out / 'results.jsonl'}, report in {out / 'report.md'}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- download, list
 
 
@@ -357,6 +396,42 @@ def make_parser() -> argparse.ArgumentParser:
                    help=f"passes over the training set (default {DEFAULT_EPOCHS})")
     p.set_defaults(func=cmd_train_classifier)
 
+    p = sub.add_parser(
+        "sweep", help="train and score every setting of a grid (the paper's robustness experiment); resumable",
+        description="Train and score each setting of a grid as an ordinary run folder (DIR/runs/METHOD/ID/), "
+        "one row per setting in DIR/results.jsonl, and write DIR/report.md with the paper's histograms. "
+        "Re-running the same command continues: finished settings are skipped, interrupted runs resume from "
+        "their checkpoints. Ctrl-C checkpoints the running runs and stops.")
+    p.add_argument("grid", nargs="?", help="paper-mnist (the paper's Table 1: EBGAN 512, GAN 6144 settings), "
+                   "paper-margin (Fig. 9), or a .json/.yaml file of lists per config field (see the README)")
+    p.add_argument("--out", help="the sweep folder (new, or one this sweep started)")
+    p.add_argument("--methods", default=None, help="comma-separated methods: gan (non-saturating), gan-minimax, "
+                   "ebgan, ebgan-pt, or any loss of `ebgan list` (default: the grid's)")
+    p.add_argument("--sample", type=int, default=None, metavar="K",
+                   help="a seeded random subset of K settings per method (nested: a larger K extends a sweep) "
+                   "(default: every setting)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the grid's; "
+                   "paper-mnist: 938, one epoch at batch 64)")
+    p.add_argument("--workers", type=int, default=None, help="runs at a time (default: one per core not busy "
+                   "with other processes)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default 1)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: a process pool on this machine; ray: Ray tasks (pip install 'ebgan[ray]') "
+                   "(default local)")
+    p.add_argument("--address", default=None, help="with --backend ray: a Ray cluster's address (default: a "
+                   "local Ray instance); the sweep folder must be visible at the same path on every node")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled subset and of every run (default 0)")
+    p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
+    p.add_argument("--eval-samples", type=int, default=0, help="samples scored per run (default: the protocol's, "
+                   "10,000 for MNIST)")
+    p.add_argument("--retry-failed", action="store_true", help="run the settings recorded as failed again")
+    p.add_argument("--prune", action="store_true", help="delete each run's checkpoints once it is scored "
+                   "(keeps config, metrics, samples and result.json)")
+    p.add_argument("--report-only", action="store_true", help="only rewrite DIR/report.md from results.jsonl")
+    p.add_argument("--list", action="store_true", help="list the named grids with their settings per method")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("download", help="download a data set (with checksum verification)")
     p.add_argument("name", choices=["mnist"], help="the data set (mnist)")
     p.add_argument("--data-root", default=default_data_root(), help="folder to put MNIST/raw/ in (default: "
@@ -379,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `ebgan`
         parser.print_help()
         return 0
+    from .sweep import SweepInterrupted
     from .train import Interrupted
 
     try:
@@ -386,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     except EbganError as e:
         print(f"ebgan: error: {e}", file=sys.stderr)
         return 2
-    except Interrupted as e:
+    except (Interrupted, SweepInterrupted) as e:
         print(f"ebgan: {e}", file=sys.stderr)
         return 128 + int(e.signum)
     except KeyboardInterrupt:
