@@ -315,3 +315,16 @@ def test_ray_backend_gives_the_local_results(tmp_path):
         assert (tmp_path / "ray" / "runs" / r["method"] / r["setting_id"] / "result.json").is_file()
     assert (tmp_path / "ray" / "report.md").is_file()
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+def test_a_crashed_worker_is_recorded_and_replaced(tmp_path, monkeypatch):
+    # EBGAN_FAULT: each worker process SIGKILLs itself at its 3rd metrics row, i.e. inside its second run
+    # (2 rows per run); the pool records that run as failed and goes on with a new process.
+    monkeypatch.setenv("EBGAN_FAULT", "log-row:3")
+    spec = {**TINY, "grid": {"g_size": [16, 32, 64]}, "methods": {"ebgan": {}}}
+    rows = run_sweep(spec, tmp_path / "sweep", workers=1, progress=False)
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "worker process exited with code -9" in rows[1]["error"]
+    monkeypatch.delenv("EBGAN_FAULT")
+    rows = run_sweep(spec, tmp_path / "sweep", workers=1, retry_failed=True, progress=False)
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "ok"]

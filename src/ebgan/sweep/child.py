@@ -1,4 +1,4 @@
-"""``python -m ebgan.sweep.child TASK.json``: one sweep run in its own process (the local backend's unit)."""
+"""``python -m ebgan.sweep.child --serve N``: a local worker process running sweep tasks from its standard input."""
 
 import sys
 

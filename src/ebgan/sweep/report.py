@@ -25,9 +25,10 @@ from ..plots import _plt, _save
 from . import store
 
 BOOTSTRAP = 10000
-# The thresholds a run must reach to "train well", per score. IS 5 and 8 on MNIST (real data: 9.8).
+# The thresholds a run must reach to "train well", per score. MNIST IS (real data: 9.8): 3 (it draws several
+# digits; one collapsed digit scores 1), 5 and 8.
 # The paper's I' (a KL the other way round, unbounded) has no natural threshold: its median is reported.
-THRESHOLDS: dict[str, tuple[float, ...]] = {"is": (5.0, 8.0), "modes": (4.0, 8.0), "hq_pct": (50.0, 80.0)}
+THRESHOLDS: dict[str, tuple[float, ...]] = {"is": (3.0, 5.0, 8.0), "modes": (4.0, 8.0), "hq_pct": (50.0, 80.0)}
 LABELS = {"is": "inception score (IS)", "paper_score": "the paper's I' = E KL(p(y) || p(y|x))",
           "fid": "FID", "modes": "modes covered", "hq_pct": "high-quality samples (%)"}
 

@@ -3,8 +3,8 @@
 ``run_setting(task)`` trains (or resumes) the run folder with the ordinary trainer, samples the generator,
 scores the samples with ``ebgan eval``'s metrics and writes ``result.json`` into the run folder before
 returning the row. A run whose loss becomes NaN is recorded as ``diverged``; any other error as ``failed``
-with its message: neither stops the sweep. ``python -m ebgan.sweep.child TASK.json`` runs one task in its
-own process (the local backend), so that a crash or a leak in one run cannot take the others with it.
+with its message: neither stops the sweep. ``python -m ebgan.sweep.child --serve N`` is the local backend's
+worker process: it runs up to N tasks named on its standard input, one after the other.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         cfg = from_dict(task["config"])
-        summary = train(cfg, run_dir, data_root=task.get("data_root"), resume=True, progress=False)
+        dataset = _dataset(cfg, task.get("data_root"))
+        summary = train(cfg, run_dir, data_root=task.get("data_root"), resume=True, progress=False,
+                        dataset=dataset)
         row["steps"] = summary["steps"]
         row["train_seconds"] = summary["seconds"]
         n = int(task.get("eval_samples") or 0) or None
@@ -61,6 +63,22 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
         # Scored: the weights are no longer needed for the sweep (result.json, metrics and samples stay).
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return row
+
+
+_DATASETS: dict[tuple, Any] = {}
+
+
+def _dataset(cfg, data_root: str | None):
+    """The run's data set, kept in memory for the next run of the same worker process (a long-lived local
+    worker or a Ray worker runs many settings on one data set; the trainer never modifies it)."""
+    from ..data import load_dataset
+
+    key = (cfg.data, data_root, cfg.image_size, cfg.channels, cfg.seed)
+    if key not in _DATASETS:
+        _DATASETS.clear()  # one at a time: a sweep rarely mixes data sets
+        _DATASETS[key] = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,
+                                      seed=cfg.seed, download=False)
+    return _DATASETS[key]
 
 
 def read_result(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -89,19 +107,40 @@ def _die_with_parent() -> None:
         os._exit(137)
 
 
-def main(argv: list[str] | None = None) -> int:
+DONE = "ebgan-sweep-done"
+
+
+def serve(max_tasks: int) -> int:
+    """Run tasks named one per line on standard input (paths of task JSON files), answering each with a
+    ``DONE`` line on standard output, until the input ends or ``max_tasks`` are done. Everything else the
+    runs print goes to standard error, so that standard output carries only the answers."""
+    import contextlib
+
     from ..train import Interrupted
 
     _die_with_parent()
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m ebgan.sweep.child TASK.json", file=sys.stderr)
-        return 2
-    task = json.loads(Path(argv[0]).read_text())
-    try:
-        row = run_setting(task)
-    except Interrupted as e:
-        return 128 + e.signum
-    print(json.dumps({k: row.get(k) for k in ("method", "setting_id", "status")}))
+    answers = sys.stdout
+    for i, line in enumerate(sys.stdin):
+        path = line.strip()
+        if not path:
+            continue
+        task = json.loads(Path(path).read_text())
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                row = run_setting(task)
+        except Interrupted as e:
+            return 128 + e.signum
+        answers.write(f"{DONE} {row['method']} {row['setting_id']} {row['status']}\n")
+        answers.flush()
+        if i + 1 >= max_tasks:
+            break
     return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "--serve" or not argv[1].isdigit():
+        print("usage: python -m ebgan.sweep.child --serve MAX_TASKS  (task JSON paths on standard input)",
+              file=sys.stderr)
+        return 2
+    return serve(int(argv[1]))
