@@ -299,6 +299,20 @@ def test_report_from_rows(tmp_path):
     assert "- ebgan e9: boom" in text
     for name in ("fig2_is.png", "fig2_paper_score.png", "fig3_gan.png"):
         assert (tmp_path / name).stat().st_size > 1000
+    assert not (tmp_path / "fig9_margin.png").exists()
+
+
+def test_report_margin_sweep(tmp_path):
+    rows = [{"method": m, "setting_id": f"{m}{mg}", "margin": mg, "status": "ok", "is": v}
+            for m, scores in (("ebgan", (2.0, 6.0, 5.0)), ("ebgan-pt", (3.0, 7.0, 4.0)))
+            for mg, v in zip((1.0, 8.0, 32.0), scores)]
+    (tmp_path / "sweep.json").write_text(json.dumps({"grid": "paper-margin", "spec": {"preset": "mnist"},
+                                                     "steps": 10, "seed": 0, "methods": ["ebgan", "ebgan-pt"]}))
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report(tmp_path).read_text()
+    assert "| method | m=1 | m=8 | m=32 |" in text
+    assert "| ebgan | 2.00 | 6.00 | 5.00 |" in text and "| ebgan-pt | 3.00 | 7.00 | 4.00 |" in text
+    assert (tmp_path / "fig9_margin.png").stat().st_size > 1000
 
 
 # ---------------------------------------------------------------------------------------------- Ray

@@ -414,7 +414,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "paper-mnist: 938, one epoch at batch 64)")
     p.add_argument("--workers", type=int, default=None, help="runs at a time (default: one per core not busy "
                    "with other processes)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the free cores "
+                   "divided among the workers, 1 with the default --workers)")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="local: a process pool on this machine; ray: Ray tasks (pip install 'ebgan[ray]') "
                    "(default local)")

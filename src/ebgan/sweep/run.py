@@ -47,13 +47,11 @@ def interleave(chosen: dict[str, list[Setting]]) -> list[Setting]:
     return out
 
 
-def default_workers() -> tuple[int, int]:
-    """(workers, threads per worker): one single-threaded process per core not busy with other work (small
-    MLP runs scale better as processes than as threads)."""
+def free_cores() -> int:
+    """The cores not busy with other processes (at least 1)."""
     from ..threads import auto_threads
 
-    free, _ = auto_threads()
-    return max(1, free), 1
+    return max(1, auto_threads()[0])
 
 
 def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | None = None,
@@ -66,7 +64,8 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
     ``grid``: a name (``paper-mnist``, ``paper-margin``), a JSON/YAML file, or a dict (see
     :func:`ebgan.sweep.grid.load_grid`). ``sample``: a seeded subset of that many settings per method.
     ``steps``: the budget per run (default: the grid's). ``workers`` / ``threads``: processes at a time and
-    torch threads each (default: one single-threaded process per free core). ``backend``: ``local`` or
+    torch threads each (default: one single-threaded process per free core; with ``workers`` given, the free
+    cores shared among them). ``backend``: ``local`` or
     ``ray`` (``address``: a Ray cluster; default a local instance). Settings already in ``results.jsonl``
     are skipped; interrupted runs resume from their checkpoints; with ``retry_failed`` the failed ones run
     again; with ``prune`` each run's checkpoints are deleted once it is scored. SIGINT/SIGTERM stop the sweep after every running run has checkpointed
@@ -83,9 +82,11 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
         raise EbganError(f"grid {name} gives no steps per run: pass --steps")
     if workers is not None and workers < 1:
         raise EbganError(f"--workers must be at least 1, got {workers}")
-    auto_w, auto_t = default_workers()
-    workers = workers or auto_w
-    threads = threads or auto_t
+    # Default: one single-threaded process per free core (the paper's MLPs scale better as processes than as
+    # threads); with fewer workers than cores, each gets an equal share of the cores.
+    free = free_cores() if workers is None or threads is None else 0
+    workers = workers or free
+    threads = threads or max(1, free // workers)
     settings = interleave(chosen)
     # Every setting's config is built (and validated) before anything runs: a bad grid fails at once.
     configs = {(s.method, s.setting_id): config_for(spec, s, budget, seed) for s in settings}
