@@ -102,7 +102,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise EbganError(f"-o must name a .npy file, got {out}")
     if args.png and Path(args.png).suffix.lower() != ".png":
         raise EbganError(f"--png must name a .png file, got {args.png}")
-    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint)
+    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint, weights=args.weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
@@ -160,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n = args.n if args.n is not None else DEFAULT_N[against]
         if n < 1:
             raise EbganError(f"-n must be >= 1, got {n}")
-        samples = sample_from_run(src, n, seed=args.seed)
+        samples = sample_from_run(src, n, seed=args.seed, weights=args.weights)
         n = None  # all the samples just drawn
     else:
         samples = load_samples(src)
@@ -341,6 +341,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "plot of up to 2,500 points)")
     p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
                    help="which checkpoint to sample from (default latest; best: kept by best_metric in training)")
+    p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
+                   help="the generator's weights: auto (their moving average when the run kept one, g_ema > 0, "
+                   "else the raw weights), ema or raw (default auto)")
     p.set_defaults(func=cmd_sample)
 
     from .evaluate import DATASETS
@@ -358,6 +361,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", default=None, help="classifier .safetensors (default: the packaged one)")
     p.add_argument("--fid-split", default="train", help="real MNIST split for FID: train (default) or test")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
+    p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
+                   help="for a RUN_DIR, the generator's weights: auto (their moving average when the run kept "
+                   "one, g_ema > 0, else the raw weights), ema or raw (default auto)")
     p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
     p.set_defaults(func=cmd_eval)
 

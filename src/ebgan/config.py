@@ -83,6 +83,7 @@ class Config:
     lr_schedule: str = "constant"  # constant | linear | cosine decay of both learning rates to lr_final_scale
     lr_decay_from: float = 0.0  # fraction of the game's steps after which the decay begins (it ends at the last)
     lr_final_scale: float = 0.0  # learning rates at the last step, as a fraction of lr_g / lr_d
+    g_ema: float = 0.0  # decay of a moving average of G's weights that sample/eval use (0: off; e.g. 0.999)
     # --- run ---
     seed: int = 0  # seeds weights, batch order, noise and dropout (runs with one seed are identical)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
@@ -390,6 +391,7 @@ def validate(cfg: Config) -> None:
          f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
     need(0 <= cfg.lr_decay_from < 1, f"lr_decay_from must be in [0, 1), got {cfg.lr_decay_from}")
     need(0 <= cfg.lr_final_scale <= 1, f"lr_final_scale must be in [0, 1], got {cfg.lr_final_scale}")
+    need(0 <= cfg.g_ema < 1, f"g_ema must be in [0, 1) (0: off), got {cfg.g_ema}")
     need(cfg.num_threads >= 0, f"num_threads must be >= 0, got {cfg.num_threads}")
     need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
     need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")

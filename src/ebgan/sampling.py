@@ -19,12 +19,19 @@ from .objectives import make_objective
 from .rundir import saved_config
 
 
-def load_networks(run_dir: str | os.PathLike, device: str = "cpu",
-                  checkpoint: str = "latest") -> tuple[nn.Module, nn.Module, Config, dict, int]:
+WEIGHTS = ("auto", "ema", "raw")
+
+
+def load_networks(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest",
+                  weights: str = "auto") -> tuple[nn.Module, nn.Module, Config, dict, int]:
     """A run's ``(G, D, config, data.json, step)`` at a checkpoint, both networks in eval mode on ``device``.
 
-    ``checkpoint`` is ``"latest"`` or ``"best"`` (kept when the run had ``best_metric`` set).
+    ``checkpoint`` is ``"latest"`` or ``"best"`` (kept when the run had ``best_metric`` set). ``weights``: the
+    generator's moving average when the run kept one (``g_ema > 0``) and its raw weights otherwise
+    (``"auto"``), or either explicitly (``"ema"``, ``"raw"``).
     """
+    if weights not in WEIGHTS:
+        raise EbganError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     run_dir = Path(run_dir)
     ckpt = latest_checkpoint(run_dir, checkpoint)
     cfg = saved_config(run_dir)
@@ -33,25 +40,29 @@ def load_networks(run_dir: str | os.PathLike, device: str = "cpu",
         raise EbganError(f"{run_dir} has no data.json (it is not a complete run folder)")
     objective = make_objective(cfg)
     G, D = build_networks(cfg, tuple(meta["sample_shape"]), objective.head, energy=objective.energy)
-    load_weights(ckpt, {"G": G, "D": D})
+    if weights == "ema" and cfg.g_ema <= 0:
+        raise EbganError(f"{run_dir} kept no moving average of G's weights (g_ema=0); use the raw weights")
+    use_ema = cfg.g_ema > 0 and weights != "raw"
+    load_weights(ckpt, {"G_ema" if use_ema else "G": G, "D": D})
     step = int(load_state(ckpt)["step"])
     return G.to(device).eval(), D.to(device).eval(), cfg, meta, step
 
 
-def load_generator(run_dir: str | os.PathLike, device: str = "cpu",
-                   checkpoint: str = "latest") -> tuple[nn.Module, Config, str]:
+def load_generator(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest",
+                   weights: str = "auto") -> tuple[nn.Module, Config, str]:
     """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``)."""
-    G, _, cfg, meta, _ = load_networks(run_dir, device, checkpoint)
+    G, _, cfg, meta, _ = load_networks(run_dir, device, checkpoint, weights)
     return G, cfg, meta["kind"]
 
 
 @torch.no_grad()
 def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_size: int = 1000,
-                    device: str = "cpu", checkpoint: str = "latest") -> np.ndarray:
-    """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points."""
+                    device: str = "cpu", checkpoint: str = "latest", weights: str = "auto") -> np.ndarray:
+    """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points (``weights``: see
+    :func:`load_networks`)."""
     if n <= 0:
         raise EbganError(f"-n must be > 0, got {n}")
-    G, cfg, kind = load_generator(run_dir, device, checkpoint)
+    G, cfg, kind = load_generator(run_dir, device, checkpoint, weights)
     gen = torch.Generator(device=device).manual_seed(seed)
     parts = []
     for i in range(0, n, batch_size):

@@ -12,6 +12,7 @@ per rank), and the fixed sample grid from its own generator. All of them are sav
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -142,6 +143,13 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optim_d, self.D.parameters(), cfg.lr_d, cfg.beta1, cfg.beta2, self.device)
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
+        # A moving average of G's weights (g_ema > 0): what sample grids, evaluation, `ebgan sample` and
+        # `ebgan eval` use unless told otherwise. Updated after every G update; see update_ema.
+        self.G_ema = None
+        if cfg.g_ema > 0:
+            self.G_ema = copy.deepcopy(self.G).eval()
+            self.G_ema.requires_grad_(False)
+        self.ema_updates = 0
         self.amp = resolve_amp(cfg.amp, self.device)  # "auto" becomes bf16 or none for this device
         if self.amp == "fp16" and self.device.type != "cuda":
             raise EbganError("amp=fp16 needs a CUDA device; use amp=bf16 on a CPU")
@@ -229,6 +237,8 @@ class Trainer:
             self.set_lr_scale(lr_scale_at(cfg, game_step))
         fake, loss_d, stats = self.d_phase(game_step)
         loss_g, g_stats = self.g_phase(fake, game_step)
+        if self.G_ema is not None:
+            self.update_ema()
         self.step += 1
         out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats, **g_stats}
         if cfg.loss == "ebgan":
@@ -236,6 +246,19 @@ class Trainer:
         if cfg.lr_schedule != "constant":
             out["lr_scale"] = torch.tensor(lr_scale_at(cfg, game_step))
         return out
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``ema <- d * ema + (1 - d) * G`` for every weight, with ``d = min(g_ema, (1 + t) / (10 + t))`` at the
+        t-th update (the warm-up of TensorFlow's ExponentialMovingAverage: early on, when G changes fastest, the
+        average forgets its random start quickly). Buffers (batch-norm statistics) are copied from G."""
+        self.ema_updates += 1
+        t = self.ema_updates
+        decay = min(self.cfg.g_ema, (1 + t) / (10 + t))
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(p.detach(), 1.0 - decay)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)
 
     def set_lr_scale(self, scale: float) -> None:
         """Set the optimisers' learning rates to ``scale`` times ``lr_g`` and ``lr_d`` (the lr schedule)."""
@@ -275,15 +298,18 @@ class Trainer:
     # -- sampling --------------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, seed: int, batch: int = 1000) -> Tensor:
-        """``n`` samples from G in eval mode with noise from its own generator: float ``[n, ...]`` on the CPU."""
+        """``n`` samples from G (its moving average when g_ema > 0) in eval mode with noise from its own
+        generator: float ``[n, ...]`` on the CPU."""
+        G = self.G_ema if self.G_ema is not None else self.G
         gen = torch.Generator(device=self.device).manual_seed(seed)
-        was_training = self.G.training
-        self.G.eval()
+        was_training = G.training
+        G.eval()
         out = []
-        for i in range(0, n, batch):
-            z = torch.randn(min(batch, n - i), self.cfg.z_dim, generator=gen, device=self.device)
-            out.append(self.G(z).float().cpu())
-        self.G.train(was_training)
+        with torch.no_grad():
+            for i in range(0, n, batch):
+                z = torch.randn(min(batch, n - i), self.cfg.z_dim, generator=gen, device=self.device)
+                out.append(G(z).float().cpu())
+        G.train(was_training)
         return torch.cat(out)
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -303,6 +329,7 @@ class Trainer:
             "pos": self.pos,
             "objective": self.objective.state_dict(),
             "threads": self.threads,
+            "ema_updates": self.ema_updates,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -324,6 +351,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.perm = state["perm"].to(self.device)
         self.pos = int(state["pos"])
+        self.ema_updates = int(state.get("ema_updates", 0))
         self.objective.load_state_dict(state["objective"])
         if not self.cfg.num_threads and "threads" in state and int(state["threads"]) != self.threads:
             # Auto threads: keep the count the run started with (it changes floating-point reduction order,
@@ -336,12 +364,19 @@ class Trainer:
         state = self.state_dict()
         if extra:
             state["loop"] = extra
-        return save_checkpoint(run_dir, self.step, {"G": self.G, "D": self.D}, state,
-                               to_dict(self.cfg), keep=self.cfg.keep_checkpoints)
+        return save_checkpoint(run_dir, self.step, self.nets(), state, to_dict(self.cfg),
+                               keep=self.cfg.keep_checkpoints)
+
+    def nets(self) -> dict[str, torch.nn.Module]:
+        """The networks a checkpoint holds, by the prefix of their weights."""
+        nets = {"G": self.G, "D": self.D}
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema
+        return nets
 
     def load(self, ckpt: Path) -> dict[str, Any]:
         """Restore a checkpoint; returns the training loop's state saved with it (``{}`` if none)."""
-        load_weights(ckpt, {"G": self.G, "D": self.D})
+        load_weights(ckpt, self.nets())
         state = load_state(ckpt)
         self.load_state_dict(state)
         return state.get("loop", {})
@@ -434,7 +469,7 @@ def _maybe_keep_best(trainer: Trainer, out: Path, scores: dict[str, float], best
     higher = BEST_METRICS[cfg.best_metric]
     if best is not None and not (value > best["value"] if higher else value < best["value"]):
         return best
-    write_checkpoint_dir(out / "checkpoints" / "best", trainer.step, {"G": trainer.G, "D": trainer.D},
+    write_checkpoint_dir(out / "checkpoints" / "best", trainer.step, trainer.nets(),
                          trainer.state_dict(), to_dict(cfg))
     best = {"metric": cfg.best_metric, "value": value, "step": trainer.step}
     atomic_write_text(out / "best.json", json.dumps(best) + "\n")
