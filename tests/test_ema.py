@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_train import params, ring, tiny_cfg
 
 from ebgan.errors import EbganError
 from ebgan.sampling import load_generator, sample_from_run
 from ebgan.train import Trainer, train
-from test_train import params, ring, tiny_cfg
 
 
 def test_ema_update_by_hand():
