@@ -18,7 +18,6 @@ from .nets import build_networks
 from .objectives import make_objective
 from .rundir import saved_config
 
-
 WEIGHTS = ("auto", "ema", "raw")
 
 
