@@ -94,6 +94,7 @@ class Config:
     ckpt_every: int = 1000  # steps between checkpoints (one is also written at the end and on Ctrl-C)
     keep_checkpoints: int = 2  # newest checkpoints kept in checkpoints/
     n_grid: int = 64  # samples in the fixed-noise grid
+    tensorboard: bool = False  # also log scalars and sample grids to RUN_DIR/tensorboard/ (ebgan[tensorboard])
     # --- evaluation during training ---
     eval_every: int = 0  # score samples every K steps with `ebgan eval`'s metrics (0: off)
     eval_against: str | None = None  # mnist | ring | grid | stacked-mnist (None: the training data's name)

@@ -23,9 +23,9 @@ except ImportError:  # Windows: no advisory locks; two processes on one folder a
 
 LOCK_NAME = ".lock"
 
-# Fields that may differ when a run is resumed: the run length, the cadences and where it runs.
+# Fields that may differ when a run is resumed: the run length, the cadences, logging and where it runs.
 RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
-                     "num_threads"}
+                     "num_threads", "tensorboard"}
 
 
 def saved_config(run_dir: str | os.PathLike) -> Config:

@@ -600,6 +600,11 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
     count = int(loop.get("count", 0))
     t_last = time.perf_counter()
     log = metrics_path.open("a") if info.is_main else None
+    tb = None
+    if info.is_main and cfg.tensorboard:
+        from .tblog import TensorBoardLog
+
+        tb = TensorBoardLog(out, trainer.step)
     last_good = ckpt
 
     def checkpoint() -> Path | None:
@@ -637,19 +642,25 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                     if info.is_main:
                         log.write(json.dumps(row) + "\n")
                         log.flush()
+                        if tb is not None:
+                            tb.scalars(row)
                         _faults.point("log-row")
                         if bar is not None:
                             bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
                 if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
                     if info.is_main:  # G is identical on every rank: rank 0 scores, the others wait
                         scores = evaluate_now(trainer, data_root)
-                        log.write(json.dumps({"step": step, **{f"eval/{k}": _log_value(v)
-                                                               for k, v in scores.items()}}) + "\n")
+                        eval_row = {"step": step, **{f"eval/{k}": _log_value(v) for k, v in scores.items()}}
+                        log.write(json.dumps(eval_row) + "\n")
                         log.flush()
+                        if tb is not None:
+                            tb.scalars(eval_row)
                         best = _maybe_keep_best(trainer, out, scores, best)
                     dist.barrier(info)
                 if info.is_main and (step % cfg.sample_every == 0 or step == trainer.total_steps):
                     save_samples(trainer, out / "samples" / f"step-{step:08d}.png")
+                    if tb is not None:
+                        tb.image(out / "samples" / f"step-{step:08d}.png", step)
                 saved = False
                 if step % cfg.ckpt_every == 0 or step == trainer.total_steps:
                     last_good = checkpoint()
@@ -672,6 +683,8 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             bar.close()
         if log is not None:
             log.close()
+        if tb is not None:
+            tb.close()
     summary: dict[str, Any] = {"run_dir": str(out), "steps": trainer.step, "seconds": round(trainer.elapsed, 2),
                                "threads": trainer.threads, "threads_reason": trainer.threads_reason}
     if info.is_main:
