@@ -102,7 +102,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise EbganError(f"-o must name a .npy file, got {out}")
     if args.png and Path(args.png).suffix.lower() != ".png":
         raise EbganError(f"--png must name a .png file, got {args.png}")
-    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint, weights=args.weights)
+    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint, weights=args.weights,
+                        label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
@@ -150,6 +151,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
     src = Path(args.samples)
     against = normalize_dataset_name(args.against) if args.against else None
+    if args.per_class:
+        return _eval_per_class(args, src)
     if src.is_dir():
         from .sampling import run_dataset_name, sample_from_run
 
@@ -180,6 +183,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
         print(line)
     print(json.dumps(result), flush=True)
+    return 0
+
+
+def _eval_per_class(args: argparse.Namespace, src: Path) -> int:
+    """A conditional MNIST run, class by class: the classifier's accuracy on the class asked for, and FID
+    against that digit's real images."""
+    from .evaluate import class_scores
+    from .metrics.classifier import load_classifier
+    from .sampling import run_dataset_name, sample_from_run
+
+    if not src.is_dir():
+        raise EbganError("--per-class needs a RUN_DIR of a conditional MNIST run")
+    if run_dataset_name(src) != "mnist":
+        raise EbganError(f"--per-class scores MNIST runs; {src} was trained on {run_dataset_name(src)}")
+    n = args.n if args.n is not None else 1000
+    if n < 1:
+        raise EbganError(f"-n must be >= 1, got {n}")
+    samples = {k: sample_from_run(src, n, seed=args.seed + k, weights=args.weights, label=k) for k in range(10)}
+    res = class_scores(samples, args.data_root, classifier=load_classifier(args.classifier),
+                       batch_size=args.batch_size)
+    print(f"{src}: {n} samples per class")
+    print("class  accuracy  FID vs that digit's training images")
+    for k, v in res["per_class"].items():
+        print(f"{k:5d}  {100 * v['accuracy']:7.2f}%  {v['fid']:.3f}")
+    print(f"mean   {100 * res['accuracy']:7.2f}%  {res['fid_mean']:.3f}")
+    print(json.dumps(res), flush=True)
     return 0
 
 
@@ -344,6 +373,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
                    help="the generator's weights: auto (their moving average when the run kept one, g_ema > 0, "
                    "else the raw weights), ema or raw (default auto)")
+    p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="a conditional run (conditional=true): draw class K only (default: every class in turn)")
     p.set_defaults(func=cmd_sample)
 
     from .evaluate import DATASETS
@@ -364,6 +395,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
                    help="for a RUN_DIR, the generator's weights: auto (their moving average when the run kept "
                    "one, g_ema > 0, else the raw weights), ema or raw (default auto)")
+    p.add_argument("--per-class", action="store_true", help="a conditional MNIST RUN_DIR: for each digit, draw -n "
+                   "samples of it (default 1000) and report the classifier's accuracy on that digit and the FID "
+                   "against its real training images")
     p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
     p.set_defaults(func=cmd_eval)
 

@@ -69,6 +69,7 @@ class Config:
     d_dropout: float = 0.0  # dropout after the discriminator's hidden layers (dropoutD)
     d_code: int = 0  # auto-encoder bottleneck: a linear code of this many units after the encoder (0: none)
     batch_norm: bool = True  # BN after every weight layer except G's output and D's input/output
+    conditional: bool = False  # class-conditional G and D (labelled data): one-hot labels into both nets
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
     # --- optimisation ---
@@ -393,6 +394,8 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.lr_decay_from < 1, f"lr_decay_from must be in [0, 1), got {cfg.lr_decay_from}")
     need(0 <= cfg.lr_final_scale <= 1, f"lr_final_scale must be in [0, 1], got {cfg.lr_final_scale}")
     need(0 <= cfg.g_ema < 1, f"g_ema must be in [0, 1) (0: off), got {cfg.g_ema}")
+    need(not (cfg.conditional and (cfg.known_anomalies or cfg.holdout > 0)),
+         "conditional=true does not combine with known_anomalies or holdout (anomaly scores are unconditional)")
     need(cfg.num_threads >= 0, f"num_threads must be >= 0, got {cfg.num_threads}")
     need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
     need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")

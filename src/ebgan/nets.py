@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from .config import Config
@@ -42,6 +43,51 @@ def reconstruction_energy(recon: Tensor, x: Tensor, kind: str = "l2") -> Tensor:
     if kind == "l1":
         return diff.abs().mean(1)
     raise ValueError(f"unknown energy {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Class conditioning (cfg.conditional): the label as a one-hot vector concatenated to G's noise and to D's
+# input (as constant planes for conv nets), so every loss gets a conditional G and D, and the auto-encoder's
+# energy becomes D(x | y) = ||Dec(Enc(x, y)) - x||. The labels of the current batch are set on the nets
+# (set_labels) rather than passed through every call, so the objectives stay unchanged; an input holding k
+# stacked batches (real and fake at once) repeats them k times.
+
+
+class Conditioned(nn.Module):
+    """Concatenates the one-hot labels set by :func:`set_labels` to its input, then applies ``inner``."""
+
+    def __init__(self, inner: nn.Module, n_classes: int, planes: bool = False) -> None:
+        super().__init__()
+        self.inner, self.n_classes, self.planes = inner, n_classes, planes
+        self.labels: Tensor | None = None
+
+    def onehot(self, n: int, like: Tensor) -> Tensor:
+        y = self.labels
+        if y is None:
+            raise EbganError("a conditional net needs labels: set_labels(net, y) before calling it")
+        if n != len(y):
+            if n % len(y):
+                raise EbganError(f"{n} inputs for {len(y)} labels")
+            y = y.repeat(n // len(y))
+        return nn.functional.one_hot(y.to(like.device), self.n_classes).to(like.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.onehot(x.shape[0], x)
+        if self.planes:  # images: one constant plane per class
+            h = h[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+            return self.inner(torch.cat([x, h], dim=1))
+        return self.inner(torch.cat([x.flatten(1), h], dim=1))
+
+
+def set_labels(net: nn.Module, labels: Tensor | None) -> None:
+    """Set the class labels (int64 ``[B]``) the conditional parts of ``net`` use from now on."""
+    for m in net.modules():
+        if isinstance(m, Conditioned):
+            m.labels = labels
+
+
+def is_conditional(net: nn.Module) -> bool:
+    return any(isinstance(m, Conditioned) for m in net.modules())
 
 
 def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
@@ -202,39 +248,44 @@ def _dcgan_init(module: nn.Module) -> None:
 
 
 def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
-                   energy: str | None = None) -> tuple[nn.Module, nn.Module]:
+                   energy: str | None = None, n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for ``cfg`` and samples of ``sample_shape`` (``(2,)`` points or ``(C, H, W)`` images).
 
     ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes. ``energy``
     overrides ``cfg.energy`` for the auto-encoder (an objective's :attr:`~ebgan.objectives.Objective.energy`:
-    BEGAN's ``L(v) = |v - D(v)|`` is ``"l1"`` whatever the config says).
+    BEGAN's ``L(v) = |v - D(v)|`` is ``"l1"`` whatever the config says). With ``cfg.conditional``, ``n_classes``
+    one-hot inputs are added to G's noise and D's input (:class:`Conditioned`).
     """
     energy = energy or cfg.energy
     points = len(sample_shape) == 1
     sn = cfg.spectral_norm
+    c_in = n_classes if cfg.conditional else 0
+    if cfg.conditional and n_classes < 2:
+        raise EbganError(f"conditional=true needs at least 2 classes, got {n_classes}")
     if cfg.arch == "mlp":
-        G = MLPGenerator(cfg.z_dim, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
+        G = MLPGenerator(cfg.z_dim + c_in, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
                          out_act="none" if points else "tanh")
         in_dim = math.prod(sample_shape)
         # nLayerD counts encoder layers plus the one decoder (or output) layer.
-        enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm,
-                                                       cfg.d_dropout, sn))
+        enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim + c_in, cfg.d_layers - 1, cfg.d_size,
+                                                       cfg.batch_norm, cfg.d_dropout, sn))
         if head == "ae":
             dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size, in_dim), sn)
             if cfg.d_code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
                 enc.append(_maybe_sn(nn.Linear(cfg.d_size, cfg.d_code), sn))
                 dec = nn.Sequential(_maybe_sn(nn.Linear(cfg.d_code, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
-            D = AEDiscriminator(enc, dec, energy)
-        else:
-            D = LogitDiscriminator(enc, cfg.d_size, cfg.spectral_norm)
+        if c_in:
+            G, enc = Conditioned(G, n_classes), Conditioned(enc, n_classes)
+        D = AEDiscriminator(enc, dec, energy) if head == "ae" else LogitDiscriminator(enc, cfg.d_size, sn)
         return G, D
     if points:
         raise EbganError("arch=conv needs image data; use arch=mlp for 2-D points")
     c, h, w = sample_shape
     if h != w:
         raise EbganError(f"conv nets need square images, got {h}x{w}")
-    G = ConvGenerator(cfg.z_dim, c, h, cfg.g_channels)
-    enc, code_ch, code_size = _conv_encoder(c, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm)
+    G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels)
+    enc, code_ch, code_size = _conv_encoder(c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
+                                            cfg.spectral_norm)
     if head == "ae":
         n_up = int(round(math.log2(h / code_size)))
         dec = _conv_decoder(code_ch, c, n_up, cfg.batch_norm)
@@ -243,9 +294,13 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
             enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, cfg.d_code), sn))
             dec = nn.Sequential(nn.Linear(cfg.d_code, flat), nn.ReLU(inplace=True),
                                 nn.Unflatten(1, (code_ch, code_size, code_size)), *dec)
+        enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
         D = AEDiscriminator(enc, dec, energy)
     else:
+        enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
         D = LogitDiscriminator(enc, code_ch * code_size * code_size, cfg.spectral_norm)
     _dcgan_init(G)
     _dcgan_init(D)
+    if c_in:
+        G = Conditioned(G, n_classes)
     return G, D

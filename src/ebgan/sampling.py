@@ -14,7 +14,7 @@ from .checkpoint import latest_checkpoint, load_state, load_weights
 from .config import Config
 from .data import to_uint8
 from .errors import EbganError
-from .nets import build_networks
+from .nets import Conditioned, build_networks, is_conditional, set_labels
 from .objectives import make_objective
 from .rundir import saved_config
 
@@ -38,7 +38,8 @@ def load_networks(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: s
     if meta is None:
         raise EbganError(f"{run_dir} has no data.json (it is not a complete run folder)")
     objective = make_objective(cfg)
-    G, D = build_networks(cfg, tuple(meta["sample_shape"]), objective.head, energy=objective.energy)
+    G, D = build_networks(cfg, tuple(meta["sample_shape"]), objective.head, energy=objective.energy,
+                          n_classes=int(meta.get("n_classes") or 0))
     if weights == "ema" and cfg.g_ema <= 0:
         raise EbganError(f"{run_dir} kept no moving average of G's weights (g_ema=0); use the raw weights")
     use_ema = cfg.g_ema > 0 and weights != "raw"
@@ -56,16 +57,28 @@ def load_generator(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: 
 
 @torch.no_grad()
 def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_size: int = 1000,
-                    device: str = "cpu", checkpoint: str = "latest", weights: str = "auto") -> np.ndarray:
+                    device: str = "cpu", checkpoint: str = "latest", weights: str = "auto",
+                    label: int | None = None) -> np.ndarray:
     """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points (``weights``: see
-    :func:`load_networks`)."""
+    :func:`load_networks`). A conditional run (``conditional=true``) draws class ``label``, or every class in
+    turn (0, 1, ..., so each has its share) when ``label`` is None."""
     if n <= 0:
         raise EbganError(f"-n must be > 0, got {n}")
     G, cfg, kind = load_generator(run_dir, device, checkpoint, weights)
+    labels = None
+    if is_conditional(G):
+        n_classes = next(m.n_classes for m in G.modules() if isinstance(m, Conditioned))
+        if label is not None and not 0 <= label < n_classes:
+            raise EbganError(f"--class must be in 0..{n_classes - 1} for this run, got {label}")
+        labels = torch.full((n,), label) if label is not None else torch.arange(n) % n_classes
+    elif label is not None:
+        raise EbganError(f"{run_dir} is not conditional (conditional=false): it cannot draw a given class")
     gen = torch.Generator(device=device).manual_seed(seed)
     parts = []
     for i in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - i), cfg.z_dim, generator=gen, device=device)
+        if labels is not None:
+            set_labels(G, labels[i:i + len(z)].to(device))
         x = G(z).float().cpu()
         parts.append(to_uint8(x) if kind == "image" else x)
     return torch.cat(parts).numpy()

@@ -40,7 +40,7 @@ from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError
-from .nets import build_networks
+from .nets import build_networks, set_labels
 from .objectives import make_objective, pretrain_loss
 from .progress import Progress
 from .rundir import (
@@ -131,9 +131,14 @@ class Trainer:
         self.objective = make_objective(cfg)
         if cfg.pretrain_steps and self.objective.head != "ae":
             raise EbganError(f"pretrain_steps needs an auto-encoder discriminator; loss {cfg.loss} has none")
+        self.n_classes = 0
+        if cfg.conditional:
+            if dataset.labels is None:
+                raise EbganError(f"conditional=true needs a labelled data set; {dataset.name} has no labels")
+            self.n_classes = int(dataset.labels.max()) + 1
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.G, self.D = build_networks(cfg, dataset.sample_shape, self.objective.head,
-                                       energy=self.objective.energy)
+                                       energy=self.objective.energy, n_classes=self.n_classes)
         self.G.to(self.device)
         self.D.to(self.device)
         dist.broadcast_module(self.G, self.info)
@@ -158,6 +163,7 @@ class Trainer:
         self.gen_data = torch.Generator().manual_seed(cfg.seed)
         self.gen_noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 100_003 * (self.info.rank + 1))
         self.data = dataset.data.to(self.device)
+        self.labels = dataset.labels.to(self.device) if cfg.conditional else None
         self.perm = torch.randperm(len(dataset), generator=self.gen_data).to(self.device)
         self.pos = 0
         # Known anomalies (unlearning): a batch drawn with replacement from its own generator every D step.
@@ -179,6 +185,9 @@ class Trainer:
         start = self.pos + b * self.info.rank
         idx = self.perm[start:start + b]
         self.pos += b * world
+        if self.labels is not None:  # conditional: G and D see this batch's labels until the next batch
+            set_labels(self.G, self.labels[idx])
+            set_labels(self.D, self.labels[idx])
         x = self.data[idx]
         return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
 
@@ -297,10 +306,13 @@ class Trainer:
 
     # -- sampling --------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, seed: int, batch: int = 1000) -> Tensor:
+    def sample(self, n: int, seed: int, batch: int = 1000, labels: Tensor | None = None) -> Tensor:
         """``n`` samples from G (its moving average when g_ema > 0) in eval mode with noise from its own
-        generator: float ``[n, ...]`` on the CPU."""
+        generator: float ``[n, ...]`` on the CPU. A conditional G draws ``labels`` (default: the classes in
+        turn, 0, 1, ..., so that every class has its share)."""
         G = self.G_ema if self.G_ema is not None else self.G
+        if self.n_classes and labels is None:
+            labels = torch.arange(n) % self.n_classes
         gen = torch.Generator(device=self.device).manual_seed(seed)
         was_training = G.training
         G.eval()
@@ -308,6 +320,8 @@ class Trainer:
         with torch.no_grad():
             for i in range(0, n, batch):
                 z = torch.randn(min(batch, n - i), self.cfg.z_dim, generator=gen, device=self.device)
+                if labels is not None:
+                    set_labels(G, labels[i:i + len(z)].to(self.device))
                 out.append(G(z).float().cpu())
         G.train(was_training)
         return torch.cat(out)
@@ -573,7 +587,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
         meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(dataset.sample_shape),
                 "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve()),
-                "classes": cfg.classes, **data.describe()}
+                "classes": cfg.classes, "n_classes": trainer.n_classes, **data.describe()}
         atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
         # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
         truncate_metrics(metrics_path, trainer.step)
@@ -697,7 +711,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             plots.eval_curves(eval_rows, out / "eval.png", best)
             summary["eval"] = eval_rows[-1]
         rows = train_rows
-        if dataset.kind == "points":
+        if dataset.kind == "points" and not trainer.n_classes:  # a conditional D has an energy per class
             fake = trainer.sample(2500, seed=cfg.seed + 12345)
             plots.energy_landscape(trainer.D, dataset.data[:2500].cpu(), fake, out / "landscape.png",
                                    title=f"{cfg.loss} on {cfg.data}: D over the plane", device=trainer.device)
