@@ -194,8 +194,9 @@ class RayBackend:
         self.workers, self.threads, self.address = workers, threads, address
 
     def describe(self) -> str:
+        cpus = self.workers * self.threads
         where = f"the Ray cluster at {self.address}" if self.address else \
-            f"a local Ray instance of {self.workers * self.threads} CPU{'s' if self.workers * self.threads != 1 else ''}"
+            f"a local Ray instance of {cpus} CPU{'s' if cpus != 1 else ''}"
         return f"Ray tasks of {self.threads} CPU{'s' if self.threads != 1 else ''} each on {where}"
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: OnResult, stop: Stop) -> None:
@@ -228,11 +229,14 @@ class RayBackend:
                         if stop:
                             continue
                         # A task that raised or whose worker died: the run folder may hold its result anyway.
-                        row = read_result(Path(task["run_dir"])) or _failed(task, f"Ray task failed: {str(e).strip().splitlines()[-1]}")
+                        why = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+                        row = read_result(Path(task["run_dir"])) or _failed(task, f"Ray task failed: {why}")
                     on_result(row)
             if stop:
                 for ref in pending:
-                    ray.cancel(ref)  # a KeyboardInterrupt in the task: the trainer checkpoints on it
+                    # A KeyboardInterrupt in the task: it stops at once, and its run resumes from its last
+                    # checkpoint (every 250 steps) when the sweep runs again.
+                    ray.cancel(ref)
                 ray.wait(list(pending), num_returns=len(pending), timeout=60)
         finally:
             if started:

@@ -106,7 +106,8 @@ def method_fields(method: str) -> dict[str, Any]:
         return dict(METHODS[method])
     if method in LOSSES:
         return {"loss": method}
-    raise EbganError(f"unknown method {method!r}; choose from {', '.join(list(METHODS) + sorted(set(LOSSES) - {'ebgan'}))}")
+    names = list(METHODS) + sorted(set(LOSSES) - {"ebgan", "gan"})
+    raise EbganError(f"unknown method {method!r}; choose from {', '.join(names)}")
 
 
 def _known_field(key: str) -> bool:
@@ -150,7 +151,8 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 try:
                     import yaml
                 except ImportError:
-                    raise EbganError(f"{grid} is YAML: install PyYAML (pip install pyyaml) or write it as JSON") from None
+                    raise EbganError(f"{grid} is YAML: install PyYAML (pip install pyyaml) or write it as "
+                                     "JSON") from None
                 raw = yaml.safe_load(text)
         except (json.JSONDecodeError, ValueError) as e:
             raise EbganError(f"grid file {grid} is unreadable: {e}") from None

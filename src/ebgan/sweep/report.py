@@ -228,11 +228,13 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
                 fig3(rows, gan, ref, key, out / f"fig3_{gan}.png")
                 figs.append((f"fig3_{gan}.png", f"Fig. 3: {gan} by optimiser pair and learning rate"))
                 lines += [f"## {gan} by optimiser pair (D / G) and learning rate", "",
-                          f"| D / G | lr | runs | median {key} | " + " | ".join(f"% >= {t:g} [95% CI]" for t in thr) + " |",
+                          f"| D / G | lr | runs | median {key} | "
+                          + " | ".join(f"% >= {t:g} [95% CI]" for t in thr) + " |",
                           "|---|---|---|---|" + "---|" * len(thr)]
                 for od, og in pairs:
                     for lr in lrs:
-                        sub = [r for r in g_rows if r.get("optim_d") == od and r.get("optim_g") == og and r.get("lr") == lr]
+                        sub = [r for r in g_rows
+                               if (r.get("optim_d"), r.get("optim_g"), r.get("lr")) == (od, og, lr)]
                         vals = _values(sub, key)
                         med = f"{np.median(vals):.2f}" if len(vals) else "-"
                         lines.append(f"| {od} / {og} | {lr:g} | {len(_scored(sub))} | {med} | " +
@@ -242,7 +244,8 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
         if len(margins) > 1:
             fig9(rows, methods, key, out / "fig9_margin.png")
             figs.append(("fig9_margin.png", "Fig. 9: score against the margin"))
-            lines += ["## Score against the margin", "", "| method | " + " | ".join(f"m={m:g}" for m in sorted(margins)) + " |",
+            lines += ["## Score against the margin", "",
+                      "| method | " + " | ".join(f"m={m:g}" for m in sorted(margins)) + " |",
                       "|---|" + "---|" * len(margins)]
             for m, rs in _by_method(rows, methods).items():
                 cells = []

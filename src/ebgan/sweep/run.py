@@ -65,10 +65,10 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
     :func:`ebgan.sweep.grid.load_grid`). ``sample``: a seeded subset of that many settings per method.
     ``steps``: the budget per run (default: the grid's). ``workers`` / ``threads``: processes at a time and
     torch threads each (default: one single-threaded process per free core; with ``workers`` given, the free
-    cores shared among them). ``backend``: ``local`` or
-    ``ray`` (``address``: a Ray cluster; default a local instance). Settings already in ``results.jsonl``
-    are skipped; interrupted runs resume from their checkpoints; with ``retry_failed`` the failed ones run
-    again; with ``prune`` each run's checkpoints are deleted once it is scored. SIGINT/SIGTERM stop the sweep after every running run has checkpointed
+    cores shared among them). ``backend``: ``local`` or ``ray`` (``address``: a Ray cluster; default a local
+    instance). Settings already in ``results.jsonl`` are skipped; interrupted runs resume from their
+    checkpoints; with ``retry_failed`` the failed ones run again; with ``prune`` each run's checkpoints are
+    deleted once it is scored. SIGINT/SIGTERM stop the sweep after every running run has checkpointed
     (:class:`SweepInterrupted`).
     """
     out = Path(out)
