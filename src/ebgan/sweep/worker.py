@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 RESULT = "result.json"
-TASK = "task.json"
 SCORE_KEYS = ("is", "is_std", "paper_score", "fid", "classifier_accuracy", "modes", "hq_pct", "reverse_kl", "kl")
 
 
@@ -27,7 +26,6 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
     """Train and score one setting; returns (and writes to ``result.json``) its results row."""
     from .._fileio import atomic_write_text
     from ..config import from_dict
-    from ..errors import EbganError
     from ..evaluate import evaluate
     from ..sampling import run_dataset_name, sample_from_run
     from ..train import Interrupted, TrainingDiverged, train
@@ -53,7 +51,7 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
         raise
     except TrainingDiverged as e:
         row.update(status="diverged", error=str(e))
-    except (EbganError, Exception) as e:  # recorded, never fatal to the sweep
+    except Exception as e:  # recorded (EbganError or any other), never fatal to the sweep
         tb = traceback.format_exc(limit=-3).strip().splitlines()
         row.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=tb[-6:])
     row["seconds"] = round(time.perf_counter() - t0, 2)
