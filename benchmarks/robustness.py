@@ -3,6 +3,8 @@ EBGAN-PT, the same number of settings per method, each trained for one epoch and
 classifier; histograms and shares of settings that train well, with bootstrap intervals.
 
     python benchmarks/robustness.py [--sample 64] [--workers 2] [--report-only]
+    python benchmarks/robustness.py --margin [--workers 2]      # Fig. 9: the paper-margin grid
+
 
 It is `ebgan sweep paper-mnist --sample K --prune` into benchmarks/results/robustness/ (resumable: re-running
 continues where a stopped run left off, across sessions), then the section "robustness" of BENCHMARKS.md.
@@ -29,6 +31,7 @@ from ebgan.sweep.report import THRESHOLDS, summary_table, write_report  # noqa: 
 from ebgan.sweep.store import read_meta, read_rows  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "robustness"
+MARGIN = ROOT / "benchmarks" / "results" / "margin"
 BEST = ROOT / "benchmarks" / "results" / "robustness-best"
 # The paper's best setting (PAPER.md s.1) for each method at the same budget: where one epoch gets.
 BEST_GRID = {"preset": "mnist", "steps": 938,
@@ -73,6 +76,19 @@ def body(out: Path, command: str) -> str:
     return "\n".join(lines)
 
 
+def margin_body(out: Path, command: str) -> str:
+    meta = read_meta(out)
+    rows = read_rows(out)
+    rel = out.relative_to(ROOT).as_posix()
+    report = (out / "report.md").read_text()
+    table = report[report.index("## Score against the margin"):].split("\n\n")[1]
+    lines = [header(command).rstrip(),
+             f"- grid: paper-margin (the paper's Fig. 9: nLayerG 5 x 1600, nLayerD 2 x 1024, no dropout, Adam lr 1e-3), "
+             f"{meta['steps']} steps per run, seed {meta['seed']}; {len(rows)} of 16 runs recorded; median IS per "
+             f"margin (one run each); figure `{rel}/fig9_margin.png`", "", table, ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", type=int, default=64)
@@ -80,7 +96,15 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--report-only", action="store_true", help="write the report and section from what is there")
+    ap.add_argument("--margin", action="store_true", help="the margin sweep (paper-margin) instead")
     args = ap.parse_args()
+    if args.margin:
+        command = f"python benchmarks/robustness.py --margin --workers {args.workers}"
+        if not args.report_only:
+            run_sweep("paper-margin", MARGIN, workers=args.workers, threads=1, data_root=args.data_root, prune=True)
+        write_report(MARGIN)
+        write_section("robustness_margin", margin_body(MARGIN, command))
+        return
     out = Path(args.out)
     command = f"python benchmarks/robustness.py --sample {args.sample} --workers {args.workers}"
     if not args.report_only:
