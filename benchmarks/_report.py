@@ -82,3 +82,11 @@ def launch_worker(script: str, spec: dict) -> dict:
         return json.loads(lines[-1])
     tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
     return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
+
+
+def run_ebgan(*argv: str) -> str:
+    """``python -m ebgan.cli ARGV`` from the repository root; its standard output, or exit naming the failure."""
+    proc = subprocess.run([sys.executable, "-m", "ebgan.cli", *argv], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"ebgan {' '.join(argv)} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout

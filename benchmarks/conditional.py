@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, write_section  # noqa: E402
+from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "conditional"
 
-
-def ebgan(*argv: str) -> str:
-    env_py = [sys.executable, "-m", "ebgan.cli", *argv]
-    proc = subprocess.run(env_py, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"ebgan {' '.join(argv)} failed: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
 
 
 def main() -> None:
@@ -44,12 +36,12 @@ def main() -> None:
     for loss in args.losses.split(","):
         run = OUT / f"{loss}-seed{args.seed}"
         t = time.perf_counter()
-        ebgan("train", "--preset", "mnist", "--loss", loss, "--seed", str(args.seed), "--set", "conditional=true",
+        run_ebgan("train", "--preset", "mnist", "--loss", loss, "--seed", str(args.seed), "--set", "conditional=true",
               "--set", f"num_threads={args.threads}", "--data-root", args.data_root, "--out", str(run), "--resume",
               "--no-progress")
         train_s = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["time"]
-        per = json.loads(ebgan("eval", str(run), "--per-class", "--data-root", args.data_root).splitlines()[-1])
-        overall = json.loads(ebgan("eval", str(run), "--data-root", args.data_root).splitlines()[-1])
+        per = json.loads(run_ebgan("eval", str(run), "--per-class", "--data-root", args.data_root).splitlines()[-1])
+        overall = json.loads(run_ebgan("eval", str(run), "--data-root", args.data_root).splitlines()[-1])
         rows.append((loss, train_s, per, overall, time.perf_counter() - t))
     lines = [header().rstrip(),
              f"- `mnist` preset (the paper's MLPs, 12,000 steps) with `conditional=true`, seed {args.seed}, "

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, write_section  # noqa: E402
+from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "ema"
 KEYS = {"mnist": ("is", "fid"), "ring": ("modes", "hq_pct", "reverse_kl"), "grid": ("modes", "hq_pct", "reverse_kl")}
 
-
-def ebgan(*argv: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "ebgan.cli", *argv], capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"ebgan {' '.join(argv)} failed: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
 
 
 def main() -> None:
@@ -43,9 +36,10 @@ def main() -> None:
              "| preset | metric | raw G | averaged G |", "|---|---|---|---|"]
     for preset in args.presets.split(","):
         run = OUT / f"{preset}-seed{args.seed}"
-        ebgan("train", "--preset", preset, "--seed", str(args.seed), "--set", f"g_ema={args.decay}",
+        run_ebgan("train", "--preset", preset, "--seed", str(args.seed), "--set", f"g_ema={args.decay}",
               "--set", "num_threads=1", "--data-root", args.data_root, "--out", str(run), "--resume", "--no-progress")
-        res = {w: json.loads(ebgan("eval", str(run), "--weights", w, "--data-root", args.data_root).splitlines()[-1])
+        res = {w: json.loads(run_ebgan("eval", str(run), "--weights", w, "--data-root",
+                                        args.data_root).splitlines()[-1])
                for w in ("raw", "ema")}
         data = json.loads((run / "data.json").read_text())["name"]
         for k in KEYS[data]:

@@ -136,10 +136,11 @@ def test_sweep_end_to_end_and_rerun_skips(tmp_path):
     assert "| gan | 2 | 2 | 0 | 0 |" in report and (out / "fig2_modes.png").is_file()
     # The same command again: nothing runs, nothing is added.
     before = (out / "results.jsonl").read_bytes()
-    t = time.perf_counter()
+    stamps = {p: p.stat().st_mtime_ns for p in [*out.glob("runs/*/*/result.json"), *out.glob("logs/*")]}
     p = cli("sweep", str(grid), "--out", str(out), "--workers", "2", "--no-progress")
     assert p.returncode == 0 and (out / "results.jsonl").read_bytes() == before
-    assert time.perf_counter() - t < 60
+    # No worker started and no run rescored: every result file and worker log is untouched.
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps and len(stamps) == 4 + 2
     # Another budget in the same folder is refused.
     p = cli("sweep", str(grid), "--out", str(out), "--steps", "30")
     assert p.returncode == 2 and "another --steps" in p.stderr

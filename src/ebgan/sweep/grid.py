@@ -94,12 +94,6 @@ class Setting:
         text = json.dumps({"method": self.method, **self.values}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
-    @property
-    def nlayer(self) -> int | None:
-        """The larger of nLayerG and nLayerD (the paper's "nLayer <= k" panels), when both are in the grid."""
-        g, d = self.values.get("g_layers"), self.values.get("d_layers")
-        return max(g, d) if g is not None and d is not None else None
-
 
 def method_fields(method: str) -> dict[str, Any]:
     if method in METHODS:

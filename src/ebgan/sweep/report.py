@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -265,18 +264,3 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
 
     atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
     return path
-
-
-def report_json(out: str | Path) -> dict[str, Any]:
-    """The report's figures as data: per method, the counts, median score and shares with intervals."""
-    out = Path(out)
-    rows = store.read_rows(out)
-    key = primary_score(rows)
-    res: dict[str, Any] = {"score": key, "thresholds": list(THRESHOLDS.get(key, ())), "methods": {}}
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    for m, rs in _by_method(rows, methods).items():
-        c = Counter(r.get("status") for r in rs)
-        res["methods"][m] = {"runs": len(rs), **{s: c[s] for s in ("ok", "diverged", "failed")},
-                             "median": bootstrap_median(_values(rs, key)),
-                             "shares": {str(t): bootstrap_share(_hits(rs, key, t)) for t in THRESHOLDS.get(key, ())}}
-    return json.loads(json.dumps(res))
