@@ -229,7 +229,7 @@ def _all_parsers():
 
 def test_every_option_has_help_and_states_its_default():
     _, commands = _all_parsers()
-    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list", "sweep"}
+    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list", "sweep", "semisup"}
     for name, parser in commands.items():
         for action in parser._actions:
             if action.dest == "help":

@@ -7,6 +7,8 @@
     ebgan score RUN_DIR INPUT -o SCORES.csv [--checkpoint latest|best] [--threshold auto|VALUE]
                 [--contamination C] [--score energy|energy/ink] [--batch-size N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
+    ebgan sweep GRID --out DIR [--methods M,...] [--sample K] [--steps N] [--workers W] ...
+    ebgan semisup --labels N [--model ladder|ebgan-ln] [--variant bottom|full] --out DIR [--resume] ...
     ebgan download mnist [--data-root DIR] [--mirror URL ...]
     ebgan list [--config]
 
@@ -298,6 +300,41 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------- semisup
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise EbganError(f"--weights must be comma-separated numbers, got {text!r}") from None
+
+
+def cmd_semisup(args: argparse.Namespace) -> int:
+    """Train (or resume) a Ladder Network or EBGAN-LN on semi-supervised MNIST; print the test error."""
+    from dataclasses import replace
+
+    from .semisup import SemisupConfig, semisup
+    from .semisup.run import saved_semisup_config
+
+    if not args.out:
+        raise EbganError("--out is required: the run folder")
+    given = {"labels": args.labels, "model": args.model, "variant": args.variant, "seed": args.seed,
+             "steps": args.steps, "lr": args.lr, "margin": args.margin, "eval_every": args.eval_every,
+             "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every,
+             "weights": _float_list(args.weights) if args.weights is not None else None}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.resume and (Path(args.out) / "config.json").is_file():
+        base = saved_semisup_config(args.out)  # the run's own settings; flags may change the cadences
+    else:
+        base = SemisupConfig()
+    result = semisup(replace(base, **given), args.out, data_root=args.data_root, resume=args.resume,
+                     progress=not args.no_progress)
+    print(f"test error {result['test_error']:.2f}% ({result['model']}, {result['labels']} labels, seed "
+          f"{result['seed']}, {result['steps']} steps); {Path(args.out) / 'result.json'}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- download, list
 
 
@@ -472,6 +509,39 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the named grids with their settings per method")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "semisup", help="semi-supervised MNIST: a Ladder Network or EBGAN-LN (the paper's Table 2); resumable",
+        description="Train a Ladder Network (Rasmus et al. 2015), or EBGAN-LN (the Ladder as an EBGAN "
+        "discriminator), on permutation-invariant MNIST with a class-balanced labelled subset chosen by --seed, "
+        "log the test error every --eval-every steps, and write DIR/result.json (test_error in percent on the "
+        "10,000 test images). Ctrl-C checkpoints; --resume continues exactly.")
+    p.add_argument("--labels", type=int, default=None, help="labelled training images, a multiple of 10 "
+                   "(the paper: 100, 200, 1000) (default 100)")
+    p.add_argument("--model", default=None, help="ladder or ebgan-ln (default ladder)")
+    p.add_argument("--variant", default=None, help="bottom: denoising cost on the pixels only (the paper's "
+                   "EBGAN-LN); full: on every layer (default bottom)")
+    p.add_argument("--out", help="the run folder (new, or one to --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--seed", type=int, default=None, help="seed of the labelled subset, initial weights and "
+                   "noise (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: 90,000 for ladder, "
+                   "120,000 for ebgan-ln; the learning rate decays to 0 over the last third)")
+    p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate of both networks (default 0.002)")
+    p.add_argument("--batch", type=int, default=None, help="labelled images per step, and as many unlabelled "
+                   "(and generated) ones (default 100)")
+    p.add_argument("--weights", default=None, help="denoising cost weights per layer, pixels first, "
+                   "comma-separated (default: the reference code's for the variant and label count)")
+    p.add_argument("--margin", type=float, default=None, help="ebgan-ln: the margin at step 0, decayed "
+                   "linearly to 0 (default 100, in units of the weighted bottom cost)")
+    p.add_argument("--eval-every", type=int, default=None, help="log the test error every N steps "
+                   "(default 5000)")
+    p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores not busy with "
+                   "other processes)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_semisup)
 
     p = sub.add_parser("download", help="download a data set (with checksum verification)")
     p.add_argument("name", choices=["mnist"], help="the data set (mnist)")

@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from .rundir import (
     saved_config,
     truncate_metrics,
 )
+from .stopping import Interrupted, StopSignals
 from .threads import auto_threads
 
 
@@ -400,54 +399,6 @@ class Trainer:
 # The run: folder checks, lock, resume, signals, progress, logging, samples, plots.
 
 
-class Interrupted(Exception):
-    """Training stopped on SIGINT or SIGTERM after writing a checkpoint of the step it had finished."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
-
-
-class _StopSignals:
-    """Turn the first SIGINT/SIGTERM into a request to stop after the current step (which is then
-    checkpointed); a second one stops at once, like an ordinary Ctrl-C. Only in the main thread, where Python
-    can install handlers; elsewhere the signals keep their usual behaviour."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.signum is not None:  # the second signal: give up on the checkpoint
-            self.restore()
-            raise KeyboardInterrupt
-        self.signum = signum
-        if not self.quiet:
-            # os.write, not print: a handler that prints while the interrupted code is inside a buffered
-            # write to stderr would fail with a reentrant-call error.
-            msg = (f"\nebgan: {signal.Signals(signum).name} received: saving a checkpoint after this step "
-                   f"(send it again to stop at once, without one)\n")
-            with contextlib.suppress(OSError):
-                os.write(2, msg.encode())
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old = {}
-
-    def __exit__(self, *exc) -> None:
-        self.restore()
-
-
 def save_samples(trainer: Trainer, path: Path) -> None:
     """The fixed-noise sample grid (images) or scatter plot (2-D points) as a PNG."""
     from . import plots
@@ -631,7 +582,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
 
     stop = torch.zeros(1)
     try:
-        with _StopSignals(quiet=not info.is_main) as signals:
+        with StopSignals(quiet=not info.is_main) as signals:
             while trainer.step < trainer.total_steps:
                 stats = trainer.train_step()
                 losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])

@@ -1,0 +1,218 @@
+"""Semi-supervised permutation-invariant MNIST (the EBGAN paper's Table 2): the Ladder Network and EBGAN-LN
+with 100, 200 and 1000 labels over several seeds, and the training speed.
+
+    python benchmarks/semisup.py [--labels 100,200,1000] [--seeds 0,1,2] [--models ladder,ebgan-ln]
+                                 [--threads 2] [--report-only]
+
+Each run is ``ebgan semisup --labels N --model M --seed S --resume --out benchmarks/results/semisup/runs/
+M-N-sS`` with the models' default recipes (Ladder: 90,000 steps; EBGAN-LN: 120,000), one after another,
+100 labels first, alternating the models seed by seed so that the comparison on the same seeds grows evenly.
+A run takes hours here: the script is resumable (a finished run is skipped, a stopped one resumes from its
+checkpoint), Ctrl-C checkpoints the running run, and the section "semisup" of BENCHMARKS.md is rewritten
+after every run (with the runs still in progress listed as such).
+
+    python benchmarks/semisup.py --speed [--threads 2]    # speed alone (pause other jobs first)
+
+Speed (``speed.json``): the median seconds per step over blocks of steps of each model at full size (real
+MNIST shapes), the floating-point operations of one step counted by ``torch.utils.flop_counter`` (matrix
+products, forward and backward), and the machine's peak measured in the same process as the median of
+float32 2048 x 2048 matrix products at the same thread count. The hours of the finished runs are wall times
+on a shared machine and vary with what else ran beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+from _report import ROOT, header, write_section  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "semisup"
+PAPER = {  # Table 2 of the EBGAN paper (15 seeds): mean, std
+    ("ladder", 100): (1.36, 0.21), ("ladder", 200): (1.24, 0.09), ("ladder", 1000): (1.04, 0.06),
+    ("ebgan-ln", 100): (1.04, 0.12), ("ebgan-ln", 200): (0.99, 0.12), ("ebgan-ln", 1000): (0.89, 0.04),
+}
+
+
+def run_dir(model: str, labels: int, seed: int) -> Path:
+    return OUT / "runs" / f"{model}-{labels}-s{seed}"
+
+
+def measure_peak(threads: int, reps: int = 15) -> dict:
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    return {"threads": threads, "gflops": round(2 * 2048**3 / med / 1e9, 1), "reps": reps}
+
+
+def _trainer(model: str, variant: str, labels: int, threads: int):
+    from ebgan.semisup.recipe import (
+        SemisupConfig,
+        SemisupData,
+        labelled_subset,
+        resolve_semisup,
+    )
+    from ebgan.semisup.run import SemisupTrainer
+
+    y = torch.arange(6000) % 10
+    data = SemisupData(torch.rand(6000, 784), y, torch.rand(10, 784), y[:10], labelled_subset(y, labels, 0))
+    cfg = SemisupConfig(labels=labels, model=model, variant=variant, num_threads=threads)
+    return SemisupTrainer(resolve_semisup(cfg), data)
+
+
+def flops_per_step(trainer) -> float:
+    """Matrix-product FLOPs of one training step (forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step()
+    return float(counter.get_total_flops())
+
+
+def measure_speed(threads: int, blocks: int = 7, per_block: int = 20) -> dict:
+    out = {"peak": measure_peak(threads), "threads": threads, "models": {}}
+    for model in ("ladder", "ebgan-ln"):
+        for variant in ("bottom", "full") if model == "ladder" else ("bottom",):
+            tr = _trainer(model, variant, 100, threads)
+            flops = flops_per_step(tr)
+            for _ in range(5):
+                tr.train_step()
+            times = []
+            for _ in range(blocks):
+                t = time.perf_counter()
+                for _ in range(per_block):
+                    tr.train_step()
+                times.append((time.perf_counter() - t) / per_block)
+            sec = statistics.median(times)
+            images = tr.cfg.batch * (3 if model == "ebgan-ln" else 2)
+            out["models"][f"{model}/{variant}"] = {
+                "s_per_step": round(sec, 5), "gflop_per_step": round(flops / 1e9, 3),
+                "gflops": round(flops / sec / 1e9, 1), "images_per_s": round(images / sec, 1),
+                "hours_per_run": round(sec * tr.cfg.steps / 3600, 2), "steps": tr.cfg.steps}
+        out["peak_after"] = measure_peak(threads)
+    return out
+
+
+def in_progress(d: Path) -> dict | None:
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        return None
+    steps = json.loads(cfg.read_text())["steps"]
+    rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()] \
+        if (d / "metrics.jsonl").is_file() else []
+    step = max((r["step"] for r in rows), default=0)
+    errs = [r for r in rows if "eval/test_error" in r]
+    return {"step": step, "steps": steps, "last_error": errs[-1]["eval/test_error"] if errs else None,
+            "last_error_step": errs[-1]["step"] if errs else None}
+
+
+def body(command: str) -> str:
+    results = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*/result.json"))]
+    pending = {d.name: in_progress(d) for d in sorted((OUT / "runs").glob("*"))
+               if d.is_dir() and not (d / "result.json").is_file()}
+    speed = json.loads((OUT / "speed.json").read_text()) if (OUT / "speed.json").is_file() else None
+    lines = [header(command).rstrip(),
+             "- protocol: permutation-invariant MNIST, a class-balanced labelled subset drawn by the seed, all "
+             "60,000 training images unlabelled, test error on the 10,000 test images (clean path, population "
+             "statistics of the training images); each model's default recipe (`ebgan semisup --help`)",
+             f"- status: {'PARTIAL: ' if pending else ''}{len(results)} runs finished"
+             + (f", {len(pending)} in progress" if pending else ""), ""]
+    lines += ["| model | labels | seeds | test error % (mean +- std) | per seed | paper (15 seeds) |",
+              "|---|---|---|---|---|---|"]
+    by: dict[tuple[str, int], list[dict]] = {}
+    for r in results:
+        by.setdefault((r["model"], r["labels"]), []).append(r)
+    for (model, labels), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ladder")):
+        errs = [r["test_error"] for r in sorted(rs, key=lambda r: r["seed"])]
+        std = f" +- {statistics.stdev(errs):.2f}" if len(errs) > 1 else ""
+        p = PAPER.get((model, labels))
+        seeds = ", ".join(f"s{r['seed']} {r['test_error']:.2f}" for r in sorted(rs, key=lambda r: r["seed"]))
+        lines.append(f"| {model} | {labels} | {len(errs)} | {statistics.mean(errs):.2f}{std} | {seeds} | "
+                     f"{f'{p[0]:.2f} +- {p[1]:.2f}' if p else '-'} |")
+    lines += ["", "The field at 100 labels (PI-MNIST): Improved GAN 0.93, Triple-GAN 0.91, Bad GAN 0.80 (PAPER.md s.4).",
+              ""]
+    if pending:
+        lines += ["Runs in progress (resume with the same command):", ""]
+        for name, st in pending.items():
+            if st:
+                err = (f", test error {st['last_error']:.2f}% at step {st['last_error_step']}"
+                       if st["last_error"] is not None else "")
+                lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}")
+        lines.append("")
+    if results:
+        lines += ["Finished runs (wall time on a shared machine):", "", "| run | steps | hours | images/s |",
+                  "|---|---|---|---|"]
+        for r in sorted(results, key=lambda r: (r["labels"], r["model"], r["seed"])):
+            lines.append(f"| {r['model']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
+                         f"{r['seconds'] / 3600:.2f} | {r['images_per_s']:.0f} |")
+        lines.append("")
+    if speed:
+        peak = speed["peak"]["gflops"]
+        lines += [f"Speed alone ({speed['threads']} threads, `--speed`, median of blocks of steps; machine peak "
+                  f"{peak} GFLOP/s, float32 2048 x 2048 matrix products, {speed['peak_after']['gflops']} after):",
+                  "", "| model / cost | s/step | images/s | GFLOP/step | GFLOP/s | share of peak | hours per run |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, m in speed["models"].items():
+            lines.append(f"| {name} | {m['s_per_step']:.4f} | {m['images_per_s']:.0f} | {m['gflop_per_step']:.2f} "
+                         f"| {m['gflops']:.1f} | {100 * m['gflops'] / peak:.0f} % | {m['hours_per_run']:.2f} "
+                         f"({m['steps']} steps) |")
+        lines += ["", "Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated "
+                  "for EBGAN-LN)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", default="100,200,1000")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--models", default="ladder,ebgan-ln")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
+    args = ap.parse_args()
+    command = "python benchmarks/semisup.py " + " ".join(sys.argv[1:])
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        write_section("semisup", body(command))
+        return
+    if args.speed:
+        (OUT / "speed.json").write_text(json.dumps(measure_speed(args.threads), indent=1) + "\n")
+        write_section("semisup", body(command))
+        return
+    plan = [(model, int(n), int(s)) for n in args.labels.split(",") for s in args.seeds.split(",")
+            for model in args.models.split(",")]
+    env = {"PYTHONPATH": str(ROOT / "src")}
+    import os
+
+    for model, labels, seed in plan:
+        out = run_dir(model, labels, seed)
+        if (out / "result.json").is_file():
+            continue
+        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", model, "--seed",
+               str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
+               "--out", str(out), "--resume"]
+        print(f"{model} {labels} labels seed {seed}: {' '.join(cmd[2:])}", flush=True)
+        proc = subprocess.run(cmd, env={**os.environ, **env}, cwd=ROOT)
+        if proc.returncode != 0:
+            write_section("semisup", body(command))
+            raise SystemExit(proc.returncode)
+        write_section("semisup", body(command))
+
+
+if __name__ == "__main__":
+    main()

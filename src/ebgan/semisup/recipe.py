@@ -1,0 +1,269 @@
+"""The semi-supervised recipe: its configuration, the labelled subset, the batch streams and one training step.
+
+Two models share it:
+
+* ``ladder``: the Ladder Network alone, with the reference recipe of Rasmus et al. (2015): Adam lr 0.002,
+  batches of 100 labelled + 100 unlabelled images, 150 epochs of 600 steps (90,000 steps), the learning rate
+  decayed linearly to 0 over the last third; the unlabelled set is all 60,000 training images.
+* ``ebgan-ln``: the Ladder as the discriminator of an EBGAN (Zhao et al. 2017, Table 2). Its energy of an image
+  is the weighted bottom-layer denoising cost ``E(x) = lambda_0 * sum_pixels (x^ - x)^2 / 784``, the same
+  term the Ladder minimises on real images, so real images are pushed down by the Ladder's own cost. A batch
+  of generated images ``G(z)`` is pushed up to a margin: the discriminator minimises
+  ``C_ladder + mean max(0, m_t - E(G(z)))`` and the generator ``mean E(G(z))``. The margin decays linearly
+  from ``margin`` to 0 at the end of training ("crucial" per the paper: at ``m = 0`` the model is a plain
+  Ladder). The paper's appendix details not known here are choices, all configurable: Adam with
+  beta1 0.5 for both networks (the appendix as recalled), 120,000 steps with the learning rate decayed
+  linearly to 0 from 2/3 of the run (step 80,000), a batch of 100 generated images per step through the
+  Ladder in its own batch-norm segment, and the fully connected generator of :class:`MLPGenerator`.
+
+Every random choice is a function of the seed and the step (batches) or of a generator saved in checkpoints
+(noise), so a resumed run reaches exactly the state of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import EbganError
+from .ladder import LAYERS, Ladder, MLPGenerator
+
+MODELS = ("ladder", "ebgan-ln")
+VARIANTS = ("bottom", "full")
+MNIST_TRAIN = 60000
+
+# Denoising cost weights per layer (784, 1000, 500, 250, 250, 250, 10) of the reference code, for 100 and for
+# 1000 labels; fewer than 1000 labels use the first, 1000 or more the second.
+WEIGHTS = {
+    ("full", 100): (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1),
+    ("full", 1000): (2000.0, 20.0, 0.1, 0.1, 0.1, 0.1, 0.1),
+    ("bottom", 100): (5000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    ("bottom", 1000): (2000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+}
+DEFAULT_STEPS = {"ladder": 90000, "ebgan-ln": 120000}
+DEFAULT_BETA1 = {"ladder": 0.9, "ebgan-ln": 0.5}
+
+# Fields that may change when a run is resumed: cadences and threads do not change the result.
+RESUMABLE = {"eval_every", "log_every", "ckpt_every", "num_threads"}
+
+
+@dataclass
+class SemisupConfig:
+    """Everything a semi-supervised run depends on (saved as ``config.json`` in its folder).
+
+    ``None`` fields take the model's default when resolved (:func:`resolve_semisup`).
+    """
+
+    labels: int = 100
+    model: str = "ladder"
+    variant: str = "bottom"
+    seed: int = 0
+    steps: int | None = None  # 90,000 (ladder) or 120,000 (ebgan-ln)
+    batch: int = 100  # labelled images per step; as many unlabelled (and generated, ebgan-ln)
+    lr: float = 0.002  # Adam, both networks
+    beta1: float | None = None  # 0.9 (ladder) or 0.5 (ebgan-ln)
+    decay_from: float = 2 / 3  # share of the run after which the learning rate decays linearly to 0
+    noise_std: float = 0.3
+    weights: list[float] | None = None  # per layer, bottom first; None: WEIGHTS by variant and labels
+    margin: float = 100.0  # ebgan-ln: the margin at step 0, in units of E (decays linearly to 0)
+    z_dim: int = 100  # ebgan-ln: generator noise size
+    layers: list[int] = field(default_factory=lambda: list(LAYERS))
+    eval_every: int = 5000  # test error logged every N steps (and at the end)
+    log_every: int = 100
+    ckpt_every: int = 1000
+    num_threads: int = 0  # 0: the cores not busy with other processes (ebgan.threads)
+
+
+def to_semisup_dict(cfg: SemisupConfig) -> dict:
+    return asdict(cfg)
+
+
+def semisup_from_dict(d: dict) -> SemisupConfig:
+    known = {f.name for f in fields(SemisupConfig)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise EbganError(f"unknown semi-supervised setting(s): {', '.join(unknown)}")
+    return SemisupConfig(**d)
+
+
+def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
+    """Check every field and fill in the model's defaults; raises EbganError naming the bad value."""
+    if cfg.model not in MODELS:
+        raise EbganError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
+    if cfg.variant not in VARIANTS:
+        raise EbganError(f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)} (bottom: the "
+                         f"denoising cost on the pixels only, the paper's choice; full: on every layer)")
+    layers = [int(n) for n in cfg.layers]
+    if len(layers) < 2 or layers[0] != 784 or min(layers) < 1:
+        raise EbganError(f"layers must start at 784 (MNIST pixels) and have at least 2 sizes, got {layers}")
+    n_classes = layers[-1]
+    labels = cfg.labels
+    if not isinstance(labels, int) or labels < n_classes or labels % n_classes:
+        raise EbganError(f"--labels must be a positive multiple of {n_classes} (a class-balanced subset holds "
+                         f"the same number of each digit), got {labels}")
+    if labels > MNIST_TRAIN:
+        raise EbganError(f"--labels {labels} is more than the {MNIST_TRAIN} MNIST training images")
+    steps = DEFAULT_STEPS[cfg.model] if cfg.steps is None else cfg.steps
+    if not isinstance(steps, int) or steps < 1:
+        raise EbganError(f"--steps must be a positive integer, got {steps}")
+    beta1 = DEFAULT_BETA1[cfg.model] if cfg.beta1 is None else float(cfg.beta1)
+    weights = cfg.weights
+    if weights is None:
+        base = WEIGHTS[(cfg.variant, 1000 if labels >= 1000 else 100)]
+        if len(layers) != len(LAYERS):  # another depth: the bottom weight, then the variant's pattern
+            base = (base[0],) + tuple(base[min(i, len(base) - 1)] for i in range(1, len(layers)))
+        weights = list(base)
+    weights = [float(w) for w in weights]
+    if len(weights) != len(layers) or min(weights) < 0:
+        raise EbganError(f"weights needs {len(layers)} non-negative values (one per layer, pixels first), "
+                         f"got {weights}")
+    if cfg.model == "ebgan-ln" and weights[0] == 0:
+        raise EbganError("ebgan-ln's energy is the bottom-layer cost: its weight (the first) must be > 0")
+    for name in ("batch", "eval_every", "log_every", "ckpt_every", "z_dim"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or v < 1:
+            raise EbganError(f"{name} must be a positive integer, got {v!r}")
+    if not isinstance(cfg.num_threads, int) or cfg.num_threads < 0:
+        raise EbganError(f"num_threads must be 0 (auto) or a positive integer, got {cfg.num_threads!r}")
+    if not 0 < cfg.lr < 1 or not 0 <= beta1 < 1 or not 0 <= cfg.decay_from <= 1:
+        raise EbganError("lr must be in (0, 1), beta1 in [0, 1) and decay_from in [0, 1]")
+    if cfg.noise_std < 0 or cfg.margin < 0:
+        raise EbganError("noise_std and margin must be >= 0")
+    return SemisupConfig(**{**asdict(cfg), "steps": steps, "beta1": beta1, "weights": weights, "layers": layers})
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+
+def _seed_of(*parts: object) -> int:
+    """A 63-bit seed derived from any values (stable across runs, platforms and Python versions)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+def labelled_subset(labels: Tensor, n: int, seed: int) -> Tensor:
+    """Indices of a class-balanced labelled subset: ``n / n_classes`` images of each class, chosen by a
+    permutation seeded by ``seed`` (the same seed gives the same subset), sorted."""
+    n_classes = int(labels.max()) + 1
+    per = n // n_classes
+    gen = torch.Generator().manual_seed(_seed_of("labelled", seed))
+    chosen = []
+    for c in range(n_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) < per:
+            raise EbganError(f"class {c} has {len(idx)} images, fewer than the {per} a balanced subset needs")
+        chosen.append(idx[torch.randperm(len(idx), generator=gen)[:per]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+class BatchStream:
+    """Batches of indices into ``n`` items: consecutive slices of an endless sequence of permutations (a new
+    one per epoch), a pure function of ``(seed, name, step)`` so a resumed run needs no saved cursor."""
+
+    def __init__(self, n: int, batch: int, seed: int, name: str) -> None:
+        self.n, self.batch, self.seed, self.name = n, batch, seed, name
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(_seed_of(self.name, self.seed, epoch))
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        return self._perm
+
+    def at(self, step: int) -> Tensor:
+        """The indices of the batch of ``step`` (0-based)."""
+        out, pos, need = [], step * self.batch, self.batch
+        while need:
+            epoch, off = divmod(pos, self.n)
+            take = min(need, self.n - off)
+            out.append(self._permutation(epoch)[off:off + take])
+            pos, need = pos + take, need - take
+        return torch.cat(out)
+
+
+@dataclass
+class SemisupData:
+    """Flattened MNIST pixels in [0, 1] (float32 ``[N, 784]``) with labels, and the labelled subset."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    labelled: Tensor  # indices into the training set
+
+
+def load_semisup_data(data_root, labels: int, seed: int) -> SemisupData:
+    """MNIST as the Ladder expects it: pixels as floats in [0, 1] (uint8 input is a known pitfall: 16.7 %
+    error in a public report), flattened, and the seeded class-balanced labelled subset."""
+    from ..data import load_mnist, resolve_data_root
+
+    root = resolve_data_root(data_root)
+    xs, ys = load_mnist(root, "train")
+    xt, yt = load_mnist(root, "test")
+    flat = lambda x: x.reshape(len(x), -1).float().div_(255.0)  # noqa: E731
+    return SemisupData(flat(xs), ys, flat(xt), yt, labelled_subset(ys, labels, seed))
+
+
+# ---------------------------------------------------------------------------------------------------- costs
+
+
+def ladder_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
+                 noise: float, generator: torch.Generator | None, x_fake: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """One corrupted pass over ``[labelled, unlabelled(, generated)]`` (each its own batch-norm segment), the
+    clean pass over the unlabelled images where a layer above the pixels is weighted, and the decoder.
+
+    Returns ``(cross-entropy, weighted denoising cost, per-sample bottom cost of the unlabelled images,
+    per-sample bottom cost of the generated images or None)``; bottom costs are unweighted.
+    """
+    parts = [x_lab, x_unl] + ([x_fake] if x_fake is not None else [])
+    sizes = [len(p) for p in parts]
+    corrupted = ladder.encode(torch.cat(parts), sizes, noise, generator)
+    ce = F.cross_entropy(corrupted.logits[: sizes[0]], y_lab)
+    clean = ladder.encode(x_unl, [len(x_unl)]) if any(w > 0 for w in weights[1:]) else None
+    costs = ladder.decode(corrupted, 1, sizes, weights, clean)
+    denoise = sum(w * c.mean() for w, c in zip(weights, costs) if c is not None)
+    fake_cost = None
+    if x_fake is not None:
+        bottom = [weights[0]] + [0.0] * ladder.depth
+        fake_cost = ladder.decode(corrupted, 2, sizes, bottom)[0]
+    return ce, denoise, costs[0], fake_cost
+
+
+def energy(ladder: Ladder, x: Tensor, weight: float, noise: float, generator: torch.Generator | None) -> Tensor:
+    """EBGAN-LN's per-sample energy of a batch (one batch-norm segment): ``weight`` times the bottom-layer
+    denoising cost of the corrupted pass."""
+    corrupted = ladder.encode(x, [len(x)], noise, generator)
+    return weight * ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
+
+
+def lr_at(cfg: SemisupConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based): constant, then linear decay to 0 over the last
+    ``1 - decay_from`` of the run (the reference: the last 50 of 150 epochs)."""
+    start = cfg.decay_from * cfg.steps
+    if step < start or cfg.steps <= start:
+        return cfg.lr
+    return cfg.lr * max(0.0, (cfg.steps - step) / (cfg.steps - start))
+
+
+def margin_at(cfg: SemisupConfig, step: int) -> float:
+    """EBGAN-LN's margin at ``step``: ``margin`` decayed linearly to 0 at the end of the run."""
+    return cfg.margin * max(0.0, 1.0 - step / cfg.steps)
+
+
+def build_models(cfg: SemisupConfig) -> tuple[Ladder, MLPGenerator | None]:
+    torch.manual_seed(_seed_of("init", cfg.seed))
+    ladder = Ladder(tuple(cfg.layers), cfg.noise_std)
+    gen = MLPGenerator(cfg.z_dim, out=cfg.layers[0]) if cfg.model == "ebgan-ln" else None
+    return ladder, gen
+
+
+@torch.no_grad()
+def test_error(ladder: Ladder, data: SemisupData) -> float:
+    """Percent error on the test images: the clean path with population statistics of all training images."""
+    ladder.set_population_stats(data.x_train)
+    wrong = (ladder.predict(data.x_test) != data.y_test).sum().item()
+    return 100.0 * wrong / len(data.y_test)
