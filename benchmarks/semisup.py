@@ -4,14 +4,16 @@ with 100, 200 and 1000 labels over several seeds, and the training speed.
     python benchmarks/semisup.py [--labels 100,200,1000] [--seeds 0,1,2] [--models ladder,ebgan-ln]
                                  [--threads 2] [--report-only]
 
-Each run is ``ebgan semisup --labels N --model M --seed S --resume --out benchmarks/results/semisup/runs/
-M-N-sS`` with the models' default recipes (Ladder: 90,000 steps; EBGAN-LN: 120,000), one after another,
-100 labels first, alternating the models seed by seed so that the comparison on the same seeds grows evenly.
+Each run is ``ebgan semisup --labels N --model M --seed S --resume --out benchmarks/results/semisup/M-N-sS``
+with the models' default recipes (Ladder: 90,000 steps; EBGAN-LN: 120,000), one after another, 100 labels
+first, alternating the models seed by seed so that the comparison on the same seeds grows evenly; two
+invocations with different ``--models`` share the work on two cores (``--threads 1`` each).
 A run takes hours here: the script is resumable (a finished run is skipped, a stopped one resumes from its
 checkpoint), Ctrl-C checkpoints the running run, and the section "semisup" of BENCHMARKS.md is rewritten
 after every run (with the runs still in progress listed as such).
 
     python benchmarks/semisup.py --speed [--threads 2]    # speed alone (pause other jobs first)
+    python benchmarks/semisup.py --probe                  # the short runs behind EBGAN-LN's default margin
 
 Speed (``speed.json``): the median seconds per step over blocks of steps of each model at full size (real
 MNIST shapes), the floating-point operations of one step counted by ``torch.utils.flop_counter`` (matrix
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +39,15 @@ import torch  # noqa: E402
 from _report import ROOT, header, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "semisup"
+PROBE = ROOT / "benchmarks" / "results" / "semisup-probe"
+# 1,500 steps at 100 labels, seed 0, 1 thread, the test error every 500 steps: how the margin changes the
+# first steps of EBGAN-LN against the Ladder with each model's Adam betas.
+PROBE_RUNS = {
+    "ladder": ["--model", "ladder"],
+    "ladder-beta1-0.5": ["--model", "ladder", "--beta1", "0.5"],
+    "ebgan-ln-m30": ["--model", "ebgan-ln", "--margin", "30"],
+    "ebgan-ln-m100": ["--model", "ebgan-ln", "--margin", "100"],
+}
 PAPER = {  # Table 2 of the EBGAN paper (15 seeds): mean, std
     ("ladder", 100): (1.36, 0.21), ("ladder", 200): (1.24, 0.09), ("ladder", 1000): (1.04, 0.06),
     ("ebgan-ln", 100): (1.04, 0.12), ("ebgan-ln", 200): (0.99, 0.12), ("ebgan-ln", 1000): (0.89, 0.04),
@@ -43,7 +55,7 @@ PAPER = {  # Table 2 of the EBGAN paper (15 seeds): mean, std
 
 
 def run_dir(model: str, labels: int, seed: int) -> Path:
-    return OUT / "runs" / f"{model}-{labels}-s{seed}"
+    return OUT / f"{model}-{labels}-s{seed}"
 
 
 def measure_peak(threads: int, reps: int = 15) -> dict:
@@ -85,7 +97,10 @@ def flops_per_step(trainer) -> float:
 
 
 def measure_speed(threads: int, blocks: int = 7, per_block: int = 20) -> dict:
-    out = {"peak": measure_peak(threads), "threads": threads, "models": {}}
+    import datetime
+
+    out = {"peak": measure_peak(threads), "threads": threads, "models": {},
+           "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
     for model in ("ladder", "ebgan-ln"):
         for variant in ("bottom", "full") if model == "ladder" else ("bottom",):
             tr = _trainer(model, variant, 100, threads)
@@ -117,13 +132,14 @@ def in_progress(d: Path) -> dict | None:
         if (d / "metrics.jsonl").is_file() else []
     step = max((r["step"] for r in rows), default=0)
     errs = [r for r in rows if "eval/test_error" in r]
+    real = [r["energy/real"] for r in rows if "energy/real" in r]
     return {"step": step, "steps": steps, "last_error": errs[-1]["eval/test_error"] if errs else None,
-            "last_error_step": errs[-1]["step"] if errs else None}
+            "last_error_step": errs[-1]["step"] if errs else None, "real_cost": real[-1] if real else None}
 
 
 def body(command: str) -> str:
-    results = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*/result.json"))]
-    pending = {d.name: in_progress(d) for d in sorted((OUT / "runs").glob("*"))
+    results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*/result.json"))]
+    pending = {d.name: in_progress(d) for d in sorted(OUT.glob("*"))
                if d.is_dir() and not (d / "result.json").is_file()}
     speed = json.loads((OUT / "speed.json").read_text()) if (OUT / "speed.json").is_file() else None
     lines = [header(command).rstrip(),
@@ -152,7 +168,8 @@ def body(command: str) -> str:
             if st:
                 err = (f", test error {st['last_error']:.2f}% at step {st['last_error_step']}"
                        if st["last_error"] is not None else "")
-                lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}")
+                cost = f", bottom cost of real images {st['real_cost']:.1f}" if st["real_cost"] is not None else ""
+                lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}{cost}")
         lines.append("")
     if results:
         lines += ["Finished runs (wall time on a shared machine):", "", "| run | steps | hours | images/s |",
@@ -163,7 +180,8 @@ def body(command: str) -> str:
         lines.append("")
     if speed:
         peak = speed["peak"]["gflops"]
-        lines += [f"Speed alone ({speed['threads']} threads, `--speed`, median of blocks of steps; machine peak "
+        lines += [f"Speed alone (`python benchmarks/semisup.py --speed --threads {speed['threads']}`, "
+                  f"{speed.get('date', '2026-11-24 01:08')}, median of blocks of steps; machine peak "
                   f"{peak} GFLOP/s, float32 2048 x 2048 matrix products, {speed['peak_after']['gflops']} after):",
                   "", "| model / cost | s/step | images/s | GFLOP/step | GFLOP/s | share of peak | hours per run |",
                   "|---|---|---|---|---|---|---|"]
@@ -176,6 +194,36 @@ def body(command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def probe_body(command: str) -> str:
+    lines = [header(command).rstrip(), "- 100 labels, seed 0, 1,500 steps (the learning rate decays from step "
+             "1,000), 1 thread; test error % after 500 / 1,000 / 1,500 steps", "",
+             "| run | 500 | 1,000 | 1,500 | bottom cost of real images at the end |", "|---|---|---|---|---|"]
+    for name in PROBE_RUNS:
+        d = PROBE / name
+        if not (d / "result.json").is_file():
+            lines.append(f"| {name} | not run | | | |")
+            continue
+        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        errs = {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
+        real = [r["energy/real"] for r in rows if "energy/real" in r][-1]
+        lines.append(f"| {name} | {errs.get(500, float('nan')):.2f} | {errs.get(1000, float('nan')):.2f} | "
+                     f"{errs.get(1500, float('nan')):.2f} | {real:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_probe(command: str) -> None:
+    for name, extra in PROBE_RUNS.items():
+        out = PROBE / name
+        if (out / "result.json").is_file():
+            continue
+        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", "100", "--seed", "0", "--steps", "1500",
+               "--eval-every", "500", "--threads", "1", "--no-progress", *extra,
+               "--data-root", str(ROOT.parent / "shared" / "data"), "--out", str(out), "--resume"]
+        print(" ".join(cmd[2:]), flush=True)
+        subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT, check=True)
+    write_section("semisup-probe", probe_body(command))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="100,200,1000")
@@ -184,11 +232,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
+    ap.add_argument("--probe", action="store_true", help="the short runs behind EBGAN-LN's default margin")
     args = ap.parse_args()
     command = "python benchmarks/semisup.py " + " ".join(sys.argv[1:])
     OUT.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         write_section("semisup", body(command))
+        return
+    if args.probe:
+        run_probe(command)
         return
     if args.speed:
         (OUT / "speed.json").write_text(json.dumps(measure_speed(args.threads), indent=1) + "\n")
@@ -197,8 +249,6 @@ def main() -> None:
     plan = [(model, int(n), int(s)) for n in args.labels.split(",") for s in args.seeds.split(",")
             for model in args.models.split(",")]
     env = {"PYTHONPATH": str(ROOT / "src")}
-    import os
-
     for model, labels, seed in plan:
         out = run_dir(model, labels, seed)
         if (out / "result.json").is_file():

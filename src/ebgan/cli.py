@@ -20,6 +20,7 @@ SIGTERM writes a checkpoint first and exits with 130 or 143.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -73,7 +74,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out is None:
         args.out = str(Path("runs") / f"{args.preset or cfg.data}-{cfg.loss}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.dry_run:
+        from .data import expected_sample_shape
+        from .nets import describe_networks
+        from .objectives import make_objective
+
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
+        shape = expected_sample_shape(cfg.data, cfg.image_size, cfg.channels)
+        # The class inputs of a conditional run depend on the data's labels: describe the nets without them.
+        d = describe_networks(dataclasses.replace(cfg, conditional=False), shape, make_objective(cfg).head)
+        print(f"networks for samples of shape {list(shape)}: G {d['params_g'] / 1e6:.2f} M parameters, D "
+              f"{d['params_d'] / 1e6:.2f} M; {d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch "
+              f"{cfg.batch_size} (forward and backward{', without the class inputs' if cfg.conditional else ''})",
+              file=sys.stderr)
         print(f"would train in {args.out}", file=sys.stderr)
         return 0
     from .train import train
@@ -321,7 +333,7 @@ def cmd_semisup(args: argparse.Namespace) -> int:
         raise EbganError("--out is required: the run folder")
     given = {"labels": args.labels, "model": args.model, "variant": args.variant, "seed": args.seed,
              "steps": args.steps, "lr": args.lr, "margin": args.margin, "eval_every": args.eval_every,
-             "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every,
+             "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every, "beta1": args.beta1,
              "weights": _float_list(args.weights) if args.weights is not None else None}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume and (Path(args.out) / "config.json").is_file():
@@ -394,7 +406,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its newest checkpoint (from step 0 if it has none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, repeatable (every field: `ebgan list --config`)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration, the networks' "
+                   "parameter counts and FLOPs per step, and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_train)
 
@@ -529,12 +542,14 @@ def make_parser() -> argparse.ArgumentParser:
                    "120,000 for ebgan-ln; the learning rate decays to 0 over the last third)")
     p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of both networks (default 0.002)")
+    p.add_argument("--beta1", type=float, default=None, help="Adam's beta1 for both networks (default 0.9 for "
+                   "ladder, 0.5 for ebgan-ln)")
     p.add_argument("--batch", type=int, default=None, help="labelled images per step, and as many unlabelled "
                    "(and generated) ones (default 100)")
     p.add_argument("--weights", default=None, help="denoising cost weights per layer, pixels first, "
                    "comma-separated (default: the reference code's for the variant and label count)")
     p.add_argument("--margin", type=float, default=None, help="ebgan-ln: the margin at step 0, decayed "
-                   "linearly to 0 (default 100, in units of the weighted bottom cost)")
+                   "linearly to 0 (default 30, in units of the weighted bottom cost)")
     p.add_argument("--eval-every", type=int, default=None, help="log the test error every N steps "
                    "(default 5000)")
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")

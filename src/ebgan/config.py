@@ -72,6 +72,7 @@ class Config:
     conditional: bool = False  # class-conditional G and D (labelled data): one-hot labels into both nets
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
+    g_noise_planes: int = 0  # conv: Gaussian noise planes concatenated to the input of every G layer after the first
     # --- optimisation ---
     batch_size: int = 64  # samples per batch (real and generated alike), over all processes
     steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps (0: AE only)
@@ -102,6 +103,9 @@ class Config:
     eval_samples: int = 0  # samples per evaluation (0: 2500 for points, 10000 for images)
     best_metric: str | None = None  # keep checkpoints/best/ by this metric (fid, is, modes, hq_pct, kl, ...)
 
+
+# The image presets train on the user's folder: their data field is this placeholder until --data replaces it.
+IMAGE_PRESET_DATA = "IMAGE_FOLDER"
 
 PRESETS: dict[str, dict[str, typing.Any]] = {
     # 2-D mixtures (PacGAN protocol). Small MLPs, no batch norm (it couples the 2-D samples of a batch).
@@ -157,6 +161,22 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     "mnist-conv": dict(
         data="mnist", arch="conv", z_dim=100, g_channels=32, d_channels=32, margin=10.0, pt_weight=0.1,
         batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
+    ),
+    # The paper's single-scale image models (docs/paper.md s.1), to train on a folder of images: `--data DIR`.
+    # Adam 2e-4, beta1 0.5, the paper's margins for the l2 energy (CelebA 20, ImageNet-128 40, 256 px 80), the
+    # paper's 64-px auto-encoder and 128/256-px generators with one noise plane per layer (the paper does not
+    # say how many). The number of steps is not in the paper: 20,000 (CelebA-64), 50,000 (128 and 256 px).
+    "celeba-64": dict(
+        data=IMAGE_PRESET_DATA, arch="conv", image_size=64, channels=3, z_dim=100, g_channels=64, d_channels=64,
+        margin=20.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=20000,
+    ),
+    "imagenet-128": dict(
+        data=IMAGE_PRESET_DATA, arch="conv", image_size=128, channels=3, z_dim=100, g_channels=64, d_channels=64,
+        g_noise_planes=1, margin=40.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=50000,
+    ),
+    "imagenet-256": dict(
+        data=IMAGE_PRESET_DATA, arch="conv", image_size=256, channels=3, z_dim=100, g_channels=64, d_channels=64,
+        g_noise_planes=1, margin=80.0, pt_weight=0.1, batch_size=32, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=50000,
     ),
 }
 
@@ -367,6 +387,8 @@ def validate(cfg: Config) -> None:
                  "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
         need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
     need(cfg.pretrain_steps >= 0, f"pretrain_steps must be >= 0, got {cfg.pretrain_steps}")
+    need(cfg.g_noise_planes >= 0, f"g_noise_planes must be >= 0, got {cfg.g_noise_planes}")
+    need(cfg.g_noise_planes == 0 or cfg.arch == "conv", "g_noise_planes needs arch=conv")
     need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
     need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
     need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
@@ -407,9 +429,11 @@ def validate(cfg: Config) -> None:
         need(cfg.best_metric in BEST_METRICS,
              f"best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.best_metric!r}")
         need(cfg.eval_every > 0, "best_metric needs eval_every > 0")
+    need(cfg.data != IMAGE_PRESET_DATA, "this preset trains on your images: pass --data FOLDER (a folder of "
+         "image files)")
     if cfg.image_size is not None:
-        need(cfg.image_size in (28, 32, 64) or cfg.arch == "mlp",
-             f"conv nets support image_size 28, 32 or 64, got {cfg.image_size}")
+        need(cfg.image_size in (28, 32, 64, 128, 256) or cfg.arch == "mlp",
+             f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
     if cfg.channels is not None:
         need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")

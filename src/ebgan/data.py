@@ -512,6 +512,16 @@ FOLDER_IMAGE_SIZE = 64
 FOLDER_CHANNELS = 3
 
 
+def expected_sample_shape(data: str, image_size: int | None = None, channels: int | None = None) -> tuple[int, ...]:
+    """The shape of one sample of ``data`` after conversion, without loading it (for ``--dry-run``)."""
+    if data in ("ring", "grid"):
+        return (2,)
+    c, s = {"mnist": (1, 28), "mnist-test": (1, 28), "stacked-mnist": (3, 28)}.get(
+        data, (FOLDER_CHANNELS, FOLDER_IMAGE_SIZE))
+    s = image_size or s
+    return (channels or c, s, s)
+
+
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """``data_root`` if given, else ``$EBGAN_DATA_ROOT`` if set and non-empty, else ``./data``."""
     return Path(data_root if data_root is not None else default_data_root())

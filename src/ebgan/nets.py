@@ -9,8 +9,9 @@ Every discriminator returns the same pair, so one trainer serves every loss:
   the same backbone sizes, with one linear output unit in place of the decoder.
 
 Two families: the paper's fully connected nets, parameterised exactly like its MNIST grid (nLayerG, sizeG,
-nLayerD = encoder layers + one decoder layer, sizeD, dropoutD), and DCGAN-style convolutional nets for 28, 32
-and 64 pixels with 1 or 3 channels (the paper's 64x64 layer spec, docs/paper.md s.1).
+nLayerD = encoder layers + one decoder layer, sizeD, dropoutD), and convolutional nets for 28 to 256 pixels
+with 1 or 3 channels (DCGAN-style up to 64, the paper's 64x64 auto-encoder and 128/256 generators,
+docs/paper.md s.1).
 """
 
 from __future__ import annotations
@@ -172,31 +173,95 @@ class LogitDiscriminator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# DCGAN-style convolutional nets. 28 px starts from 7x7, 32 and 64 px from 4x4. The 64-px auto-encoder is the
-# paper's: encoder (64)4c2s-(128)4c2s-(256)4c2s, decoder (128)4c2s-(64)4c2s-(C)4c2s.
+# Convolutional nets, one family for 28 to 256 pixels. 28 px starts from 7x7, the others from 4x4. Up to 64 px
+# the generator is DCGAN's (its last 4x4 stride-2 transposed convolution makes the image); from 128 px it is
+# the paper's ImageNet generator, (1024)4c-(512)4c2s-(256)4c2s-(128)4c2s-(64)4c2s-(64)4c2s-(3)3c at 128 and
+# one (64)4c2s layer more at 256: every upsampling is a hidden layer, feature maps are capped at
+# ``G_MAX_CHANNELS`` and floored at ``g_channels``, and a 3x3 convolution makes the image. ``g_noise_planes``
+# concatenates that many planes of Gaussian noise to the input of every layer after the first (the paper's
+# "noise planes injected at every layer"). The auto-encoder D is the paper's 64-px one extended by the same
+# rule: strided 4x4 convolutions doubling the maps (capped at D_MAX_CHANNELS) down to 8x8 (7x7 at 28 px),
+# and transposed ones back up.
+
+CONV_SIZES = (28, 32, 64, 128, 256)
+G_MAX_CHANNELS = 1024
+D_MAX_CHANNELS = 512
 
 
 def _conv_plan(size: int) -> tuple[int, int]:
     """``(base, n_up)``: the generator's starting resolution and number of 2x upsamplings."""
     if size == 28:
         return 7, 2
-    if size in (32, 64):
+    if size in CONV_SIZES:
         return 4, int(math.log2(size // 4))
-    raise EbganError(f"conv nets support 28, 32 or 64 pixels, got {size}")
+    raise EbganError(f"conv nets support {', '.join(map(str, CONV_SIZES))} pixels, got {size}")
+
+
+class NoisePlanes(nn.Module):
+    """Concatenates ``k`` planes of standard Gaussian noise to a feature map ``[N, C, H, W] -> [N, C+k, H, W]``.
+
+    The noise comes from the global RNG (saved in checkpoints, so training resumes exactly); sampling with a
+    seed wraps G in :func:`seeded_noise` so that the same seed gives the same images."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, h: Tensor) -> Tensor:
+        n, _, height, width = h.shape
+        return torch.cat([h, torch.randn(n, self.k, height, width, device=h.device, dtype=h.dtype)], dim=1)
+
+
+def has_noise_planes(net: nn.Module) -> bool:
+    return any(isinstance(m, NoisePlanes) for m in net.modules())
+
+
+def seeded_noise(net: nn.Module, seed: int, device: torch.device | str = "cpu"):
+    """A context in which ``net``'s noise planes draw from the global RNG seeded with ``seed``; the global
+    RNG state is restored afterwards (a no-op context for a net without noise planes)."""
+    import contextlib
+
+    if not has_noise_planes(net):
+        return contextlib.nullcontext()
+    device = torch.device(device)
+
+    @contextlib.contextmanager
+    def ctx():
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield
+
+    return ctx()
+
+
+def generator_channels(size: int, width: int) -> list[int]:
+    """Feature maps of the generator's hidden layers, base first (see the section comment)."""
+    _, n_up = _conv_plan(size)
+    if size < 128:  # DCGAN: width * 2^(n_up-1) at the base, halving to width; the output layer upsamples last
+        return [width * 2 ** (n_up - 1 - i) for i in range(n_up)]
+    # the paper's: n_up hidden upsamplings after the base, halving from width * 2^(n_up-1) down to width
+    return [int(max(width, min(G_MAX_CHANNELS, width * 2 ** (n_up - 1 - i)))) for i in range(n_up + 1)]
 
 
 class ConvGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, size: int, width: int) -> None:
+    def __init__(self, z_dim: int, channels: int, size: int, width: int, noise_planes: int = 0) -> None:
         super().__init__()
         base, n_up = _conv_plan(size)
-        ch = width * 2 ** (n_up - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch),
-                                   nn.ReLU(inplace=True)]
-        for _ in range(n_up - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+        chans = generator_channels(size, width)
+        k = noise_planes
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, chans[0], base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True)]
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            if k:
+                layers.append(NoisePlanes(k))
+            layers += [nn.ConvTranspose2d(c_in + k, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
                        nn.ReLU(inplace=True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        if k:
+            layers.append(NoisePlanes(k))
+        if size >= 128:  # every upsampling was a hidden layer: a 3x3 convolution makes the image
+            layers += [nn.Conv2d(chans[-1] + k, channels, 3, 1, 1), nn.Tanh()]
+        else:
+            layers += [nn.ConvTranspose2d(chans[-1] + k, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
 
@@ -206,8 +271,9 @@ class ConvGenerator(nn.Module):
 
 def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropout: float,
                   spectral_norm: bool) -> tuple[nn.Sequential, int, int]:
-    """Strided 4x4 convolutions down to 7x7 (28 px) or 8x8 (32, 64 px): ``(encoder, out_channels, out_size)``."""
-    n_down = 3 if size == 64 else 2
+    """Strided 4x4 convolutions down to 7x7 (28 px) or 8x8 (32-256 px): ``(encoder, out_channels, out_size)``."""
+    _conv_plan(size)
+    n_down = 2 if size == 28 else int(math.log2(size // 8))
     layers: list[nn.Module] = []
     c_in, ch = channels, width
     for i in range(n_down):
@@ -217,7 +283,7 @@ def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropou
         layers += [nn.LeakyReLU(0.2, inplace=True)]
         if dropout > 0:
             layers += [nn.Dropout(dropout)]
-        c_in, ch = ch, ch * 2
+        c_in, ch = ch, min(ch * 2, D_MAX_CHANNELS)
     return nn.Sequential(*layers), c_in, size // 2**n_down
 
 
@@ -283,7 +349,7 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     c, h, w = sample_shape
     if h != w:
         raise EbganError(f"conv nets need square images, got {h}x{w}")
-    G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels)
+    G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels, cfg.g_noise_planes)
     enc, code_ch, code_size = _conv_encoder(c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
                                             cfg.spectral_norm)
     if head == "ae":
@@ -304,3 +370,36 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     if c_in:
         G = Conditioned(G, n_classes)
     return G, D
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def describe_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> dict[str, float]:
+    """Parameter counts of G and D and the floating-point operations of one training iteration at
+    ``cfg.batch_size`` (``d_steps`` D updates on a real and a generated batch, then one G update; forward and
+    backward), counted by ``torch.utils.flop_counter`` on shape-only (meta) tensors, so that even a 256-pixel
+    model is described in a moment without allocating it. Unconditional nets; the pulling-away term and the
+    losses' own arithmetic are not counted (a fraction of a percent for conv nets)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    B = cfg.batch_size
+    with torch.device("meta"):
+        G, D = build_networks(cfg, sample_shape, head)
+        z = torch.randn(B, cfg.z_dim)
+        x = torch.randn(B, *sample_shape)
+    with FlopCounterMode(display=False) as counter:
+        with torch.no_grad():
+            fake = G(z)
+        real_out, _ = D(x)
+        fake_out, _ = D(fake)
+        (real_out.sum() + fake_out.sum()).backward()
+        d_flops = counter.get_total_flops()
+        D.requires_grad_(False)  # as in the trainer's G update: no weight gradients for D
+        out, _ = D(G(z))
+        out.sum().backward()
+        g_flops = counter.get_total_flops() - d_flops
+    d_steps = cfg.d_steps or 1
+    return {"params_g": count_parameters(G), "params_d": count_parameters(D),
+            "flops_per_step": d_steps * d_flops + g_flops}

@@ -14,7 +14,7 @@ from .checkpoint import latest_checkpoint, load_state, load_weights
 from .config import Config
 from .data import to_uint8
 from .errors import EbganError
-from .nets import Conditioned, build_networks, is_conditional, set_labels
+from .nets import Conditioned, build_networks, is_conditional, seeded_noise, set_labels
 from .objectives import make_objective
 from .rundir import saved_config
 
@@ -75,12 +75,13 @@ def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_siz
         raise EbganError(f"{run_dir} is not conditional (conditional=false): it cannot draw a given class")
     gen = torch.Generator(device=device).manual_seed(seed)
     parts = []
-    for i in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - i), cfg.z_dim, generator=gen, device=device)
-        if labels is not None:
-            set_labels(G, labels[i:i + len(z)].to(device))
-        x = G(z).float().cpu()
-        parts.append(to_uint8(x) if kind == "image" else x)
+    with seeded_noise(G, seed, device):  # noise planes (g_noise_planes): the same seed, the same images
+        for i in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - i), cfg.z_dim, generator=gen, device=device)
+            if labels is not None:
+                set_labels(G, labels[i:i + len(z)].to(device))
+            x = G(z).float().cpu()
+            parts.append(to_uint8(x) if kind == "image" else x)
     return torch.cat(parts).numpy()
 
 

@@ -38,7 +38,7 @@ from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError
-from .nets import build_networks, set_labels
+from .nets import build_networks, seeded_noise, set_labels
 from .objectives import make_objective, pretrain_loss
 from .progress import Progress
 from .rundir import (
@@ -316,7 +316,7 @@ class Trainer:
         was_training = G.training
         G.eval()
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), seeded_noise(G, seed, self.device):
             for i in range(0, n, batch):
                 z = torch.randn(min(batch, n - i), self.cfg.z_dim, generator=gen, device=self.device)
                 if labels is not None:

@@ -69,7 +69,7 @@ class SemisupConfig:
     decay_from: float = 2 / 3  # share of the run after which the learning rate decays linearly to 0
     noise_std: float = 0.3
     weights: list[float] | None = None  # per layer, bottom first; None: WEIGHTS by variant and labels
-    margin: float = 100.0  # ebgan-ln: the margin at step 0, in units of E (decays linearly to 0)
+    margin: float = 30.0  # ebgan-ln: the margin at step 0, in units of E (decays linearly to 0); see README
     z_dim: int = 100  # ebgan-ln: generator noise size
     layers: list[int] = field(default_factory=lambda: list(LAYERS))
     eval_every: int = 5000  # test error logged every N steps (and at the end)

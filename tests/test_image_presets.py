@@ -1,0 +1,128 @@
+"""The paper's image architectures: one conv family from 28 to 256 pixels, the noise-plane generator, the image
+presets on a generated folder, and what --dry-run reports (parameters and FLOPs, checked by hand)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ebgan.cli import main
+from ebgan.config import apply_overrides, from_preset, resolve
+from ebgan.nets import (
+    ConvGenerator,
+    NoisePlanes,
+    build_networks,
+    describe_networks,
+    generator_channels,
+    seeded_noise,
+)
+from ebgan.sampling import sample_from_run
+
+
+def test_generator_channels_follow_dcgan_and_the_papers_imagenet_spec():
+    assert generator_channels(28, 64) == [128, 64]
+    assert generator_channels(64, 64) == [512, 256, 128, 64]  # DCGAN
+    # The paper: (1024)4c-(512)4c2s-(256)4c2s-(128)4c2s-(64)4c2s-(64)4c2s-(3)3c at 128 px, one layer more at 256.
+    assert generator_channels(128, 64) == [1024, 512, 256, 128, 64, 64]
+    assert generator_channels(256, 64) == [1024, 1024, 512, 256, 128, 64, 64]
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128, 256])
+def test_every_resolution_builds_generator_and_auto_encoder(size):
+    cfg = resolve(apply_overrides(from_preset("mnist-conv"), {"image_size": size, "channels": 3,
+                                                              "g_channels": 8, "d_channels": 8}))
+    torch.manual_seed(0)
+    G, D = build_networks(cfg, (3, size, size), "ae")
+    x = G(torch.randn(2, cfg.z_dim))
+    assert x.shape == (2, 3, size, size) and float(x.detach().abs().max()) <= 1.0
+    energy, code = D(x)
+    assert energy.shape == (2,) and code.shape[0] == 2
+    assert D.reconstruct(x).shape == x.shape
+
+
+def test_noise_planes_at_every_layer_after_the_first_and_seeded_sampling():
+    G = ConvGenerator(16, 3, 128, 8, noise_planes=2)
+    planes = [m for m in G.modules() if isinstance(m, NoisePlanes)]
+    assert len(planes) == len(generator_channels(128, 8))  # before each upsampling and before the output
+    first = G.net[0]
+    assert first.in_channels == 16  # the first layer takes the noise vector alone
+    G.eval()
+    z = torch.randn(2, 16)
+    a, b = G(z), G(z)
+    assert not torch.equal(a, b)  # the planes add randomness beyond z
+    with seeded_noise(G, 5):
+        c = G(z)
+    state = torch.get_rng_state()
+    with seeded_noise(G, 5):
+        d = G(z)
+    assert torch.equal(c, d) and torch.equal(state, torch.get_rng_state())  # the global RNG is restored
+
+
+def test_conv_d_parameters_and_mlp_flops_by_hand():
+    # The paper's 64-px auto-encoder, 3 channels: encoder (64)4c2s-(128)4c2s-(256)4c2s with batch norm after the
+    # second and third convolutions, decoder (128)4c2s-(64)4c2s-(3)4c2s with batch norm after the hidden ones.
+    cfg = resolve(apply_overrides(from_preset("celeba-64"), {"data": "folder"}))
+    d = describe_networks(cfg, (3, 64, 64), "ae")
+    conv = lambda i, o: i * o * 16 + o  # noqa: E731
+    by_hand = (conv(3, 64) + conv(64, 128) + 2 * 128 + conv(128, 256) + 2 * 256
+               + conv(256, 128) + 2 * 128 + conv(128, 64) + 2 * 64 + conv(64, 3))
+    assert d["params_d"] == by_hand == 1318659
+    # A tiny MLP on 2-D points, batch 8: G 2-4-2, D 2-3-2. Matrix products only (2 M K N each):
+    # D update: G forward 256 (no grad) + two D forwards 2 x 192 + two D backwards 2 x (192 + 96: no gradient
+    # for the data) = 1216; G update: G forward 256 + D forward 192 + D backward 192 (inputs only) + G backward
+    # 256 + 128 (no gradient for z) = 1024.
+    tiny = resolve(apply_overrides(from_preset("ring"), {"z_dim": 2, "g_layers": 2, "g_size": 4, "d_layers": 2,
+                                                         "d_size": 3, "batch_size": 8, "batch_norm": False}))
+    assert describe_networks(tiny, (2,), "ae") == {"params_g": 22, "params_d": 17, "flops_per_step": 2240}
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Eight RGB images of assorted sizes (the presets resize and centre-crop them)."""
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(300, 260), (256, 256), (280, 400), (512, 300)] * 2):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / f"im{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("preset, size, batch", [("celeba-64", 64, 4), ("imagenet-128", 128, 4),
+                                                 ("imagenet-256", 256, 2)])
+def test_image_presets_train_on_a_folder_and_sample_their_resolution(tmp_path, image_folder, capsys, preset,
+                                                                      size, batch):
+    out = tmp_path / preset
+    code = main(["train", "--preset", preset, "--data", str(image_folder), "--out", str(out), "--steps", "2",
+                 "--no-progress", "--set", f"batch_size={batch}", "--set", "g_channels=8", "--set", "d_channels=8",
+                 "--set", "n_grid=4"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, size, size]
+    x = sample_from_run(out, 3, seed=1)
+    assert x.shape == (3, 3, size, size) and x.dtype == np.uint8
+    if preset != "celeba-64":  # noise planes: the same seed gives the same images
+        assert np.array_equal(x, sample_from_run(out, 3, seed=1))
+        assert not np.array_equal(x, sample_from_run(out, 3, seed=2))
+
+
+def test_image_preset_without_data_and_unsupported_resolution_are_one_error_line(tmp_path, capsys):
+    assert main(["train", "--preset", "celeba-64", "--out", str(tmp_path / "a"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass --data FOLDER" in err[0]
+    assert main(["train", "--preset", "mnist-conv", "--set", "image_size=96", "--out", str(tmp_path / "b"),
+                 "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "conv nets support image_size 28, 32, 64, 128 or 256, got 96" in err[0]
+
+
+def test_dry_run_reports_parameters_and_flops(tmp_path, capsys):
+    assert main(["train", "--preset", "imagenet-128", "--data", str(tmp_path), "--dry-run",
+                 "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    cfg = resolve(apply_overrides(from_preset("imagenet-128"), {"data": str(tmp_path)}))
+    d = describe_networks(cfg, (3, 128, 128), "ae")
+    assert (f"G {d['params_g'] / 1e6:.2f} M parameters, D {d['params_d'] / 1e6:.2f} M; "
+            f"{d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch 64") in err
+    assert not (tmp_path / "r").exists()
