@@ -126,3 +126,48 @@ def test_dry_run_reports_parameters_and_flops(tmp_path, capsys):
     assert (f"G {d['params_g'] / 1e6:.2f} M parameters, D {d['params_d'] / 1e6:.2f} M; "
             f"{d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch 64") in err
     assert not (tmp_path / "r").exists()
+
+
+def _tiny_image_trainer(**kw):
+    from ebgan.data import Dataset
+    from ebgan.train import Trainer
+
+    x = torch.arange(6 * 8 * 8, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(6, 1, 8, 8)
+    cfg = resolve(apply_overrides(from_preset("mnist"), {"g_layers": 2, "g_size": 8, "d_layers": 2, "d_size": 8,
+                                                         "batch_size": 3, "num_threads": 1, **kw}))
+    return Trainer(cfg, Dataset("tiny", "image", x, None)), x
+
+
+def test_random_crops_are_windows_at_offsets_drawn_from_the_data_generator():
+    trainer, x = _tiny_image_trainer(crop_size=4)
+    assert trainer.sample_shape == (1, 4, 4) and trainer.G(torch.randn(2, 100)).shape == (2, 1, 4, 4)
+    gen = torch.Generator()
+    gen.set_state(trainer.gen_data.get_state())
+    out = trainer.augment(x[:3])
+    top, left = torch.randint(5, (3,), generator=gen), torch.randint(5, (3,), generator=gen)
+    for i in range(3):
+        t, l = int(top[i]), int(left[i])
+        assert torch.equal(out[i], x[i, :, t:t + 4, l:l + 4])
+
+
+def test_flips_mirror_the_images_drawn_for_it():
+    trainer, x = _tiny_image_trainer(flip=True)
+    gen = torch.Generator()
+    gen.set_state(trainer.gen_data.get_state())
+    out = trainer.augment(x[:3])
+    flip = torch.rand(3, generator=gen) < 0.5
+    for i in range(3):
+        assert torch.equal(out[i], x[i].flip(-1) if flip[i] else x[i])
+
+
+def test_lsun_preset_trains_on_64_pixel_crops_of_96_pixel_images(tmp_path, image_folder, capsys):
+    out = tmp_path / "lsun"
+    code = main(["train", "--preset", "lsun-64", "--data", str(image_folder), "--out", str(out), "--steps", "2",
+                 "--no-progress", "--set", "batch_size=4", "--set", "g_channels=8", "--set", "d_channels=8",
+                 "--set", "n_grid=4", "--set", "flip=true"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, 64, 64]
+    assert sample_from_run(out, 2).shape == (2, 3, 64, 64)
+    assert main(["train", "--preset", "lsun-64", "--data", str(image_folder), "--out", str(tmp_path / "x"),
+                 "--set", "crop_size=128", "--dry-run"]) == 2
+    assert "crop_size (128) must not exceed image_size (96)" in capsys.readouterr().err

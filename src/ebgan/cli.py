@@ -80,6 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
         shape = expected_sample_shape(cfg.data, cfg.image_size, cfg.channels)
+        if cfg.crop_size is not None and len(shape) == 3:
+            shape = (shape[0], cfg.crop_size, cfg.crop_size)
         # The class inputs of a conditional run depend on the data's labels: describe the nets without them.
         d = describe_networks(dataclasses.replace(cfg, conditional=False), shape, make_objective(cfg).head)
         print(f"networks for samples of shape {list(shape)}: G {d['params_g'] / 1e6:.2f} M parameters, D "

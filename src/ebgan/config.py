@@ -19,6 +19,7 @@ from .errors import EbganError
 
 ENERGIES = ("l2", "sse", "mse", "l1")
 ARCHS = ("mlp", "conv")
+CONV_SIZES = (28, 32, 64, 128, 256)  # image sizes the conv family supports (ebgan.nets)
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 MARGIN_SCHEDULES = ("constant", "linear", "exponential")
 AMP_MODES = ("none", "auto", "bf16", "fp16")
@@ -34,6 +35,8 @@ class Config:
     data: str = "mnist"  # registry name (ring, grid, mnist, stacked-mnist, ...) or an image folder
     image_size: int | None = None  # resize images to this size (None: the data set's own)
     channels: int | None = None  # convert images to 1 or 3 channels (None: the data set's own)
+    crop_size: int | None = None  # train on random crop_size crops of the images, drawn anew every batch (None: off)
+    flip: bool = False  # flip each training image left-right with probability 1/2, anew every batch
     classes: str | None = None  # keep only these labels of a labelled data set, comma-separated (3, or 1,7)
     holdout: float = 0.0  # share of the (kept) training data held out of training, to calibrate threshold.json
     # --- objective ---
@@ -163,12 +166,17 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
         batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
     ),
     # The paper's single-scale image models (docs/paper.md s.1), to train on a folder of images: `--data DIR`.
-    # Adam 2e-4, beta1 0.5, the paper's margins for the l2 energy (CelebA 20, ImageNet-128 40, 256 px 80), the
+    # Adam 2e-4, beta1 0.5, the paper's margins for the l2 energy (CelebA 20, LSUN 80 on random 64-px crops of
+    # 96-px images, ImageNet-128 40, 256 px 80), the
     # paper's 64-px auto-encoder and 128/256-px generators with one noise plane per layer (the paper does not
     # say how many). The number of steps is not in the paper: 20,000 (CelebA-64), 50,000 (128 and 256 px).
     "celeba-64": dict(
         data=IMAGE_PRESET_DATA, arch="conv", image_size=64, channels=3, z_dim=100, g_channels=64, d_channels=64,
         margin=20.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=20000,
+    ),
+    "lsun-64": dict(
+        data=IMAGE_PRESET_DATA, arch="conv", image_size=96, crop_size=64, channels=3, z_dim=100, g_channels=64,
+        d_channels=64, margin=80.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=20000,
     ),
     "imagenet-128": dict(
         data=IMAGE_PRESET_DATA, arch="conv", image_size=128, channels=3, z_dim=100, g_channels=64, d_channels=64,
@@ -432,9 +440,17 @@ def validate(cfg: Config) -> None:
     need(cfg.data != IMAGE_PRESET_DATA, "this preset trains on your images: pass --data FOLDER (a folder of "
          "image files)")
     if cfg.image_size is not None:
-        need(cfg.image_size in (28, 32, 64, 128, 256) or cfg.arch == "mlp",
-             f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
+        need(cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch == "mlp",
+             f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
+    if cfg.crop_size is not None:
+        need(cfg.crop_size > 0, f"crop_size must be > 0, got {cfg.crop_size}")
+        need(cfg.crop_size in CONV_SIZES or cfg.arch == "mlp",
+             f"conv nets support crop_size 28, 32, 64, 128 or 256, got {cfg.crop_size}")
+        need(cfg.image_size is None or cfg.crop_size <= cfg.image_size,
+             f"crop_size ({cfg.crop_size}) must not exceed image_size ({cfg.image_size})")
+        need(cfg.holdout == 0 and not cfg.known_anomalies,
+             "crop_size does not combine with holdout or known_anomalies (their energies need whole images)")
     if cfg.channels is not None:
         need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")
     if cfg.classes is not None:

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .config import Config
+from .config import CONV_SIZES, Config
 from .errors import EbganError
 
 
@@ -183,7 +183,6 @@ class LogitDiscriminator(nn.Module):
 # rule: strided 4x4 convolutions doubling the maps (capped at D_MAX_CHANNELS) down to 8x8 (7x7 at 28 px),
 # and transposed ones back up.
 
-CONV_SIZES = (28, 32, 64, 128, 256)
 G_MAX_CHANNELS = 1024
 D_MAX_CHANNELS = 512
 

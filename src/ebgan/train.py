@@ -135,8 +135,19 @@ class Trainer:
             if dataset.labels is None:
                 raise EbganError(f"conditional=true needs a labelled data set; {dataset.name} has no labels")
             self.n_classes = int(dataset.labels.max()) + 1
+        # What the nets see: the data's samples, or (crop_size) random crops of them drawn in next_batch.
+        self.sample_shape = tuple(dataset.sample_shape)
+        if cfg.crop_size is not None:
+            if dataset.kind != "image":
+                raise EbganError(f"crop_size needs images; {dataset.name} holds {dataset.kind}")
+            c, h, w = self.sample_shape
+            if cfg.crop_size > min(h, w):
+                raise EbganError(f"crop_size {cfg.crop_size} is larger than the {h}x{w} images")
+            self.sample_shape = (c, cfg.crop_size, cfg.crop_size)
+        if cfg.flip and dataset.kind != "image":
+            raise EbganError(f"flip needs images; {dataset.name} holds {dataset.kind}")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.G, self.D = build_networks(cfg, dataset.sample_shape, self.objective.head,
+        self.G, self.D = build_networks(cfg, self.sample_shape, self.objective.head,
                                        energy=self.objective.energy, n_classes=self.n_classes)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -188,7 +199,31 @@ class Trainer:
             set_labels(self.G, self.labels[idx])
             set_labels(self.D, self.labels[idx])
         x = self.data[idx]
+        if self.cfg.crop_size is not None or self.cfg.flip:
+            x = self.augment(x)
         return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
+
+    def augment(self, x: Tensor) -> Tensor:
+        """Random crops (crop_size) and left-right flips (flip) of this rank's images. The draws come from
+        ``gen_data`` for the whole global batch, so every rank consumes the same numbers (the generator stays
+        the same on every rank) and takes its own slice."""
+        b, world, rank = x.shape[0], self.info.world_size, self.info.rank
+        n = b * world
+        mine = slice(rank * b, rank * b + b)
+        if self.cfg.crop_size is not None:
+            c = self.cfg.crop_size
+            _, ch, h, w = x.shape
+            top = torch.randint(h - c + 1, (n,), generator=self.gen_data)[mine].to(x.device)
+            left = torch.randint(w - c + 1, (n,), generator=self.gen_data)[mine].to(x.device)
+            ar = torch.arange(c, device=x.device)
+            rows = (top[:, None] + ar)[:, None, :, None]  # [b, 1, c, 1]
+            cols = (left[:, None] + ar)[:, None, None, :]  # [b, 1, 1, c]
+            x = x[torch.arange(b, device=x.device)[:, None, None, None],
+                  torch.arange(ch, device=x.device)[None, :, None, None], rows, cols]
+        if self.cfg.flip:
+            flip = (torch.rand(n, generator=self.gen_data) < 0.5)[mine].to(x.device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x
 
     def next_anomalies(self) -> Tensor:
         """A batch of ``batch_size`` known anomalies, drawn uniformly with replacement (their set is often
@@ -536,7 +571,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         (out / "samples").mkdir(exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
         # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
-        meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(dataset.sample_shape),
+        meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(trainer.sample_shape),
                 "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve()),
                 "classes": cfg.classes, "n_classes": trainer.n_classes, **data.describe()}
         atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
