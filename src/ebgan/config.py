@@ -37,6 +37,8 @@ class Config:
     channels: int | None = None  # convert images to 1 or 3 channels (None: the data set's own)
     crop_size: int | None = None  # train on random crop_size crops of the images, drawn anew every batch (None: off)
     flip: bool = False  # flip each training image left-right with probability 1/2, anew every batch
+    stream: bool = False  # image folder or .zip: read the files batch by batch instead of loading them all
+    data_workers: int = 2  # stream=true: processes decoding images ahead of training (0: in the training process)
     classes: str | None = None  # keep only these labels of a labelled data set, comma-separated (3, or 1,7)
     holdout: float = 0.0  # share of the (kept) training data held out of training, to calibrate threshold.json
     # --- objective ---
@@ -443,6 +445,13 @@ def validate(cfg: Config) -> None:
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
         need(cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch == "mlp",
              f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
+    need(cfg.data_workers >= 0, f"data_workers must be >= 0, got {cfg.data_workers}")
+    if cfg.stream:
+        need(cfg.data not in ("ring", "grid", "mnist", "mnist-test", "stacked-mnist"),
+             f"stream=true reads an image folder or a .zip from disk; {cfg.data!r} is held in memory (drop stream)")
+        need(cfg.holdout == 0 and not cfg.known_anomalies and cfg.classes is None and not cfg.conditional,
+             "stream=true does not combine with holdout, known_anomalies, classes or conditional (image folders "
+             "have no labels)")
     if cfg.crop_size is not None:
         need(cfg.crop_size > 0, f"crop_size must be > 0, got {cfg.crop_size}")
         need(cfg.crop_size in CONV_SIZES or cfg.arch == "mlp",

@@ -172,7 +172,10 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.gen_data = torch.Generator().manual_seed(cfg.seed)
         self.gen_noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 100_003 * (self.info.rank + 1))
-        self.data = dataset.data.to(self.device)
+        # stream=true: the images are read from disk batch by batch (ebgan.stream); otherwise one tensor.
+        self.streamed = not hasattr(dataset, "data")
+        self.data = None if self.streamed else dataset.data.to(self.device)
+        self._stream = None  # the running reader of this epoch's batches (streamed data)
         self.labels = dataset.labels.to(self.device) if cfg.conditional else None
         self.perm = torch.randperm(len(dataset), generator=self.gen_data).to(self.device)
         self.pos = 0
@@ -192,13 +195,24 @@ class Trainer:
         if self.pos + b * world > len(self.perm):  # new epoch: drop the remainder, reshuffle
             self.perm = torch.randperm(len(self.dataset), generator=self.gen_data).to(self.device)
             self.pos = 0
+            self._stream = None
         start = self.pos + b * self.info.rank
         idx = self.perm[start:start + b]
+        if self.streamed:
+            if self._stream is None:  # the rest of this epoch's batches for this rank, read ahead in order
+                from .stream import BatchStream
+
+                starts = range(self.pos + b * self.info.rank, len(self.perm) - b * world + 1 + b * self.info.rank,
+                               b * world)
+                self._stream = BatchStream(self.dataset, [self.perm[s:s + b].cpu() for s in starts],
+                                           self.cfg.data_workers)
+            x = self._stream.next().to(self.device)
         self.pos += b * world
         if self.labels is not None:  # conditional: G and D see this batch's labels until the next batch
             set_labels(self.G, self.labels[idx])
             set_labels(self.D, self.labels[idx])
-        x = self.data[idx]
+        if not self.streamed:
+            x = self.data[idx]
         if self.cfg.crop_size is not None or self.cfg.flip:
             x = self.augment(x)
         return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
@@ -399,6 +413,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.perm = state["perm"].to(self.device)
         self.pos = int(state["pos"])
+        self._stream = None  # streamed data: read on from the restored position
         self.ema_updates = int(state.get("ema_updates", 0))
         self.objective.load_state_dict(state["objective"])
         if not self.cfg.num_threads and "threads" in state and int(state["threads"]) != self.threads:
@@ -548,7 +563,12 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
          progress: bool, dataset: Dataset | None, anomalies: Tensor | None) -> dict[str, Any]:
     from . import plots
 
-    if dataset is None:
+    if dataset is None and cfg.stream:
+        from .data import FOLDER_CHANNELS, FOLDER_IMAGE_SIZE
+        from .stream import StreamedImages
+
+        dataset = StreamedImages(cfg.data, cfg.image_size or FOLDER_IMAGE_SIZE, cfg.channels or FOLDER_CHANNELS)
+    elif dataset is None:
         from .data import load_dataset
 
         dataset = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,

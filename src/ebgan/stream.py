@@ -1,0 +1,114 @@
+"""Image folders and zip files streamed from disk (``stream=true``), for data sets too large to hold in memory.
+
+:class:`StreamedImages` lists the image files once (a folder recursively, or the members of a ``.zip``) and
+decodes an image when asked, with Pillow, exactly as the in-memory loader does (resize of the short side,
+centre crop, 1 or 3 channels). :class:`BatchStream` feeds the trainer: it is handed the trainer's own batch
+order (the epoch permutation and position that checkpoints already hold) and reads those batches ahead in
+``data_workers`` ``DataLoader`` worker processes. The order never depends on the workers, so a streamed run
+gives the same batches as an in-memory run of the same files and seed, and resumes mid-epoch exactly.
+
+A file Pillow cannot read stops the run with one error line naming it (as the in-memory loader does): a
+training set should not silently shrink.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .data import (
+    IMAGE_EXTENSIONS,
+    _check_channels,
+    _check_image_size,
+    _load_image,
+    list_images,
+)
+from .errors import EbganError
+
+
+class StreamedImages(torch.utils.data.Dataset):
+    """The images of a folder or a ``.zip`` as ``uint8 [C, S, S]`` tensors decoded on demand.
+
+    Same interface as :class:`ebgan.data.Dataset` where the trainer needs it (``name``, ``kind``, ``labels``,
+    ``len``, ``sample_shape``); it has no ``data`` tensor.
+    """
+
+    kind = "image"
+    labels = None
+
+    def __init__(self, path: str | os.PathLike, image_size: int, channels: int) -> None:
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.image_size = _check_image_size(image_size)
+        self.channels = _check_channels(channels)
+        self.mode = "L" if self.channels == 1 else "RGB"
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_pid: int | None = None
+        if self.path.is_dir():
+            self.files: list[str] = [str(p) for p in list_images(self.path)]
+            self.is_zip = False
+        elif self.path.is_file() and zipfile.is_zipfile(self.path):
+            with zipfile.ZipFile(self.path) as zf:
+                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            self.files = sorted(n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS
+                                and not any(part.startswith((".", "__MACOSX")) for part in Path(n).parts))
+            self.is_zip = True
+        else:
+            raise EbganError(f"{self.path} is neither a folder nor a zip file of images")
+        if not self.files:
+            raise EbganError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found in {self.path}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.channels, self.image_size, self.image_size)
+
+    def _open(self, i: int):
+        if not self.is_zip:
+            return Path(self.files[i])
+        if self._zip is None or self._zip_pid != os.getpid():  # one handle per worker process
+            self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
+        return io.BytesIO(self._zip.read(self.files[i]))
+
+    def __getitem__(self, i: int) -> Tensor:
+        try:
+            arr = _load_image(self._open(int(i)), self.image_size, self.mode, "center", None)
+        except EbganError as err:
+            if not self.is_zip:
+                raise  # the message names the file
+            raise EbganError(f"cannot read image {self.path}:{self.files[i]}: {err.__context__} (fix or remove "
+                             f"the file)") from None
+        t = torch.from_numpy(arr.copy())
+        return t.unsqueeze(0) if self.channels == 1 else t.permute(2, 0, 1)
+
+    def __getstate__(self) -> dict:  # worker processes open their own zip handle
+        state = dict(self.__dict__)
+        state["_zip"] = state["_zip_pid"] = None
+        return state
+
+
+class BatchStream:
+    """Reads the given batches of indices ahead, in order, with ``workers`` processes (0: in this process)."""
+
+    def __init__(self, dataset: StreamedImages, batches: list[Tensor], workers: int) -> None:
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=[b.tolist() for b in batches],
+                                             num_workers=workers, prefetch_factor=4 if workers else None)
+        self._it = iter(loader)
+
+    def next(self) -> Tensor:
+        try:
+            return next(self._it)
+        except EbganError as e:
+            # A worker's error comes back as an EbganError whose message is the worker's whole traceback: keep
+            # its last line, the message itself, so the user sees one line.
+            lines = str(e).strip().splitlines()
+            if len(lines) > 1 and "EbganError: " in lines[-1]:
+                raise EbganError(lines[-1].split("EbganError: ", 1)[1]) from None
+            raise
