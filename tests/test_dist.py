@@ -49,6 +49,45 @@ def test_two_ranks_stay_identical(tmp_path):
         assert not torch.equal(r0["first"], r1["first"])  # each rank reads its own slice of the batch
 
 
+def _matched_noise(self, n: int) -> torch.Tensor:
+    """Noise for the global batch of this call, the same whatever the process count: this rank's slice."""
+    self._noise_calls = getattr(self, "_noise_calls", 0) + 1
+    world, rank = self.info.world_size, self.info.rank
+    z = torch.randn(n * world, self.cfg.z_dim, generator=torch.Generator().manual_seed(1000 + self._noise_calls))
+    return z[rank * n:(rank + 1) * n]
+
+
+def _equal_worker(rank: int, world: int, port: int, out: str, batch: int) -> None:
+    if world > 1:
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = dist.setup("cpu") if world > 1 else dist.DistInfo()
+    Trainer.noise = _matched_noise
+    x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
+    # No batch norm, no dropout, no pulling-away term: nothing couples the samples of a batch, so the gradient
+    # of the global batch is the mean of the ranks' gradients.
+    cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 16, "d_size": 16, "batch_size": batch,
+                                                        "pt_weight": 0.0, "lr_schedule": "constant"}))
+    t = Trainer(cfg, Dataset("ring", "points", x, y), info)
+    for _ in range(8):
+        t.train_step()
+    flat = torch.cat([p.detach().flatten() for p in list(t.G.parameters()) + list(t.D.parameters())])
+    torch.save(flat, f"{out}/world{world}-rank{rank}.pt")
+    if world > 1:
+        dist.cleanup()
+
+
+def test_two_ranks_equal_one_process_at_the_same_global_batch(tmp_path):
+    mp.start_processes(_equal_worker, args=(2, _free_port(), str(tmp_path), 8), nprocs=2, join=True,
+                       start_method="spawn")
+    _equal_worker(0, 1, 0, str(tmp_path), 16)
+    one = torch.load(tmp_path / "world1-rank0.pt")
+    two = torch.load(tmp_path / "world2-rank0.pt")
+    assert torch.equal(two, torch.load(tmp_path / "world2-rank1.pt"))
+    torch.testing.assert_close(two, one, rtol=1e-4, atol=1e-5)  # float sums in another order, nothing more
+
+
 def test_single_process_info():
     info = dist.setup("cpu") if "WORLD_SIZE" not in os.environ else dist.DistInfo()
     assert (info.rank, info.world_size, info.is_main, info.enabled) == (0, 1, True, False)

@@ -79,7 +79,7 @@ class Config:
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
     g_noise_planes: int = 0  # conv: Gaussian noise planes concatenated to the input of every G layer after the first
     # --- optimisation ---
-    batch_size: int = 64  # samples per batch (real and generated alike), over all processes
+    batch_size: int = 64  # samples per batch (real and generated alike) per process; torchrun: x processes
     steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps (0: AE only)
     optim_g: str | None = None  # the generator's optimiser: adam | sgd | rmsprop (None: the loss's default)
     optim_d: str | None = None  # the discriminator's optimiser: adam | sgd | rmsprop (None: the loss's)
