@@ -74,6 +74,26 @@ def test_real_mnist_test_images_score_high(mnist_test, classifier):
 
 
 @needs_mnist
+def test_images_of_another_size_are_resized_to_the_classifiers_28(mnist_test, classifier):
+    """A model trained on MNIST at 64 pixels is scored on its samples brought back to 28: real test images
+    upsampled to 64 score as the originals resized back by the same function, and close to the originals."""
+    from ebgan.data import resize_images
+    from ebgan.evaluate import to_classifier_size
+
+    x, _ = mnist_test
+    x64 = resize_images(x[:2000], 64)
+    back = resize_images(x64, 28)
+    assert torch.equal(torch.from_numpy(to_classifier_size(x64.numpy())), back)
+    a = evaluate(x64.numpy(), "mnist", data_root=DATA_ROOT, classifier=classifier)
+    b = evaluate(back.numpy(), "mnist", data_root=DATA_ROOT, classifier=classifier)
+    c = evaluate(x[:2000].numpy(), "mnist", data_root=DATA_ROOT, classifier=classifier)
+    assert (a["is"], a["fid"]) == (b["is"], b["fid"])
+    # The round trip 28 -> 64 -> 28 blurs the strokes a little (measured: IS 9.16 against 9.59 for these 2,000
+    # originals), yet the classifier still reads them as the digits they are.
+    assert a["is"] > 9.0 and c["is"] > a["is"]
+
+
+@needs_mnist
 def test_noise_lowers_is_and_raises_fid(mnist_test, classifier):
     x, _ = mnist_test
     results = [

@@ -50,6 +50,16 @@ def _check_images(x: np.ndarray, channels: int, against: str) -> None:
         raise EbganError(f"{against} samples must be uint8 [N, {channels}, 28, 28], got shape {list(x.shape)}{hint}")
 
 
+def to_classifier_size(x: np.ndarray) -> np.ndarray:
+    """Square ``uint8`` images of another size (a 64-pixel model of MNIST) resized to the classifier's 28 x 28
+    (bilinear, antialiased: :func:`ebgan.data.resize_images`); anything else is returned as it is."""
+    if x.dtype == np.uint8 and x.ndim == 4 and x.shape[2] == x.shape[3] and x.shape[2] != 28:
+        from .data import resize_images
+
+        return resize_images(torch.from_numpy(np.ascontiguousarray(x)), 28).numpy()
+    return x
+
+
 def _check_points(x: np.ndarray, against: str) -> None:
     if x.dtype.kind != "f":
         raise EbganError(f"{against} samples must be float32 points [N, 2], got dtype {x.dtype}")
@@ -73,7 +83,8 @@ def evaluate(
 
     Args:
         samples: ``uint8 [N, 1, 28, 28]`` (mnist), ``uint8 [N, 3, 28, 28]`` (stacked-mnist) or
-            ``float32 [N, 2]`` (ring, grid).
+            ``float32 [N, 2]`` (ring, grid); square images of another size (a model trained at 64 pixels) are
+            resized to 28 first (:func:`to_classifier_size`).
         against: ``"mnist"``, ``"ring"``, ``"grid"`` or ``"stacked-mnist"``.
         data_root: folder holding ``MNIST/raw/``; read only to compute the real FID statistics once (they are
             then cached). Default ``$EBGAN_DATA_ROOT`` or ``./data``.
@@ -105,6 +116,7 @@ def evaluate(
     if against in ("ring", "grid"):
         _check_points(samples, against)
     else:
+        samples = to_classifier_size(samples)
         _check_images(samples, 3 if against == "stacked-mnist" else 1, against)
     total = samples.shape[0]
     if n is None:
