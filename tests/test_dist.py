@@ -131,3 +131,28 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp
     assert all(m.startswith("stopped by SIGTERM at step ") for m in msgs) and steps[0] == steps[1]
     step = steps[0]
     assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == f"step-{step:08d}"
+
+
+def test_sync_batch_norm_swaps_layers_and_keeps_the_state():
+    cfg = resolve(apply_overrides(from_preset("mnist-conv"), {"g_channels": 4, "d_channels": 4}))
+    from ebgan.nets import build_networks
+
+    G, _ = build_networks(cfg, (1, 28, 28), "ae")
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules())
+    S = dist.sync_batch_norm(G)
+    assert n_bn > 0 and sum(isinstance(m, torch.nn.SyncBatchNorm) for m in S.modules()) == n_bn
+    after = S.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_sync_bn_on_cpu_processes_is_refused_with_one_clear_error():
+    import pytest
+
+    from ebgan.errors import EbganError
+
+    x, y = sample_mixture("ring", 256, torch.Generator().manual_seed(0))
+    cfg = resolve(apply_overrides(from_preset("ring"), {"sync_bn": True, "device": "cpu"}))
+    with pytest.raises(EbganError, match="sync_bn=true needs CUDA devices"):
+        Trainer(cfg, Dataset("ring", "points", x, y), dist.DistInfo(rank=0, world_size=2, local_rank=0))
+    Trainer(cfg, Dataset("ring", "points", x, y))  # one process: nothing to synchronise, no error

@@ -95,6 +95,7 @@ class Config:
     seed: int = 0  # seeds weights, batch order, noise and dropout (runs with one seed are identical)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     num_threads: int = 0  # CPU threads (0: auto, the cores not busy with other processes at the start)
+    sync_bn: bool = False  # torchrun on CUDA: batch norm with the global batch's statistics (SyncBatchNorm)
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)
     sample_every: int = 1000  # steps between sample grids in samples/step-N.png

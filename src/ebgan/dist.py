@@ -68,6 +68,13 @@ def broadcast_module(module: nn.Module, info: DistInfo) -> None:
         td.broadcast(t.data, src=0)
 
 
+def sync_batch_norm(module: nn.Module) -> nn.Module:
+    """``module`` with every batch-norm layer replaced by ``torch.nn.SyncBatchNorm``, which normalises with the
+    statistics of the global batch (all processes) instead of this process's slice. The state-dict keys stay
+    the same, so checkpoints load either way. PyTorch implements it for CUDA devices only."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
 def average_gradients(params: list[torch.Tensor], info: DistInfo) -> None:
     """Average ``.grad`` over ranks with one flat all-reduce (parameters without a gradient are skipped)."""
     if not info.enabled:
