@@ -95,6 +95,9 @@ class Config:
     seed: int = 0  # seeds weights, batch order, noise and dropout (runs with one seed are identical)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     num_threads: int = 0  # CPU threads (0: auto, the cores not busy with other processes at the start)
+    channels_last: bool = False  # conv nets: NHWC feature maps (faster on tensor-core GPUs; also runs on a CPU)
+    compile: bool = False  # train G and D through torch.compile (first steps slower while it compiles)
+    tf32: bool = True  # CUDA: allow TF32 matrix products and convolutions (Ampere and newer; no effect on CPU)
     sync_bn: bool = False  # torchrun on CUDA: batch norm with the global batch's statistics (SyncBatchNorm)
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)

@@ -163,6 +163,19 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optim_d, self.D.parameters(), cfg.lr_d, cfg.beta1, cfg.beta2, self.device)
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
+        # GPU-oriented execution options (they also run on a CPU): channels_last keeps conv feature maps
+        # NHWC, which tensor cores (and oneDNN) prefer; compile traces G and D with torch.compile. Training
+        # runs G_run/D_run; checkpoints, EMA and sampling use G and D themselves (same parameters).
+        self.channels_last = cfg.channels_last and cfg.arch == "conv"
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_run, self.D_run = self.G, self.D
+        if cfg.compile:
+            self.G_run, self.D_run = torch.compile(self.G), torch.compile(self.D)
+        if self.device.type == "cuda" and cfg.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         # A moving average of G's weights (g_ema > 0): what sample grids, evaluation, `ebgan sample` and
         # `ebgan eval` use unless told otherwise. Updated after every G update; see update_ema.
         self.G_ema = None
@@ -220,7 +233,10 @@ class Trainer:
             x = self.data[idx]
         if self.cfg.crop_size is not None or self.cfg.flip:
             x = self.augment(x)
-        return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
+        if self.dataset.kind != "image":
+            return x
+        x = x.float().div_(127.5).sub_(1.0)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def augment(self, x: Tensor) -> Tensor:
         """Random crops (crop_size) and left-right flips (flip) of this rank's images. The draws come from
@@ -330,7 +346,7 @@ class Trainer:
 
     def d_phase(self, game_step: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``d_steps`` discriminator updates; returns the last fake batch (with G's graph), loss and stats."""
-        cfg, G, D, obj = self.cfg, self.G, self.D, self.objective
+        cfg, G, D, obj = self.cfg, self.G_run, self.D_run, self.objective
         for k in range(cfg.d_steps):
             real = self.next_batch()
             last = k == cfg.d_steps - 1
@@ -347,14 +363,14 @@ class Trainer:
 
     def g_phase(self, fake: Tensor, game_step: int) -> tuple[Tensor, dict[str, Tensor]]:
         """One generator update through the (updated, frozen) discriminator."""
-        D = self.D
-        D.requires_grad_(False)  # no weight gradients for D in the G step: less work, D untouched
+        D = self.D_run
+        self.D.requires_grad_(False)  # no weight gradients for D in the G step: less work, D untouched
         try:
             with self.autocast():
                 loss_g, g_stats = self.objective.g_loss(D, fake, game_step)
             self._update(loss_g, self.g_params, self.opt_g, self.scaler_g)
         finally:
-            D.requires_grad_(True)
+            self.D.requires_grad_(True)
         return loss_g, g_stats
 
     # -- sampling --------------------------------------------------------------------------------------------
