@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from .errors import EbganError
 
 ENERGIES = ("l2", "sse", "mse", "l1")
-ARCHS = ("mlp", "conv")
+ARCHS = ("mlp", "conv", "lapgan")
 CONV_SIZES = (28, 32, 64, 128, 256)  # image sizes the conv family supports (ebgan.nets)
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 MARGIN_SCHEDULES = ("constant", "linear", "exponential")
@@ -65,7 +65,7 @@ class Config:
     threshold_fpr: float = 0.05  # false-positive rate, on the held-out data, of the threshold in threshold.json
     anomaly_score: str = "energy"  # the score of threshold.json and `ebgan score`: energy | energy/ink (images)
     # --- networks ---
-    arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style
+    arch: str = "mlp"  # mlp: the paper's fully connected grid family; conv: DCGAN-style; lapgan: Laplacian pyramid
     z_dim: int = 100  # size of the generator's Gaussian noise input
     g_layers: int = 5  # nLayerG: weight layers of the MLP generator, output layer included
     g_size: int = 800  # sizeG: hidden width of the MLP generator
@@ -403,6 +403,11 @@ def validate(cfg: Config) -> None:
     need(cfg.pretrain_steps >= 0, f"pretrain_steps must be >= 0, got {cfg.pretrain_steps}")
     need(cfg.g_noise_planes >= 0, f"g_noise_planes must be >= 0, got {cfg.g_noise_planes}")
     need(cfg.g_noise_planes == 0 or cfg.arch == "conv", "g_noise_planes needs arch=conv")
+    if cfg.arch == "lapgan":
+        need(cfg.loss not in ("ebgan", "began"), "arch=lapgan is the multi-scale GAN baseline: use a loss with a "
+             "scalar discriminator (nsgan, gan, lsgan, wgan, wgan-gp, hinge, loss-sensitive)")
+        need(not cfg.conditional and cfg.pretrain_steps == 0 and cfg.crop_size is None,
+             "arch=lapgan does not combine with conditional, pretrain_steps or crop_size")
     need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
     need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
     need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
@@ -447,7 +452,7 @@ def validate(cfg: Config) -> None:
          "image files)")
     if cfg.image_size is not None:
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
-        need(cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch == "mlp",
+        need(cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch in ("mlp", "lapgan"),
              f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
     need(cfg.data_workers >= 0, f"data_workers must be >= 0, got {cfg.data_workers}")
     if cfg.stream:

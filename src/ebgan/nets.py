@@ -323,6 +323,13 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     """
     energy = energy or cfg.energy
     points = len(sample_shape) == 1
+    if cfg.arch == "lapgan":
+        if points or head != "logit" or sample_shape[1] != sample_shape[2]:
+            raise EbganError("arch=lapgan needs square images and a loss with a scalar discriminator (nsgan, gan, "
+                             "lsgan, wgan, wgan-gp, hinge, loss-sensitive)")
+        c, size = sample_shape[0], sample_shape[1]
+        return (LapGenerator(cfg.z_dim, c, size, cfg.g_channels, cfg.batch_norm),
+                LapDiscriminator(c, size, cfg.d_channels, cfg.d_dropout, cfg.spectral_norm))
     sn = cfg.spectral_norm
     c_in = n_classes if cfg.conditional else 0
     if cfg.conditional and n_classes < 2:
@@ -371,6 +378,137 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     return G, D
 
 
+# ----------------------------------------------------------------------------------------------------------
+# LAPGAN (Denton et al. 2015), the multi-scale model EBGAN's single-scale generation is set against: a
+# Laplacian pyramid of the image, I_{k+1} = down(I_k) down to 8x8, h_k = I_k - up(I_{k+1}); a generator for
+# the 8x8 image from z and, per finer level, a generator of the residual h_k from the upsampled coarser image
+# (plus a noise plane); a discriminator per level, on the 8x8 image or on (h_k, up(I_{k+1})). Each level is
+# trained on the real pyramid (ebgan.lapgan); sampling runs the chain coarse to fine, so G(z) gives images.
+# down is 2x2 average pooling, up bilinear interpolation; any pair reconstructs exactly by construction.
+
+LAPGAN_BASE = 8
+
+
+def pyramid_down(x: Tensor) -> Tensor:
+    return nn.functional.avg_pool2d(x, 2)
+
+
+def pyramid_up(x: Tensor) -> Tensor:
+    return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def gaussian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
+    """``[I_0 = x, I_1, ..., I_levels]``, each half the size of the one before."""
+    out = [x]
+    for _ in range(levels):
+        out.append(pyramid_down(out[-1]))
+    return out
+
+
+def laplacian_pyramid(x: Tensor, levels: int) -> tuple[list[Tensor], Tensor]:
+    """``([h_0, ..., h_{levels-1}], I_levels)``: the residuals, finest first, and the coarsest image."""
+    g = gaussian_pyramid(x, levels)
+    return [g[k] - pyramid_up(g[k + 1]) for k in range(levels)], g[-1]
+
+
+def reconstruct_pyramid(residuals: list[Tensor], coarse: Tensor) -> Tensor:
+    """The inverse of :func:`laplacian_pyramid`: ``I_k = up(I_{k+1}) + h_k`` from coarse to fine."""
+    x = coarse
+    for h in reversed(residuals):
+        x = pyramid_up(x) + h
+    return x
+
+
+def lapgan_levels(size: int) -> int:
+    if size < 16 or size & (size - 1):
+        raise EbganError(f"arch=lapgan needs square images of 16, 32, 64, ... pixels, got {size}")
+    return int(math.log2(size // LAPGAN_BASE))
+
+
+class _LapLevelG(nn.Module):
+    """The residual of one level from the upsampled coarser image and a noise plane: three 3x3 convolutions."""
+
+    def __init__(self, channels: int, width: int, batch_norm: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [NoisePlanes(1), nn.Conv2d(channels + 1, width, 3, 1, 1)]
+        layers += [nn.BatchNorm2d(width)] if batch_norm else []
+        layers += [nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, 1, 1)]
+        layers += [nn.BatchNorm2d(width)] if batch_norm else []
+        layers += [nn.ReLU(inplace=True), nn.Conv2d(width, channels, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, cond: Tensor) -> Tensor:
+        return self.net(cond)
+
+
+class LapGenerator(nn.Module):
+    """``z -> image``: the 8x8 image from z (an MLP), then per level ``I_k = up(I_{k+1}) + G_k(up(I_{k+1}))``."""
+
+    def __init__(self, z_dim: int, channels: int, size: int, width: int, batch_norm: bool) -> None:
+        super().__init__()
+        self.z_dim, self.channels, self.n_levels = z_dim, channels, lapgan_levels(size)
+        hidden = [nn.Linear(z_dim, 512)] + ([nn.BatchNorm1d(512)] if batch_norm else []) + [nn.ReLU(inplace=True)]
+        self.coarse = nn.Sequential(*hidden, nn.Linear(512, channels * LAPGAN_BASE**2), nn.Tanh())
+        self.levels = nn.ModuleList(_LapLevelG(channels, width, batch_norm) for _ in range(self.n_levels))
+
+    def coarse_image(self, z: Tensor) -> Tensor:
+        return self.coarse(z).view(z.shape[0], self.channels, LAPGAN_BASE, LAPGAN_BASE)
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.coarse_image(z)
+        for k in reversed(range(self.n_levels)):
+            cond = pyramid_up(x)
+            x = cond + self.levels[k](cond)
+        return x
+
+
+class _LapLevelD(nn.Module):
+    """A level's discriminator on ``(h_k, up(I_{k+1}))`` stacked as channels: a 3x3 and two strided 4x4
+    convolutions, then one linear output; ``-> (score [N], features [N, d])``."""
+
+    def __init__(self, in_channels: int, size: int, width: int, dropout: float, spectral_norm: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(in_channels, width, 3, 1, 1), spectral_norm),
+                                   nn.LeakyReLU(0.2, inplace=True),
+                                   _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1), spectral_norm),
+                                   nn.LeakyReLU(0.2, inplace=True),
+                                   _maybe_sn(nn.Conv2d(2 * width, 2 * width, 4, 2, 1), spectral_norm),
+                                   nn.LeakyReLU(0.2, inplace=True), nn.Flatten()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.encoder = nn.Sequential(*layers)
+        self.out = _maybe_sn(nn.Linear(2 * width * (size // 4) ** 2, 1), spectral_norm)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self.encoder(x)
+        return self.out(feats).squeeze(1), feats
+
+
+class LapDiscriminator(nn.Module):
+    """One discriminator per pyramid level: ``levels[k]`` for the residual level k (finest first) and ``coarse``
+    for the 8x8 image (ebgan.lapgan trains them). Called on whole images it sums the levels' scores on the
+    images' own pyramid (a summary; training never uses it)."""
+
+    head = "logit"
+
+    def __init__(self, channels: int, size: int, width: int, dropout: float, spectral_norm: bool) -> None:
+        super().__init__()
+        self.n_levels = lapgan_levels(size)
+        self.levels = nn.ModuleList(_LapLevelD(2 * channels, size // 2**k, width, dropout, spectral_norm)
+                                    for k in range(self.n_levels))
+        self.coarse = _LapLevelD(channels, LAPGAN_BASE, width, dropout, spectral_norm)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        g = gaussian_pyramid(x, self.n_levels)
+        score, feats = self.coarse(g[-1])
+        all_feats = [feats]
+        for k in range(self.n_levels):
+            cond = pyramid_up(g[k + 1])
+            s, f = self.levels[k](torch.cat([g[k] - cond, cond], dim=1))
+            score, all_feats = score + s, all_feats + [f]
+        return score, torch.cat(all_feats, dim=1)
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
@@ -380,7 +518,9 @@ def describe_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> 
     ``cfg.batch_size`` (``d_steps`` D updates on a real and a generated batch, then one G update; forward and
     backward), counted by ``torch.utils.flop_counter`` on shape-only (meta) tensors, so that even a 256-pixel
     model is described in a moment without allocating it. Unconditional nets; the pulling-away term and the
-    losses' own arithmetic are not counted (a fraction of a percent for conv nets)."""
+    losses' own arithmetic are not counted (a fraction of a percent for conv nets). For ``arch=lapgan`` G runs
+    its whole coarse-to-fine chain and D scores every level of the images' pyramid, which is the training
+    step's work up to that bookkeeping."""
     from torch.utils.flop_counter import FlopCounterMode
 
     B = cfg.batch_size

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import _faults, dist
+from . import _faults, dist, lapgan
 from .checkpoint import (
     atomic_write_text,
     find_checkpoint,
@@ -313,8 +313,12 @@ class Trainer:
         game_step = self.step - cfg.pretrain_steps
         if cfg.lr_schedule != "constant":
             self.set_lr_scale(lr_scale_at(cfg, game_step))
-        fake, loss_d, stats = self.d_phase(game_step)
-        loss_g, g_stats = self.g_phase(fake, game_step)
+        if cfg.arch == "lapgan":  # a GAN per pyramid level (ebgan.lapgan)
+            fake, loss_d, stats = lapgan.d_phase(self, game_step)
+            loss_g, g_stats = lapgan.g_phase(self, fake, game_step)
+        else:
+            fake, loss_d, stats = self.d_phase(game_step)
+            loss_g, g_stats = self.g_phase(fake, game_step)
         if self.G_ema is not None:
             self.update_ema()
         self.step += 1
