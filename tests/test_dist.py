@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import types
 
 import torch
 import torch.multiprocessing as mp
@@ -63,13 +64,13 @@ def _equal_worker(rank: int, world: int, port: int, out: str, batch: int) -> Non
                           MASTER_PORT=str(port))
     torch.set_num_threads(1)
     info = dist.setup("cpu") if world > 1 else dist.DistInfo()
-    Trainer.noise = _matched_noise
     x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
     # No batch norm, no dropout, no pulling-away term: nothing couples the samples of a batch, so the gradient
     # of the global batch is the mean of the ranks' gradients.
     cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 16, "d_size": 16, "batch_size": batch,
                                                         "pt_weight": 0.0, "lr_schedule": "constant"}))
     t = Trainer(cfg, Dataset("ring", "points", x, y), info)
+    t.noise = types.MethodType(_matched_noise, t)  # this trainer only
     for _ in range(8):
         t.train_step()
     flat = torch.cat([p.detach().flatten() for p in list(t.G.parameters()) + list(t.D.parameters())])

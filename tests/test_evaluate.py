@@ -237,7 +237,7 @@ def _bad(tmp_path, name, array=None, raw=None):
     [
         (lambda p: _bad(p, "f.npy", np.zeros((4, 1, 28, 28), np.float32)), "mnist", "must be uint8"),
         (lambda p: _bad(p, "c.npy", np.zeros((4, 3, 28, 28), np.uint8)), "mnist", "use --against stacked-mnist"),
-        (lambda p: _bad(p, "s.npy", np.zeros((4, 1, 32, 32), np.uint8)), "mnist", "[N, 1, 28, 28]"),
+        (lambda p: _bad(p, "s.npy", np.zeros((4, 1, 32, 30), np.uint8)), "mnist", "[N, 1, 28, 28]"),
         (lambda p: _bad(p, "p.npy", np.zeros((4, 3), np.float32)), "ring", "points [N, 2]"),
         (lambda p: _bad(p, "i.npy", np.zeros((4, 2), np.int64)), "grid", "got dtype int64"),
         (lambda p: _bad(p, "n.npy", np.full((4, 2), np.nan, np.float32)), "ring", "NaN"),
