@@ -87,3 +87,35 @@ def test_stream_refuses_data_held_in_memory_and_labels():
         resolve(apply_overrides(from_preset("mnist-conv"), {"stream": True, "data": "x", "holdout": 0.1}))
     with pytest.raises(EbganError, match="neither a folder nor a zip"):
         StreamedImages("/nonexistent/imgs", 32, 3)
+
+
+def test_ctrl_c_to_the_process_group_checkpoints_once_and_leaves_no_worker(folder, tmp_path):
+    """A terminal's Ctrl-C reaches the training process and its data workers: the workers ignore it, the
+    trainer checkpoints and exits with 130, saying so once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ebgan.cli", "train", "--preset", "mnist-conv", "--data", str(folder), "--steps",
+         "1000000", "--no-progress", "--out", str(out), "--set", "stream=true", "--set", "image_size=32",
+         "--set", "channels=3", "--set", "batch_size=4", "--set", "g_channels=4", "--set", "d_channels=4",
+         "--set", "log_every=1"],
+        env=dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1"), stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    deadline = time.time() + 120
+    while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text().count("\n") >= 3):
+        assert time.time() < deadline and proc.poll() is None, "the run did not start"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130
+    assert err.count("SIGINT received") == 1 and "stopped by SIGINT" in err
+    assert (out / "checkpoints" / "latest").is_file()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the group is left

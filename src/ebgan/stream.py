@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import zipfile
 from pathlib import Path
 
@@ -94,12 +95,20 @@ class StreamedImages(torch.utils.data.Dataset):
         return state
 
 
+def _quiet_worker(_worker_id: int) -> None:
+    """Workers leave Ctrl-C and SIGTERM to the training process: it checkpoints and stops, and the workers
+    end with it (they inherited its stop handler, which would print its message once per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class BatchStream:
     """Reads the given batches of indices ahead, in order, with ``workers`` processes (0: in this process)."""
 
     def __init__(self, dataset: StreamedImages, batches: list[Tensor], workers: int) -> None:
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=[b.tolist() for b in batches],
-                                             num_workers=workers, prefetch_factor=4 if workers else None)
+                                             num_workers=workers, prefetch_factor=4 if workers else None,
+                                             worker_init_fn=_quiet_worker if workers else None)
         self._it = iter(loader)
 
     def next(self) -> Tensor:
