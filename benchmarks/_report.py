@@ -60,6 +60,18 @@ def write_section(name: str, body: str) -> None:
     os.replace(tmp, BENCHMARKS)
 
 
+def matmul_peak(n: int = 2048, reps: int = 10, stat=statistics.median) -> float:
+    """float32 GFLOP/s of ``n x n`` matrix products at the current thread count (``stat`` of ``reps`` timings)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / stat(times) / 1e9
+
+
 def median(xs):
     return statistics.median(xs)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-from _report import header, write_section  # noqa: E402
+from _report import header, matmul_peak, write_section  # noqa: E402
 
 from ebgan.config import apply_overrides, from_preset, resolve  # noqa: E402
 from ebgan.data import Dataset  # noqa: E402
@@ -28,17 +28,6 @@ from ebgan.nets import describe_networks  # noqa: E402
 from ebgan.train import Trainer  # noqa: E402
 
 PRESETS = ("celeba-64", "lsun-64", "imagenet-128", "imagenet-256")
-
-
-def peak(threads: int, reps: int = 10) -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * 2048**3 / statistics.median(times) / 1e9
 
 
 def measure(name: str, steps: int, threads: int) -> dict:
@@ -66,9 +55,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    p0 = peak(args.threads)
+    p0 = matmul_peak()
     rows = [measure(name, args.steps, args.threads) for name in PRESETS]
-    p1 = peak(args.threads)
+    p1 = matmul_peak()
     lines = [header().rstrip(), f"- {args.threads} threads, fp32, median of {args.steps} steps after one warm-up; "
              f"float32 peak {p0:.0f} GFLOP/s before, {p1:.0f} after", "",
              "| preset | sample | batch | G params | D params | GFLOP/step | s/step | images/s | GFLOP/s | "

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-from _report import ROOT, header, write_section  # noqa: E402
+from _report import ROOT, header, matmul_peak, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "semisup"
 PROBE = ROOT / "benchmarks" / "results" / "semisup-probe"
@@ -60,16 +60,7 @@ def run_dir(model: str, labels: int, seed: int) -> Path:
 
 def measure_peak(threads: int, reps: int = 15) -> dict:
     torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    med = statistics.median(times)
-    return {"threads": threads, "gflops": round(2 * 2048**3 / med / 1e9, 1), "reps": reps}
+    return {"threads": threads, "gflops": round(matmul_peak(reps=reps), 1), "reps": reps}
 
 
 def _trainer(model: str, variant: str, labels: int, threads: int):

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _report import ROOT, header, median, write_section
+from _report import ROOT, header, matmul_peak, median, write_section
 
 from ebgan import losses
 from ebgan.config import apply_overrides, from_preset, resolve
@@ -76,17 +76,6 @@ class ReferenceLoop:
         self.opt_g.step()
 
 
-def matmul_peak(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / min(times) / 1e9
-
-
 def step_flops(step_fn) -> int:
     with FlopCounterMode(display=False) as fc:
         step_fn()
@@ -124,7 +113,7 @@ def main() -> None:
             for _ in range(args.steps_per_block):
                 fn()
             rates[name].append(args.steps_per_block * b / (time.perf_counter() - t0))
-    peak = matmul_peak()
+    peak = matmul_peak(stat=min)
     flops_ref = step_flops(ref.step)
     flops_ours = {k: step_flops(t.train_step) for k, t in ours.items()}
     base = median(rates["reference"])

@@ -13,8 +13,6 @@ from ebgan.config import apply_overrides, from_preset, resolve
 from ebgan.data import Dataset, sample_mixture
 from ebgan.train import Trainer
 
-TRAIN = sys.modules["ebgan.train"]  # the module (``ebgan.train`` as an attribute is the function)
-
 
 def test_omp_num_threads_in_the_environment_is_respected(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -49,12 +47,12 @@ def test_trainer_keeps_the_run_s_thread_count_on_resume(monkeypatch):
     x, y = sample_mixture("ring", 512, torch.Generator().manual_seed(0))
     cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 8, "d_size": 8, "num_threads": 0}))
     try:
-        monkeypatch.setattr(TRAIN, "auto_threads", lambda: (2, "2 usable cores, 0.0 busy"))
+        monkeypatch.setattr(threads, "auto_threads", lambda: (2, "2 usable cores, 0.0 busy"))
         t = Trainer(cfg, Dataset("ring", "points", x, y))
         assert (t.threads, t.threads_reason, torch.get_num_threads()) == (2, "auto: 2 usable cores, 0.0 busy", 2)
         state = t.state_dict()
         assert state["threads"] == 2
-        monkeypatch.setattr(TRAIN, "auto_threads", lambda: (1, "2 usable cores, 1.0 busy"))
+        monkeypatch.setattr(threads, "auto_threads", lambda: (1, "2 usable cores, 1.0 busy"))
         resumed = Trainer(cfg, Dataset("ring", "points", x, y))
         assert resumed.threads == 1
         resumed.load_state_dict(state)  # a resumed run computes with the count it started with

@@ -39,11 +39,15 @@ def saved_config(run_dir: str | os.PathLike) -> Config:
 
 def check_resume_config(saved: Config, cfg: Config) -> None:
     """Refuse to resume under different hyper-parameters (only the run length and cadences may change)."""
-    a, b = to_dict(saved), to_dict(cfg)
-    diff = [k for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES]
+    refuse_changes(to_dict(saved), to_dict(cfg), RESUMABLE_CHANGES, "hyper-parameters")
+
+
+def refuse_changes(saved: dict, new: dict, allowed: set[str], what: str) -> None:
+    """Raise EbganError naming the fields (up to 5) where ``new`` differs from ``saved``, except ``allowed``."""
+    diff = [k for k in saved if saved[k] != new.get(k) and k not in allowed]
     if diff:
-        detail = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in diff[:5])
-        raise EbganError(f"refusing to resume under different hyper-parameters ({detail})")
+        detail = ", ".join(f"{k}: {saved[k]!r} -> {new.get(k)!r}" for k in diff[:5])
+        raise EbganError(f"refusing to resume under different {what} ({detail})")
 
 
 def holds_run(out: Path) -> bool:

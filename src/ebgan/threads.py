@@ -84,6 +84,18 @@ def busy_cores_by_others(window: float = 0.3) -> float | None:
     return max(0.0, busy / (b[1] - a[1]) * len(cpus))
 
 
+def choose_threads(num_threads: int) -> tuple[int, str]:
+    """The thread count of a run and why (``num_threads``, or 0 for :func:`auto_threads`), applied with
+    ``torch.set_num_threads``."""
+    if num_threads:
+        n, reason = num_threads, "num_threads"
+    else:
+        n, why = auto_threads()
+        reason = f"auto: {why}"
+    torch.set_num_threads(n)
+    return n, reason
+
+
 def auto_threads(window: float = 0.3) -> tuple[int, str]:
     """The thread count for ``num_threads=0`` and a short reason for the run's log line.
 

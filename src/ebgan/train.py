@@ -50,7 +50,7 @@ from .rundir import (
     truncate_metrics,
 )
 from .stopping import Interrupted, StopSignals
-from .threads import auto_threads
+from .threads import choose_threads
 
 
 class TrainingDiverged(EbganError):
@@ -121,12 +121,7 @@ class Trainer:
         self.device = resolve_device(cfg.device, self.info)
         # CPU threads: the configured count, or (num_threads=0) the cores not busy with other processes right
         # now (ebgan.threads): on a busy machine, threads that share a core stall every parallel region.
-        if cfg.num_threads:
-            self.threads, self.threads_reason = cfg.num_threads, "num_threads"
-        else:
-            self.threads, n_why = auto_threads()
-            self.threads_reason = f"auto: {n_why}"
-        torch.set_num_threads(self.threads)
+        self.threads, self.threads_reason = choose_threads(cfg.num_threads)
         self.objective = make_objective(cfg)
         if cfg.pretrain_steps and self.objective.head != "ae":
             raise EbganError(f"pretrain_steps needs an auto-encoder discriminator; loss {cfg.loss} has none")

@@ -36,11 +36,12 @@ from ..progress import Progress
 from ..rundir import (
     RunLock,
     check_new_run_dir,
+    refuse_changes,
     remove_stale_temp_files,
     truncate_metrics,
 )
 from ..stopping import Interrupted, StopSignals
-from ..threads import auto_threads
+from ..threads import choose_threads
 from .recipe import (
     RESUMABLE,
     BatchStream,
@@ -68,12 +69,7 @@ class SemisupTrainer:
 
     def __init__(self, cfg: SemisupConfig, data: SemisupData) -> None:
         self.cfg, self.data = cfg, data
-        if cfg.num_threads:
-            self.threads, self.threads_reason = cfg.num_threads, "num_threads"
-        else:
-            self.threads, why = auto_threads()
-            self.threads_reason = f"auto: {why}"
-        torch.set_num_threads(self.threads)
+        self.threads, self.threads_reason = choose_threads(cfg.num_threads)
         self.ladder, self.G = build_models(cfg)
         betas = (cfg.beta1, 0.999)
         # The fused Adam kernel: one pass over each parameter instead of a dozen (Ladder steps measured 10 %
@@ -180,11 +176,7 @@ def saved_semisup_config(out: str | Path) -> SemisupConfig:
 
 
 def _check_resume(saved: SemisupConfig, cfg: SemisupConfig) -> None:
-    a, b = to_semisup_dict(saved), to_semisup_dict(cfg)
-    diff = [k for k in a if a[k] != b[k] and k not in RESUMABLE]
-    if diff:
-        detail = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in diff[:5])
-        raise EbganError(f"refusing to resume under different settings ({detail})")
+    refuse_changes(to_semisup_dict(saved), to_semisup_dict(cfg), RESUMABLE, "settings")
 
 
 def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
