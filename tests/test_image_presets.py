@@ -171,3 +171,16 @@ def test_lsun_preset_trains_on_64_pixel_crops_of_96_pixel_images(tmp_path, image
     assert main(["train", "--preset", "lsun-64", "--data", str(image_folder), "--out", str(tmp_path / "x"),
                  "--set", "crop_size=128", "--dry-run"]) == 2
     assert "crop_size (128) must not exceed image_size (96)" in capsys.readouterr().err
+
+
+def test_stacked_mnist_preset_trains_on_three_channel_digits(tmp_path, data_root, capsys):
+    """The Stacked MNIST preset: 3 x 28 x 28 images from ../shared/data, samples scored per channel."""
+    out = tmp_path / "stacked"
+    code = main(["train", "--preset", "stacked-mnist", "--data-root", str(data_root), "--out", str(out), "--steps",
+                 "2", "--no-progress", "--set", "n_grid=4"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, 28, 28]
+    x = sample_from_run(out, 5, seed=1)
+    assert x.shape == (5, 3, 28, 28) and x.dtype == np.uint8
+    cfg = from_preset("stacked-mnist")
+    assert (cfg.channels, cfg.margin, cfg.arch) == (3, 17.0, "conv")

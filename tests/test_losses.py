@@ -450,3 +450,11 @@ def test_get_loss_unknown_name_lists_valid_names():
         L.get_loss("wgangp")
     for name in EXPECTED_NAMES:
         assert name in str(err.value)
+
+
+def test_gradient_norm_penalty_docstring_example():
+    w = torch.tensor([1.0, 2.0])
+    x = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    assert_close(L.gradient_norm_penalty(lambda v: (w * v * v).sum(1), x), torch.tensor(18.0))
+    with pytest.raises(ValueError, match="values for 2 samples"):
+        L.gradient_norm_penalty(lambda v: v.sum().reshape(1), x)

@@ -115,3 +115,18 @@ def test_d_code_bottleneck_sets_the_code_size(arch, shape):
     assert first.in_features == 5
     _, plain = build_networks(_cfg(arch=arch, d_size=32, d_channels=8), shape, "ae")
     assert plain(x)[1].shape[1] != 5
+
+
+@pytest.mark.parametrize("arch, shape, code", [("mlp", (2,), 1), ("mlp", (1, 28, 28), 64),
+                                               ("conv", (1, 28, 28), 64)])
+def test_began_defaults_to_a_code_narrower_than_the_data(arch, shape, code):
+    """BEGAN's auto-encoder gets its paper's bottleneck unless d_code says otherwise; EBGAN gets none."""
+    x = torch.rand(4, *shape) * 2 - 1
+    _, D = build_networks(_cfg(arch=arch, loss="began", d_size=32, d_channels=8), shape, "ae", energy="l1")
+    assert D(x)[1].shape == (4, code)
+    _, D = build_networks(_cfg(arch=arch, loss="began", d_size=32, d_channels=8, d_code=3), shape, "ae")
+    assert D(x)[1].shape == (4, 3)
+    for cfg in (_cfg(arch=arch, loss="began", d_size=32, d_channels=8, d_code=0),
+                _cfg(arch=arch, loss="ebgan", d_size=32, d_channels=8)):
+        _, D = build_networks(cfg, shape, "ae")
+        assert D(x)[1].shape[1] == (32 if arch == "mlp" else math.prod(D.encoder(x).shape[1:]))

@@ -105,7 +105,9 @@ HAND = [
     ("hinge", 1.0, {}, 2.0, -1.0, {"d_real": 2.0, "d_fake": 1.0}),
     # Loss-sensitive, lambda 1: L = softplus(f); Delta = mean |x - G(z)| per pair = [1/2, 1/2];
     # L_D = mean L(x) + mean max(0, 1/2 + L(x) - L(G(z))) (both hinges active since softplus is increasing).
-    ("loss-sensitive", 1.0, {}, (sp(1) + sp(3)) / 2 + ((0.5 + sp(1) - sp(0)) + (0.5 + sp(3) - sp(2))) / 2,
+    # The Lipschitz regulariser off (ls_gp = 0); with it, see the test below.
+    ("loss-sensitive", 1.0, dict(ls_gp=0.0),
+     (sp(1) + sp(3)) / 2 + ((0.5 + sp(1) - sp(0)) + (0.5 + sp(3) - sp(2))) / 2,
      (sp(0) + sp(2)) / 2, {"d_real": (sp(1) + sp(3)) / 2, "d_fake": (sp(0) + sp(2)) / 2, "delta": 0.5}),
     # BEGAN at k = 0 (k_0): mean L(x) = 2; G: mean L(G(z)) = 1; M = 2 + |0.5 * 2 - 1| = 2.
     ("began", 1.0, {}, 2.0, 1.0, {"energy_real": 2.0, "energy_fake": 1.0, "k": 0.0, "convergence": 2.0}),
@@ -124,6 +126,52 @@ def test_hand_values_on_fixed_discriminator(name, scale, extra, d_expected, g_ex
     for k, v in stats_expected.items():
         assert_close(stats[k].float(), torch.tensor(v), msg=k)
         assert not stats[k].requires_grad
+
+
+def sig(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+def test_loss_sensitive_lipschitz_regulariser_by_hand():
+    """L(x) = softplus(scale * x_0) has gradient scale * sigmoid(scale * x_0) * e_0, so the penalty is the mean
+    of (scale * sigmoid(scale * x_0))^2 over the four samples (x_0 = 1, 3 real; 0, 2 fake); L_D adds ls_gp
+    times it, G's loss is unchanged."""
+    scale, w = 2.0, 0.5
+    obj = make_objective(ring_cfg("loss-sensitive", ls_gp=w))
+    base = make_objective(ring_cfg("loss-sensitive", ls_gp=0.0))
+    gp = sum((scale * sig(scale * v)) ** 2 for v in (1, 3, 0, 2)) / 4
+    loss, stats = obj.d_loss(ScoreD(scale), REAL, FAKE, 0)
+    loss0, stats0 = base.d_loss(ScoreD(scale), REAL, FAKE, 0)
+    assert_close(stats["gp"], torch.tensor(gp))
+    assert_close(loss, loss0 + w * gp)
+    assert "gp" not in stats0
+    assert_close(obj.g_loss(ScoreD(scale), FAKE, 0)[0], base.g_loss(ScoreD(scale), FAKE, 0)[0])
+
+
+def test_loss_sensitive_regulariser_trains_the_loss_function():
+    """The penalty is built with create_graph: its gradient reaches D's weights. For L = softplus(w . x + b) the
+    per-sample penalty is sigmoid(f)^2 ||w||^2; at f = 0 (sigmoid 1/2, sigmoid' 1/4) it is ||w||^2 / 4 = 5/4,
+    its gradient in b is 2 * 1/2 * 1/4 * ||w||^2 = 5/4 and in w it is w / 2 + 5/4 * mean(x) = w / 2 for
+    samples whose mean is 0."""
+    D = nn.Linear(2, 1)
+    with torch.no_grad():
+        D.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        D.bias.zero_()
+    x = torch.tensor([[2.0, 1.0], [0.0, 0.0], [-2.0, -1.0]])  # f(x) = 0 for all three, mean 0
+    gp = L.gradient_norm_penalty(lambda v: nn.functional.softplus(D(v)[:, 0]), x)
+    assert_close(gp, torch.tensor(5 / 4))
+    gp.backward()
+    assert_close(D.weight.grad, torch.tensor([[0.5, -1.0]]))
+    assert_close(D.bias.grad, torch.tensor([5 / 4]))
+
+
+def test_loss_sensitive_regulariser_refuses_batch_norm():
+    with pytest.raises(EbganError, match="batch_norm=false or ls_gp=0"):
+        resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "batch_norm": True, "d_layers": 3}))
+    resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "batch_norm": True, "d_layers": 3,
+                                                  "ls_gp": 0.0}))
+    with pytest.raises(EbganError, match="ls_gp must be >= 0"):
+        resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "ls_gp": -1.0}))
 
 
 def test_hand_values_match_the_pure_losses():
@@ -165,7 +213,7 @@ def test_short_run_on_ring(name, ring):
             assert v.dim() == 0 and not v.requires_grad, k
             assert torch.isfinite(v), (k, float(v))
     expected = {"energy_real", "energy_fake"} if OBJECTIVES[name].head == "ae" else {"d_real", "d_fake"}
-    expected |= {"wgan-gp": {"gp"}, "began": {"k", "convergence"}, "loss-sensitive": {"delta"},
+    expected |= {"wgan-gp": {"gp"}, "began": {"k", "convergence"}, "loss-sensitive": {"delta", "gp"},
                  "ebgan": {"pt", "margin"}}.get(name, set())
     assert set(stats) == {"loss_d", "loss_g"} | expected
     x = trainer.sample(100, seed=0)

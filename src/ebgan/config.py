@@ -54,6 +54,7 @@ class Config:
     wgan_clip: float = 0.01  # WGAN weight clipping bound
     gp_weight: float = 10.0  # WGAN-GP lambda
     ls_lambda: float = 1.0  # loss-sensitive GAN lambda
+    ls_gp: float = 1.0  # loss-sensitive GAN Lipschitz regulariser: weight of mean ||grad_x L_theta||^2 (0: off)
     began_gamma: float = 0.5  # BEGAN diversity ratio
     began_lambda_k: float = 0.001  # BEGAN k_t learning rate
     spectral_norm: bool = False  # spectral normalisation of the discriminator's weight layers
@@ -72,7 +73,9 @@ class Config:
     d_layers: int = 2  # nLayerD: encoder layers + one decoder layer (MLP auto-encoder)
     d_size: int = 1024  # sizeD: hidden width of the MLP discriminator
     d_dropout: float = 0.0  # dropout after the discriminator's hidden layers (dropoutD)
-    d_code: int = 0  # auto-encoder bottleneck: a linear code of this many units after the encoder (0: none)
+    d_code: int | None = None  # auto-encoder bottleneck: a linear code of this many units (0: none; None: the
+    # loss's default: none for EBGAN, and for BEGAN a code narrower than the data as in its paper, 1 unit for
+    # 2-D points, 64 for images)
     batch_norm: bool = True  # BN after every weight layer except G's output and D's input/output
     conditional: bool = False  # class-conditional G and D (labelled data): one-hot labels into both nets
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
@@ -170,6 +173,14 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     "mnist-conv": dict(
         data="mnist", arch="conv", z_dim=100, g_channels=32, d_channels=32, margin=10.0, pt_weight=0.1,
         batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
+    ),
+    # Stacked MNIST (VEEGAN / PacGAN protocol: three MNIST digits as the channels of one 28x28 image, 1000
+    # modes, scored on 26,000 samples by the classifier per channel): the mnist-conv networks with three
+    # channels and its margin scaled by sqrt(3) (the l2 energy of 3 x 784 values at mnist-conv's per-pixel
+    # error). `benchmarks/stacked_mnist.py` trains it with EBGAN-PT and with the non-saturating GAN.
+    "stacked-mnist": dict(
+        data="stacked-mnist", arch="conv", channels=3, z_dim=100, g_channels=32, d_channels=32, margin=17.0,
+        pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
     ),
     # The paper's single-scale image models (docs/paper.md s.1), to train on a folder of images: `--data DIR`.
     # Adam 2e-4, beta1 0.5, the paper's margins for the l2 energy (CelebA 20, LSUN 80 on random 64-px crops of
@@ -411,7 +422,8 @@ def validate(cfg: Config) -> None:
     need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
     need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
     need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
-    need(cfg.d_code >= 0, f"d_code must be >= 0 (0: no bottleneck), got {cfg.d_code}")
+    need(cfg.d_code is None or cfg.d_code >= 0,
+         f"d_code must be >= 0 (0: no bottleneck; None: the loss's default), got {cfg.d_code}")
     need(cfg.pt_weight == 0 or cfg.batch_size >= 2, "the pulling-away term needs batch_size >= 2")
     for name in ("optim_g", "optim_d"):
         need(getattr(cfg, name) in OPTIMIZERS,
@@ -427,9 +439,11 @@ def validate(cfg: Config) -> None:
     need(cfg.began_lambda_k >= 0, f"began_lambda_k must be >= 0, got {cfg.began_lambda_k}")
     # Batch norm mixes the samples of a batch, so the per-sample gradient penalty would be wrong. The MLP D has
     # batch norm from its second encoder layer on (d_layers > 2), the conv D always (batch_norm also drives G's).
-    need(not (cfg.loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
-         "loss=wgan-gp needs a discriminator without batch norm (the gradient penalty is per sample); "
-         "set batch_norm=false")
+    need(cfg.ls_gp >= 0, f"ls_gp must be >= 0, got {cfg.ls_gp}")
+    penalised = cfg.loss == "wgan-gp" or (cfg.loss == "loss-sensitive" and cfg.ls_gp > 0)
+    need(not (penalised and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
+         f"loss={cfg.loss} needs a discriminator without batch norm (its gradient penalty is per sample); "
+         "set batch_norm=false" + (" or ls_gp=0" if cfg.loss == "loss-sensitive" else ""))
     need(cfg.lr_schedule in LR_SCHEDULES,
          f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
     need(0 <= cfg.lr_decay_from < 1, f"lr_decay_from must be in [0, 1), got {cfg.lr_decay_from}")

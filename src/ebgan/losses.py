@@ -217,6 +217,28 @@ def gradient_penalty(
     return (norms - center).pow(2).mean()
 
 
+def gradient_norm_penalty(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """Mean squared gradient norm ``mean_i ||grad_x fn(x)_i||_2^2`` at the samples ``x`` (detached), a
+    zero-centred penalty that keeps ``fn`` smooth (Lipschitz) around them.
+
+    The loss-sensitive GAN's regulariser (Qi 2017, first version, s.5: minimise the gradient norm of the loss
+    function ``L_theta`` at the samples, instead of constraining its weights). Taken with ``create_graph=True``,
+    so the result trains ``fn``'s parameters; ``fn`` must treat samples independently (no batch norm).
+
+    Example: ``fn(x) = sum_j w_j x_j^2`` per sample has gradient ``2 w * x``; with ``w = [1, 2]`` and
+    ``x = [[1, 1], [0, 1]]`` the gradients are ``[2, 4]`` and ``[0, 4]``, so the penalty is ``(20 + 16)/2 = 18``.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"x must be an [N, ...] batch, got shape {tuple(x.shape)}")
+    x = x.detach().requires_grad_(True)
+    out = fn(x)
+    _check_batch("fn(x)", out)
+    if out.shape[0] != x.shape[0]:
+        raise ValueError(f"fn returned {out.shape[0]} values for {x.shape[0]} samples")
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
 def lsgan_d_loss(out_real: Tensor, out_fake: Tensor) -> Tensor:
     """Least-squares GAN discriminator loss (Mao et al. 2017, the 0-1 coding a=0, b=1, c=1).
 

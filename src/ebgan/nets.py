@@ -312,6 +312,21 @@ def _dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+# BEGAN's auto-encoder has a code narrower than its input (Berthelot et al. 2017: h = 64 for 64x64x3 images):
+# it must fail to reconstruct what it was not trained on. Without one, an MLP auto-encoder of 2-D points or of
+# MNIST reconstructs generated samples as well as real ones and BEGAN's equilibrium collapses (BENCHMARKS.md).
+BEGAN_CODE = {"points": 1, "images": 64}
+
+
+def code_size(cfg: Config, sample_shape: tuple[int, ...]) -> int:
+    """Units of the auto-encoder's bottleneck code (0: none): ``cfg.d_code``, or the loss's default when None."""
+    if cfg.d_code is not None:
+        return cfg.d_code
+    if cfg.loss == "began":
+        return BEGAN_CODE["points" if len(sample_shape) == 1 else "images"]
+    return 0
+
+
 def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
                    energy: str | None = None, n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for ``cfg`` and samples of ``sample_shape`` (``(2,)`` points or ``(C, H, W)`` images).
@@ -331,6 +346,7 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
         return (LapGenerator(cfg.z_dim, c, size, cfg.g_channels, cfg.batch_norm),
                 LapDiscriminator(c, size, cfg.d_channels, cfg.d_dropout, cfg.spectral_norm))
     sn = cfg.spectral_norm
+    code = code_size(cfg, sample_shape)
     c_in = n_classes if cfg.conditional else 0
     if cfg.conditional and n_classes < 2:
         raise EbganError(f"conditional=true needs at least 2 classes, got {n_classes}")
@@ -343,9 +359,9 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
                                                        cfg.batch_norm, cfg.d_dropout, sn))
         if head == "ae":
             dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size, in_dim), sn)
-            if cfg.d_code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
-                enc.append(_maybe_sn(nn.Linear(cfg.d_size, cfg.d_code), sn))
-                dec = nn.Sequential(_maybe_sn(nn.Linear(cfg.d_code, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
+            if code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
+                enc.append(_maybe_sn(nn.Linear(cfg.d_size, code), sn))
+                dec = nn.Sequential(_maybe_sn(nn.Linear(code, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
         if c_in:
             G, enc = Conditioned(G, n_classes), Conditioned(enc, n_classes)
         D = AEDiscriminator(enc, dec, energy) if head == "ae" else LogitDiscriminator(enc, cfg.d_size, sn)
@@ -356,21 +372,21 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     if h != w:
         raise EbganError(f"conv nets need square images, got {h}x{w}")
     G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels, cfg.g_noise_planes)
-    enc, code_ch, code_size = _conv_encoder(c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
-                                            cfg.spectral_norm)
+    enc, code_ch, map_size = _conv_encoder(c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
+                                           cfg.spectral_norm)
     if head == "ae":
-        n_up = int(round(math.log2(h / code_size)))
+        n_up = int(round(math.log2(h / map_size)))
         dec = _conv_decoder(code_ch, c, n_up, cfg.batch_norm)
-        if cfg.d_code:  # a bottleneck: the feature maps through a linear code of d_code units and back
-            flat = code_ch * code_size * code_size
-            enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, cfg.d_code), sn))
-            dec = nn.Sequential(nn.Linear(cfg.d_code, flat), nn.ReLU(inplace=True),
-                                nn.Unflatten(1, (code_ch, code_size, code_size)), *dec)
+        if code:  # a bottleneck: the feature maps through a linear code of `code` units and back
+            flat = code_ch * map_size * map_size
+            enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, code), sn))
+            dec = nn.Sequential(nn.Linear(code, flat), nn.ReLU(inplace=True),
+                                nn.Unflatten(1, (code_ch, map_size, map_size)), *dec)
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
         D = AEDiscriminator(enc, dec, energy)
     else:
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
-        D = LogitDiscriminator(enc, code_ch * code_size * code_size, cfg.spectral_norm)
+        D = LogitDiscriminator(enc, code_ch * map_size * map_size, cfg.spectral_norm)
     _dcgan_init(G)
     _dcgan_init(D)
     if c_in:

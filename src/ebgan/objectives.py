@@ -266,7 +266,14 @@ class LossSensitiveObjective(Objective):
       0.5-1 for unrelated samples), so ``ls_lambda = 1`` suits both. Qi's code uses the summed L1 distance times
       ``tau = 0.0002`` on 64x64x3 images, i.e. 2.46 times this mean.
 
-    Stats: ``d_real``, ``d_fake`` (mean ``L_theta``) and ``delta`` (mean margin).
+    * The Lipschitz regulariser: Qi's analysis assumes a Lipschitz ``L_theta``; without a constraint the hinge
+      is met by making ``L_theta`` arbitrarily steep between real and generated samples, and training fails
+      (BENCHMARKS.md). ``ls_gp * mean ||grad_x L_theta||^2`` over the real and the generated samples of the
+      step (:func:`~ebgan.losses.gradient_norm_penalty`; Qi 2017 v1 s.5) is added to ``L_D``; ``ls_gp = 0``
+      removes it. The penalty is per sample, so D must not have batch norm (``config.validate`` refuses it).
+
+    Stats: ``d_real``, ``d_fake`` (mean ``L_theta``), ``delta`` (mean margin) and, with the regulariser,
+    ``gp`` (the penalty before its weight).
     """
 
     head = "logit"
@@ -277,8 +284,13 @@ class LossSensitiveObjective(Objective):
         n_values = real[0].numel()
         delta = losses.pairwise_distance(real.float(), fake.float().detach(), p=1) / n_values  # [N]
         loss = losses.loss_sensitive_d_loss(l_real, l_fake, delta, self.cfg.ls_lambda)
-        return loss, {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(),
-                      "delta": delta.mean().detach()}
+        stats = {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(), "delta": delta.mean().detach()}
+        if self.cfg.ls_gp > 0:
+            both = torch.cat([real.float(), fake.float()])
+            gp = losses.gradient_norm_penalty(lambda x: F.softplus(D(x)[0].float()), both)
+            stats["gp"] = gp.detach()
+            loss = loss + self.cfg.ls_gp * gp
+        return loss, stats
 
     def g_loss(self, D, fake, step):
         f_fake, _ = D(fake)
