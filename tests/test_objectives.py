@@ -103,12 +103,12 @@ HAND = [
     ("lsgan", 1.0, {}, 4.0, 1.0, {"d_real": 2.0, "d_fake": 1.0}),
     # Hinge: mean relu(1 - [1, 3]) + mean relu(1 + [0, 2]) = 0 + 2 = 2; G: -1.
     ("hinge", 1.0, {}, 2.0, -1.0, {"d_real": 2.0, "d_fake": 1.0}),
-    # Loss-sensitive, lambda 1: L = softplus(f); Delta = mean |x - G(z)| per pair = [1/2, 1/2];
-    # L_D = mean L(x) + mean max(0, 1/2 + L(x) - L(G(z))) (both hinges active since softplus is increasing).
+    # Loss-sensitive, lambda 1: L = |f| = [1, 3] and [0, 2]; Delta = mean |x - G(z)| per pair = [1/2, 1/2];
+    # L_D = mean L(x) + mean max(0, 1/2 + L(x) - L(G(z))) = 2 + mean(1.5, 1.5) = 3.5; G: mean(0, 2) = 1.
     # The Lipschitz regulariser off (ls_gp = 0); with it, see the test below.
-    ("loss-sensitive", 1.0, dict(ls_gp=0.0),
-     (sp(1) + sp(3)) / 2 + ((0.5 + sp(1) - sp(0)) + (0.5 + sp(3) - sp(2))) / 2,
-     (sp(0) + sp(2)) / 2, {"d_real": (sp(1) + sp(3)) / 2, "d_fake": (sp(0) + sp(2)) / 2, "delta": 0.5}),
+    ("loss-sensitive", 1.0, dict(ls_gp=0.0), 3.5, 1.0, {"d_real": 2.0, "d_fake": 1.0, "delta": 0.5}),
+    # f = -x_0 gives the same |f|, so the same values: the loss sees only |f|.
+    ("loss-sensitive", -1.0, dict(ls_gp=0.0), 3.5, 1.0, {"d_real": 2.0, "d_fake": 1.0, "delta": 0.5}),
     # BEGAN at k = 0 (k_0): mean L(x) = 2; G: mean L(G(z)) = 1; M = 2 + |0.5 * 2 - 1| = 2.
     ("began", 1.0, {}, 2.0, 1.0, {"energy_real": 2.0, "energy_fake": 1.0, "k": 0.0, "convergence": 2.0}),
 ]
@@ -128,18 +128,14 @@ def test_hand_values_on_fixed_discriminator(name, scale, extra, d_expected, g_ex
         assert not stats[k].requires_grad
 
 
-def sig(v: float) -> float:
-    return 1 / (1 + math.exp(-v))
-
-
 def test_loss_sensitive_lipschitz_regulariser_by_hand():
-    """L(x) = softplus(scale * x_0) has gradient scale * sigmoid(scale * x_0) * e_0, so the penalty is the mean
-    of (scale * sigmoid(scale * x_0))^2 over the four samples (x_0 = 1, 3 real; 0, 2 fake); L_D adds ls_gp
-    times it, G's loss is unchanged."""
+    """L(x) = |scale * x_0| has gradient scale * sign(x_0) * e_0 (0 at x_0 = 0, torch's subgradient), so over
+    the four samples (x_0 = 1, 3 real; 0, 2 fake) the penalty is scale^2 * 3/4; L_D adds ls_gp times it and
+    G's loss is unchanged."""
     scale, w = 2.0, 0.5
     obj = make_objective(ring_cfg("loss-sensitive", ls_gp=w))
     base = make_objective(ring_cfg("loss-sensitive", ls_gp=0.0))
-    gp = sum((scale * sig(scale * v)) ** 2 for v in (1, 3, 0, 2)) / 4
+    gp = scale ** 2 * 3 / 4
     loss, stats = obj.d_loss(ScoreD(scale), REAL, FAKE, 0)
     loss0, stats0 = base.d_loss(ScoreD(scale), REAL, FAKE, 0)
     assert_close(stats["gp"], torch.tensor(gp))

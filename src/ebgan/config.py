@@ -54,7 +54,7 @@ class Config:
     wgan_clip: float = 0.01  # WGAN weight clipping bound
     gp_weight: float = 10.0  # WGAN-GP lambda
     ls_lambda: float = 1.0  # loss-sensitive GAN lambda
-    ls_gp: float = 1.0  # loss-sensitive GAN Lipschitz regulariser: weight of mean ||grad_x L_theta||^2 (0: off)
+    ls_gp: float = 1.0  # loss-sensitive GAN Lipschitz regulariser: weight of the squared input-gradient norm of L_theta
     began_gamma: float = 0.5  # BEGAN diversity ratio
     began_lambda_k: float = 0.001  # BEGAN k_t learning rate
     spectral_norm: bool = False  # spectral normalisation of the discriminator's weight layers
@@ -73,9 +73,7 @@ class Config:
     d_layers: int = 2  # nLayerD: encoder layers + one decoder layer (MLP auto-encoder)
     d_size: int = 1024  # sizeD: hidden width of the MLP discriminator
     d_dropout: float = 0.0  # dropout after the discriminator's hidden layers (dropoutD)
-    d_code: int | None = None  # auto-encoder bottleneck: a linear code of this many units (0: none; None: the
-    # loss's default: none for EBGAN, and for BEGAN a code narrower than the data as in its paper, 1 unit for
-    # 2-D points, 64 for images)
+    d_code: int | None = None  # auto-encoder bottleneck units (0: none; None: none, BEGAN 1 for points, 64 images)
     batch_norm: bool = True  # BN after every weight layer except G's output and D's input/output
     conditional: bool = False  # class-conditional G and D (labelled data): one-hot labels into both nets
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)

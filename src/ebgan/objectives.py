@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 import torch.distributed as td
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import losses
@@ -257,18 +256,20 @@ class LossSensitiveObjective(Objective):
     """Loss-sensitive GAN (Qi 2017): ``L_D = E L(x) + lambda E max(0, Delta(x, G(z)) + L(x) - L(G(z)))``,
     ``L_G = E L(G(z))``, with ``lambda = cfg.ls_lambda`` and real sample ``i`` paired with fake sample ``i``.
 
-    * ``L_theta(v) = softplus(f(v))`` with ``f`` the logit head's output. Qi's theory needs a non-negative loss
-      and his reference code ends D with a ReLU; without it ``E L(x)`` is unbounded below (a constant shift of
-      ``f`` leaves the hinge unchanged and lowers ``L_D``), and softplus is the ReLU's smooth version, whose
-      gradient never dies.
+    * ``L_theta(v) = |f(v)|`` with ``f`` the logit head's output. Qi's theory needs a non-negative loss (his
+      reference code ends D with a ReLU); without one ``E L(x)`` is unbounded below (a constant shift of ``f``
+      leaves the hinge unchanged and lowers ``L_D``). The absolute value keeps a slope of 1 everywhere: with
+      ``softplus(f)`` (or a ReLU) the first term drove ``f`` far below 0 on real and generated samples alike
+      within 1,000 steps, where the loss and its gradient vanish and training stops (ring: 0 modes; with ``|f|``
+      5 of 8, BENCHMARKS.md "family probe"). Real samples are pulled to the zero set of ``f``, generated ones
+      pushed at least ``Delta`` away from it.
     * ``Delta = pairwise_distance(x, G(z), p=1) / P``, the per-element mean absolute difference over the ``P``
       values of a sample. It is at most 2 both for 2-D points on the unit ring and for images in [-1, 1] (about
       0.5-1 for unrelated samples), so ``ls_lambda = 1`` suits both. Qi's code uses the summed L1 distance times
       ``tau = 0.0002`` on 64x64x3 images, i.e. 2.46 times this mean.
-
     * The Lipschitz regulariser: Qi's analysis assumes a Lipschitz ``L_theta``; without a constraint the hinge
-      is met by making ``L_theta`` arbitrarily steep between real and generated samples, and training fails
-      (BENCHMARKS.md). ``ls_gp * mean ||grad_x L_theta||^2`` over the real and the generated samples of the
+      is met by making ``L_theta`` steep between real and generated samples (ring without it: 1 mode of 8).
+      ``ls_gp * mean ||grad_x L_theta||^2`` over the real and the generated samples of the
       step (:func:`~ebgan.losses.gradient_norm_penalty`; Qi 2017 v1 s.5) is added to ``L_D``; ``ls_gp = 0``
       removes it. The penalty is per sample, so D must not have batch norm (``config.validate`` refuses it).
 
@@ -280,21 +281,21 @@ class LossSensitiveObjective(Objective):
 
     def d_loss(self, D, real, fake, step):
         f_real, f_fake, _, _ = discriminate(D, real, fake)
-        l_real, l_fake = F.softplus(f_real.float()), F.softplus(f_fake.float())  # [N] non-negative losses
+        l_real, l_fake = f_real.float().abs(), f_fake.float().abs()  # [N] non-negative losses
         n_values = real[0].numel()
         delta = losses.pairwise_distance(real.float(), fake.float().detach(), p=1) / n_values  # [N]
         loss = losses.loss_sensitive_d_loss(l_real, l_fake, delta, self.cfg.ls_lambda)
         stats = {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(), "delta": delta.mean().detach()}
         if self.cfg.ls_gp > 0:
             both = torch.cat([real.float(), fake.float()])
-            gp = losses.gradient_norm_penalty(lambda x: F.softplus(D(x)[0].float()), both)
+            gp = losses.gradient_norm_penalty(lambda x: D(x)[0].float().abs(), both)
             stats["gp"] = gp.detach()
             loss = loss + self.cfg.ls_gp * gp
         return loss, stats
 
     def g_loss(self, D, fake, step):
         f_fake, _ = D(fake)
-        return losses.loss_sensitive_g_loss(F.softplus(f_fake.float())), {}
+        return losses.loss_sensitive_g_loss(f_fake.float().abs()), {}
 
 
 class BEGANObjective(Objective):
