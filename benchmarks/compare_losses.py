@@ -49,7 +49,6 @@ import traceback
 from pathlib import Path
 
 import torch
-
 from _report import ROOT, header, launch_worker, median, write_section
 
 from ebgan.config import LOSS_D_STEPS, PRESETS, Config, from_preset, resolve, to_dict
@@ -64,6 +63,8 @@ DEFAULT_STEPS_MNIST = 3000
 EVAL_N = {"ring": 2500, "grid": 2500, "mnist": 10_000}
 SAMPLE_SEED = 1
 OPTIM_FIELDS = ("optim_g", "optim_d", "lr_g", "lr_d", "beta1", "beta2", "d_steps")
+# --optim best: the equal tuning budget, the same two optimiser settings tried for every loss (run_config).
+TUNING = ("defaults", "preset")
 METRICS = {  # data set -> (key, label, higher is better, format)
     "ring": [("modes", "modes (of 8)", True, ".0f"), ("hq_pct", "% high quality", True, ".1f"),
              ("reverse_kl", "reverse KL", False, ".3f")],
@@ -88,13 +89,14 @@ def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own
     """The resolved config of one run and a note on any change made for this loss.
 
     ``optim="own"``: every loss but EBGAN takes its own optimiser defaults; ``"preset"``: every loss keeps the
-    preset's optimiser, learning rates and betas (EBGAN's tuned values) and only takes its own D steps per G step.
+    preset's optimiser, learning rates and betas (EBGAN's tuned values) and only takes its own D steps per G step;
+    ``"defaults"``: every loss, EBGAN included, takes its own optimiser defaults (``LOSS_OPTIM_DEFAULTS``).
     """
     base = from_preset(dataset)
     # One sample grid and one checkpoint, at the end: intermediate ones are not used here.
     changes: dict = {"loss": loss, "seed": seed, "steps": steps, "device": "cpu", "num_threads": 1,
                      "sample_every": steps, "ckpt_every": steps}
-    if loss != "ebgan" and optim == "own":  # the loss's own optimiser defaults instead of the (EBGAN) preset's
+    if optim == "defaults" or (loss != "ebgan" and optim == "own"):  # the loss's own optimiser defaults
         changes.update({k: None for k in OPTIM_FIELDS})
     elif loss != "ebgan":  # EBGAN's resolved optimiser on this preset, with the loss's own D steps per G step
         ref = resolve(dataclasses.replace(base, loss="ebgan"))
@@ -104,10 +106,29 @@ def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own
     return resolve(dataclasses.replace(cfg, **extra)), note
 
 
+# The Config fields when the first runs of this benchmark were stored (2026-11-22). A field added since then
+# enters a run's key only when it is away from its default, so that adding an option (off by default) does not
+# orphan the stored runs. Options whose default changed what a loss trains are listed in CHANGED_SINCE: runs of
+# those losses keep every field in their key and train anew.
+KEY_FIELDS_V1 = (
+    "data", "image_size", "channels", "loss", "margin", "margin_schedule", "margin_final", "margin_decay_steps",
+    "pt_weight", "energy", "pretrain_steps", "d_steps", "wgan_clip", "gp_weight", "ls_lambda", "began_gamma",
+    "began_lambda_k", "spectral_norm", "arch", "z_dim", "g_layers", "g_size", "d_layers", "d_size", "d_dropout",
+    "batch_norm", "g_channels", "d_channels", "batch_size", "steps", "optim_g", "optim_d", "lr_g", "lr_d", "beta1",
+    "beta2", "lr_schedule", "lr_decay_from", "lr_final_scale", "seed", "amp", "eval_every", "eval_against",
+    "eval_samples", "best_metric",
+)
+# BEGAN: a bottleneck in its auto-encoder by default (d_code None); loss-sensitive: L = |f| and ls_gp.
+CHANGED_SINCE = ("began", "loss-sensitive")
+_RUN_ONLY = ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid")
+
+
 def config_key(cfg: Config) -> str:
-    d = to_dict(cfg)
-    for k in ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
-        d.pop(k, None)
+    """A run's identity: a hash of its resolved config, without the fields that do not change its result."""
+    d = {k: v for k, v in to_dict(cfg).items() if k not in _RUN_ONLY}
+    if cfg.loss not in CHANGED_SINCE:
+        default = to_dict(Config())
+        d = {k: v for k, v in d.items() if k in KEY_FIELDS_V1 or v != default[k]}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -167,6 +188,41 @@ def launch(spec: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ report
 
 
+def medians(dataset: str, runs: list[dict]) -> dict | None:
+    """Median of each metric over the scored runs (an undefined reverse KL counts as infinite), or None."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    if not ok:
+        return None
+    return {k: median([math.inf if r["metrics"][k] is None else r["metrics"][k] for r in ok])
+            for k, *_ in METRICS[dataset]}
+
+
+def selection_key(dataset: str, runs: list[dict]) -> tuple:
+    """Lower is better: MNIST by median FID; ring and grid by median modes covered, then reverse KL. No scored
+    run ranks last. The order of the verdict, and the choice between the settings of ``--optim best``."""
+    med = medians(dataset, runs)
+    if med is None:
+        return (1, math.inf, math.inf)
+    return (0, med["fid"], 0.0) if dataset == "mnist" else (0, -med["modes"], med["reverse_kl"])
+
+
+def tuning_table(dataset: str, losses: list[str], results: dict, keys_of: dict, chosen: dict) -> str:
+    """Per loss, the median of the selection metrics under each setting of the tuning budget, and the choice."""
+    show = [("fid", "FID", ".1f"), ("is", "IS", ".2f")] if dataset == "mnist" else \
+        [("modes", "modes", "g"), ("hq_pct", "% hq", ".1f"), ("reverse_kl", "KL", ".3f")]
+    out = ["| loss | " + " | ".join(f"{o}: {lab}" for o in TUNING for _, lab, _ in show) + " | reported |",
+           "|---|" + "---|" * (len(TUNING) * len(show) + 1)]
+    for loss in losses:
+        cells = [f"`{loss}`"]
+        for o in TUNING:
+            med = medians(dataset, [results[k] for k in keys_of.get((dataset, loss, o), []) if k in results])
+            cells += ["-" if med is None else "undefined" if math.isinf(med[k]) else f"{med[k]:{fmt}}"
+                      for k, _, fmt in show]
+        cells.append(chosen[(dataset, loss)])
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def spread(values: list[float], fmt: str) -> str:
     if not values:
         return "-"
@@ -202,11 +258,12 @@ def table(dataset: str, losses: list[str], rows: dict) -> str:
     return "\n".join(out)
 
 
-def settings_table(dataset: str, losses: list[str], steps: int, optim: str) -> str:
+def settings_table(dataset: str, losses: list[str], steps: int, optim: str | dict) -> str:
+    """The settings of each loss's runs; ``optim`` is one setting for all, or ``{(data set, loss): setting}``."""
     out = ["| loss | optimiser | lr G / D | betas | D steps per G step | G steps | D updates | change for this "
            "loss |", "|---|---|---|---|---|---|---|---|"]
     for loss in losses:
-        cfg, note = run_config(dataset, loss, 0, steps, optim)
+        cfg, note = run_config(dataset, loss, 0, steps, optim if isinstance(optim, str) else optim[(dataset, loss)])
         betas = f"{cfg.beta1:g}, {cfg.beta2:g}" if cfg.optim_g == "adam" else "-"
         out.append(f"| `{loss}` | {cfg.optim_g} | {cfg.lr_g:g} / {cfg.lr_d:g} | {betas} | {cfg.d_steps} | "
                    f"{cfg.steps} | {cfg.steps * cfg.d_steps} | {note or 'none'} |")
@@ -234,10 +291,9 @@ def verdict(dataset: str, losses: list[str], rows: dict) -> str:
     """
     med = {}
     for loss in losses:
-        ok = [r for r in rows.get(loss, []) if r["status"] == "ok"]
-        if ok:  # an undefined reverse KL (no high-quality sample) counts as the worst
-            med[loss] = {k: median([math.inf if r["metrics"][k] is None else r["metrics"][k] for r in ok])
-                         for k, *_ in METRICS[dataset]}
+        m = medians(dataset, rows.get(loss, []))  # an undefined reverse KL (no high-quality sample) is the worst
+        if m is not None:
+            med[loss] = m
     n_div = {l: sum(r["status"] != "ok" for r in rows.get(l, [])) for l in losses}
     if "ebgan" not in med:
         return f"On {dataset}, EBGAN produced no scored run (every seed diverged or failed)."
@@ -358,9 +414,11 @@ def main() -> None:
                     help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)")
     ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
     ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
-    ap.add_argument("--optim", choices=("own", "preset"), default="own",
+    ap.add_argument("--optim", choices=("own", "preset", "best"), default="own",
                     help="own: each loss's optimiser defaults (EBGAN: the preset's); preset: every loss uses the "
-                         "preset's optimiser settings (a control for EBGAN's tuned values); default own")
+                         "preset's optimiser settings (a control for EBGAN's tuned values); best: an equal tuning "
+                         "budget, every loss trained with both its own defaults and the preset's settings and "
+                         "reported with the better of the two per data set; default own")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: report the runs already in --out (missing ones are left out)")
@@ -394,21 +452,26 @@ def main() -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = load_results(out_path)
 
+    candidates = TUNING if args.optim == "best" else (args.optim,)
     specs, results, notes, missing = [], {}, {}, []
+    keys_of: dict = {}  # (data set, loss, optimiser setting) -> the keys of its runs
     for d in datasets:
         for loss in losses:
-            for seed in seeds[d]:
-                cfg, note = run_config(d, loss, seed, steps[d], args.optim)
-                notes[(d, loss)] = note
-                key = (d, loss, seed, config_key(cfg))
-                prev = done.get(key)
-                if prev is not None and prev["status"] in ("ok", "diverged"):
-                    results[key] = prev
-                elif args.report_only:
-                    missing.append(f"{d} {loss} seed {seed}")
-                else:  # new, or failed before (perhaps interrupted): run it
-                    specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d], "optim": args.optim,
-                                  "data_root": data_root, "config_key": key[3]})
+            for optim in candidates:
+                for seed in seeds[d]:
+                    cfg, note = run_config(d, loss, seed, steps[d], optim)
+                    notes[(d, loss)] = note
+                    key = (d, loss, seed, config_key(cfg))
+                    keys_of.setdefault((d, loss, optim), []).append(key)
+                    prev = done.get(key)
+                    if prev is not None and prev["status"] in ("ok", "diverged"):
+                        results[key] = prev
+                    elif args.report_only:
+                        missing.append(f"{d} {loss} {optim} seed {seed}")
+                    elif key not in {(x["dataset"], x["loss"], x["seed"], x["config_key"]) for x in specs}:
+                        # new, or failed before (perhaps interrupted): run it
+                        specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d], "optim": optim,
+                                      "data_root": data_root, "config_key": key[3]})
     specs.sort(key=lambda s: -cost(s))
     print(f"{len(results)} runs already in {out_path}, {len(specs)} to run with {args.jobs} jobs", flush=True)
     if missing:
@@ -438,13 +501,20 @@ def main() -> None:
             fut.result()
     elapsed = time.perf_counter() - t_start
 
+    chosen: dict = {}  # (data set, loss) -> the optimiser setting reported
     by_ds: dict = {d: {} for d in datasets}
-    for (d, loss, seed, _), r in sorted(results.items(), key=lambda kv: kv[0][2]):
-        by_ds[d].setdefault(loss, []).append(r)
+    for d in datasets:
+        for loss in losses:
+            runs = {o: [results[k] for k in keys_of[(d, loss, o)] if k in results] for o in candidates}
+            chosen[(d, loss)] = o = min(candidates, key=lambda o: selection_key(d, runs[o]))
+            if runs[o]:
+                by_ds[d][loss] = sorted(runs[o], key=lambda r: r["seed"])
     total_process = sum(r.get("process_seconds", 0.0) for r in results.values())
 
-    section = args.section or ("compare_losses" if args.optim == "own" else "compare_losses_preset_optim")
-    default_plot = {"compare_losses": "compare.png", "compare_losses_preset_optim": "compare-preset-optim.png"}
+    section = args.section or {"own": "compare_losses", "preset": "compare_losses_preset_optim",
+                               "best": "compare_losses_best"}[args.optim]
+    default_plot = {"compare_losses": "compare.png", "compare_losses_preset_optim": "compare-preset-optim.png",
+                    "compare_losses_best": "compare-best.png"}
     plot_path = Path(args.plot or RESULTS / default_plot.get(section, section.replace("_", "-") + ".png"))
     plot(datasets, losses, by_ds, plot_path)
     budget = []
@@ -466,6 +536,17 @@ def main() -> None:
             "the preset's optimiser values, which were tuned for EBGAN on these data sets (" + ebgan_optim + "); "
             "the other losses use the values of their papers (see the settings per loss). The `--optim preset` "
             "control (next section) gives every loss EBGAN's values instead.")
+    elif args.optim == "best":
+        title = ("## Losses compared with an equal tuning budget: the better of two optimiser settings per loss "
+                 "(`benchmarks/compare_losses.py --optim best`)")
+        optim_text = (
+            "**Tuning budget, the same for every loss: two optimiser settings**, each trained on every seed: the "
+            "loss's own defaults (`LOSS_OPTIM_DEFAULTS`, the values of its paper; for EBGAN the paper's Adam "
+            "1e-3, betas (0.9, 0.999)) and the preset's (the values tuned for EBGAN: " + ebgan_optim + "). Each "
+            "loss is reported with the setting whose median is better on that data set (MNIST: FID; ring and "
+            "grid: modes covered, then reverse KL); the same seeds choose and report, which flatters every loss "
+            "alike. Every loss keeps its own D steps per G step (`LOSS_D_STEPS`: WGAN and WGAN-GP make 5 critic "
+            "updates per generator step).")
     else:
         title = ("## Control: every loss with the preset's (EBGAN's) optimiser settings "
                  "(`benchmarks/compare_losses.py --optim preset`)")
@@ -507,10 +588,14 @@ def main() -> None:
         errs = errors_list(d, losses, by_ds[d])
         if errs:
             lines += errs + [""]
+        if args.optim == "best":
+            lines += ["Medians under each setting of the tuning budget, and the one reported above:", "",
+                      tuning_table(d, losses, results, keys_of, chosen), ""]
         lines += ["<details><summary>settings per loss</summary>", "",
-                  settings_table(d, losses, steps[d], args.optim), "", "</details>", ""]
+                  settings_table(d, losses, steps[d], args.optim if args.optim != "best" else chosen), "",
+                  "</details>", ""]
     if "ebgan" in losses and len(losses) > 1:
-        lines += ["### Where EBGAN wins and where it does not" if args.optim == "own" else
+        lines += ["### Where EBGAN wins and where it does not" if args.optim in ("own", "best") else
                   "### EBGAN against the others under the same optimiser settings", ""]
         lines += ["- " + verdict(d, losses, by_ds[d]) for d in datasets]
         lines += ["", "(Generated from the medians above; a few seeds per loss, so differences within the "

@@ -94,3 +94,43 @@ def test_verdict_mnist_by_fid():
     s = compare.verdict("mnist", ["ebgan", "nsgan"], rows)
     assert s == ("**mnist**: by median FID, EBGAN (FID 14.0, IS 7.50) is ahead of all 1 other losses. By IS "
                  "(EBGAN 7.50), 0 of 1 score higher.")
+
+
+def test_tuning_budget_gives_every_loss_its_defaults_and_the_presets_settings():
+    assert compare.TUNING == ("defaults", "preset")
+    ebgan, _ = compare.run_config("ring", "ebgan", 0, 100, optim="defaults")
+    assert (ebgan.lr_g, ebgan.beta1, ebgan.beta2) == (1e-3, 0.9, 0.999)  # EBGAN's paper values, not the preset's
+    for loss in ("gan", "wgan", "began"):  # for the other losses "defaults" is the main comparison's "own" run
+        own, _ = compare.run_config("grid", loss, 0, 100)
+        defaults, _ = compare.run_config("grid", loss, 0, 100, optim="defaults")
+        assert compare.config_key(own) == compare.config_key(defaults)
+
+
+def test_config_key_is_stable_when_an_option_is_added_at_its_default():
+    """Keys hash the fields of the first stored runs plus any later field away from its default, so the stored
+    runs of losses whose training did not change stay valid; BEGAN and loss-sensitive runs hash every field."""
+    import dataclasses
+
+    cfg, _ = compare.run_config("ring", "nsgan", 0, 100)
+    assert "g_ema" not in compare.KEY_FIELDS_V1 and cfg.g_ema == 0.0
+    assert compare.config_key(dataclasses.replace(cfg, g_ema=0.999)) != compare.config_key(cfg)
+    assert compare.config_key(dataclasses.replace(cfg, ls_gp=5.0)) != compare.config_key(cfg)
+    # the key as it was computed for the stored runs: a hash of the v1 fields (and the run-only ones dropped)
+    import hashlib
+    import json
+
+    d = {k: v for k, v in compare.to_dict(cfg).items() if k in compare.KEY_FIELDS_V1}
+    assert compare.config_key(cfg) == hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+    ls, _ = compare.run_config("ring", "loss-sensitive", 0, 100)
+    assert compare.config_key(dataclasses.replace(ls, ls_gp=2.0)) != compare.config_key(ls)
+
+
+def test_selection_key_prefers_modes_then_kl_and_fid():
+    a = [_run(modes=8.0, hq_pct=50.0, reverse_kl=0.2)]
+    b = [_run(modes=7.0, hq_pct=99.0, reverse_kl=0.01)]
+    assert compare.selection_key("ring", a) < compare.selection_key("ring", b)
+    assert compare.selection_key("ring", b) < compare.selection_key("ring", [_run("diverged")])
+    assert compare.selection_key("ring", [_run(modes=0.0, hq_pct=0.0, reverse_kl=None)]) < \
+        compare.selection_key("ring", [])
+    assert compare.selection_key("mnist", [_run(**{"is": 5.0, "fid": 10.0})]) < \
+        compare.selection_key("mnist", [_run(**{"is": 9.0, "fid": 12.0})])
