@@ -6,10 +6,13 @@ and scored with ``count_modes_2d``: a sample is of high quality if it lies withi
 centre, a mode is covered if it is the nearest mode of at least one high-quality sample, and the reverse KL
 compares the high-quality samples' mode frequencies with the uniform distribution (Lin et al. 2018, s. 5.1).
 
-Targets (the project's issue): ring 8 of 8 modes with >= 90% high-quality samples, grid >= 23 of 25 modes
-with >= 80%, each trained in <= 5 minutes on one CPU thread; they should hold for the median seed.
+Targets: every mode (8 of 8, 25 of 25) with >= 95% high-quality samples, on every seed, each run trained in
+<= 5 minutes on one CPU thread (the first targets, held by the median seed, were ring 8 modes at >= 90% and
+grid 23 at >= 80%; both are reported). ``--set KEY=VALUE`` tries a change to both presets (a search step; the
+report goes to its own section, named after the changes).
 
-    python benchmarks/quality_2d.py [--seeds 0 1 2] [--presets ring grid] [--threads 1] [--no-write]
+    python benchmarks/quality_2d.py [--seeds 0 1 2 3 4] [--presets ring grid] [--set KEY=VALUE ...]
+        [--threads 1] [--no-write]
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from ebgan.metrics.scores import count_modes_2d
 from ebgan.train import Trainer
 
 N_SAMPLES = 2500
-TARGETS = {"ring": (8, 90.0), "grid": (23, 80.0)}  # (modes at least, high-quality % at least)
+TARGETS = {"ring": (8, 95.0), "grid": (25, 95.0)}  # (modes, high-quality %) on every seed
+FIRST_TARGETS = {"ring": (8, 90.0), "grid": (23, 80.0)}  # the median seed's
 
 
-def run(preset: str, seed: int, device: str) -> dict:
+def run(preset: str, seed: int, device: str, sets: list[str] = ()) -> dict:
     """Train ``preset`` with ``seed`` and score 2500 samples; returns the scores and training seconds."""
-    cfg = resolve(apply_overrides(from_preset(preset), {"seed": seed, "device": device}))
+    cfg = resolve(apply_overrides(from_preset(preset), {"seed": seed, "device": device}, list(sets)))
     dataset = load_dataset(cfg.data, seed=seed)
     trainer = Trainer(cfg, dataset)
     t0 = time.perf_counter()
@@ -52,10 +56,11 @@ def _kl(v) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--presets", nargs="+", default=["ring", "grid"], choices=sorted(TARGETS))
     ap.add_argument("--threads", type=int, default=1, help="torch threads (tiny MLPs are fastest on one)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a change to both presets")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,7 +70,7 @@ def main() -> None:
     for preset in args.presets:
         results = []
         for seed in args.seeds:
-            r = run(preset, seed, args.device)
+            r = run(preset, seed, args.device, args.set)
             results.append(r)
             line = (f"| {preset} | {seed} | {r['steps']} | {r['modes']}/{r['n_modes']} | {r['hq_pct']:.1f} | "
                     f"{_kl(r['reverse_kl'])} | {r['seconds']:.0f} |")
@@ -75,18 +80,26 @@ def main() -> None:
         med = {k: median([r[k] for r in results]) for k in ("modes", "hq_pct", "seconds")}
         rows.append(f"| {preset} | **median** | | {med['modes']:g}/{results[0]['n_modes']} | {med['hq_pct']:.1f} | "
                     f"{_kl(median(kls) if kls else None)} | {med['seconds']:.0f} |")
+        fast = max(r["seconds"] for r in results) <= 300
         want_modes, want_hq = TARGETS[preset]
-        ok = med["modes"] >= want_modes and med["hq_pct"] >= want_hq and max(r["seconds"] for r in results) <= 300
-        verdicts.append(f"- {preset}: target {want_modes}+ modes, >= {want_hq:.0f}% high quality, <= 300 s: "
-                        f"{'met' if ok else 'NOT met'} (median seed)")
+        hits = sum(r["modes"] >= want_modes and r["hq_pct"] >= want_hq for r in results)
+        verdicts.append(f"- {preset}: target {want_modes}/{want_modes} modes with >= {want_hq:.0f}% high quality on "
+                        f"every seed, <= 300 s a run: {'met' if hits == len(results) and fast else 'NOT met'} "
+                        f"({hits} of {len(results)} seeds)")
+        first_modes, first_hq = FIRST_TARGETS[preset]
+        ok = med["modes"] >= first_modes and med["hq_pct"] >= first_hq and fast
+        verdicts.append(f"- {preset}: first target {first_modes}+ modes, >= {first_hq:.0f}% high quality for the "
+                        f"median seed, <= 300 s: {'met' if ok else 'NOT met'}")
+    changes = " ".join(args.set)
     body = (
-        "## Mode coverage on 2-D mixtures: `ring` and `grid` presets (PacGAN protocol)\n\n" + header() +
+        "## Mode coverage on 2-D mixtures: `ring` and `grid` presets (PacGAN protocol)"
+        + (f", with `{changes}`" if changes else "") + "\n\n" + header() +
         f"- per seed: train the preset's default budget, sample {N_SAMPLES} points from G, high quality = within "
         "3 sigma of the nearest centre (ring sigma 0.01, grid 0.05); train s = wall time of the training steps, "
         f"{args.threads} thread(s), device {args.device}\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdicts) + "\n")
     print(body)
     if not args.no_write:
-        write_section("quality_2d", body)
+        write_section("quality_2d" + "".join("-" + s.replace("=", "") for s in args.set), body)
 
 
 if __name__ == "__main__":
