@@ -78,6 +78,11 @@ def test_cli_trains_streamed_and_names_an_unreadable_file(folder, tmp_path, caps
     assert main(args + ["--steps", "6", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ebgan: error: cannot read image ") and "broken.png" in err[0]
+    # The failed run's workers are stopped with it, not left to the interpreter's exit: they ignore SIGTERM,
+    # which is how the exit ends leftover children, so the process would wait for them forever.
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []
 
 
 def test_stream_refuses_data_held_in_memory_and_labels():

@@ -115,9 +115,22 @@ class BatchStream:
         try:
             return next(self._it)
         except EbganError as e:
+            self.close()
             # A worker's error comes back as an EbganError whose message is the worker's whole traceback: keep
             # its last line, the message itself, so the user sees one line.
             lines = str(e).strip().splitlines()
             if len(lines) > 1 and "EbganError: " in lines[-1]:
                 raise EbganError(lines[-1].split("EbganError: ", 1)[1]) from None
             raise
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the worker processes now. They ignore SIGTERM (see ``_quiet_worker``), so they must not be left
+        to the interpreter's exit, which terminates leftover children with SIGTERM and waits for them: an
+        iterator kept alive by an exception's traceback would hang the process at exit."""
+        it, self._it = self._it, None
+        shutdown = getattr(it, "_shutdown_workers", None)  # the multi-process iterator's own clean stop
+        if shutdown is not None:
+            shutdown()

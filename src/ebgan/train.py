@@ -202,13 +202,19 @@ class Trainer:
         self.total_steps = cfg.pretrain_steps + cfg.steps
 
     # -- data and noise --------------------------------------------------------------------------------------
+    def close_stream(self) -> None:
+        """Stop the reader of streamed batches, if any (its worker processes end now)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
     def next_batch(self) -> Tensor:
         """This rank's slice of the next global batch, as float32 (images in [-1, 1])."""
         b, world = self.cfg.batch_size, self.info.world_size
         if self.pos + b * world > len(self.perm):  # new epoch: drop the remainder, reshuffle
             self.perm = torch.randperm(len(self.dataset), generator=self.gen_data).to(self.device)
             self.pos = 0
-            self._stream = None
+            self.close_stream()
         start = self.pos + b * self.info.rank
         idx = self.perm[start:start + b]
         if self.streamed:
@@ -433,7 +439,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.perm = state["perm"].to(self.device)
         self.pos = int(state["pos"])
-        self._stream = None  # streamed data: read on from the restored position
+        self.close_stream()  # streamed data: read on from the restored position
         self.ema_updates = int(state.get("ema_updates", 0))
         self.objective.load_state_dict(state["objective"])
         if not self.cfg.num_threads and "threads" in state and int(state["threads"]) != self.threads:
@@ -719,6 +725,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                                       f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
                                       f"{out} --resume", signum)
     finally:
+        trainer.close_stream()
         if bar is not None:
             bar.close()
         if log is not None:
