@@ -261,17 +261,17 @@ class LossSensitiveObjective(Objective):
       leaves the hinge unchanged and lowers ``L_D``). The absolute value keeps a slope of 1 everywhere: with
       ``softplus(f)`` (or a ReLU) the first term drove ``f`` far below 0 on real and generated samples alike
       within 1,000 steps, where the loss and its gradient vanish and training stops (ring: 0 modes; with ``|f|``
-      5 of 8, BENCHMARKS.md "family probe"). Real samples are pulled to the zero set of ``f``, generated ones
-      pushed at least ``Delta`` away from it.
+      and the regulariser 5 of 8: BENCHMARKS.md, "Reading the loss comparison"). Real samples are pulled to
+      the zero set of ``f``, generated ones pushed at least ``Delta`` away from it.
     * ``Delta = pairwise_distance(x, G(z), p=1) / P``, the per-element mean absolute difference over the ``P``
       values of a sample. It is at most 2 both for 2-D points on the unit ring and for images in [-1, 1] (about
       0.5-1 for unrelated samples), so ``ls_lambda = 1`` suits both. Qi's code uses the summed L1 distance times
       ``tau = 0.0002`` on 64x64x3 images, i.e. 2.46 times this mean.
     * The Lipschitz regulariser: Qi's analysis assumes a Lipschitz ``L_theta``; without a constraint the hinge
-      is met by making ``L_theta`` steep between real and generated samples (ring without it: 1 mode of 8).
-      ``ls_gp * mean ||grad_x L_theta||^2`` over the real and the generated samples of the
-      step (:func:`~ebgan.losses.gradient_norm_penalty`; Qi 2017 v1 s.5) is added to ``L_D``; ``ls_gp = 0``
-      removes it. The penalty is per sample, so D must not have batch norm (``config.validate`` refuses it).
+      is met by making ``L_theta`` steep between real and generated samples.
+      ``ls_gp * mean ||grad_x L_theta||^2`` over the real and the generated samples of the step
+      (:func:`~ebgan.losses.gradient_norm_penalty`; Qi 2017 v1 s.5) is added to ``L_D``; ``ls_gp = 0`` removes
+      it. The penalty is per sample, so D must not have batch norm (``config.validate`` refuses it).
 
     Stats: ``d_real``, ``d_fake`` (mean ``L_theta``), ``delta`` (mean margin) and, with the regulariser,
     ``gp`` (the penalty before its weight).
