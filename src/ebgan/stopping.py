@@ -33,8 +33,13 @@ class StopSignals:
         self.quiet = quiet
         self.signum: int | None = None
         self._old: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            # A child forked while the handler was installed (a data worker before its own init ran): the
+            # signal is the training process's to act on, once.
+            return
         if self.signum is not None:  # the second signal: give up on the checkpoint
             self.restore()
             raise KeyboardInterrupt
@@ -48,6 +53,7 @@ class StopSignals:
                 os.write(2, msg.encode())
 
     def __enter__(self) -> StopSignals:
+        self._pid = os.getpid()
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)

@@ -134,3 +134,7 @@ class BatchStream:
         shutdown = getattr(it, "_shutdown_workers", None)  # the multi-process iterator's own clean stop
         if shutdown is not None:
             shutdown()
+        for w in getattr(it, "_workers", ()):  # a worker its SIGTERM did not end (it ignores it): SIGKILL
+            if w.is_alive():
+                w.kill()
+                w.join()
