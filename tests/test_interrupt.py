@@ -177,14 +177,12 @@ def test_recover_checkpoints_puts_back_a_checkpoint_caught_between_renames(tmp_p
 def test_stop_handler_acts_only_in_the_process_that_installed_it():
     """A child forked while the handler is installed (a data worker before its init ran) inherits it; there it
     must do nothing, or Ctrl-C to the process group would be reported once per such child."""
-    import signal
-
     from ebgan.stopping import StopSignals
 
     s = StopSignals(quiet=True)
     s._pid = -1  # as seen from a forked child: not the installing process
     s._handle(signal.SIGINT, None)
     assert s.signum is None
-    s._pid = __import__("os").getpid()
+    s._pid = os.getpid()
     s._handle(signal.SIGINT, None)
     assert s.signum == signal.SIGINT
