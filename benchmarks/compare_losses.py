@@ -297,14 +297,13 @@ def verdict(dataset: str, losses: list[str], rows: dict) -> str:
     n_div = {l: sum(r["status"] != "ok" for r in rows.get(l, [])) for l in losses}
     if "ebgan" not in med:
         return f"On {dataset}, EBGAN produced no scored run (every seed diverged or failed)."
+    key = {l: selection_key(dataset, rows[l]) for l in med}  # the same order --optim best chooses by
     if dataset == "mnist":
-        key = {l: med[l]["fid"] for l in med}
         crit = "median FID"
 
         def desc(l):
             return f"{l} (FID {med[l]['fid']:.1f}, IS {med[l]['is']:.2f})"
     else:
-        key = {l: (-med[l]["modes"], med[l]["reverse_kl"]) for l in med}
         crit = "median modes covered, then reverse KL"
 
         def desc(l):
@@ -454,6 +453,7 @@ def main() -> None:
 
     candidates = TUNING if args.optim == "best" else (args.optim,)
     specs, results, notes, missing = [], {}, {}, []
+    queued: set = set()  # keys already in specs (two settings can give one config)
     keys_of: dict = {}  # (data set, loss, optimiser setting) -> the keys of its runs
     for d in datasets:
         for loss in losses:
@@ -468,8 +468,8 @@ def main() -> None:
                         results[key] = prev
                     elif args.report_only:
                         missing.append(f"{d} {loss} {optim} seed {seed}")
-                    elif key not in {(x["dataset"], x["loss"], x["seed"], x["config_key"]) for x in specs}:
-                        # new, or failed before (perhaps interrupted): run it
+                    elif key not in queued:  # new, or failed before (perhaps interrupted): run it
+                        queued.add(key)
                         specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d], "optim": optim,
                                       "data_root": data_root, "config_key": key[3]})
     specs.sort(key=lambda s: -cost(s))
