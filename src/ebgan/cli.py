@@ -9,7 +9,8 @@
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
     ebgan sweep GRID --out DIR [--methods M,...] [--sample K] [--steps N] [--workers W] ...
     ebgan semisup --labels N [--model ladder|ebgan-ln] [--variant bottom|full] --out DIR [--resume] ...
-    ebgan download mnist [--data-root DIR] [--mirror URL ...]
+    ebgan eval SAMPLES.npy|RUN_DIR --inception [--reference FOLDER|IMAGES.npy] [--inception-weights FILE]
+    ebgan download mnist|inception [--data-root DIR] [--mirror URL ...] [--out FILE]
     ebgan list [--config]
 
 A mistake of the user's (unknown preset or key, invalid value, missing or corrupt data, a folder that is not
@@ -166,6 +167,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.samples:
         raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
     src = Path(args.samples)
+    if args.inception:
+        return _eval_inception(args, src)
+    if args.reference is not None:
+        raise EbganError("--reference is the real images of --inception scoring; add --inception")
     against = normalize_dataset_name(args.against) if args.against else None
     if args.per_class:
         return _eval_per_class(args, src)
@@ -199,6 +204,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
         print(line)
     print(json.dumps(result), flush=True)
+    return 0
+
+
+def _eval_inception(args: argparse.Namespace, src: Path) -> int:
+    """IS and FID on the FID Inception network (natural images): samples from a .npy or drawn from a run,
+    against --reference (default for a run trained on a folder of images: that folder)."""
+    from .evaluate import load_samples
+    from .metrics.inception import inception_scores, load_inception
+
+    if args.against or args.per_class:
+        raise EbganError("--inception scores against --reference images; it takes no --against or --per-class")
+    reference = args.reference
+    if src.is_dir():
+        from .sampling import run_dataset_name, sample_from_run
+
+        if reference is None:
+            data = run_dataset_name(src)
+            if not Path(data).is_dir():
+                raise EbganError(f"run {src} was trained on {data}, not a folder of images: pass --reference")
+            reference = data
+        samples = sample_from_run(src, args.n if args.n is not None else 10_000, seed=args.seed,
+                                  weights=args.weights)
+    else:
+        samples = load_samples(src)
+        if reference is None:
+            raise EbganError("--inception needs --reference FOLDER|IMAGES.npy (the real images) for a sample file")
+    if samples.dtype.name != "uint8" or samples.ndim != 4:
+        raise EbganError(f"--inception scores uint8 images [N, C, H, W], got {samples.dtype} {list(samples.shape)}")
+    inc = load_inception(args.inception_weights, verify=not args.allow_other_weights)
+    res = inception_scores(samples, reference, inc, n=args.n, batch_size=args.batch_size,
+                           progress=sys.stderr.isatty())
+    print(f"{src}: {res['n']} samples against {res['n_reference']} images of {reference} "
+          f"(FID Inception, weights {inc.path})")
+    print(f"IS  {res['is']:.3f} +- {res['is_std']:.3f} (10 splits)")
+    print(f"FID {res['fid']:.3f}")
+    print(json.dumps(res), flush=True)
     return 0
 
 
@@ -355,6 +396,12 @@ def cmd_semisup(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from .data import download_mnist
 
+    if args.name == "inception":
+        from .metrics.inception import download_inception_weights
+
+        path = download_inception_weights(args.out, url=args.mirror[-1] if args.mirror else None)
+        print(f"the FID Inception weights are in {path} (SHA-256 checked)")
+        return 0
     path = download_mnist(args.data_root, mirrors=args.mirror or None)
     print(f"MNIST is in {path}")
     return 0
@@ -450,6 +497,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", action="store_true", help="a conditional MNIST RUN_DIR: for each digit, draw -n "
                    "samples of it (default 1000) and report the classifier's accuracy on that digit and the FID "
                    "against its real training images")
+    p.add_argument("--inception", action="store_true", help="natural images: IS and FID on the FID Inception "
+                   "network (the published metrics' network; optional extra ebgan[inception]) against --reference")
+    p.add_argument("--reference", default=None, metavar="FOLDER|IMAGES.npy",
+                   help="with --inception: the real images (default for a RUN_DIR trained on a folder: that folder)")
+    p.add_argument("--inception-weights", default=None, metavar="FILE",
+                   help="with --inception: the weights file (default $EBGAN_INCEPTION_WEIGHTS, else the copy "
+                   "`ebgan download inception` keeps in the cache)")
+    p.add_argument("--allow-other-weights", action="store_true",
+                   help="with --inception: accept a weights file whose SHA-256 is not the published one's (its "
+                   "scores are then not comparable with published FID and IS)")
     p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
     p.set_defaults(func=cmd_eval)
 
@@ -560,13 +617,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_semisup)
 
-    p = sub.add_parser("download", help="download a data set (with checksum verification)")
-    p.add_argument("name", choices=["mnist"], help="the data set (mnist)")
+    p = sub.add_parser("download", help="download a data set or the FID Inception weights (checksums verified)")
+    p.add_argument("name", choices=["mnist", "inception"], help="mnist (the data set) or inception (the FID "
+                   "Inception weights, for `ebgan eval --inception`)")
     p.add_argument("--data-root", default=default_data_root(), help="folder to put MNIST/raw/ in (default: "
                    "$EBGAN_DATA_ROOT, else ./data)")
     p.add_argument("--mirror", action="append", metavar="URL",
                    help="base URL serving the four MNIST .gz files, tried instead of the built-in mirrors; "
-                   "repeatable (default: the built-in list)")
+                   "repeatable (default: the built-in list); for inception, the weights file's full URL")
+    p.add_argument("--out", default=None, metavar="FILE", help="inception: where to put the weights (default: "
+                   "the cache, where `ebgan eval --inception` finds them)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("list", help="list presets, losses, data sets and metrics")

@@ -151,6 +151,19 @@ def _gz_md5(path: Path) -> str:
     return h.hexdigest()
 
 
+def _gz_md5_problem(md5: str):
+    """A :func:`fetch_verified` check: the file is gzip and its decompressed md5 is ``md5``."""
+
+    def check(path: Path) -> str | None:
+        try:
+            got = _gz_md5(path)
+        except (OSError, EOFError, zlib.error) as e:
+            return f"not a valid gzip file ({e})"
+        return None if got == md5 else f"md5 of the decompressed file is {got}, expected {md5}"
+
+    return check
+
+
 def _gz_is_valid(path: Path, md5: str) -> bool:
     try:
         return _gz_md5(path) == md5
@@ -162,8 +175,11 @@ class _FetchError(Exception):
     """One mirror failed for one file; download_mnist collects these and moves on to the next mirror."""
 
 
-def _fetch(url: str, dest: Path, md5: str, progress: bool, timeout: float) -> None:
-    """Download ``url`` to a temp file beside ``dest``, check its decompressed md5, then rename it onto ``dest``.
+def fetch_verified(url: str, dest: Path, check, progress: bool, timeout: float) -> None:
+    """Download ``url`` to a temp file beside ``dest``, ``check`` it, then rename it onto ``dest``.
+
+    ``check(path)`` returns ``None`` for a good file, else why it is not (a checksum mismatch); a bad file or a
+    network error raises :class:`_FetchError` with that reason.
 
     Atomic (see :func:`ebgan._fileio.atomic_write`): a failed check, a network error or Ctrl-C deletes the
     temp file, so a later run never finds a half-written ``dest`` to parse.
@@ -185,14 +201,10 @@ def _fetch(url: str, dest: Path, md5: str, progress: bool, timeout: float) -> No
             except (OSError, HTTPException, ValueError) as e:
                 raise _FetchError(str(e) or type(e).__name__) from e
             out.flush()
-            try:
-                got = _gz_md5(Path(out.name))
-            except (OSError, EOFError, zlib.error) as e:
-                raise _FetchError(f"not a valid gzip file ({e})") from e
-            if got != md5:
-                raise _FetchError(f"md5 of the decompressed file is {got}, expected {md5}")
+            if (problem := check(Path(out.name))) is not None:
+                raise _FetchError(problem)
     except OSError as e:  # creating or renaming the temp file: a local problem, not the mirror's
-        raise EbganError(f"cannot write {dest}: {e}; pass a writable --data-root") from e
+        raise EbganError(f"cannot write {dest}: {e}; choose a writable folder (--data-root)") from e
 
 
 def download_mnist(
@@ -225,7 +237,7 @@ def download_mnist(
         for mirror in mirrors:
             url = mirror.rstrip("/") + "/" + dest.name
             try:
-                _fetch(url, dest, md5, progress, timeout)
+                fetch_verified(url, dest, _gz_md5_problem(md5), progress, timeout)
                 break
             except _FetchError as e:
                 failures.append(f"{url}: {e}")
