@@ -68,11 +68,86 @@ def broadcast_module(module: nn.Module, info: DistInfo) -> None:
         td.broadcast(t.data, src=0)
 
 
-def sync_batch_norm(module: nn.Module) -> nn.Module:
-    """``module`` with every batch-norm layer replaced by ``torch.nn.SyncBatchNorm``, which normalises with the
-    statistics of the global batch (all processes) instead of this process's slice. The state-dict keys stay
-    the same, so checkpoints load either way. PyTorch implements it for CUDA devices only."""
-    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+class _SumOverRanks(torch.autograd.Function):
+    """``all_reduce(SUM)`` that autograd can go through: every rank's output is the sum of the inputs, so the
+    gradient of an input is the sum of every rank's output gradient, itself an all-reduce."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        td.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        td.all_reduce(grad)
+        return grad
+
+
+def sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    return _SumOverRanks.apply(t)
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm with the statistics of the global batch (every process's slice), for any backend: the
+    ``sync_bn`` layer of CPU (gloo) processes, where ``torch.nn.SyncBatchNorm`` refuses to run.
+
+    In training mode, with a process group of more than one process, the per-channel mean and then the
+    centred sum of squares are summed over processes with :func:`sum_over_ranks`, whose backward is itself an
+    all-reduce, so gradients are those of batch norm on the concatenated batch.
+    The running statistics take the global mean and the unbiased global variance. In eval mode, or in a
+    single process, it is ordinary batch norm. Every rank must run the same forward calls in the same order
+    (the trainer does: evaluation and sampling run in eval mode).
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected an input of at least 2 dimensions, got {x.dim()}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and td.is_available() and td.is_initialized() and td.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input_dim(x)
+        dims = [0] + list(range(2, x.dim()))
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        count = sum_over_ranks(x.new_tensor([float(x.numel() // x.shape[1])]))
+        mean = sum_over_ranks(x.sum(dims)) / count
+        centred = x - mean.view(shape)
+        var = sum_over_ranks((centred * centred).sum(dims)) / count  # biased: what normalises the batch
+        if self.track_running_stats and self.running_mean is not None:
+            self.num_batches_tracked.add_(1)
+            f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            with torch.no_grad():
+                n = count.item()
+                self.running_mean.lerp_(mean.detach(), f)
+                self.running_var.lerp_(var.detach() * (n / max(n - 1.0, 1.0)), f)
+        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def _to_global_batch_norm(module: nn.Module) -> nn.Module:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, _to_global_batch_norm(child))
+    return module
+
+
+def sync_batch_norm(module: nn.Module, device_type: str = "cuda") -> nn.Module:
+    """``module`` with every batch-norm layer normalising with the statistics of the global batch (all
+    processes) instead of this process's slice: ``torch.nn.SyncBatchNorm`` on CUDA, :class:`GlobalBatchNorm`
+    on other devices (PyTorch's layer runs on GPUs only). State-dict keys stay the same, so checkpoints load
+    either way."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _to_global_batch_norm(module)
 
 
 def average_gradients(params: list[torch.Tensor], info: DistInfo) -> None:

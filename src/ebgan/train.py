@@ -145,10 +145,8 @@ class Trainer:
         self.G, self.D = build_networks(cfg, self.sample_shape, self.objective.head,
                                        energy=self.objective.energy, n_classes=self.n_classes)
         if cfg.sync_bn and self.info.enabled:
-            if self.device.type != "cuda":
-                raise EbganError("sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm); on CPU every process "
-                                 "normalises its own slice of the batch: leave sync_bn off")
-            self.G, self.D = dist.sync_batch_norm(self.G), dist.sync_batch_norm(self.D)
+            self.G = dist.sync_batch_norm(self.G, self.device.type)
+            self.D = dist.sync_batch_norm(self.D, self.device.type)
         self.G.to(self.device)
         self.D.to(self.device)
         dist.broadcast_module(self.G, self.info)
