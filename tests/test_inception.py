@@ -213,3 +213,31 @@ def test_extractor_loads_without_torchvision(monkeypatch):
     cls = I._extractor_class()
     assert cls.__name__ == "FeatureExtractorInceptionV3"
     assert cls.get_default_feature_layer_for_metric("fid") == "2048"
+
+
+def test_cli_eval_inception_of_a_run_uses_its_image_folder(tmp_path, capsys, weights_file):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(folder / f"im{i:02d}.png")
+    run = tmp_path / "run"
+    code = main(["train", "--preset", "celeba-64", "--data", str(folder), "--out", str(run), "--steps", "1",
+                 "--no-progress", "--set", "image_size=32", "--set", "batch_size=4", "--set", "g_channels=4",
+                 "--set", "d_channels=4", "--set", "n_grid=4"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["eval", str(run), "--inception", "-n", "10", "--inception-weights", str(weights_file),
+                 "--allow-other-weights"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["n"] == 10 and res["n_reference"] == 12 and str(folder) in out
+    # A run trained on a built-in data set has no folder to compare with: --reference is asked for.
+    ring_run = tmp_path / "ring"
+    assert main(["train", "--preset", "ring", "--steps", "1", "--out", str(ring_run), "--no-progress"]) == 0
+    capsys.readouterr()
+    code = main(["eval", str(ring_run), "--inception", "--inception-weights", str(weights_file),
+                 "--allow-other-weights"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "pass --reference" in err
