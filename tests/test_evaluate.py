@@ -20,8 +20,9 @@ from ebgan.data import load_mnist, ring_centers, sample_mixture
 from ebgan.errors import EbganError
 from ebgan.evaluate import evaluate
 from ebgan.metrics import stacked_mnist_modes
-from ebgan.metrics.classifier import _shift_batch, load_classifier
+from ebgan.metrics.classifier import load_classifier
 from ebgan.metrics.reference import stacked_mnist_triplets
+from ebgan.metrics.training import _shift_batch
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 HAVE_MNIST = (DATA_ROOT / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file()

@@ -303,8 +303,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     """Train the MNIST classifier and say where its weights went and their test accuracy."""
-    from .metrics.classifier import train_classifier
     from .metrics.reference import cache_dir
+    from .metrics.training import train_classifier
 
     out = Path(args.out) if args.out else cache_dir() / "classifier" / f"mnist_classifier-seed{args.seed}.safetensors"
     info = train_classifier(args.data_root, out, seed=args.seed, epochs=args.epochs, progress=True)
@@ -429,7 +429,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     from .config import PRESETS
-    from .metrics.classifier import DEFAULT_EPOCHS
+    from .metrics.training import DEFAULT_EPOCHS
 
     parser = argparse.ArgumentParser(
         prog="ebgan", description="Energy-based GANs (Zhao, Mathieu, LeCun 2017) and the GAN family on one "

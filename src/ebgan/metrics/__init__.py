@@ -7,7 +7,6 @@ from .classifier import (
     LoadedClassifier,
     MnistClassifier,
     load_classifier,
-    train_classifier,
 )
 from .scores import (
     METRICS,
@@ -23,6 +22,7 @@ from .scores import (
     paper_inception_score,
     stacked_mnist_modes,
 )
+from .training import train_classifier
 
 __all__ = [
     "METRICS", "GaussianStats", "LoadedClassifier", "Metric", "MnistClassifier", "auroc", "count_modes_2d",
