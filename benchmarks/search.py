@@ -50,6 +50,30 @@ CATALOGUES: dict[str, dict] = {
             "code2": (["d_code=2"], "a 2-unit code, as wide as the data"),
             "began-adam": (["lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"], "BEGAN's own Adam (1e-4, 0.5, 0.999)"),
         }),
+    "began_mnist_search": dict(
+        preset="mnist", loss="began", goal="BEGAN training to sensible MNIST samples (EBGAN at 3,000 steps: IS "
+        "7.44, FID 14.7; BEGAN so far IS 1.92, FID 107)",
+        candidates={
+            "began-adam": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"],
+                           "BEGAN's own Adam (the loss comparison's best BEGAN setting)"),
+            "began-adam-gamma0.7": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=0.7"],
+                                    "a higher diversity ratio"),
+            "lr3e-4": (["steps=3000", "lr_g=3e-4", "lr_d=3e-4", "beta2=0.999"], "between 1e-4 and the preset's 1e-3"),
+            "code16": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "d_code=16"],
+                       "a 16-unit code (the one-class preset's), narrower than 64"),
+            "conv": (["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4", "lr_d=1e-4",
+                      "beta2=0.999"], "the conv nets of mnist-conv (BEGAN's paper uses a conv auto-encoder)"),
+        }),
+    "ls_mnist_search": dict(
+        preset="mnist-conv", loss="loss-sensitive", goal="the loss-sensitive GAN training to sensible MNIST "
+        "samples (with the MLP nets: IS 1.11, FID 122)",
+        candidates={
+            "conv": (["steps=3000", "batch_norm=false"], "a convolutional critic, as in Qi's experiments "
+                     "(mnist-conv nets without batch norm, which the per-sample gradient penalty needs; Adam 2e-4)"),
+            "conv-gp10": (["steps=3000", "batch_norm=false", "ls_gp=10"], "and a 10x stronger gradient penalty"),
+            "conv-sn": (["steps=3000", "ls_gp=0", "spectral_norm=true"],
+                        "spectral norm as the Lipschitz constraint instead, batch norm kept"),
+        }),
 }
 
 
@@ -78,14 +102,19 @@ def one(section: str, preset: str, loss: str, name: str, sets: list[str], seed: 
     return {"name": name, "seed": seed, "steps": steps, "minutes": seconds / 60, **scores}
 
 
+def _f(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)  # reverse KL is undefined without high-quality samples
+
+
 def score_cells(r: dict) -> tuple[str, str]:
     if r["against"] == "mnist":
         shares = r.get("class_shares") or [float("nan")]
         return ("IS | I' | FID | digit share min-max",
                 f"{r['is']:.2f} | {r['paper_score']:.2f} | {r['fid']:.2f} | {min(shares):.1f}-{max(shares):.1f}%")
     if r["against"] in ("ring", "grid"):
-        return "modes | high quality | reverse KL", f"{r['modes']} | {r['hq_pct']:.1f}% | {r['reverse_kl']:.3f}"
-    return "modes | KL", f"{r['modes']} | {r['kl']:.3f}"
+        return ("modes | high quality | reverse KL",
+                f"{r['modes']} | {_f(r['hq_pct'], '.1f')}% | {_f(r['reverse_kl'], '.3f')}")
+    return "modes | KL", f"{r['modes']} | {_f(r['kl'], '.3f')}"
 
 
 def main() -> None:
