@@ -94,8 +94,10 @@ def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own
     """
     base = from_preset(dataset)
     # One sample grid and one checkpoint, at the end: intermediate ones are not used here.
+    # No moving average of G (g_ema 0) whatever the preset says: the comparison is of the losses, and its stored
+    # runs were all trained and scored on G's own weights.
     changes: dict = {"loss": loss, "seed": seed, "steps": steps, "device": "cpu", "num_threads": 1,
-                     "sample_every": steps, "ckpt_every": steps}
+                     "sample_every": steps, "ckpt_every": steps, "g_ema": 0.0}
     if optim == "defaults" or (loss != "ebgan" and optim == "own"):  # the loss's own optimiser defaults
         changes.update({k: None for k in OPTIM_FIELDS})
     elif loss != "ebgan":  # EBGAN's resolved optimiser on this preset, with the loss's own D steps per G step

@@ -40,7 +40,10 @@ def test_ema_update_by_hand():
 
 
 def test_ema_off_by_default_and_pretraining_does_not_update_it():
-    t = Trainer(tiny_cfg(), ring())
+    from ebgan.config import PRESETS, Config
+
+    assert Config().g_ema == 0.0 and PRESETS["ring"]["g_ema"] == 0.999  # on only where a preset says so
+    t = Trainer(tiny_cfg(g_ema=0.0), ring())
     assert t.G_ema is None and "G_ema" not in t.nets()
     t = Trainer(tiny_cfg(g_ema=0.99, pretrain_steps=2), ring())
     t.train_step()
@@ -72,7 +75,7 @@ def test_sampling_uses_the_average_unless_told(tmp_path):
     auto = sample_from_run(tmp_path / "run", 100)
     assert np.array_equal(auto, sample_from_run(tmp_path / "run", 100, weights="ema"))
     assert not np.array_equal(auto, sample_from_run(tmp_path / "run", 100, weights="raw"))
-    train(tiny_cfg(steps=10), tmp_path / "plain", dataset=ring(), progress=False)
+    train(tiny_cfg(steps=10, g_ema=0.0), tmp_path / "plain", dataset=ring(), progress=False)
     with pytest.raises(EbganError, match="kept no moving average"):
         sample_from_run(tmp_path / "plain", 10, weights="ema")
 
