@@ -58,6 +58,8 @@ CATALOGUES: dict[str, dict] = {
                            "BEGAN's own Adam (the loss comparison's best BEGAN setting)"),
             "began-adam-gamma0.7": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=0.7"],
                                     "a higher diversity ratio"),
+            "began-adam-gamma1": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
+                                  "gamma 1: fakes as hard to reconstruct as real digits"),
             "lr3e-4": (["steps=3000", "lr_g=3e-4", "lr_d=3e-4", "beta2=0.999"], "between 1e-4 and the preset's 1e-3"),
             "code16": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "d_code=16"],
                        "a 16-unit code (the one-class preset's), narrower than 64"),
