@@ -75,6 +75,7 @@ CATALOGUES: dict[str, dict] = {
             "conv-gp10": (["steps=3000", "batch_norm=false", "ls_gp=10"], "and a 10x stronger gradient penalty"),
             "conv-sn": (["steps=3000", "ls_gp=0", "spectral_norm=true"],
                         "spectral norm as the Lipschitz constraint instead, batch norm kept"),
+            "ebgan-reference": (["steps=3000", "loss=ebgan"], "EBGAN-PT on the same conv nets and budget, for reference"),
         }),
 }
 

@@ -78,7 +78,7 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
 
 def test_list(capsys):
     code, out, _ = run_cli(capsys, "list")
-    assert code == 0 and "presets:  ring, grid, mnist, mnist-oneclass, mnist-conv" in out and "wgan-gp" in out
+    assert code == 0 and "presets:  ring, grid, mnist, mnist-long, mnist-oneclass, mnist-conv" in out and "wgan-gp" in out
 
 
 @pytest.mark.parametrize("argv, match", [
