@@ -150,8 +150,8 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
         lr_decay_from=0.5, steps=12000, amp="auto",
     ),
     # The same networks and settings at twice the budget, sampled from a moving average of G's weights: the
-    # best of the MNIST search (BENCHMARKS.md, mnist_search; seed 0): FID 1.77 / IS 8.95 against 3.12 / 8.75
-    # for `mnist`, about 10 minutes on two idle cores (24,000 steps at 24.4 ms). A larger batch, a decaying
+    # best of the MNIST search (BENCHMARKS.md, mnist_search): FID 1.77 / IS 8.95 (seed 0; seed 1: 1.81 / 8.87)
+    # against 3.12 / 8.75 for `mnist`, about 10 minutes on two idle cores (24,000 steps at 24.4 ms). A larger batch, a decaying
     # margin or a stronger pulling-away term did no better at 12,000 steps.
     "mnist-long": dict(
         data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
