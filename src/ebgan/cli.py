@@ -230,8 +230,6 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
         samples = load_samples(src)
         if reference is None:
             raise EbganError("--inception needs --reference FOLDER|IMAGES.npy (the real images) for a sample file")
-    if samples.dtype.name != "uint8" or samples.ndim != 4:
-        raise EbganError(f"--inception scores uint8 images [N, C, H, W], got {samples.dtype} {list(samples.shape)}")
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # 5.7 GFLOP an image: a GPU when there is one

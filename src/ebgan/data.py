@@ -165,10 +165,7 @@ def _gz_md5_problem(md5: str):
 
 
 def _gz_is_valid(path: Path, md5: str) -> bool:
-    try:
-        return _gz_md5(path) == md5
-    except (OSError, EOFError, zlib.error):
-        return False
+    return _gz_md5_problem(md5)(path) is None
 
 
 class _FetchError(Exception):

@@ -22,7 +22,6 @@ loaded without the package's ``__init__``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -35,6 +34,7 @@ import torch
 from torch import Tensor
 
 from ..errors import EbganError
+from .classifier import file_sha256
 from .scores import GaussianStats, frechet_distance, inception_score
 
 WEIGHTS_URL = (
@@ -80,14 +80,6 @@ def weights_cache_path() -> Path:
     return cache_dir() / "inception" / WEIGHTS_FILE
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download_inception_weights(dest: str | os.PathLike | None = None, url: str | None = None,
                                progress: bool = True, timeout: float = 60.0) -> Path:
     """Fetch the FID Inception weights (91 MB) to ``dest`` (default :func:`weights_cache_path`), checking
@@ -96,12 +88,12 @@ def download_inception_weights(dest: str | os.PathLike | None = None, url: str |
 
     url = url or WEIGHTS_URL
     path = Path(dest) if dest is not None else weights_cache_path()
-    if path.is_file() and _sha256(path) == WEIGHTS_SHA256:
+    if path.is_file() and file_sha256(path) == WEIGHTS_SHA256:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def check(p: Path) -> str | None:
-        got = _sha256(p)
+        got = file_sha256(p)
         return None if got == WEIGHTS_SHA256 else f"SHA-256 is {got}, expected {WEIGHTS_SHA256}"
 
     try:
@@ -139,7 +131,7 @@ def load_inception(weights: str | os.PathLike | None = None, verify: bool = True
             raise EbganError(f"Inception weights file {path} does not exist")
         raise EbganError(f"no Inception weights at {path}: run `ebgan download inception` (with internet), or "
                          f"pass --inception-weights FILE ({WEIGHTS_FILE}, from {WEIGHTS_URL})")
-    sha = _sha256(path)
+    sha = file_sha256(path)
     if verify and sha != WEIGHTS_SHA256:
         raise EbganError(f"{path} is not the FID Inception weights (SHA-256 {sha[:16]}..., expected "
                          f"{WEIGHTS_SHA256[:16]}...): FID and IS on other weights are not comparable with "
