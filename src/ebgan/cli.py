@@ -2,8 +2,9 @@
 
     ebgan train [--preset NAME] [--data NAME|PATH] [--data-root DIR] [--out DIR] [--steps N] [--seed N]
                 [--loss NAME] [--resume] [--set KEY=VALUE ...] [--dry-run] [--no-progress]
-    ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best]
+    ebgan sample RUN_DIR -n N -o FILE.npy [--seed S] [--png FILE] [--checkpoint latest|best] [--energy-keep Q]
     ebgan eval SAMPLES.npy|RUN_DIR [--against mnist|ring|grid|stacked-mnist] [--data-root DIR] [-n N]
+               [--energy-keep Q]
     ebgan score RUN_DIR INPUT -o SCORES.csv [--checkpoint latest|best] [--threshold auto|VALUE]
                 [--contamination C] [--score energy|energy/ink] [--batch-size N]
     ebgan train-classifier [--data-root DIR] [--out PATH] [--seed N] [--epochs N]
@@ -33,6 +34,9 @@ from .data import default_data_root
 from .errors import EbganError
 
 DATA_ROOT_HELP = "folder holding MNIST/raw/ (default: $EBGAN_DATA_ROOT, else ./data)"
+ENERGY_KEEP_HELP = ("rejection by the learned energy (runs with an auto-encoder discriminator): draw N / Q "
+                    "candidates and keep the N of lowest energy, per class for a conditional run; a different "
+                    "sampler from G alone (default 1: no rejection)")
 
 
 # ----------------------------------------------------------------------------------------------------- train
@@ -120,7 +124,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.png and Path(args.png).suffix.lower() != ".png":
         raise EbganError(f"--png must name a .png file, got {args.png}")
     x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint, weights=args.weights,
-                        label=args.label)
+                        label=args.label, energy_keep=args.energy_keep)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
@@ -167,6 +171,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.samples:
         raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
     src = Path(args.samples)
+    if args.energy_keep != 1.0 and not src.is_dir():
+        raise EbganError("--energy-keep filters a run's samples by its energy: give a RUN_DIR, not a sample file")
     if args.inception:
         return _eval_inception(args, src)
     if args.reference is not None:
@@ -184,7 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n = args.n if args.n is not None else DEFAULT_N[against]
         if n < 1:
             raise EbganError(f"-n must be >= 1, got {n}")
-        samples = sample_from_run(src, n, seed=args.seed, weights=args.weights)
+        samples = sample_from_run(src, n, seed=args.seed, weights=args.weights, energy_keep=args.energy_keep)
         n = None  # all the samples just drawn
     else:
         samples = load_samples(src)
@@ -201,8 +207,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
         progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
     )
+    if args.energy_keep != 1.0:
+        result["energy_keep"] = args.energy_keep
     for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
         print(line)
+    if args.energy_keep != 1.0:
+        print(f"  sampler              energy rejection: the lowest-energy {args.energy_keep:g} of the candidates")
     print(json.dumps(result), flush=True)
     return 0
 
@@ -225,7 +235,7 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
                 raise EbganError(f"run {src} was trained on {data}, not a folder of images: pass --reference")
             reference = data
         samples = sample_from_run(src, args.n if args.n is not None else 10_000, seed=args.seed,
-                                  weights=args.weights)
+                                  weights=args.weights, energy_keep=args.energy_keep)
     else:
         samples = load_samples(src)
         if reference is None:
@@ -238,6 +248,9 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
                            progress=sys.stderr.isatty())
     print(f"{src}: {res['n']} samples against {res['n_reference']} images of {reference} "
           f"(FID Inception, weights {inc.path})")
+    if args.energy_keep != 1.0:
+        res["energy_keep"] = args.energy_keep
+        print(f"sampler: energy rejection, the lowest-energy {args.energy_keep:g} of the candidates")
     print(f"IS  {res['is']:.3f} +- {res['is_std']:.3f} (10 splits)")
     print(f"FID {res['fid']:.3f}")
     print(json.dumps(res), flush=True)
@@ -258,7 +271,8 @@ def _eval_per_class(args: argparse.Namespace, src: Path) -> int:
     n = args.n if args.n is not None else 1000
     if n < 1:
         raise EbganError(f"-n must be >= 1, got {n}")
-    samples = {k: sample_from_run(src, n, seed=args.seed + k, weights=args.weights, label=k) for k in range(10)}
+    samples = {k: sample_from_run(src, n, seed=args.seed + k, weights=args.weights, label=k,
+                                  energy_keep=args.energy_keep) for k in range(10)}
     res = class_scores(samples, args.data_root, classifier=load_classifier(args.classifier),
                        batch_size=args.batch_size)
     print(f"{src}: {n} samples per class")
@@ -266,6 +280,9 @@ def _eval_per_class(args: argparse.Namespace, src: Path) -> int:
     for k, v in res["per_class"].items():
         print(f"{k:5d}  {100 * v['accuracy']:7.2f}%  {v['fid']:.3f}")
     print(f"mean   {100 * res['accuracy']:7.2f}%  {res['fid_mean']:.3f}")
+    if args.energy_keep != 1.0:
+        res["energy_keep"] = args.energy_keep
+        print(f"sampler: energy rejection, the lowest-energy {args.energy_keep:g} of the candidates of each class")
     print(json.dumps(res), flush=True)
     return 0
 
@@ -475,6 +492,7 @@ def make_parser() -> argparse.ArgumentParser:
                    "else the raw weights), ema or raw (default auto)")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="a conditional run (conditional=true): draw class K only (default: every class in turn)")
+    p.add_argument("--energy-keep", type=float, default=1.0, metavar="Q", help=ENERGY_KEEP_HELP)
     p.set_defaults(func=cmd_sample)
 
     from .evaluate import DATASETS
@@ -495,6 +513,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
                    help="for a RUN_DIR, the generator's weights: auto (their moving average when the run kept "
                    "one, g_ema > 0, else the raw weights), ema or raw (default auto)")
+    p.add_argument("--energy-keep", type=float, default=1.0, metavar="Q", help="for a RUN_DIR: " + ENERGY_KEEP_HELP)
     p.add_argument("--per-class", action="store_true", help="a conditional MNIST RUN_DIR: for each digit, draw -n "
                    "samples of it (default 1000) and report the classifier's accuracy on that digit and the FID "
                    "against its real training images")

@@ -1,0 +1,169 @@
+"""Rejection by the learned energy (``ebgan eval RUN --energy-keep Q``): what keeping the lowest-energy fraction
+Q of the generator's samples does to the scores of finished EBGAN runs, per run and seed.
+
+    python benchmarks/energy_rejection.py [--groups mnist,mnist-long,stacked-mnist,ring,grid]
+        [--keeps 1,0.75,0.5,0.25] [--seeds 0,1,2,3,4] [--threads 1] [--report-only] [--no-write]
+
+The runs scored are the project's own benchmark runs, trained here when missing (``ebgan train --preset P
+--seed S --resume`` into benchmarks/results/energy-rejection/P-sS/; checkpoints are not committed):
+``mnist`` and ``mnist-long`` (the presets), ``stacked-mnist`` (the preset, EBGAN-PT), ``ring`` and ``grid``
+(the presets, whose targets are every mode with >= 95 % high-quality samples on every seed). Every score is
+``ebgan eval RUN --energy-keep Q`` on the protocol's number of samples (10,000 / 26,000 / 2,500): Q = 1 is G
+alone. The rejected samples are chosen by D, not by the metric: nothing of the scoring classifier or the
+mixture's modes enters the choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _report import ROOT, header, median, run_ebgan, write_section  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "energy-rejection"
+GROUPS = ("mnist", "mnist-long", "stacked-mnist", "ring", "grid")
+
+
+# Runs another benchmark already trained with a preset's exact settings (checked against the preset before use).
+TRAINED = {"mnist": "search/mnist_search/preset-s{seed}", "mnist-long": "search/mnist_search/steps24k-ema-s{seed}",
+           "stacked-mnist": "stacked-mnist/ebgan-s{seed}"}
+RUNTIME_KEYS = {"num_threads", "device", "progress"}  # settings that do not change what is trained
+
+
+def same_settings(run: Path, preset: str, seed: int) -> bool:
+    from ebgan.config import apply_overrides, from_preset, resolve
+    from ebgan.rundir import saved_config
+
+    if not (run / "config.json").exists() or not (run / "checkpoints").exists():
+        return False
+    a = dataclasses.asdict(saved_config(run))
+    b = dataclasses.asdict(resolve(apply_overrides(from_preset(preset), {"seed": seed})))
+    return all(a[k] == b[k] for k in a.keys() - RUNTIME_KEYS)
+
+
+def run_dir(preset: str, seed: int) -> Path:
+    if preset in TRAINED:
+        other = ROOT / "benchmarks" / "results" / TRAINED[preset].format(seed=seed)
+        if same_settings(other, preset, seed):
+            return other
+    return RESULTS / f"{preset}-s{seed}"
+
+
+def finished(run: Path) -> bool:
+    from ebgan.rundir import saved_config
+
+    if not (run / "metrics.jsonl").exists() or not (run / "checkpoints").exists():
+        return False
+    steps = saved_config(run).steps
+    return any(json.loads(r).get("step") == steps for r in (run / "metrics.jsonl").read_text().splitlines())
+
+
+def trained(preset: str, seed: int, threads: int, data_root: str) -> Path:
+    """The finished run of ``preset`` with ``seed`` (trained, or continued, here when not finished)."""
+    run = run_dir(preset, seed)
+    if not finished(run):
+        print(f"training {preset} seed {seed} into {run}", flush=True)
+        run_ebgan("train", "--preset", preset, "--seed", str(seed), "--set", f"num_threads={threads}",
+                  "--data-root", data_root, "--out", str(run), "--resume", "--no-progress")
+    return run
+
+
+def scored(run: Path, keep: float, data_root: str) -> dict:
+    """``ebgan eval RUN --energy-keep keep``, cached in RUN/energy-keep.jsonl."""
+    cache = run / "energy-keep.jsonl"
+    rows = [json.loads(r) for r in cache.read_text().splitlines()] if cache.exists() else []
+    for r in rows:
+        if r["energy_keep"] == keep:
+            return r
+    out = run_ebgan("eval", str(run), "--data-root", data_root, "--energy-keep", str(keep))
+    r = json.loads(out.strip().splitlines()[-1])
+    r["energy_keep"] = keep  # also written by eval when keep < 1
+    with cache.open("a") as f:
+        f.write(json.dumps(r) + "\n")
+    return r
+
+
+def cells(r: dict) -> tuple[str, str]:
+    if r["against"] == "mnist":
+        s = r["class_shares"]
+        return ("IS | FID | digit share min-max", f"{r['is']:.2f} | {r['fid']:.2f} | {min(s):.1f}-{max(s):.1f}%")
+    if r["against"] in ("ring", "grid"):
+        kl = "-" if r["reverse_kl"] is None else f"{r['reverse_kl']:.3f}"
+        return ("modes | high quality | reverse KL", f"{r['modes']} | {r['hq_pct']:.1f}% | {kl}")
+    return ("modes | KL", f"{r['modes']} | {r['kl']:.3f}")
+
+
+def median_cells(rs: list[dict]) -> str:
+    def med(key: str, spec: str) -> str:
+        vals = [r[key] for r in rs if r.get(key) is not None]
+        return format(median(vals), spec) if vals else "-"
+
+    if rs[0]["against"] == "mnist":
+        return f"{med('is', '.2f')} | {med('fid', '.2f')} | -"
+    if rs[0]["against"] in ("ring", "grid"):
+        return f"{med('modes', 'g')} | {med('hq_pct', '.1f')}% | {med('reverse_kl', '.3f')}"
+    return f"{med('modes', 'g')} | {med('kl', '.3f')}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--groups", default=",".join(GROUPS))
+    ap.add_argument("--keeps", default="1,0.75,0.5,0.25")
+    ap.add_argument("--seeds", default=None, help="default: 0,1 for mnist-long, 0,1,2 for stacked-mnist, "
+                    "0 for mnist, 0-4 for ring and grid")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--report-only", action="store_true", help="train and score nothing: report the cache")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    default_seeds = {"mnist": [0], "mnist-long": [0, 1], "stacked-mnist": [0, 1, 2], "ring": list(range(5)),
+                     "grid": list(range(5))}
+    keeps = [float(k) for k in args.keeps.split(",")]
+    data_root = str(ROOT.parent / "shared" / "data")
+    sections = []
+    for group in args.groups.split(","):
+        if group not in GROUPS:
+            raise SystemExit(f"unknown group {group!r}; known: {', '.join(GROUPS)}")
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else default_seeds[group]
+        results = []
+        for seed in seeds:
+            if args.report_only and not (run_dir(group, seed) / "energy-keep.jsonl").exists():
+                continue
+            run = run_dir(group, seed) if args.report_only else trained(group, seed, args.threads, data_root)
+            for keep in keeps:
+                if args.report_only:
+                    rows = [json.loads(r) for r in (run / "energy-keep.jsonl").read_text().splitlines()]
+                    r = next((r for r in rows if r["energy_keep"] == keep), None)
+                    if r is None:
+                        continue
+                else:
+                    r = scored(run, keep, data_root)
+                print(f"{group} seed {seed} keep {keep:g}: {cells(r)[1]}", flush=True)
+                results.append((seed, keep, r))
+        if not results:
+            continue
+        cols = cells(results[0][2])[0]
+        lines = [f"### {group}", "", f"| seed | keep | {cols} |", "|---|---|" + "---|" * (cols.count("|") + 1)]
+        lines += [f"| {seed} | {keep:g} | {cells(r)[1]} |" for seed, keep, r in results]
+        if len(seeds) > 1:
+            for keep in keeps:
+                rs = [r for _, k, r in results if k == keep]
+                if rs:
+                    lines.append(f"| **median** ({len(rs)}) | {keep:g} | {median_cells(rs)} |")
+        sections.append("\n".join(lines))
+    if not sections:
+        raise SystemExit("no scored runs to report")
+    body = (header().rstrip() + "\n- `ebgan eval RUN --energy-keep Q`: draw N / Q samples, keep the N of lowest "
+            "energy D(G(z)) (Q = 1: G alone); N = the protocol's (MNIST 10,000, Stacked MNIST 26,000, 2-D 2,500); "
+            "runs trained with each preset's defaults\n\n" + "\n\n".join(sections) + "\n")
+    print(body)
+    if not args.no_write:
+        write_section("energy_rejection", body)
+
+
+if __name__ == "__main__":
+    main()
