@@ -236,3 +236,92 @@ def test_global_batch_norm_swap_keeps_the_state_and_is_plain_batch_norm_in_one_p
     torch.testing.assert_close(S(z), ref(z), rtol=0, atol=0)  # no process group: ordinary batch norm
     S.eval(), ref.eval()
     torch.testing.assert_close(S(z), ref(z), rtol=0, atol=0)
+
+
+def _overlap_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = dist.setup("cpu")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+    unused = torch.nn.Linear(3, 3)  # in the synchronised set but never in the loss: gets no gradient
+    params = list(unused.parameters()) + list(net.parameters())
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(10 + rank))  # each rank its own batch
+
+    def grads(sync=None, flat=False):
+        for p in params:
+            p.grad = None
+        if sync is not None:
+            sync.start()
+        net(x).square().sum().backward()
+        if sync is not None:
+            sync.finish()
+        if flat:
+            dist.average_gradients(params, info)
+        return [None if p.grad is None else p.grad.clone() for p in params]
+
+    res = {"flat": grads(flat=True), "local": grads()}
+    # A bucket per parameter (tiny bucket_mb): several all-reduces in flight, started from the hooks.
+    tiny = dist.OverlappedAverage(params, info, bucket_mb=1e-9)
+    started = []
+    launch = tiny._launch
+    tiny._launch = lambda i: (started.append((i, net[0].weight.grad is None)), launch(i))
+    res["tiny"] = grads(tiny)
+    res["started"] = started
+    res["outside"] = grads()  # hooks outside start()/finish() do nothing: local gradients
+    tiny.remove()
+    one = dist.OverlappedAverage(params, info)  # one bucket: everything at the end of the backward pass
+    res["one"] = grads(one)
+    res["n_buckets"] = (len(tiny.buckets), len(one.buckets))
+    torch.save(res, f"{out}/overlap-rank{rank}.pt")
+    dist.cleanup()
+
+
+def test_overlapped_average_equals_the_flat_one(tmp_path):
+    mp.start_processes(_overlap_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+                       start_method="spawn")
+    r = [torch.load(tmp_path / f"overlap-rank{k}.pt") for k in (0, 1)]
+    assert r[0]["n_buckets"] == (6, 1)
+    for k in (0, 1):
+        flat = r[k]["flat"]
+        assert flat[0] is None and flat[1] is None  # the unused layer
+        for name in ("tiny", "one"):
+            assert [g is None for g in r[k][name]] == [g is None for g in flat]
+            assert all(torch.equal(a, b) for a, b in zip(r[k][name][2:], flat[2:]))  # bitwise
+        for i in range(2, 6):
+            torch.testing.assert_close(flat[i], (r[0]["local"][i] + r[1]["local"][i]) / 2)
+        assert all(torch.equal(a, b) for a, b in zip(r[k]["outside"][2:], r[k]["local"][2:]))
+    assert not torch.equal(r[0]["local"][2], r[1]["local"][2])
+    # Buckets start in reverse parameter order: the last layer's (buckets 0 and 1) while the backward pass has
+    # not yet reached the first layer's weight; the unused layer's (4 and 5, never full) at finish().
+    started = r[0]["started"]
+    assert [i for i, _ in started] == list(range(6))
+    assert [first_grad_missing for _, first_grad_missing in started] == [True, True, True, False, False, False]
+
+
+def _trainer_overlap_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = dist.setup("cpu")
+    x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
+    for loss in ("ebgan", "wgan-gp"):
+        for overlap in (True, False):
+            cfg = resolve(apply_overrides(from_preset("ring"), {"loss": loss, "g_size": 16, "d_size": 16,
+                                                                "batch_size": 16, "grad_overlap": overlap}))
+            t = Trainer(cfg, Dataset("ring", "points", x, y), info)
+            assert (len(t.grad_sync) == 2) == overlap
+            for _ in range(6):
+                t.train_step()
+            flat = torch.cat([p.detach().flatten() for p in list(t.G.parameters()) + list(t.D.parameters())])
+            torch.save(flat, f"{out}/{loss}-{overlap}-rank{rank}.pt")
+    dist.cleanup()
+
+
+def test_training_with_overlap_equals_training_without(tmp_path):
+    mp.start_processes(_trainer_overlap_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+                       start_method="spawn")
+    for loss in ("ebgan", "wgan-gp"):
+        runs = [torch.load(tmp_path / f"{loss}-{o}-rank{r}.pt") for o in (True, False) for r in (0, 1)]
+        assert all(torch.equal(runs[0], other) for other in runs[1:]), loss

@@ -99,6 +99,7 @@ class Config:
     channels_last: bool = False  # conv nets: NHWC feature maps (faster on tensor-core GPUs; also runs on a CPU)
     compile: bool = False  # train G and D through torch.compile (first steps slower while it compiles)
     tf32: bool = True  # CUDA: allow TF32 matrix products and convolutions (Ampere and newer; no effect on CPU)
+    grad_overlap: bool = True  # torchrun: start the gradient all-reduce during the backward pass (same result)
     sync_bn: bool = False  # torchrun: batch norm with the global batch's statistics (SyncBatchNorm; CPU: GlobalBatchNorm)
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)

@@ -164,6 +164,74 @@ def average_gradients(params: list[torch.Tensor], info: DistInfo) -> None:
         g.copy_(synced)
 
 
+class OverlappedAverage:
+    """Gradient averaging overlapped with the backward pass, as ``DistributedDataParallel`` does it.
+
+    The parameters are split into buckets of about ``bucket_mb`` MiB in reverse order (the backward pass
+    produces the last layers' gradients first). A hook after each gradient's accumulation counts the bucket's
+    ready gradients; a full bucket is flattened and its all-reduce started asynchronously while the backward
+    pass goes on. Buckets are started strictly in index order, so every rank issues the same collectives in the
+    same order. :meth:`finish` starts any bucket still waiting (parameters that got no gradient in this
+    backward), waits for every all-reduce and writes the averages back. The result is the mean gradient,
+    exactly what :func:`average_gradients` computes (the same sums, taken per bucket instead of once).
+
+    Use: ``start()``, then ``loss.backward()``, then ``finish()``; hooks outside that window do nothing (the
+    same parameters may be used in other backward passes, e.g. D's in the generator step).
+    """
+
+    def __init__(self, params: list[torch.Tensor], info: DistInfo, bucket_mb: float = 25.0) -> None:
+        self.info = info
+        self.buckets: list[list[torch.Tensor]] = []
+        cur: list[torch.Tensor] = []
+        size = 0
+        for p in reversed([p for p in params if p.requires_grad]):
+            cur.append(p)
+            size += p.numel() * p.element_size()
+            if size >= bucket_mb * 2**20:
+                self.buckets.append(cur)
+                cur, size = [], 0
+        if cur:
+            self.buckets.append(cur)
+        self.bucket_of = {id(p): i for i, b in enumerate(self.buckets) for p in b}
+        self.active = False
+        self.ready = [0] * len(self.buckets)
+        self.next = 0  # the next bucket to start
+        self.works: list = []
+        self.handles = [p.register_post_accumulate_grad_hook(self._hook) for b in self.buckets for p in b]
+
+    def start(self) -> None:
+        self.active, self.ready, self.next, self.works = True, [0] * len(self.buckets), 0, []
+
+    def _hook(self, p: torch.Tensor) -> None:
+        if not self.active:
+            return
+        self.ready[self.bucket_of[id(p)]] += 1
+        while self.next < len(self.buckets) and self.ready[self.next] == len(self.buckets[self.next]):
+            self._launch(self.next)
+
+    def _launch(self, i: int) -> None:
+        grads = [p.grad for p in self.buckets[i] if p.grad is not None]
+        self.next = i + 1
+        if not grads:
+            return
+        flat = _flatten_dense_tensors(grads)
+        self.works.append((td.all_reduce(flat, async_op=True), flat, grads))
+
+    def finish(self) -> None:
+        while self.next < len(self.buckets):
+            self._launch(self.next)
+        for work, flat, grads in self.works:
+            work.wait()
+            flat /= self.info.world_size
+            for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+                g.copy_(synced)
+        self.active, self.works = False, []
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 def all_reduce_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if not info.enabled:
         return t

@@ -25,7 +25,7 @@ LOCK_NAME = ".lock"
 
 # Fields that may differ when a run is resumed: the run length, the cadences, logging and where it runs.
 RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
-                     "num_threads", "tensorboard"}
+                     "num_threads", "tensorboard", "grad_overlap"}
 
 
 def saved_config(run_dir: str | os.PathLike) -> Config:

@@ -156,6 +156,12 @@ class Trainer:
         self.opt_d = make_optimizer(cfg.optim_d, self.D.parameters(), cfg.lr_d, cfg.beta1, cfg.beta2, self.device)
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
+        # torchrun: each network's gradients averaged over ranks, by bucketed all-reduces started during the
+        # backward pass (grad_overlap) or by one flat all-reduce after it.
+        self.grad_sync = {}
+        if self.info.enabled and cfg.grad_overlap:
+            self.grad_sync = {id(self.g_params): dist.OverlappedAverage(self.g_params, self.info),
+                              id(self.d_params): dist.OverlappedAverage(self.d_params, self.info)}
         # GPU-oriented execution options (they also run on a CPU): channels_last keeps conv feature maps
         # NHWC, which tensor cores (and oneDNN) prefer; compile traces G and D with torch.compile. Training
         # runs G_run/D_run; checkpoints, EMA and sampling use G and D themselves (same parameters).
@@ -287,8 +293,14 @@ class Trainer:
 
     def _update(self, loss: Tensor, params: list[Tensor], opt, scaler) -> None:
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        dist.average_gradients(params, self.info)
+        sync = self.grad_sync.get(id(params))
+        if sync is not None:
+            sync.start()
+            scaler.scale(loss).backward()
+            sync.finish()
+        else:
+            scaler.scale(loss).backward()
+            dist.average_gradients(params, self.info)
         scaler.step(opt)
         scaler.update()
 
