@@ -39,6 +39,9 @@ CATALOGUES: dict[str, dict] = {
                              "the margin decayed to 0 over the run: fakes near the data stop being pushed up"),
             "no-pt": (["pt_weight=0"], "without the pulling-away term (EBGAN rather than EBGAN-PT)"),
             "pt1": (["pt_weight=1"], "a 10x stronger pulling-away term: more diverse batches"),
+            "margin20": (["margin=20"], "twice the margin: fakes pushed further above the real energies"),
+            "margin5": (["margin=5"], "half the margin: D's attention on fakes close to the data"),
+            "lr5e-4": (["lr_g=5e-4", "lr_d=5e-4"], "half the learning rates: smaller, steadier late steps"),
         }),
     "stacked_search": dict(
         preset="stacked-mnist", loss="ebgan", goal="1,000 modes and KL <= 0.05 (PacDCGAN2: 1000 / 0.06; real "
