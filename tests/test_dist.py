@@ -307,11 +307,11 @@ def _trainer_overlap_worker(rank: int, world: int, port: int, out: str) -> None:
     info = dist.setup("cpu")
     x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
     for loss in ("ebgan", "wgan-gp"):
-        for overlap in (True, False):
+        for overlap in ("on", "off", "auto"):
             cfg = resolve(apply_overrides(from_preset("ring"), {"loss": loss, "g_size": 16, "d_size": 16,
                                                                 "batch_size": 16, "grad_overlap": overlap}))
             t = Trainer(cfg, Dataset("ring", "points", x, y), info)
-            assert (len(t.grad_sync) == 2) == overlap
+            assert len(t.grad_sync) == (2 if overlap == "on" else 0)  # auto: flat on CPU
             for _ in range(6):
                 t.train_step()
             flat = torch.cat([p.detach().flatten() for p in list(t.G.parameters()) + list(t.D.parameters())])
@@ -323,5 +323,15 @@ def test_training_with_overlap_equals_training_without(tmp_path):
     mp.start_processes(_trainer_overlap_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
                        start_method="spawn")
     for loss in ("ebgan", "wgan-gp"):
-        runs = [torch.load(tmp_path / f"{loss}-{o}-rank{r}.pt") for o in (True, False) for r in (0, 1)]
+        runs = [torch.load(tmp_path / f"{loss}-{o}-rank{r}.pt") for o in ("on", "off", "auto") for r in (0, 1)]
         assert all(torch.equal(runs[0], other) for other in runs[1:]), loss
+
+
+def test_grad_overlap_values():
+    from ebgan.errors import EbganError
+
+    with pytest.raises(EbganError, match="grad_overlap must be one of auto, on, off"):
+        resolve(apply_overrides(from_preset("ring"), {"grad_overlap": "yes"}))
+    t = Trainer(resolve(apply_overrides(from_preset("ring"), {"grad_overlap": "on", "g_size": 8, "d_size": 8})),
+                Dataset("ring", "points", *sample_mixture("ring", 256, torch.Generator().manual_seed(0))))
+    assert t.grad_sync == {}  # one process: nothing to average

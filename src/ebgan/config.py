@@ -99,7 +99,7 @@ class Config:
     channels_last: bool = False  # conv nets: NHWC feature maps (faster on tensor-core GPUs; also runs on a CPU)
     compile: bool = False  # train G and D through torch.compile (first steps slower while it compiles)
     tf32: bool = True  # CUDA: allow TF32 matrix products and convolutions (Ampere and newer; no effect on CPU)
-    grad_overlap: bool = True  # torchrun: start the gradient all-reduce during the backward pass (same result)
+    grad_overlap: str = "auto"  # torchrun: all-reduce during the backward pass: on, off, auto (on for CUDA)
     sync_bn: bool = False  # torchrun: batch norm with the global batch's statistics (SyncBatchNorm; CPU: GlobalBatchNorm)
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)
@@ -418,6 +418,8 @@ def validate(cfg: Config) -> None:
     need(cfg.energy in ENERGIES, f"energy must be one of {', '.join(ENERGIES)}, got {cfg.energy!r}")
     need(cfg.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     need(cfg.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
+    need(cfg.grad_overlap in ("auto", "on", "off"),
+         f"grad_overlap must be one of auto, on, off, got {cfg.grad_overlap!r}")
     need(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
     need(cfg.steps + cfg.pretrain_steps > 0, "steps must be > 0 (or pretrain_steps > 0 for an auto-encoder alone)")
     for name in ("batch_size", "z_dim", "g_size", "d_size", "g_channels", "d_channels", "d_steps",

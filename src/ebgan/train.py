@@ -157,9 +157,12 @@ class Trainer:
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
         # torchrun: each network's gradients averaged over ranks, by bucketed all-reduces started during the
-        # backward pass (grad_overlap) or by one flat all-reduce after it.
+        # backward pass (grad_overlap, as DDP does) or by one flat all-reduce after it. "auto" overlaps on CUDA
+        # (NCCL runs beside the kernels); on CPU processes the overlap measured no faster than the flat
+        # all-reduce, whose copies compete with the backward pass for the same cores (BENCHMARKS.md, dist_speed).
         self.grad_sync = {}
-        if self.info.enabled and cfg.grad_overlap:
+        overlap = cfg.grad_overlap == "on" or (cfg.grad_overlap == "auto" and self.device.type == "cuda")
+        if self.info.enabled and overlap:
             self.grad_sync = {id(self.g_params): dist.OverlappedAverage(self.g_params, self.info),
                               id(self.d_params): dist.OverlappedAverage(self.d_params, self.info)}
         # GPU-oriented execution options (they also run on a CPU): channels_last keeps conv feature maps
