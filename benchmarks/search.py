@@ -54,8 +54,7 @@ CATALOGUES: dict[str, dict] = {
             "pt1": (["pt_weight=1"], "a 10x stronger pulling-away term (the KL is mostly each channel's digit "
                     "imbalance: 7 at 19 %, 4 and 8 at 5 % of samples)"),
             "margin10": (["margin=10"], "a lower margin (17 now, scaled from mnist-conv's 10 by sqrt(3))"),
-            "margin25": (["margin=25"], "a higher margin (margin 10 lost 63 modes: the trend points up)"),
-            "margin35": (["margin=35"], "higher still"),
+            "margin25": (["margin=25"], "a higher margin (margin 10 lost 63 modes)"),
             "lr-decay": (["lr_schedule=linear", "lr_decay_from=0.5"],
                          "the learning rates decayed linearly to 0 over the second half, as the `mnist` preset"),
         }),
