@@ -66,10 +66,10 @@ def _worker(rank: int, world: int, port: int, preset: str, steps: int, warmup: i
                           MASTER_PORT=str(port))
     torch.set_num_threads(1)
     info = dist.setup("cpu") if world > 1 else dist.DistInfo()
-    cfg = resolve(apply_overrides(from_preset(preset), {"batch_size": BATCH[preset] * world, "num_threads": 1,
-                                                        "grad_overlap": "on" if overlap else "off",
-                                                        "data": "mnist" if preset == "mnist" else "ring"
-                                                        if preset == "ring" else "random-folder"}))
+    sets = {"batch_size": BATCH[preset] * world, "num_threads": 1, "grad_overlap": "on" if overlap else "off"}
+    if preset not in ("mnist", "ring"):
+        sets["data"] = "random-folder"  # the image presets name no data set; the images are made here
+    cfg = resolve(apply_overrides(from_preset(preset), sets))
     t = Trainer(cfg, _dataset(cfg), info)
     spent = [0.0]
     average = dist.average_gradients
