@@ -164,10 +164,12 @@ def test_single_process_info():
 
 
 def _train_worker(rank: int, world: int, port: int, out: str) -> None:
+    import faulthandler
     import json as _json
 
     from ebgan.train import Interrupted, train
 
+    faulthandler.enable(all_threads=True)  # a crash prints every thread's Python stack into the test's output
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 16, "d_size": 16, "steps": 100000,
@@ -181,26 +183,45 @@ def _train_worker(rank: int, world: int, port: int, out: str) -> None:
         _json.dump({"stopped": stopped}, f)
 
 
-def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp_path):
-    import json
+def _signal_one_rank(out):
     import signal
     import time
 
-    ctx = mp.start_processes(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=False,
+    out.mkdir()
+    ctx = mp.start_processes(_train_worker, args=(2, _free_port(), str(out)), nprocs=2, join=False,
                              start_method="spawn")
     deadline = time.monotonic() + 120
-    metrics = tmp_path / "run" / "metrics.jsonl"
+    metrics = out / "run" / "metrics.jsonl"
     while not (metrics.exists() and metrics.read_text().count("\n") >= 2):  # both ranks inside the loop
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(ctx.processes[1].pid, signal.SIGTERM)  # torchrun forwards signals to all; the worst case is one
     while not ctx.join(timeout=60):
         pass
-    msgs = [json.loads((tmp_path / f"rank{r}.json").read_text())["stopped"] for r in (0, 1)]
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp_path):
+    import json
+
+    try:
+        _signal_one_rank(tmp_path / "a")
+        out = tmp_path / "a"
+    except mp.ProcessExitedException as e:
+        # A rank that has written its result has left train(), process group destroyed: a crash after that is
+        # the interpreter's exit tearing down torch's gloo threads (seen once in ~100 runs, as SIGABRT
+        # "terminate called without an active exception"; gloo issue #155 describes such teardown races).
+        # Such a crash is retried once; a crash before the result, or twice in a row, fails the test.
+        # (the other rank is then stopped by the launcher, perhaps before it wrote its own result)
+        written = (tmp_path / "a" / f"rank{e.error_index}.json").exists()
+        if not (written and e.signal_name == "SIGABRT"):
+            raise
+        _signal_one_rank(tmp_path / "b")
+        out = tmp_path / "b"
+    msgs = [json.loads((out / f"rank{r}.json").read_text())["stopped"] for r in (0, 1)]
     steps = [int(m.split(" at step ")[1].split(";")[0]) for m in msgs]
     assert all(m.startswith("stopped by SIGTERM at step ") for m in msgs) and steps[0] == steps[1]
     step = steps[0]
-    assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == f"step-{step:08d}"
+    assert (out / "run" / "checkpoints" / "latest").read_text().strip() == f"step-{step:08d}"
 
 
 def test_sync_batch_norm_swaps_layers_and_keeps_the_state():
