@@ -8,9 +8,9 @@ It is ``ebgan train --preset PRESET --set image_size=64`` (plus ``channels=3`` f
 benchmarks/results/mnist64-DATA[-PRESET-mM]/ (resumable with the same command), then ``ebgan eval`` of the
 run: IS and FID on 10,000 samples (mnist), modes and KL on 26,000 (stacked-mnist). ``--margin`` replaces the
 preset's margin: the l2 energy of an image grows with the square root of its pixel count, so a margin chosen
-at 28 pixels corresponds to about 64 / 28 = 2.3 times that margin at 64 pixels. No natural-image data set is available
-offline here; this shows that the 64-pixel networks, data conversion and evaluation work end to end on data
-whose quality the project can measure.
+at 28 pixels corresponds to about 64 / 28 = 2.3 times that margin at 64 pixels. No natural-image data set is
+available offline here; this shows that the 64-pixel networks, data conversion and evaluation work end to end
+on data whose quality the project can measure.
 """
 
 from __future__ import annotations

@@ -207,11 +207,12 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_checkpointed_step(tmp
         _signal_one_rank(tmp_path / "a")
         out = tmp_path / "a"
     except mp.ProcessExitedException as e:
-        # A rank that has written its result has left train(), process group destroyed: a crash after that is
-        # the interpreter's exit tearing down torch's gloo threads (seen once in ~100 runs, as SIGABRT
-        # "terminate called without an active exception"; gloo issue #155 describes such teardown races).
-        # Such a crash is retried once; a crash before the result, or twice in a row, fails the test.
-        # (the other rank is then stopped by the launcher, perhaps before it wrote its own result)
+        # A rank that has written its result has left train() with its process group destroyed; a crash after
+        # that comes from the process's exit, outside the code under test (seen once in about 100 runs: SIGABRT,
+        # "terminate called without an active exception", the message of a C++ thread torn down at exit; gloo
+        # issue #155 describes teardown races of this kind). Such a crash is retried once; a crash before the
+        # result, or twice in a row, fails the test. (The launcher then stops the other rank, perhaps before it
+        # wrote its own result, so only the crashed rank's result is required.)
         written = (tmp_path / "a" / f"rank{e.error_index}.json").exists()
         if not (written and e.signal_name == "SIGABRT"):
             raise
