@@ -96,6 +96,12 @@ def launch_worker(script: str, spec: dict) -> dict:
     return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
 
 
+def finished(run: Path, steps: int) -> bool:
+    """Whether the training run in ``run`` logged its step ``steps`` and kept its checkpoints."""
+    rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+    return any(json.loads(r).get("step") == steps for r in rows) and (run / "checkpoints").exists()
+
+
 def run_ebgan(*argv: str) -> str:
     """``python -m ebgan.cli ARGV`` from the repository root; its standard output, or exit naming the failure."""
     proc = subprocess.run([sys.executable, "-m", "ebgan.cli", *argv], capture_output=True, text=True, cwd=ROOT)

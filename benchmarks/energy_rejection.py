@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, median, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, finished, header, median, run_ebgan, write_section  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "energy-rejection"
 GROUPS = ("mnist", "mnist-long", "stacked-mnist", "ring", "grid")
@@ -54,32 +54,31 @@ def run_dir(preset: str, seed: int) -> Path:
     return RESULTS / f"{preset}-s{seed}"
 
 
-def finished(run: Path) -> bool:
-    from ebgan.rundir import saved_config
-
-    if not (run / "metrics.jsonl").exists() or not (run / "checkpoints").exists():
-        return False
-    steps = saved_config(run).steps
-    return any(json.loads(r).get("step") == steps for r in (run / "metrics.jsonl").read_text().splitlines())
-
-
 def trained(preset: str, seed: int, threads: int, data_root: str) -> Path:
     """The finished run of ``preset`` with ``seed`` (trained, or continued, here when not finished)."""
+    from ebgan.rundir import saved_config
+
     run = run_dir(preset, seed)
-    if not finished(run):
+    if not ((run / "config.json").exists() and finished(run, saved_config(run).steps)):
         print(f"training {preset} seed {seed} into {run}", flush=True)
         run_ebgan("train", "--preset", preset, "--seed", str(seed), "--set", f"num_threads={threads}",
                   "--data-root", data_root, "--out", str(run), "--resume", "--no-progress")
     return run
 
 
-def scored(run: Path, keep: float, data_root: str) -> dict:
-    """``ebgan eval RUN --energy-keep keep``, cached in RUN/energy-keep.jsonl."""
+def cached(run: Path, keep: float) -> dict | None:
+    """The score of ``run`` at ``keep`` stored in RUN/energy-keep.jsonl, if any."""
     cache = run / "energy-keep.jsonl"
     rows = [json.loads(r) for r in cache.read_text().splitlines()] if cache.exists() else []
-    for r in rows:
-        if r["energy_keep"] == keep:
-            return r
+    return next((r for r in rows if r["energy_keep"] == keep), None)
+
+
+def scored(run: Path, keep: float, data_root: str) -> dict:
+    """``ebgan eval RUN --energy-keep keep``, cached in RUN/energy-keep.jsonl."""
+    r = cached(run, keep)
+    if r is not None:
+        return r
+    cache = run / "energy-keep.jsonl"
     out = run_ebgan("eval", str(run), "--data-root", data_root, "--energy-keep", str(keep))
     r = json.loads(out.strip().splitlines()[-1])
     r["energy_keep"] = keep  # also written by eval when keep < 1
@@ -135,13 +134,9 @@ def main() -> None:
                 continue
             run = run_dir(group, seed) if args.report_only else trained(group, seed, args.threads, data_root)
             for keep in keeps:
-                if args.report_only:
-                    rows = [json.loads(r) for r in (run / "energy-keep.jsonl").read_text().splitlines()]
-                    r = next((r for r in rows if r["energy_keep"] == keep), None)
-                    if r is None:
-                        continue
-                else:
-                    r = scored(run, keep, data_root)
+                r = cached(run, keep) if args.report_only else scored(run, keep, data_root)
+                if r is None:
+                    continue
                 print(f"{group} seed {seed} keep {keep:g}: {cells(r)[1]}", flush=True)
                 results.append((seed, keep, r))
         if not results:

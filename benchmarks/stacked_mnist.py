@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, finished, header, run_ebgan, write_section  # noqa: E402
 
 from ebgan.config import PRESETS  # noqa: E402
 
@@ -33,11 +33,6 @@ PUBLISHED = "PacGAN (Lin et al. 2018), Table 3: DCGAN 99 modes / KL 3.40, PacDCG
 def run_dir(loss: str, seed: int, sets: list[str]) -> Path:
     suffix = "".join("-" + s.replace("=", "").replace("_", "") for s in sets)
     return RESULTS / f"{loss}-s{seed}{suffix}"
-
-
-def finished(run: Path, steps: int) -> bool:
-    rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
-    return any(json.loads(r).get("step") == steps for r in rows) and (run / "checkpoints").exists()
 
 
 def one(loss: str, seed: int, steps: int, threads: int, sets: list[str], data_root: str) -> dict:
