@@ -152,6 +152,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------ eval
 
 
+def _energy_keep_note(args: argparse.Namespace, result: dict) -> str:
+    """With ``--energy-keep`` below 1: record it in the result and describe the sampler; else ''."""
+    if args.energy_keep == 1.0:
+        return ""
+    result["energy_keep"] = args.energy_keep
+    return f"energy rejection, the lowest-energy {args.energy_keep:g} of the candidates"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Print the summary, then the result as one JSON object on the last line of standard output."""
     from .evaluate import (
@@ -207,12 +215,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
         progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
     )
-    if args.energy_keep != 1.0:
-        result["energy_keep"] = args.energy_keep
+    sampler = _energy_keep_note(args, result)
     for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
         print(line)
-    if args.energy_keep != 1.0:
-        print(f"  sampler              energy rejection: the lowest-energy {args.energy_keep:g} of the candidates")
+    if sampler:
+        print(f"  sampler              {sampler}")
     print(json.dumps(result), flush=True)
     return 0
 
@@ -248,9 +255,8 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
                            progress=sys.stderr.isatty())
     print(f"{src}: {res['n']} samples against {res['n_reference']} images of {reference} "
           f"(FID Inception, weights {inc.path})")
-    if args.energy_keep != 1.0:
-        res["energy_keep"] = args.energy_keep
-        print(f"sampler: energy rejection, the lowest-energy {args.energy_keep:g} of the candidates")
+    if sampler := _energy_keep_note(args, res):
+        print(f"sampler: {sampler}")
     print(f"IS  {res['is']:.3f} +- {res['is_std']:.3f} (10 splits)")
     print(f"FID {res['fid']:.3f}")
     print(json.dumps(res), flush=True)
@@ -280,9 +286,8 @@ def _eval_per_class(args: argparse.Namespace, src: Path) -> int:
     for k, v in res["per_class"].items():
         print(f"{k:5d}  {100 * v['accuracy']:7.2f}%  {v['fid']:.3f}")
     print(f"mean   {100 * res['accuracy']:7.2f}%  {res['fid_mean']:.3f}")
-    if args.energy_keep != 1.0:
-        res["energy_keep"] = args.energy_keep
-        print(f"sampler: energy rejection, the lowest-energy {args.energy_keep:g} of the candidates of each class")
+    if sampler := _energy_keep_note(args, res):
+        print(f"sampler: {sampler} of each class")
     print(json.dumps(res), flush=True)
     return 0
 
