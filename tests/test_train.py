@@ -129,6 +129,21 @@ def test_resume_refuses_other_hyperparameters(tmp_path):
         train(tiny_cfg(steps=10, margin=3.0), tmp_path / "run", dataset=ring(), progress=False, resume=True)
 
 
+def test_resume_accepts_the_same_networks_spelt_by_an_older_default(tmp_path):
+    # Runs saved when d_code defaulted to 0 resume under today's default None (no bottleneck but for BEGAN).
+    train(tiny_cfg(steps=5, d_code=0), tmp_path / "run", dataset=ring(), progress=False)
+    train(tiny_cfg(steps=10, d_code=None), tmp_path / "run", dataset=ring(), progress=False, resume=True)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 10
+    with pytest.raises(EbganError, match="d_code: 0 -> 3"):
+        train(tiny_cfg(steps=15, d_code=3), tmp_path / "run", dataset=ring(), progress=False, resume=True)
+    # For BEGAN, None means a 1-unit code on points: not the same networks as d_code=0.
+    train(tiny_cfg(steps=5, loss="began", d_code=0), tmp_path / "began", dataset=ring(), progress=False)
+    with pytest.raises(EbganError, match="d_code: 0 -> None"):
+        train(tiny_cfg(steps=10, loss="began", d_code=None), tmp_path / "began", dataset=ring(), progress=False,
+              resume=True)
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     full = train(tiny_cfg(steps=30, ckpt_every=10), tmp_path / "full", dataset=ring(), progress=False)
     train(tiny_cfg(steps=30, ckpt_every=10), tmp_path / "part", dataset=ring(), progress=False)

@@ -37,9 +37,18 @@ def saved_config(run_dir: str | os.PathLike) -> Config:
         raise EbganError(f"{path} is unreadable: {e}") from None
 
 
+def _comparable(cfg: Config) -> dict:
+    """``cfg`` as a dict in which spellings of the same networks compare equal: ``d_code`` None (the loss's
+    default) is 0 (no bottleneck) for every loss but BEGAN, the value runs saved before None was the default."""
+    d = to_dict(cfg)
+    if d.get("d_code") is None and cfg.loss != "began":
+        d["d_code"] = 0
+    return d
+
+
 def check_resume_config(saved: Config, cfg: Config) -> None:
     """Refuse to resume under different hyper-parameters (only the run length and cadences may change)."""
-    refuse_changes(to_dict(saved), to_dict(cfg), RESUMABLE_CHANGES, "hyper-parameters")
+    refuse_changes(_comparable(saved), _comparable(cfg), RESUMABLE_CHANGES, "hyper-parameters")
 
 
 def refuse_changes(saved: dict, new: dict, allowed: set[str], what: str) -> None:
