@@ -83,6 +83,22 @@ CATALOGUES: dict[str, dict] = {
                        "a 16-unit code (the one-class preset's), narrower than 64"),
             "conv": (["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4", "lr_d=1e-4",
                       "beta2=0.999"], "the conv nets of mnist-conv (BEGAN's paper uses a conv auto-encoder)"),
+            "no-bn": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false"],
+                      "without batch norm in G and D, as BEGAN's own networks"),
+            "no-bn-gamma1": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false",
+                              "began_gamma=1.0"], "without batch norm, and gamma 1"),
+            "gamma1-lk0.01": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0",
+                               "began_lambda_k=0.01"], "gamma 1 with a 10x faster k controller: at 0.001, k was "
+                              "still near 0 after 3,000 steps, so D never pushed the thin strokes up"),
+            "gamma1-12k": (["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
+                           "gamma 1 at the `mnist` preset's full 12,000 steps (k has 4x longer to rise)"),
+            "gamma1-lk0.01-12k": (["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0",
+                                   "began_lambda_k=0.01"],
+                                  "the faster controller at the full 12,000 steps (the convergence measure was "
+                                  "still falling at 3,000)"),
+            "conv-gamma1-lk0.01": (["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4",
+                                    "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0", "began_lambda_k=0.01"],
+                                   "the faster controller and gamma 1 on mnist-conv's conv nets"),
         }),
     "ls_mnist_search": dict(
         preset="mnist-conv", loss="loss-sensitive", goal="the loss-sensitive GAN training to sensible MNIST "
