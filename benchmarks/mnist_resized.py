@@ -30,13 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+
+from ebgan.data import expected_sample_shape  # noqa: E402
+from ebgan.nets import describe_networks  # noqa: E402
+from ebgan.objectives import make_objective  # noqa: E402
+from ebgan.rundir import saved_config  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -99,17 +103,16 @@ def main() -> None:
         extra += ["--set", f"margin={args.margin}"]
     if args.lapgan:
         extra += ["--set", "arch=lapgan", "--set", "loss=nsgan"]
-    common = ["--preset", args.preset, "--data", args.data, *extra, "--data-root", data_root]
-    dry = subprocess.run([sys.executable, "-m", "ebgan.cli", "train", *common, "--dry-run"], capture_output=True,
-                         text=True, cwd=ROOT)  # the network summary goes to stderr
-    gflop = float(re.search(r"([\d.]+) GFLOP per training step", dry.stdout + dry.stderr).group(1))
-    run_ebgan("train", *common, "--set", f"num_threads={args.threads}", "--steps", str(args.steps),
-              "--out", str(out), "--resume", "--no-progress")
+    run_ebgan("train", "--preset", args.preset, "--data", args.data, *extra, "--data-root", data_root,
+              "--set", f"num_threads={args.threads}", "--steps", str(args.steps), "--out", str(out), "--resume",
+              "--no-progress")
+    config = saved_config(out)
+    shape = expected_sample_shape(config.data, config.image_size, config.channels)
+    gflop = describe_networks(config, shape, make_objective(config).head)["flops_per_step"] / 1e9
     scores = json.loads(run_ebgan("eval", str(out), "--against", args.data, "--data-root", data_root)
                         .strip().splitlines()[-1])
     seconds = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]["time"]
     keys = ("is", "fid") if args.data == "mnist" else ("modes", "kl")
-    config = json.loads((out / "config.json").read_text())
     head = header()
     date = re.search(r"date: ([^\n]+)", head).group(1)
     model = "lapgan (nsgan)" if args.lapgan else "ebgan"
@@ -118,9 +121,9 @@ def main() -> None:
          "steps": args.steps, "gflop": gflop, "seconds": seconds, "date": date,
          **{k: scores[k] for k in keys}}, indent=1) + "\n")
     what = (f"LAPGAN (`arch=lapgan`, `loss=nsgan`) on the `{args.preset}` preset's widths and optimiser"
-            if args.lapgan else f"`{args.preset}` preset, margin {config['margin']:g}")
+            if args.lapgan else f"`{args.preset}` preset, margin {config.margin:g}")
     body = [head.rstrip(), f"- {what} at {args.size} x {args.size} ({args.data}, {args.steps} steps, batch "
-            f"{config['batch_size']}, {gflop:.1f} GFLOP per step, {args.threads} thread(s), {seconds / 60:.1f} min "
+            f"{config.batch_size}, {gflop:.1f} GFLOP per step, {args.threads} thread(s), {seconds / 60:.1f} min "
             "of training beside other jobs); samples resized to 28 x 28 for the classifier", "",
             "| data | steps | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),
             f"| {args.data} | {args.steps} | " + " | ".join(f"{scores[k]:.3g}" for k in keys) + " |"]
