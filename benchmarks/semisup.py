@@ -221,6 +221,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--models", default="ladder,ebgan-ln")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="start new runs with --compile (a run keeps the "
+                    "setting it started with)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
     ap.add_argument("--probe", action="store_true", help="the short runs behind EBGAN-LN's default margin")
@@ -247,6 +249,8 @@ def main() -> None:
         cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", model, "--seed",
                str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
                "--out", str(out), "--resume"]
+        if args.compile and not (out / "config.json").is_file():
+            cmd.append("--compile")
         print(f"{model} {labels} labels seed {seed}: {' '.join(cmd[2:])}", flush=True)
         proc = subprocess.run(cmd, env={**os.environ, **env}, cwd=ROOT)
         if proc.returncode != 0:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from ebgan.semisup import (
     resolve_semisup,
     semisup,
 )
+from ebgan.semisup.ladder import _bn_segments
 from ebgan.semisup.recipe import (
     BatchStream,
     SemisupData,
@@ -78,7 +80,7 @@ def test_reference_initialisation_reconstructs_zero():
     for a in ladder.comb:
         assert_close(a[:, 0], torch.tensor([0.0, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0]))
     x = torch.rand(8, 784)
-    corrupted = ladder.encode(x, [8], 0.3, torch.Generator().manual_seed(1))
+    corrupted = ladder.encode(x, [8], ladder.draw_noise(8, 0.3, torch.Generator().manual_seed(1)))
     clean = ladder.encode(x, [8])
     costs = ladder.decode(corrupted, 0, [8], [1.0, 1.0, 0.0, 1.0], clean)
     assert_close(costs[0], x.pow(2).sum(1) / 784)
@@ -97,13 +99,21 @@ def test_noise_off_makes_the_corrupted_path_the_clean_one():
     torch.manual_seed(0)
     ladder = Ladder(TINY)
     x_lab, x_unl = torch.rand(10, 784), torch.rand(20, 784)
-    corrupted = ladder.encode(torch.cat([x_lab, x_unl]), [10, 20], 0.0)
+    corrupted = ladder.encode(torch.cat([x_lab, x_unl]), [10, 20], ladder.draw_noise(30, 0.0))
+    assert ladder.draw_noise(30, 0.0) is None
     clean_l, clean_u = ladder.encode(x_lab, [10]), ladder.encode(x_unl, [20])
     assert_close(corrupted.logits[:10], clean_l.logits)
     for l in range(4):  # each segment is normalised with its own statistics, as if it were alone
         assert_close(corrupted.z[l][10:], clean_u.z[l])
-    noisy = ladder.encode(torch.cat([x_lab, x_unl]), [10, 20], 0.3, torch.Generator().manual_seed(0))
+    noises = ladder.draw_noise(30, 0.3, torch.Generator().manual_seed(0))
+    assert [tuple(n.shape) for n in noises] == [(30, 784), (30, 32), (30, 16), (30, 10)]
+    noisy = ladder.encode(torch.cat([x_lab, x_unl]), [10, 20], noises)
     assert not torch.allclose(noisy.logits, corrupted.logits)
+    # The noise is added to the input and to every normalised pre-activation, before the bias.
+    assert_close(noisy.z[0], torch.cat([x_lab, x_unl]) + noises[0])
+    h1 = torch.relu(noisy.z[1] + ladder.beta[0])
+    z2, _ = _bn_segments(ladder.W[1](h1), [10, 20])
+    assert_close(noisy.z[2], z2 + noises[2])
 
 
 def test_zero_weights_remove_a_layers_cost():
@@ -117,7 +127,7 @@ def test_zero_weights_remove_a_layers_cost():
     both = denoise([1.0, 0.0, 3.0, 0.0])
     assert_close(both, denoise([1.0, 0.0, 0.0, 0.0]) + 3 * denoise([0.0, 0.0, 1.0, 0.0]))
     assert denoise([0.0, 0.0, 0.0, 0.0]) == 0
-    costs = ladder.decode(ladder.encode(torch.cat([x_lab, x_unl]), [10, 20], 0.0), 1, [10, 20], [0, 0, 1.0, 0],
+    costs = ladder.decode(ladder.encode(torch.cat([x_lab, x_unl]), [10, 20]), 1, [10, 20], [0, 0, 1.0, 0],
                           ladder.encode(x_unl, [20]))
     assert [c is None for c in costs] == [True, True, False, True]
 
@@ -240,6 +250,45 @@ def test_resume_equals_uninterrupted(tmp_path):
     part_rows = (tmp_path / "part/metrics.jsonl").read_text().splitlines()
     strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time"} for r in rows]  # noqa: E731
     assert strip(part_rows) == strip(full_rows)
+
+
+def test_compiled_run_matches_eager_and_resumes_exactly(tmp_path):
+    """torch.compile traces the Ladder's passes whole (the noise is drawn outside them): from the same state
+    a compiled step agrees with an eager one to float32 rounding, and a compiled run killed at step 10
+    resumes to the bits of the uninterrupted compiled run."""
+    import shutil
+
+    from ebgan.semisup.recipe import corrupted_costs
+
+    torch.manual_seed(0)
+    ladder = Ladder(TINY)
+    x_lab, y_lab, x_unl, x_fake = torch.rand(10, 784), torch.arange(10), torch.rand(20, 784), torch.rand(20, 784)
+    noises = ladder.draw_noise(50, 0.3, torch.Generator().manual_seed(3))
+    compiled = torch.compile(corrupted_costs, fullgraph=True, dynamic=False)
+    results = []
+    for fn in (corrupted_costs, compiled):
+        ladder.zero_grad()
+        ce, denoise, real, fake = fn(ladder, x_lab, y_lab, x_unl, [5.0, 1.0, 0.1, 0.1], noises, x_fake)
+        (ce + denoise + fake.mean()).backward()
+        results.append([ce, denoise, real, fake] + [p.grad.clone() for p in ladder.parameters()])
+    for e, c in zip(*results):
+        assert_close(c, e, atol=1e-5, rtol=1e-4)
+
+    data = synthetic_data()
+    cfg = resolve_semisup(tiny_cfg(model="ebgan-ln", steps=20, eval_every=20))
+    full = semisup(replace(cfg, compile=True), tmp_path / "full", data=data, progress=False)
+    ck = tmp_path / "part" / "checkpoints"
+    shutil.copytree(tmp_path / "full", tmp_path / "part")
+    shutil.rmtree(ck / "step-00000020")
+    (ck / "latest").write_text("step-00000010\n")
+    (tmp_path / "part" / "result.json").unlink()
+    part = semisup(replace(cfg, compile=True), tmp_path / "part", data=data, progress=False, resume=True)
+    b = load_file(str(tmp_path / "full/checkpoints/step-00000020/weights.safetensors"))
+    c = load_file(str(tmp_path / "part/checkpoints/step-00000020/weights.safetensors"))
+    assert b.keys() == c.keys() and all(torch.equal(b[k], c[k]) for k in b)
+    assert part["test_error"] == full["test_error"]
+    with pytest.raises(EbganError, match="refusing to resume.*compile"):
+        semisup(cfg, tmp_path / "part", data=data, progress=False, resume=True)
 
 
 def test_resume_refuses_other_settings(tmp_path):

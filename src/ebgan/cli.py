@@ -400,7 +400,8 @@ def cmd_semisup(args: argparse.Namespace) -> int:
     given = {"labels": args.labels, "model": args.model, "variant": args.variant, "seed": args.seed,
              "steps": args.steps, "lr": args.lr, "margin": args.margin, "eval_every": args.eval_every,
              "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every, "beta1": args.beta1,
-             "weights": _float_list(args.weights) if args.weights is not None else None}
+             "weights": _float_list(args.weights) if args.weights is not None else None,
+             "compile": True if args.compile else None}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume and (Path(args.out) / "config.json").is_file():
         base = saved_semisup_config(args.out)  # the run's own settings; flags may change the cadences
@@ -639,6 +640,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores not busy with "
                    "other processes)")
+    p.add_argument("--compile", action="store_true", help="run the Ladder through torch.compile: about a "
+                   "minute of compilation, then faster steps (a C++ compiler is needed on a CPU); a run keeps "
+                   "the setting it started with")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_semisup)
 

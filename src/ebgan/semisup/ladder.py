@@ -112,20 +112,27 @@ class Ladder(nn.Module):
             return self.gamma_top * (z + self.beta[l - 1])
         return F.relu(z + self.beta[l - 1])
 
-    def encode(self, x: Tensor, sizes: list[int], noise: float = 0.0,
-               generator: torch.Generator | None = None) -> EncoderPass:
-        """One encoder pass with batch statistics per segment (``sizes`` rows each); ``noise`` > 0 is the
-        corrupted path (noise drawn from ``generator``). Returns logits, not probabilities, at the top."""
-        def add_noise(t: Tensor) -> Tensor:
-            if noise <= 0:
-                return t
-            return t + noise * torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+    def draw_noise(self, rows: int, noise: float, generator: torch.Generator | None = None) -> list[Tensor] | None:
+        """The corrupted path's Gaussian noise for ``rows`` images: one ``[rows, width]`` tensor per layer, the
+        input first, drawn from ``generator`` in that order; None when ``noise`` is 0 (the clean path).
 
-        h = add_noise(x)
+        Drawn apart from :meth:`encode` so that the pass itself is a pure function of its tensors, which
+        ``torch.compile`` can trace whole (a generator object is not traceable)."""
+        if noise <= 0:
+            return None
+        w = self.W[0].weight
+        return [noise * torch.randn((rows, n), generator=generator, device=w.device, dtype=w.dtype)
+                for n in self.layers]
+
+    def encode(self, x: Tensor, sizes: list[int], noises: list[Tensor] | None = None) -> EncoderPass:
+        """One encoder pass with batch statistics per segment (``sizes`` rows each); ``noises`` (from
+        :meth:`draw_noise`) makes it the corrupted path. Returns logits, not probabilities, at the top."""
+        h = x if noises is None else x + noises[0]
         zs, stats = [h], [[]]
         for l in range(1, self.depth + 1):
             z, st = _bn_segments(self.W[l - 1](h), sizes)
-            z = add_noise(z)
+            if noises is not None:
+                z = z + noises[l]
             zs.append(z)
             stats.append(st)
             h = self._activate(l, z)

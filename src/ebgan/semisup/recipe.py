@@ -76,6 +76,7 @@ class SemisupConfig:
     log_every: int = 100
     ckpt_every: int = 1000
     num_threads: int = 0  # 0: the cores not busy with other processes (ebgan.threads)
+    compile: bool = False  # run the Ladder's passes through torch.compile (see SemisupTrainer)
 
 
 def to_semisup_dict(cfg: SemisupConfig) -> dict:
@@ -127,6 +128,8 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
         v = getattr(cfg, name)
         if not isinstance(v, int) or v < 1:
             raise EbganError(f"{name} must be a positive integer, got {v!r}")
+    if not isinstance(cfg.compile, bool):
+        raise EbganError(f"compile must be true or false, got {cfg.compile!r}")
     if not isinstance(cfg.num_threads, int) or cfg.num_threads < 0:
         raise EbganError(f"num_threads must be 0 (auto) or a positive integer, got {cfg.num_threads!r}")
     if not 0 < cfg.lr < 1 or not 0 <= beta1 < 1 or not 0 <= cfg.decay_from <= 1:
@@ -210,18 +213,14 @@ def load_semisup_data(data_root, labels: int, seed: int) -> SemisupData:
 # ---------------------------------------------------------------------------------------------------- costs
 
 
-def ladder_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
-                 noise: float, generator: torch.Generator | None, x_fake: Tensor | None = None
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """One corrupted pass over ``[labelled, unlabelled(, generated)]`` (each its own batch-norm segment), the
-    clean pass over the unlabelled images where a layer above the pixels is weighted, and the decoder.
-
-    Returns ``(cross-entropy, weighted denoising cost, per-sample bottom cost of the unlabelled images,
-    per-sample bottom cost of the generated images or None)``; bottom costs are unweighted.
-    """
+def corrupted_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
+                    noises: list[Tensor] | None, x_fake: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """:func:`ladder_costs` with the corruption noise given (:meth:`Ladder.draw_noise` for all the rows): a
+    pure function of its tensors, the part of a step that ``torch.compile`` traces."""
     parts = [x_lab, x_unl] + ([x_fake] if x_fake is not None else [])
     sizes = [len(p) for p in parts]
-    corrupted = ladder.encode(torch.cat(parts), sizes, noise, generator)
+    corrupted = ladder.encode(torch.cat(parts), sizes, noises)
     ce = F.cross_entropy(corrupted.logits[: sizes[0]], y_lab)
     clean = ladder.encode(x_unl, [len(x_unl)]) if any(w > 0 for w in weights[1:]) else None
     costs = ladder.decode(corrupted, 1, sizes, weights, clean)
@@ -233,11 +232,31 @@ def ladder_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, we
     return ce, denoise, costs[0], fake_cost
 
 
-def energy(ladder: Ladder, x: Tensor, weight: float, noise: float, generator: torch.Generator | None) -> Tensor:
+def ladder_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
+                 noise: float, generator: torch.Generator | None, x_fake: Tensor | None = None,
+                 fn=corrupted_costs) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """One corrupted pass over ``[labelled, unlabelled(, generated)]`` (each its own batch-norm segment), the
+    clean pass over the unlabelled images where a layer above the pixels is weighted, and the decoder.
+
+    Returns ``(cross-entropy, weighted denoising cost, per-sample bottom cost of the unlabelled images,
+    per-sample bottom cost of the generated images or None)``; bottom costs are unweighted. ``fn`` computes
+    them from the noise drawn here (:func:`corrupted_costs`, or a compiled copy of it).
+    """
+    rows = len(x_lab) + len(x_unl) + (len(x_fake) if x_fake is not None else 0)
+    return fn(ladder, x_lab, y_lab, x_unl, weights, ladder.draw_noise(rows, noise, generator), x_fake)
+
+
+def energy_from_noise(ladder: Ladder, x: Tensor, weight: float, noises: list[Tensor] | None) -> Tensor:
+    """:func:`energy` with the corruption noise given (the compilable part)."""
+    corrupted = ladder.encode(x, [len(x)], noises)
+    return weight * ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
+
+
+def energy(ladder: Ladder, x: Tensor, weight: float, noise: float, generator: torch.Generator | None,
+           fn=energy_from_noise) -> Tensor:
     """EBGAN-LN's per-sample energy of a batch (one batch-norm segment): ``weight`` times the bottom-layer
     denoising cost of the corrupted pass."""
-    corrupted = ladder.encode(x, [len(x)], noise, generator)
-    return weight * ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
+    return fn(ladder, x, weight, ladder.draw_noise(len(x), noise, generator))
 
 
 def lr_at(cfg: SemisupConfig, step: int) -> float:

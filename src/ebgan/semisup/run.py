@@ -14,6 +14,7 @@ Folder layout (shared with ``ebgan train`` where it can be)::
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import time
@@ -48,7 +49,9 @@ from .recipe import (
     SemisupConfig,
     SemisupData,
     build_models,
+    corrupted_costs,
     energy,
+    energy_from_noise,
     ladder_costs,
     load_semisup_data,
     lr_at,
@@ -85,6 +88,19 @@ class SemisupTrainer:
         self.y_lab = data.y_train[data.labelled]
         self.step = 0
         self.elapsed = 0.0
+        # The Ladder's passes (forward and, through AOTAutograd, backward) as pure functions of tensors; with
+        # compile, torch.compile fuses their many small element-wise steps (combinator, batch norm, noise,
+        # ReLU) into a few loops. The matrix products are unchanged, so the speed-up is the element-wise share
+        # of a step (BENCHMARKS.md, section "semisup"). The first steps wait for the compilation (about a
+        # minute on a CPU at full size); the sums are reordered, so a compiled run matches an eager one to
+        # float32 rounding, not bit for bit, and resumes exactly only compiled (the setting is not resumable).
+        self._costs, self._energy = corrupted_costs, energy_from_noise
+        if cfg.compile:
+            if not any(shutil.which(c) for c in ("g++", "clang++", "c++")):
+                raise EbganError("--compile needs a C++ compiler for torch.compile's CPU code (g++ or clang++ "
+                                 "on the PATH); install one or train without --compile")
+            self._costs = torch.compile(corrupted_costs, fullgraph=True, dynamic=False)
+            self._energy = torch.compile(energy_from_noise, fullgraph=True, dynamic=False)
 
     def nets(self) -> dict[str, torch.nn.Module]:
         return {"L": self.ladder, **({"G": self.G} if self.G is not None else {})}
@@ -102,14 +118,14 @@ class SemisupTrainer:
         stats: dict[str, float] = {"lr": lr}
         if self.G is None:
             ce, denoise, real, _ = ladder_costs(self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std,
-                                                self.gen)
+                                                self.gen, fn=self._costs)
             loss = ce + denoise
         else:
             z = torch.randn(cfg.batch, cfg.z_dim, generator=self.gen)
             self.G.train()
             fake = self.G(z)
             ce, denoise, real, fake_cost = ladder_costs(self.ladder, x_lab, y_lab, x_unl, cfg.weights,
-                                                        cfg.noise_std, self.gen, fake.detach())
+                                                        cfg.noise_std, self.gen, fake.detach(), fn=self._costs)
             m = margin_at(cfg, step)
             e_fake = cfg.weights[0] * fake_cost
             hinge = torch.relu(m - e_fake).mean()
@@ -122,7 +138,7 @@ class SemisupTrainer:
                       "energy/real": cfg.weights[0] * real.mean().item() if real is not None else 0.0})
         if self.G is not None:
             # The generator's step: a fresh corrupted pass of its images through the updated Ladder.
-            e_g = energy(self.ladder, fake, cfg.weights[0], cfg.noise_std, self.gen).mean()
+            e_g = energy(self.ladder, fake, cfg.weights[0], cfg.noise_std, self.gen, fn=self._energy).mean()
             self.opt_g.zero_grad(set_to_none=True)
             e_g.backward(inputs=list(self.G.parameters()))
             self.opt_g.step()
