@@ -15,7 +15,8 @@ after every run (with the runs still in progress listed as such).
     python benchmarks/semisup.py --speed [--threads 2]    # speed alone (pause other jobs first)
     python benchmarks/semisup.py --probe                  # the short runs behind EBGAN-LN's default margin
 
-Speed (``speed.json``): the median seconds per step over blocks of steps of each model at full size (real
+Speed (``speed.json`` at 2 threads, ``speed-Nt.json`` at N): the median seconds per step over blocks of
+steps of each model, eager and with ``--compile``, at full size (real
 MNIST shapes), the floating-point operations of one step counted by ``torch.utils.flop_counter`` (matrix
 products, forward and backward), and the machine's peak measured in the same process as the median of
 float32 2048 x 2048 matrix products at the same thread count. The hours of the finished runs are wall times
@@ -58,12 +59,51 @@ def run_dir(model: str, labels: int, seed: int) -> Path:
     return OUT / f"{model}-{labels}-s{seed}"
 
 
+# A run outlives a working copy only through what is committed, and ``checkpoints/`` is not (it is rewritten
+# every 1,000 steps). ``--carry`` copies the newest checkpoint of every unfinished run into ``DIR/carry/``,
+# which is committed; a run without ``checkpoints/`` resumes from its carry (``restore_carry``), and a
+# finished run's carry is deleted. An EBGAN-LN checkpoint (both networks and both Adam states) is 44 MB.
+def carry_checkpoints() -> list[str]:
+    import shutil
+
+    from ebgan.checkpoint import find_checkpoint
+
+    done = []
+    for d in sorted(p for p in OUT.glob("*") if p.is_dir()):
+        carry = d / "carry"
+        if (d / "result.json").is_file():
+            shutil.rmtree(carry, ignore_errors=True)
+            continue
+        ckpt = find_checkpoint(d) if (d / "checkpoints").is_dir() else None
+        if ckpt is None:
+            continue
+        tmp = d / "carry.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(ckpt, tmp / ckpt.name)
+        (tmp / "latest").write_text(ckpt.name + "\n")
+        shutil.rmtree(carry, ignore_errors=True)
+        tmp.rename(carry)
+        done.append(f"{d.name}: {ckpt.name}")
+    return done
+
+
+def restore_carry(out: Path) -> None:
+    """Put a carried checkpoint back where ``ebgan semisup --resume`` looks, if the run has none of its own."""
+    import shutil
+
+    carry, ckpts = out / "carry", out / "checkpoints"
+    if (carry / "latest").is_file() and not (ckpts / "latest").is_file():
+        shutil.rmtree(ckpts, ignore_errors=True)
+        shutil.copytree(carry, ckpts)
+        print(f"{out.name}: resuming from the carried {(carry / 'latest').read_text().strip()}", flush=True)
+
+
 def measure_peak(threads: int, reps: int = 15) -> dict:
     torch.set_num_threads(threads)
     return {"threads": threads, "gflops": round(matmul_peak(reps=reps), 1), "reps": reps}
 
 
-def _trainer(model: str, variant: str, labels: int, threads: int):
+def _trainer(model: str, variant: str, labels: int, threads: int, compile: bool = False):
     from ebgan.semisup.recipe import (
         SemisupConfig,
         SemisupData,
@@ -74,7 +114,7 @@ def _trainer(model: str, variant: str, labels: int, threads: int):
 
     y = torch.arange(6000) % 10
     data = SemisupData(torch.rand(6000, 784), y, torch.rand(10, 784), y[:10], labelled_subset(y, labels, 0))
-    cfg = SemisupConfig(labels=labels, model=model, variant=variant, num_threads=threads)
+    cfg = SemisupConfig(labels=labels, model=model, variant=variant, num_threads=threads, compile=compile)
     return SemisupTrainer(resolve_semisup(cfg), data)
 
 
@@ -87,31 +127,44 @@ def flops_per_step(trainer) -> float:
     return float(counter.get_total_flops())
 
 
+# (model, variant, compiled): the compiled steps do the same matrix products as the eager ones, whose FLOPs
+# they are credited with (the counter does not see inside compiled code).
+SPEED_RUNS = [("ladder", "bottom", False), ("ladder", "full", False), ("ebgan-ln", "bottom", False),
+              ("ladder", "bottom", True), ("ebgan-ln", "bottom", True)]
+
+
 def measure_speed(threads: int, blocks: int = 7, per_block: int = 20) -> dict:
     import datetime
 
     out = {"peak": measure_peak(threads), "threads": threads, "models": {},
            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
-    for model in ("ladder", "ebgan-ln"):
-        for variant in ("bottom", "full") if model == "ladder" else ("bottom",):
-            tr = _trainer(model, variant, 100, threads)
-            flops = flops_per_step(tr)
-            for _ in range(5):
+    flops = {}
+    for model, variant, compiled in SPEED_RUNS:
+        tr = _trainer(model, variant, 100, threads, compiled)
+        if not compiled:
+            flops[(model, variant)] = flops_per_step(tr)
+        for _ in range(5):  # warm-up (and, compiled, the compilation)
+            tr.train_step()
+        times = []
+        for _ in range(blocks):
+            t = time.perf_counter()
+            for _ in range(per_block):
                 tr.train_step()
-            times = []
-            for _ in range(blocks):
-                t = time.perf_counter()
-                for _ in range(per_block):
-                    tr.train_step()
-                times.append((time.perf_counter() - t) / per_block)
-            sec = statistics.median(times)
-            images = tr.cfg.batch * (3 if model == "ebgan-ln" else 2)
-            out["models"][f"{model}/{variant}"] = {
-                "s_per_step": round(sec, 5), "gflop_per_step": round(flops / 1e9, 3),
-                "gflops": round(flops / sec / 1e9, 1), "images_per_s": round(images / sec, 1),
-                "hours_per_run": round(sec * tr.cfg.steps / 3600, 2), "steps": tr.cfg.steps}
-        out["peak_after"] = measure_peak(threads)
+            times.append((time.perf_counter() - t) / per_block)
+        sec = statistics.median(times)
+        images = tr.cfg.batch * (3 if model == "ebgan-ln" else 2)
+        f = flops[(model, variant)]
+        out["models"][f"{model}/{variant}" + (" compiled" if compiled else "")] = {
+            "s_per_step": round(sec, 5), "gflop_per_step": round(f / 1e9, 3),
+            "gflops": round(f / sec / 1e9, 1), "images_per_s": round(images / sec, 1),
+            "hours_per_run": round(sec * tr.cfg.steps / 3600, 2), "steps": tr.cfg.steps}
+    out["peak_after"] = measure_peak(threads)
     return out
+
+
+def speed_files() -> list[Path]:
+    """The speed measurements, one file per thread count (``speed.json`` is the first one, at 2 threads)."""
+    return sorted(OUT.glob("speed*.json"))
 
 
 def in_progress(d: Path) -> dict | None:
@@ -124,7 +177,9 @@ def in_progress(d: Path) -> dict | None:
     step = max((r["step"] for r in rows), default=0)
     errs = [r for r in rows if "eval/test_error" in r]
     real = [r["energy/real"] for r in rows if "energy/real" in r]
+    kept = [p for p in (d / "checkpoints" / "latest", d / "carry" / "latest") if p.is_file()]
     return {"step": step, "steps": steps, "last_error": errs[-1]["eval/test_error"] if errs else None,
+            "checkpoint": kept[0].read_text().strip() if kept else None,
             "last_error_step": errs[-1]["step"] if errs else None, "real_cost": real[-1] if real else None}
 
 
@@ -132,7 +187,7 @@ def body(command: str) -> str:
     results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*/result.json"))]
     pending = {d.name: in_progress(d) for d in sorted(OUT.glob("*"))
                if d.is_dir() and not (d / "result.json").is_file()}
-    speed = json.loads((OUT / "speed.json").read_text()) if (OUT / "speed.json").is_file() else None
+    speeds = [json.loads(p.read_text()) for p in speed_files()]
     lines = [header(command).rstrip(),
              "- protocol: permutation-invariant MNIST, a class-balanced labelled subset drawn by the seed, all "
              "60,000 training images unlabelled, test error on the 10,000 test images (clean path, population "
@@ -160,7 +215,9 @@ def body(command: str) -> str:
                 err = (f", test error {st['last_error']:.2f}% at step {st['last_error_step']}"
                        if st["last_error"] is not None else "")
                 cost = f", bottom cost of real images {st['real_cost']:.1f}" if st["real_cost"] is not None else ""
-                lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}{cost}")
+                kept = (f"; resumes from {st['checkpoint']}" if st["checkpoint"] else
+                        "; no checkpoint kept (lost with an earlier working copy): restarts from step 0")
+                lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}{cost}{kept}")
         lines.append("")
     if results:
         lines += ["Finished runs (wall time on a shared machine):", "", "| run | steps | hours | images/s |",
@@ -169,9 +226,10 @@ def body(command: str) -> str:
             lines.append(f"| {r['model']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
                          f"{r['seconds'] / 3600:.2f} | {r['images_per_s']:.0f} |")
         lines.append("")
-    if speed:
+    for speed in speeds:
         peak = speed["peak"]["gflops"]
-        lines += [f"Speed alone (`python benchmarks/semisup.py --speed --threads {speed['threads']}`, "
+        lines += [f"Speed alone at {speed['threads']} thread{'s' if speed['threads'] > 1 else ''} "
+                  f"(`python benchmarks/semisup.py --speed --threads {speed['threads']}`, "
                   f"{speed.get('date', '2026-11-24 01:08')}, median of blocks of steps; machine peak "
                   f"{peak} GFLOP/s, float32 2048 x 2048 matrix products, {speed['peak_after']['gflops']} after):",
                   "", "| model / cost | s/step | images/s | GFLOP/step | GFLOP/s | share of peak | hours per run |",
@@ -180,7 +238,14 @@ def body(command: str) -> str:
             lines.append(f"| {name} | {m['s_per_step']:.4f} | {m['images_per_s']:.0f} | {m['gflop_per_step']:.2f} "
                          f"| {m['gflops']:.1f} | {100 * m['gflops'] / peak:.0f} % | {m['hours_per_run']:.2f} "
                          f"({m['steps']} steps) |")
-        lines += ["", "Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated "
+        eager = speed["models"]
+        ratios = [f"{name.split(' ')[0]} {eager[name.split(' ')[0]]['s_per_step'] / m['s_per_step']:.2f}x"
+                  for name, m in eager.items() if name.endswith(" compiled") and name.split(" ")[0] in eager]
+        if ratios:
+            lines += ["", "`--compile` against eager in the same process: " + ", ".join(ratios) + "."]
+        lines.append("")
+    if speeds:
+        lines += ["Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated "
                   "for EBGAN-LN)."]
     return "\n".join(lines) + "\n"
 
@@ -207,6 +272,7 @@ def run_probe(command: str) -> None:
         out = PROBE / name
         if (out / "result.json").is_file():
             continue
+        restore_carry(out)
         cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", "100", "--seed", "0", "--steps", "1500",
                "--eval-every", "500", "--threads", "1", "--no-progress", *extra,
                "--data-root", str(ROOT.parent / "shared" / "data"), "--out", str(out), "--resume"]
@@ -224,6 +290,9 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="start new runs with --compile (a run keeps the "
                     "setting it started with)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--carry", action="store_true", help="copy the newest checkpoint of each unfinished run into "
+                    "DIR/carry/ (committed, so that the run resumes in another working copy) and delete the "
+                    "carries of finished runs; pause the runs first")
     ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
     ap.add_argument("--probe", action="store_true", help="the short runs behind EBGAN-LN's default margin")
     args = ap.parse_args()
@@ -232,11 +301,16 @@ def main() -> None:
     if args.report_only:
         write_section("semisup", body(command))
         return
+    if args.carry:
+        for line in carry_checkpoints():
+            print(f"carried {line}")
+        return
     if args.probe:
         run_probe(command)
         return
     if args.speed:
-        (OUT / "speed.json").write_text(json.dumps(measure_speed(args.threads), indent=1) + "\n")
+        name = "speed.json" if args.threads == 2 else f"speed-{args.threads}t.json"
+        (OUT / name).write_text(json.dumps(measure_speed(args.threads), indent=1) + "\n")
         write_section("semisup", body(command))
         return
     plan = [(model, int(n), int(s)) for n in args.labels.split(",") for s in args.seeds.split(",")
@@ -256,6 +330,9 @@ def main() -> None:
         if proc.returncode != 0:
             write_section("semisup", body(command))
             raise SystemExit(proc.returncode)
+        import shutil
+
+        shutil.rmtree(out / "carry", ignore_errors=True)  # finished: its result replaces the carried state
         write_section("semisup", body(command))
 
 
