@@ -252,6 +252,9 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
         say(f"ebgan: semi-supervised {cfg.model} ({cfg.variant} cost) with {cfg.labels} labels, seed {cfg.seed}, "
             f"in {out} {where} to step {cfg.steps}; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
             f"({trainer.threads_reason})")
+        if not cfg.compile and cfg.steps - trainer.step >= 10000:
+            say("ebgan: hint: a fresh run with --compile trains faster after about a minute of compilation "
+                "(README, 'Semi-supervised MNIST')")
         bar = Progress(cfg.steps, trainer.step, desc=f"{cfg.model} {cfg.labels} labels")
         say = bar.write
     sums: dict[str, float] = dict(loop.get("sums", {}))
