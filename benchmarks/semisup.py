@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,8 +65,6 @@ def run_dir(model: str, labels: int, seed: int) -> Path:
 # which is committed; a run without ``checkpoints/`` resumes from its carry (``restore_carry``), and a
 # finished run's carry is deleted. An EBGAN-LN checkpoint (both networks and both Adam states) is 44 MB.
 def carry_checkpoints() -> list[str]:
-    import shutil
-
     from ebgan.checkpoint import find_checkpoint
 
     done = []
@@ -89,8 +88,6 @@ def carry_checkpoints() -> list[str]:
 
 def restore_carry(out: Path) -> None:
     """Put a carried checkpoint back where ``ebgan semisup --resume`` looks, if the run has none of its own."""
-    import shutil
-
     carry, ckpts = out / "carry", out / "checkpoints"
     if (carry / "latest").is_file() and not (ckpts / "latest").is_file():
         shutil.rmtree(ckpts, ignore_errors=True)
@@ -330,8 +327,6 @@ def main() -> None:
         if proc.returncode != 0:
             write_section("semisup", body(command))
             raise SystemExit(proc.returncode)
-        import shutil
-
         shutil.rmtree(out / "carry", ignore_errors=True)  # finished: its result replaces the carried state
         write_section("semisup", body(command))
 

@@ -1,0 +1,75 @@
+"""The semi-supervised benchmark's carry: how an unfinished run's checkpoint outlives a working copy."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ebgan.checkpoint import find_checkpoint
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "semisup.py"
+
+
+@pytest.fixture()
+def bench(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(_PATH.parent))  # its sibling _report
+    spec = importlib.util.spec_from_file_location("semisup_benchmark", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "OUT", tmp_path)
+    return mod
+
+
+def _checkpoint(run: Path, step: int, payload: bytes) -> Path:
+    ckpt = run / "checkpoints" / f"step-{step:08d}"
+    ckpt.mkdir(parents=True)
+    for name in ("weights.safetensors", "state.pt", "config.json"):
+        (ckpt / name).write_bytes(payload + name.encode())
+    (run / "checkpoints" / "latest").write_text(ckpt.name + "\n")
+    return ckpt
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_carry_keeps_the_newest_checkpoint_and_restores_it_where_resume_looks(bench, tmp_path):
+    run = tmp_path / "ebgan-ln-100-s2"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "ebgan-ln"}))
+    _checkpoint(run, 2000, b"old")
+    (run / "checkpoints" / "latest").unlink()
+    newest = _checkpoint(run, 3000, b"new")
+    done = tmp_path / "ladder-100-s0"  # a finished run: its stale carry goes
+    (done / "carry").mkdir(parents=True)
+    (done / "carry" / "latest").write_text("step-00001000\n")
+    (done / "result.json").write_text("{}")
+    (tmp_path / "ladder-200-s0").mkdir()  # a run killed before its first checkpoint: nothing to carry
+
+    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00003000"]
+    assert not (done / "carry").exists()
+    assert not (tmp_path / "ladder-200-s0" / "carry").exists()
+    carried = _files(run / "carry")
+    assert carried == {"latest": b"step-00003000\n", **{f"step-00003000/{k}": v for k, v in _files(newest).items()}}
+
+    # A new working copy has the committed carry but no checkpoints/: restore puts it back for --resume.
+    expected = _files(run / "checkpoints" / "step-00003000")
+    shutil.rmtree(run / "checkpoints")
+    bench.restore_carry(run)
+    assert find_checkpoint(run) == run / "checkpoints" / "step-00003000"
+    assert _files(run / "checkpoints" / "step-00003000") == expected
+
+    # A run with checkpoints of its own (newer than the carry) keeps them.
+    _checkpoint(run, 4000, b"newer")
+    bench.restore_carry(run)
+    assert find_checkpoint(run) == run / "checkpoints" / "step-00004000"
+
+    # Carrying again replaces the carry by the newer checkpoint, nothing else left in it.
+    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00004000"]
+    assert sorted(_files(run / "carry")) == ["latest", "step-00004000/config.json", "step-00004000/state.pt",
+                                             "step-00004000/weights.safetensors"]
+    assert not (run / "carry.tmp").exists()
