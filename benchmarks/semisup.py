@@ -15,6 +15,9 @@ after every run (with the runs still in progress listed as such).
     python benchmarks/semisup.py --speed [--threads 2]    # speed alone (pause other jobs first)
     python benchmarks/semisup.py --probe                  # the short runs behind EBGAN-LN's default margin
 
+Runs that tried another setting and were stopped are moved by hand to ``benchmarks/results/semisup-search/``;
+``--report-only`` also writes them (section "semisup-search") beside the default run and the Ladder.
+
 Speed (``speed.json`` at 2 threads, ``speed-Nt.json`` at N): the median seconds per step over blocks of
 steps of each model, eager and with ``--compile``, at full size (real
 MNIST shapes), the floating-point operations of one step counted by ``torch.utils.flop_counter`` (matrix
@@ -42,6 +45,9 @@ from _report import ROOT, header, matmul_peak, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "semisup"
 PROBE = ROOT / "benchmarks" / "results" / "semisup-probe"
+# Runs stopped early that tried a setting other than today's default (kept for the record, moved here by hand
+# from OUT when the default changed): section "semisup-search", beside the default run and the Ladder.
+SEARCH = ROOT / "benchmarks" / "results" / "semisup-search"
 # 1,500 steps at 100 labels, seed 0, 1 thread, the test error every 500 steps: how the margin changes the
 # first steps of EBGAN-LN against the Ladder with each model's Adam betas.
 PROBE_RUNS = {
@@ -264,6 +270,36 @@ def probe_body(command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _errors(d: Path) -> dict[int, float]:
+    path = d / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
+
+
+def search_body(command: str) -> str:
+    lines = [header(command).rstrip(), "- stopped runs that tried a setting other than the default, beside the "
+             "default run and the Ladder on the same labels and seed; test error % every 10,000 steps", ""]
+    for d in sorted(p for p in SEARCH.glob("*") if (p / "config.json").is_file()):
+        cfg = json.loads((d / "config.json").read_text())
+        labels, seed = cfg["labels"], cfg["seed"]
+        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        last = [r for r in rows if "energy/fake" in r][-1]
+        default = run_dir(cfg["model"], labels, seed)
+        dcfg = json.loads((default / "config.json").read_text()) if (default / "config.json").is_file() else {}
+        lines += [f"`{d.name}`: {cfg['model']}, {labels} labels, seed {seed}, margin {cfg['margin']:g}, bottom "
+                  f"weight {cfg['weights'][0]:g}; stopped at step {last['step']} of {cfg['steps']}, where the "
+                  f"energy of real images was {last['energy/real']:.1f} and of generated ones "
+                  f"{last['energy/fake']:.1f} (margin then {last['margin']:.1f})", "",
+                  f"| step | this run | default ({default.name}, margin {dcfg.get('margin', float('nan')):g}) | "
+                  f"ladder-{labels}-s{seed} |", "|---|---|---|---|"]
+        mine, dflt, lad = _errors(d), _errors(default), _errors(run_dir("ladder", labels, seed))
+        for step in sorted(k for k in mine if k % 10000 == 0):
+            cells = [f"{e[step]:.2f}" if step in e else "-" for e in (mine, dflt, lad)]
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def run_probe(command: str) -> None:
     for name, extra in PROBE_RUNS.items():
         out = PROBE / name
@@ -297,6 +333,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         write_section("semisup", body(command))
+        if SEARCH.is_dir():
+            write_section("semisup-search", search_body(command))
         return
     if args.carry:
         for line in carry_checkpoints():

@@ -181,6 +181,19 @@ def test_learning_rate_and_margin_schedules():
     assert [margin_at(cfg, s) for s in (0, 45000, 90000)] == [10.0, 5.0, 0.0]
 
 
+def test_default_margin_follows_the_bottom_weight():
+    # 30 at the bottom weight 5000 (below 1000 labels), 12 at 2000 (1000 labels), scaled for custom weights;
+    # an explicit margin is kept as given, 0 included.
+    def margin(**kw):
+        return resolve_semisup(SemisupConfig(model="ebgan-ln", **kw)).margin
+    assert [margin(labels=n) for n in (100, 200, 1000, 5000)] == [30.0, 30.0, 12.0, 12.0]
+    assert margin(labels=100, weights=[1000.0, 10, 0.1, 0.1, 0.1, 0.1, 0.1]) == 6.0
+    assert margin(labels=100, variant="full") == 6.0 and margin(labels=1000, variant="full") == 12.0
+    assert margin(labels=1000, margin=30.0) == 30.0 and margin(labels=100, margin=0.0) == 0.0
+    with pytest.raises(EbganError, match="margin must be >= 0"):
+        margin(labels=100, margin=-1.0)
+
+
 def test_defaults_follow_the_reference_recipes():
     lad = resolve_semisup(SemisupConfig(labels=100))
     assert (lad.steps, lad.beta1, lad.weights) == (90000, 0.9, [5000.0, 0, 0, 0, 0, 0, 0])

@@ -634,7 +634,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="denoising cost weights per layer, pixels first, "
                    "comma-separated (default: the reference code's for the variant and label count)")
     p.add_argument("--margin", type=float, default=None, help="ebgan-ln: the margin at step 0, decayed "
-                   "linearly to 0 (default 30, in units of the weighted bottom cost)")
+                   "linearly to 0, in units of the weighted bottom cost (default 0.006 times the bottom weight: "
+                   "30 below 1000 labels, 12 at 1000)")
     p.add_argument("--eval-every", type=int, default=None, help="log the test error every N steps "
                    "(default 5000)")
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")

@@ -10,11 +10,12 @@ Two models share it:
   term the Ladder minimises on real images, so real images are pushed down by the Ladder's own cost. A batch
   of generated images ``G(z)`` is pushed up to a margin: the discriminator minimises
   ``C_ladder + mean max(0, m_t - E(G(z)))`` and the generator ``mean E(G(z))``. The margin decays linearly
-  from ``margin`` to 0 at the end of training ("crucial" per the paper: at ``m = 0`` the model is a plain
-  Ladder). The paper's appendix details not known here are choices, all configurable: Adam with
-  beta1 0.5 for both networks (the appendix as recalled), 120,000 steps with the learning rate decayed
-  linearly to 0 from 2/3 of the run (step 80,000), a batch of 100 generated images per step through the
-  Ladder in its own batch-norm segment, and the fully connected generator of :class:`MLPGenerator`.
+  from ``margin`` (by default in proportion to the bottom weight) to 0 at the end of training ("crucial" per
+  the paper: at ``m = 0`` the model is a plain Ladder). The paper's appendix details not known here are
+  choices, all configurable: Adam with beta1 0.5 for both networks (the appendix as recalled), 120,000 steps
+  with the learning rate decayed linearly to 0 from 2/3 of the run (step 80,000), a batch of 100 generated
+  images per step through the Ladder in its own batch-norm segment, and the fully connected generator of
+  :class:`MLPGenerator`.
 
 Every random choice is a function of the seed and the step (batches) or of a generator saved in checkpoints
 (noise), so a resumed run reaches exactly the state of an uninterrupted one.
@@ -44,6 +45,12 @@ WEIGHTS = {
     ("bottom", 100): (5000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
     ("bottom", 1000): (2000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
 }
+# EBGAN-LN's default margin, per unit of the bottom-layer weight: 30 at the weight 5000 of fewer than 1000
+# labels (where it was probed), 12 at the weight 2000 of 1000 labels. The energy is the weighted bottom cost, so
+# the real images' energy scales with the weight (about 24 at 5000, 10 at 2000); a fixed margin of 30 at 1000
+# labels put generated images at 3-5 times the real energy instead of 1.5-2 times, and the test error of that
+# run stalled near 2 % (BENCHMARKS.md, "semisup-search").
+MARGIN_PER_WEIGHT = 30.0 / 5000.0
 DEFAULT_STEPS = {"ladder": 90000, "ebgan-ln": 120000}
 DEFAULT_BETA1 = {"ladder": 0.9, "ebgan-ln": 0.5}
 
@@ -69,7 +76,8 @@ class SemisupConfig:
     decay_from: float = 2 / 3  # share of the run after which the learning rate decays linearly to 0
     noise_std: float = 0.3
     weights: list[float] | None = None  # per layer, bottom first; None: WEIGHTS by variant and labels
-    margin: float = 30.0  # ebgan-ln: the margin at step 0, in units of E (decays linearly to 0); see README
+    margin: float | None = None  # ebgan-ln: the margin at step 0, in units of E (decays linearly to 0); None:
+    # MARGIN_PER_WEIGHT times the bottom weight (30 below 1000 labels, 12 at 1000); see README
     z_dim: int = 100  # ebgan-ln: generator noise size
     layers: list[int] = field(default_factory=lambda: list(LAYERS))
     eval_every: int = 5000  # test error logged every N steps (and at the end)
@@ -134,9 +142,11 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
         raise EbganError(f"num_threads must be 0 (auto) or a positive integer, got {cfg.num_threads!r}")
     if not 0 < cfg.lr < 1 or not 0 <= beta1 < 1 or not 0 <= cfg.decay_from <= 1:
         raise EbganError("lr must be in (0, 1), beta1 in [0, 1) and decay_from in [0, 1]")
-    if cfg.noise_std < 0 or cfg.margin < 0:
+    margin = MARGIN_PER_WEIGHT * weights[0] if cfg.margin is None else float(cfg.margin)
+    if cfg.noise_std < 0 or margin < 0:
         raise EbganError("noise_std and margin must be >= 0")
-    return SemisupConfig(**{**asdict(cfg), "steps": steps, "beta1": beta1, "weights": weights, "layers": layers})
+    return SemisupConfig(**{**asdict(cfg), "steps": steps, "beta1": beta1, "weights": weights, "layers": layers,
+                            "margin": margin})
 
 
 # ----------------------------------------------------------------------------------------------------- data
