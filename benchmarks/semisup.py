@@ -170,13 +170,18 @@ def speed_files() -> list[Path]:
     return sorted(OUT.glob("speed*.json"))
 
 
+def _metrics(d: Path) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` (none when the run has not logged yet)."""
+    path = d / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 def in_progress(d: Path) -> dict | None:
     cfg = d / "config.json"
     if not cfg.is_file():
         return None
     steps = json.loads(cfg.read_text())["steps"]
-    rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()] \
-        if (d / "metrics.jsonl").is_file() else []
+    rows = _metrics(d)
     step = max((r["step"] for r in rows), default=0)
     errs = [r for r in rows if "eval/test_error" in r]
     real = [r["energy/real"] for r in rows if "energy/real" in r]
@@ -262,7 +267,7 @@ def probe_body(command: str) -> str:
         if not (d / "result.json").is_file():
             lines.append(f"| {name} | not run | | | |")
             continue
-        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = _metrics(d)
         errs = {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
         real = [r["energy/real"] for r in rows if "energy/real" in r][-1]
         lines.append(f"| {name} | {errs.get(500, float('nan')):.2f} | {errs.get(1000, float('nan')):.2f} | "
@@ -270,9 +275,7 @@ def probe_body(command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _errors(d: Path) -> dict[int, float]:
-    path = d / "metrics.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+def _errors(rows: list[dict]) -> dict[int, float]:
     return {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
 
 
@@ -282,7 +285,7 @@ def search_body(command: str) -> str:
     for d in sorted(p for p in SEARCH.glob("*") if (p / "config.json").is_file()):
         cfg = json.loads((d / "config.json").read_text())
         labels, seed = cfg["labels"], cfg["seed"]
-        rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = _metrics(d)
         last = [r for r in rows if "energy/fake" in r][-1]
         default = run_dir(cfg["model"], labels, seed)
         dcfg = json.loads((default / "config.json").read_text()) if (default / "config.json").is_file() else {}
@@ -292,7 +295,7 @@ def search_body(command: str) -> str:
                   f"{last['energy/fake']:.1f} (margin then {last['margin']:.1f})", "",
                   f"| step | this run | default ({default.name}, margin {dcfg.get('margin', float('nan')):g}) | "
                   f"ladder-{labels}-s{seed} |", "|---|---|---|---|"]
-        mine, dflt, lad = _errors(d), _errors(default), _errors(run_dir("ladder", labels, seed))
+        mine, dflt, lad = (_errors(r) for r in (rows, _metrics(default), _metrics(run_dir("ladder", labels, seed))))
         for step in sorted(k for k in mine if k % 10000 == 0):
             cells = [f"{e[step]:.2f}" if step in e else "-" for e in (mine, dflt, lad)]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")
