@@ -62,8 +62,20 @@ PAPER = {  # Table 2 of the EBGAN paper (15 seeds): mean, std
 }
 
 
+# The clean ablation (issue: EBGAN-LN against the Ladder changed the optimiser and the length at once): the
+# Ladder alone on EBGAN-LN's recipe (Adam beta1 0.5, 120,000 steps, decay from step 80,000), so that
+# ``EBGAN-LN - ladder-lnrecipe`` on the same seed and labelled subset is the generator's effect alone.
+RECIPES = {"ladder-lnrecipe": ("ladder", ["--beta1", "0.5", "--steps", "120000"])}
+
+
 def run_dir(model: str, labels: int, seed: int) -> Path:
+    """``model`` is a model name or a key of RECIPES (a model on another recipe, in its own folders)."""
     return OUT / f"{model}-{labels}-s{seed}"
+
+
+def run_name(d: Path) -> str:
+    """The model or recipe of a run folder (``ladder-lnrecipe-100-s0`` -> ``ladder-lnrecipe``)."""
+    return d.name.rsplit("-", 2)[0]
 
 
 # A run outlives a working copy only through what is committed, and ``checkpoints/`` is not (it is rewritten
@@ -192,7 +204,7 @@ def in_progress(d: Path) -> dict | None:
 
 
 def body(command: str) -> str:
-    results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*/result.json"))]
+    results = [{**json.loads(p.read_text()), "name": run_name(p.parent)} for p in sorted(OUT.glob("*/result.json"))]
     pending = {d.name: in_progress(d) for d in sorted(OUT.glob("*"))
                if d.is_dir() and not (d / "result.json").is_file()}
     speeds = [json.loads(p.read_text()) for p in speed_files()]
@@ -206,8 +218,8 @@ def body(command: str) -> str:
               "|---|---|---|---|---|---|"]
     by: dict[tuple[str, int], list[dict]] = {}
     for r in results:
-        by.setdefault((r["model"], r["labels"]), []).append(r)
-    for (model, labels), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ladder")):
+        by.setdefault((r["name"], r["labels"]), []).append(r)
+    for (model, labels), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ladder", kv[0][0])):
         errs = [r["test_error"] for r in sorted(rs, key=lambda r: r["seed"])]
         std = f" +- {statistics.stdev(errs):.2f}" if len(errs) > 1 else ""
         p = PAPER.get((model, labels))
@@ -216,6 +228,7 @@ def body(command: str) -> str:
                      f"{f'{p[0]:.2f} +- {p[1]:.2f}' if p else '-'} |")
     lines += ["", "The field at 100 labels (PI-MNIST): Improved GAN 0.93, Triple-GAN 0.91, Bad GAN 0.80 (PAPER.md s.4).",
               ""]
+    lines += ablation_lines(by)
     if pending:
         lines += ["Runs in progress (resume with the same command):", ""]
         for name, st in pending.items():
@@ -230,8 +243,8 @@ def body(command: str) -> str:
     if results:
         lines += ["Finished runs (wall time on a shared machine):", "", "| run | steps | hours | images/s |",
                   "|---|---|---|---|"]
-        for r in sorted(results, key=lambda r: (r["labels"], r["model"], r["seed"])):
-            lines.append(f"| {r['model']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
+        for r in sorted(results, key=lambda r: (r["labels"], r["name"], r["seed"])):
+            lines.append(f"| {r['name']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
                          f"{r['seconds'] / 3600:.2f} | {r['images_per_s']:.0f} |")
         lines.append("")
     for speed in speeds:
@@ -256,6 +269,33 @@ def body(command: str) -> str:
         lines += ["Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated "
                   "for EBGAN-LN)."]
     return "\n".join(lines) + "\n"
+
+
+def ablation_lines(by: dict[tuple[str, int], list[dict]]) -> list[str]:
+    """The paired table of EBGAN-LN against the Ladder on EBGAN-LN's own recipe, seed by seed."""
+    out = []
+    for labels in sorted({n for _, n in by}):
+        ln = {r["seed"]: r["test_error"] for r in by.get(("ebgan-ln", labels), [])}
+        lad = {r["seed"]: r["test_error"] for r in by.get(("ladder-lnrecipe", labels), [])}
+        seeds = sorted(set(ln) & set(lad))
+        if not seeds:
+            continue
+        diffs = [ln[s] - lad[s] for s in seeds]
+        out += [f"The generator's effect at {labels} labels, paired by seed (the Ladder on EBGAN-LN's recipe: Adam "
+                "beta1 0.5, 120,000 steps; the same labelled subset per seed; EBGAN-LN minus Ladder, negative = "
+                "the generator helps):", "", "| seed | EBGAN-LN % | Ladder, same recipe % | difference |",
+                "|---|---|---|---|"]
+        out += [f"| {s} | {ln[s]:.2f} | {lad[s]:.2f} | {d:+.2f} |" for s, d in zip(seeds, diffs)]
+        mean = statistics.mean(diffs)
+        if len(diffs) > 1:
+            # t interval on the paired differences (two-sided 95 %); t quantiles for 1-9 degrees of freedom
+            t = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26][min(len(diffs), 10) - 2]
+            half = t * statistics.stdev(diffs) / len(diffs) ** 0.5
+            out += [f"| mean | {statistics.mean(ln[s] for s in seeds):.2f} | "
+                    f"{statistics.mean(lad[s] for s in seeds):.2f} | {mean:+.2f} [95% t interval "
+                    f"{mean - half:+.2f}, {mean + half:+.2f}] |"]
+        out.append("")
+    return out
 
 
 def probe_body(command: str) -> str:
@@ -321,7 +361,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="100,200,1000")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--models", default="ladder,ebgan-ln")
+    ap.add_argument("--models", default="ladder,ebgan-ln", help="models (ladder, ebgan-ln) or recipes "
+                    "(ladder-lnrecipe: the Ladder on EBGAN-LN's optimiser and length, the clean ablation)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="start new runs with --compile (a run keeps the "
                     "setting it started with)")
@@ -358,8 +399,9 @@ def main() -> None:
         out = run_dir(model, labels, seed)
         if (out / "result.json").is_file():
             continue
-        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", model, "--seed",
-               str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
+        base, extra = RECIPES.get(model, (model, []))
+        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", base, *extra,
+               "--seed", str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
                "--out", str(out), "--resume"]
         if args.compile and not (out / "config.json").is_file():
             cmd.append("--compile")
