@@ -76,6 +76,45 @@ def body(out: Path, command: str) -> str:
     return "\n".join(lines)
 
 
+EPOCH = 938  # steps: one epoch of 60,000 images at batch 64
+
+
+def long_body(out: Path, command: str, epochs: int) -> str:
+    """The longer-budget sweep: its shares, and each setting paired with its one-epoch run."""
+    meta = read_meta(out)
+    rows = read_rows(out)
+    methods = list(meta["methods"])
+    total = (meta.get("sample") or 0) * len(methods)
+    partial = len(rows) < total
+    rel = out.relative_to(ROOT).as_posix()
+    lines = [header(command).rstrip(),
+             f"- grid: paper-mnist, the first {meta.get('sample')} settings per method of the one-epoch sweep's "
+             f"seeded sample (seed {meta['seed']}), {meta['steps']} steps per run ({epochs} epochs at batch 64); "
+             "the same settings, seeds and scoring as the one-epoch runs",
+             f"- status: {'PARTIAL, ' if partial else ''}{len(rows)} of {total} runs recorded",
+             f"- files: `{rel}/results.jsonl`, `{rel}/report.md`, `{rel}/fig2_is.png`", "",
+             "Inception score, all settings (IS >= 3 / 5 / 8; real MNIST 9.81):", ""]
+    lines += summary_table(rows, methods, "is", THRESHOLDS["is"]) + [""]
+    one = {(r["method"], r["setting_id"]): r for r in read_rows(OUT)} if (OUT / "results.jsonl").is_file() else {}
+    paired = [(r, one[(r["method"], r["setting_id"])]) for r in rows if (r["method"], r["setting_id"]) in one]
+    if paired:
+        lines += [f"Paired with the one-epoch run of the same setting (runs with a score at both budgets):", "",
+                  "| method | pairs | median IS, 1 epoch | median IS, " + f"{epochs} epochs | settings that improved | "
+                  "IS >= 5 at 1 epoch | IS >= 5 at " + f"{epochs} epochs |", "|---|---|---|---|---|---|---|"]
+        import statistics
+        for m in methods:
+            ps = [(a, b) for a, b in paired if a["method"] == m and "is" in a and "is" in b]
+            if not ps:
+                continue
+            lines.append(f"| {m} | {len(ps)} | {statistics.median(b['is'] for _, b in ps):.2f} | "
+                         f"{statistics.median(a['is'] for a, _ in ps):.2f} | "
+                         f"{sum(a['is'] > b['is'] for a, b in ps)} | {sum(b['is'] >= 5 for _, b in ps)} | "
+                         f"{sum(a['is'] >= 5 for a, _ in ps)} |")
+        lines.append("")
+    lines += [f"![IS histograms]({rel}/fig2_is.png)", ""]
+    return "\n".join(lines)
+
+
 def margin_body(out: Path, command: str) -> str:
     meta = read_meta(out)
     rows = read_rows(out)
@@ -92,6 +131,8 @@ def margin_body(out: Path, command: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=1, help="epochs of 938 steps per run; more than one writes "
+                    "into results/robustness-{N}ep/ and its own section, paired with the one-epoch runs")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(OUT))
@@ -104,6 +145,16 @@ def main() -> None:
             run_sweep("paper-margin", MARGIN, workers=args.workers, threads=1, data_root=args.data_root, prune=True)
         write_report(MARGIN)
         write_section("robustness_margin", margin_body(MARGIN, command))
+        return
+    if args.epochs > 1:
+        out = Path(args.out) if args.out != str(OUT) else OUT.with_name(f"robustness-{args.epochs}ep")
+        command = (f"python benchmarks/robustness.py --epochs {args.epochs} --sample {args.sample} "
+                   f"--workers {args.workers}")
+        if not args.report_only:
+            run_sweep("paper-mnist", out, sample=args.sample, steps=EPOCH * args.epochs, workers=args.workers,
+                      threads=1, data_root=args.data_root, prune=True)
+        write_report(out)
+        write_section(f"robustness_{args.epochs}ep", long_body(out, command, args.epochs))
         return
     out = Path(args.out)
     command = f"python benchmarks/robustness.py --sample {args.sample} --workers {args.workers}"
