@@ -56,7 +56,8 @@ def test_train_then_sample_mnist_images(tmp_path, capsys, data_root):
         assert im.size == (3 * 30 + 2, 2 * 30 + 2)  # 5 samples: 3 per row, 2 rows
     assert code == 0 and x.dtype == np.uint8 and x.shape == (5, 1, 28, 28)
     with Image.open(run / "samples.png") as im:
-        assert im.size == (8 * 30 + 2, 8 * 30 + 2)  # 64 samples, 8x8 grid with 2-px padding
+        # 64 samples, 8x8 grid with 2-px padding, enlarged twice under a 30-px title band
+        assert im.size == (2 * (8 * 30 + 2), 2 * (8 * 30 + 2) + 30)
 
 
 def test_resume_extends_a_run(tmp_path, capsys):
@@ -248,7 +249,8 @@ def test_version_and_bare_command(capsys):
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out == f"ebgan {__version__}\n"
     code, out, err = run_cli(capsys)
-    assert code == 0 and err == "" and out.startswith("usage: ebgan") and "train" in out and "sample" in out
+    # bare `ebgan` is a usage error: the help goes to standard error and the status is 2
+    assert code == 2 and out == "" and err.startswith("usage: ebgan") and "train" in err and "sample" in err
 
 
 def test_sample_names_every_file_it_wrote(tmp_path, capsys):

@@ -526,7 +526,7 @@ def test_download_mnist_all_mirrors_fail(tmp_path, serve):
     assert f"{bad_url}/train-images-idx3-ubyte.gz: not a valid gzip file" in msg
     assert f"{empty_url}/train-images-idx3-ubyte.gz: HTTP Error 404" in msg
     assert str(root / "MNIST" / "raw") in msg
-    assert list((root / "MNIST" / "raw").iterdir()) == []  # temp files removed
+    assert not root.exists()  # temp files and the folders the download created removed
 
 
 def test_download_mnist_unreachable_and_malformed_mirrors(tmp_path, serve):
@@ -559,3 +559,17 @@ def test_cli_download_mirror_option(tmp_path, serve, fake_mnist, capsys):
     assert main(["download", "mnist", "--data-root", str(tmp_path / "r2"), "--mirror", "http://127.0.0.1:1/x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "name another mirror with --mirror URL" in err
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, serve):
+    empty = tmp_path / "empty" / "mnist"
+    empty.mkdir(parents=True)
+    url = serve(tmp_path / "empty")
+    root = tmp_path / "data"
+    with pytest.raises(EbganError, match="could not download"):
+        download_mnist(root, mirrors=[url], progress=False)
+    assert not root.exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(EbganError):
+        download_mnist(tmp_path / "mine", mirrors=[url], progress=False)
+    assert (tmp_path / "mine").is_dir() and not (tmp_path / "mine" / "MNIST").exists()  # only what it created

@@ -21,7 +21,9 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,8 +207,10 @@ class EnergyDetector:
     ``threshold_`` (the threshold leaving a share ``contamination`` of the held-out normal rows above it, or of
     the training rows when the preset holds none out), ``labels_`` and ``run_dir_``.
 
-    ``X``: ``uint8 [N, C, H, W]`` images or float ``[N, d]`` points. ``run_dir`` (default: a new temporary
-    folder) receives the run, which ``EnergyDetector.from_run`` can later wrap again.
+    ``X``: ``uint8 [N, C, H, W]`` images or float ``[N, d]`` points. ``run_dir`` receives the run, which
+    ``EnergyDetector.from_run`` can later wrap again; by default the run goes to a temporary folder (about
+    30 MB for ``mnist-oneclass``: checkpoints and sample grids) that is deleted when the detector is garbage
+    collected or the interpreter exits. Pass ``run_dir`` to keep it.
     """
 
     def __init__(self, preset: str = "mnist-oneclass", contamination: float = 0.05, *, steps: int | None = None,
@@ -242,7 +246,11 @@ class EnergyDetector:
             over["steps"] = self.steps
         cfg = from_preset(self.preset)
         cfg = resolve(apply_overrides(cfg, {**over, "data": "X" if cfg.data not in ("ring", "grid") else cfg.data}))
-        out = Path(self.run_dir) if self.run_dir is not None else Path(tempfile.mkdtemp(prefix="ebgan-detector-"))
+        if self.run_dir is not None:
+            out = Path(self.run_dir)
+        else:  # a temporary run folder lives as long as the detector that uses it
+            out = Path(tempfile.mkdtemp(prefix="ebgan-detector-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(out), ignore_errors=True)
         summary = train(cfg, out, progress=self.progress, dataset=Dataset("X", kind, x), anomalies=anomalies)
         self.run_dir_ = out
         _, self.D_, self.cfg_, self.meta_, self.step_ = load_networks(out, self.device)

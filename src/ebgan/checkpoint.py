@@ -119,8 +119,16 @@ def latest_checkpoint(run_dir: str | os.PathLike, which: str = "latest") -> Path
     if not run_dir.is_dir():
         raise EbganError(f"{run_dir} is not a folder")
     pointer = run_dir / "checkpoints" / "latest"
-    if not (run_dir / "config.json").is_file() or not pointer.is_file():
-        raise EbganError(f"{run_dir} is not a run folder (no config.json or checkpoints/latest)")
+    if not (run_dir / "config.json").is_file():
+        raise EbganError(f"{run_dir} is not a run folder (no config.json)")
+    if not pointer.is_file():
+        every = ""
+        try:
+            every = f" (every {int(json.loads((run_dir / 'config.json').read_text())['ckpt_every'])} steps)"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        raise EbganError(f"{run_dir} has no checkpoint yet: the run is still before its first checkpoint{every}, "
+                         f"or it stopped there; wait for one, or resume the run to write one")
     if which == "best":
         ckpt = run_dir / "checkpoints" / "best"
         if not ckpt.is_dir():

@@ -22,9 +22,11 @@ SIGTERM writes a checkpoint first and exits with 130 or 143.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,26 +47,46 @@ ENERGY_KEEP_HELP = ("rejection by the learned energy (runs with an auto-encoder 
 def build_config(args: argparse.Namespace):
     """The resolved Config from ``--preset``, the shorthand flags and ``--set`` (in that order).
 
-    ``--resume`` without any of them continues with the run folder's own ``config.json``.
+    ``--resume`` on a folder that holds a run starts from the run's own ``config.json`` (the flags and
+    ``--set`` then change it, and only fields that may change mid-run are accepted: see
+    :func:`ebgan.rundir.check_resume_config`); with ``--preset`` as well, the preset is the starting point and
+    must describe the same run.
     """
-    from .config import apply_overrides, from_preset, resolve
+    from .config import IMAGE_PRESET_DATA, apply_overrides, check_preset_needs, from_preset, resolve
+    from .folders import expect_kind
     from .rundir import saved_config
 
     given = any(v is not None for v in (args.preset, args.data, args.loss, args.seed)) or bool(args.set)
-    if args.resume and not given:
+    saved = args.resume and args.out is not None and (Path(args.out) / "config.json").is_file()
+    if args.resume:
         if args.out is None:
             raise EbganError("--resume needs --out RUN_DIR")
-        if not (Path(args.out) / "config.json").is_file():
-            raise EbganError(f"nothing to resume in {args.out} (no config.json); start a run there with --preset "
-                             f"or --set (with or without --resume)")
-        cfg = saved_config(Path(args.out))
-    else:
-        cfg = from_preset(args.preset)
+        expect_kind(args.out, "train", "ebgan train --resume")
+    if args.resume and not given and not saved:
+        raise EbganError(f"nothing to resume in {args.out} (no config.json); start a run there with --preset "
+                         f"or --set (with or without --resume)")
+    cfg = saved_config(Path(args.out)) if saved and args.preset is None else from_preset(args.preset)
     flags = {k: v for k, v in (("data", args.data), ("loss", args.loss), ("seed", args.seed)) if v is not None}
     cfg = apply_overrides(cfg, flags, args.set)
     if args.steps is not None:
         cfg = apply_overrides(cfg, {"steps": args.steps})
+    check_preset_needs(args.preset, cfg)
+    if args.dry_run and cfg.data == IMAGE_PRESET_DATA:  # the cost does not depend on which folder it will be
+        return dataclasses.replace(resolve(dataclasses.replace(cfg, data="FOLDER")), data=IMAGE_PRESET_DATA)
     return resolve(cfg)
+
+
+@contextlib.contextmanager
+def _resume_hint_on_abort(out: str, command: str):
+    """A second Ctrl-C stops a run at once, without a checkpoint of the current step: say how to continue
+    from the last one (the run's own configuration and data root are in its folder)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (Path(out) / "config.json").is_file():
+            print(f"\nebgan: stopped at once, without a checkpoint of this step; continue from the last one with: "
+                  f"{command} --out {shlex.quote(str(out))} --resume", file=sys.stderr)
+        raise
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -93,11 +115,16 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{d['params_d'] / 1e6:.2f} M; {d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch "
               f"{cfg.batch_size} (forward and backward{', without the class inputs' if cfg.conditional else ''})",
               file=sys.stderr)
-        print(f"would train in {args.out}", file=sys.stderr)
+        from .config import IMAGE_PRESET_DATA
+
+        print(f"would train in {args.out}" + (" (pass --data FOLDER, a folder of images, to train)"
+                                               if cfg.data == IMAGE_PRESET_DATA else ""), file=sys.stderr)
         return 0
     from .train import train
 
-    summary = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.no_progress)
+    with _resume_hint_on_abort(args.out, "ebgan train"):
+        summary = train(cfg, args.out, data_root=args.data_root, resume=args.resume,
+                        progress=not args.no_progress, restart=args.restart)
     final = summary.get("final", {})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if k not in ("step", "time"))
     threads = summary["threads"]
@@ -118,6 +145,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from .sampling import sample_from_run
 
+    from .folders import expect_kind
+
+    expect_kind(args.run_dir, "train", "ebgan sample")
     out = Path(args.output)
     if out.suffix != ".npy":
         raise EbganError(f"-o must name a .npy file, got {out}")
@@ -179,6 +209,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.samples:
         raise EbganError("give SAMPLES.npy or a RUN_DIR to evaluate (or --list-metrics)")
     src = Path(args.samples)
+    if src.is_dir():
+        from .folders import expect_kind
+
+        expect_kind(src, "train", "ebgan eval")
     if args.energy_keep != 1.0 and not src.is_dir():
         raise EbganError("--energy-keep filters a run's samples by its energy: give a RUN_DIR, not a sample file")
     if args.inception:
@@ -307,7 +341,9 @@ def _threshold_arg(text: str) -> str | float:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score inputs with a run's energy; write the CSV and say what it holds."""
     from .anomaly import score_run, write_scores_csv
+    from .folders import expect_kind
 
+    expect_kind(args.run_dir, "train", "ebgan score")
     out = Path(args.output)
     if out.suffix.lower() != ".csv":
         raise EbganError(f"-o must name a .csv file, got {out}")
@@ -401,14 +437,15 @@ def cmd_semisup(args: argparse.Namespace) -> int:
              "steps": args.steps, "lr": args.lr, "margin": args.margin, "eval_every": args.eval_every,
              "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every, "beta1": args.beta1,
              "weights": _float_list(args.weights) if args.weights is not None else None,
-             "compile": True if args.compile else None}
+             "compile": True if args.compile else None, "validation": args.validation}
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume and (Path(args.out) / "config.json").is_file():
         base = saved_semisup_config(args.out)  # the run's own settings; flags may change the cadences
     else:
         base = SemisupConfig()
-    result = semisup(replace(base, **given), args.out, data_root=args.data_root, resume=args.resume,
-                     progress=not args.no_progress)
+    with _resume_hint_on_abort(args.out, "ebgan semisup"):
+        result = semisup(replace(base, **given), args.out, data_root=args.data_root, resume=args.resume,
+                         progress=not args.no_progress, restart=args.restart)
     print(f"test error {result['test_error']:.2f}% ({result['model']}, {result['labels']} labels, seed "
           f"{result['seed']}, {result['steps']} steps); {Path(args.out) / 'result.json'}")
     return 0
@@ -471,12 +508,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default: with --resume the "
                    "run's own, else $EBGAN_DATA_ROOT, else ./data)")
     p.add_argument("--out", help="run folder (default: runs/<preset>-<loss>-<date-time>)")
-    p.add_argument("--steps", type=int, help="adversarial training steps (default: the preset's)")
+    p.add_argument("--steps", type=int, help="adversarial training steps (default: the preset's); a preset with "
+                   "pre-training (pretrain_steps, e.g. mnist-oneclass: 1,000) runs those first, on top")
     p.add_argument("--seed", type=int, help="seed of weights, batch order and noise (default: the preset's, 0)")
     p.add_argument("--loss", help="ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge "
                    "(default: the preset's, ebgan)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its newest checkpoint (from step 0 if it has none)")
+                   help="continue the run in --out from its newest checkpoint (from step 0 if it has none) under "
+                   "its own configuration; flags and --set may then change only its length and cadences")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run in --out again from step 0 with these settings, when the folder holds no "
+                   "checkpoint (a run that failed before its first one); a folder with checkpoints is refused")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, repeatable (every field: `ebgan list --config`)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration, the networks' "
@@ -620,7 +662,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=None, help="bottom: denoising cost on the pixels only (the paper's "
                    "EBGAN-LN); full: on every layer (default bottom)")
     p.add_argument("--out", help="the run folder (new, or one to --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint "
+                   "under its own settings and data root; flags may change --steps, cadences and --threads")
+    p.add_argument("--restart", action="store_true", help="start the run in --out again from step 0 with these "
+                   "settings, when the folder holds no checkpoint; a folder with checkpoints is refused")
     p.add_argument("--seed", type=int, default=None, help="seed of the labelled subset, initial weights and "
                    "noise (default 0)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: 90,000 for ladder, "
@@ -636,8 +681,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=None, help="ebgan-ln: the margin at step 0, decayed "
                    "linearly to 0, in units of the weighted bottom cost (default 0.006 times the bottom weight: "
                    "30 below 1000 labels, 12 at 1000)")
-    p.add_argument("--eval-every", type=int, default=None, help="log the test error every N steps "
-                   "(default 5000)")
+    p.add_argument("--eval-every", type=int, default=None, help="log the test error (with --validation: the "
+                   "validation error) every N steps (default 5000)")
+    p.add_argument("--validation", type=int, default=None, metavar="N",
+                   help="hold out N training images (a fixed seeded split, the same for every seed) and log "
+                   "their error instead of the test error; the test images are then scored once, at the end "
+                   "(default 0; the Ladder's reference holds out 10,000)")
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores not busy with "
                    "other processes)")
@@ -669,9 +718,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    if args.command is None:  # bare `ebgan`
-        parser.print_help()
-        return 0
+    if args.command is None:  # bare `ebgan`: a usage error, as for any missing argument
+        parser.print_help(sys.stderr)
+        return 2
     from .sweep import SweepInterrupted
     from .train import Interrupted
 
@@ -686,6 +735,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ebgan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ebgan ... | head -1`: the reader left; say nothing more and stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail again
+        return 141  # 128 + SIGPIPE, the shell's status for a process ended by a closed pipe
 
 
 if __name__ == "__main__":

@@ -254,7 +254,8 @@ def config_reference() -> str:
     lines = ["# Configuration fields", "",
              "Every field of `ebgan.config.Config`; set any of them with `ebgan train --set KEY=VALUE` (or "
              "`apply_overrides` in Python). Presets (`ebgan list`) are named sets of overrides; "
-             "`ebgan train --preset NAME --dry-run` prints a resolved configuration. Generated from the "
+             "`ebgan train --preset NAME --dry-run` prints a resolved configuration. The shorthand `lr=X` sets "
+             "`lr_g` and `lr_d` together. Float values must be finite. Generated from the "
              "dataclass by `ebgan list --config`.", ""]
     section = None
     for f in fields(Config):
@@ -317,24 +318,46 @@ def unknown_key_error(key: str) -> EbganError:
     return EbganError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(names)}")
 
 
+# Shorthands accepted wherever fields are set (``--set``, presets, sweep grids): one key for several fields.
+SHORTHANDS = {"lr": ("lr_g", "lr_d")}
+
+
 def apply_overrides(cfg: Config, overrides: dict[str, typing.Any] | None = None,
                     assignments: list[str] | None = None) -> Config:
-    """Return ``cfg`` with a dict of typed values and then ``KEY=VALUE`` strings applied, type-checked."""
+    """Return ``cfg`` with a dict of typed values and then ``KEY=VALUE`` strings applied, type-checked.
+
+    ``lr`` sets both learning rates (``lr_g`` and ``lr_d``), as in sweep grids."""
     types = _field_types()
     changes: dict[str, typing.Any] = {}
     for key, value in (overrides or {}).items():
-        if key not in types:
-            raise unknown_key_error(key)
-        changes[key] = _check_type(key, value, types[key])
+        for real in SHORTHANDS.get(key, (key,)):
+            if real not in types:
+                raise unknown_key_error(key)
+            changes[real] = _check_type(key, value, types[real])
     for item in assignments or []:
         if "=" not in item:
             raise EbganError(f"--set expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
-        if key not in types:
-            raise unknown_key_error(key)
-        changes[key] = _parse_value(key, raw, types[key])
+        for real in SHORTHANDS.get(key, (key,)):
+            if real not in types:
+                raise unknown_key_error(key)
+            changes[real] = _parse_value(key, raw, types[real])
     return dataclasses.replace(cfg, **changes)
+
+
+# Fields a preset cannot guess: a run of the preset without them is refused with this explanation.
+PRESET_NEEDS = {
+    "mnist-oneclass": ("classes", "the normal digit(s) of one-class training, e.g. --set classes=3 (a run without "
+                       "them would train on all ten digits and flag nothing)"),
+}
+
+
+def check_preset_needs(name: str | None, cfg: Config) -> None:
+    """Raise EbganError when ``cfg``, built from preset ``name``, lacks a field the preset needs."""
+    need = PRESET_NEEDS.get(name or "")
+    if need is not None and getattr(cfg, need[0]) is None:
+        raise EbganError(f"--preset {name} needs {need[0]}: {need[1]}")
 
 
 def from_preset(name: str | None) -> Config:
@@ -408,6 +431,9 @@ def validate(cfg: Config) -> None:
         if not cond:
             raise EbganError(msg)
 
+    for f in fields(Config):  # inf and nan pass every comparison below or fail it misleadingly
+        v = getattr(cfg, f.name)
+        need(not (isinstance(v, float) and not math.isfinite(v)), f"{f.name} must be a finite number, got {v}")
     need(cfg.margin >= 0, f"margin must be >= 0, got {cfg.margin}")
     need(cfg.margin_final >= 0, f"margin_final must be >= 0, got {cfg.margin_final}")
     need(cfg.margin_final <= cfg.margin, f"margin_final ({cfg.margin_final}) must not exceed margin ({cfg.margin})")

@@ -222,10 +222,24 @@ def download_mnist(
     mirrors = list(MNIST_MIRRORS if mirrors is None else mirrors)
     if not mirrors:
         raise EbganError("download_mnist needs at least one mirror URL; pass mirrors=None for the defaults")
+    created = [d for d in (raw, raw.parent, raw.parent.parent) if not d.exists()]
     try:
         raw.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise EbganError(f"cannot create {raw}: {e}; pass a writable --data-root")
+    try:
+        _download_mnist_files(raw, mirrors, progress, timeout)
+    except BaseException:
+        for d in created:  # leave no empty folders behind a failed download (innermost first)
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    return raw
+
+
+def _download_mnist_files(raw: Path, mirrors: list[str], progress: bool, timeout: float) -> None:
     for stem, md5 in MNIST_FILES.items():
         dest = raw / f"{stem}.gz"
         if dest.is_file() and _gz_is_valid(dest, md5):
@@ -243,7 +257,6 @@ def download_mnist(
                 f"could not download {dest.name} from any mirror ({'; '.join(failures)}); "
                 f"copy the four MNIST .gz files into {raw} by hand or name another mirror with --mirror URL"
             )
-    return raw
 
 
 def _mnist_present(root: Path) -> bool:

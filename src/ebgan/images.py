@@ -1,4 +1,4 @@
-"""Image grids and atomic image files (torch, numpy and Pillow only).
+"""Image grids and atomic image files (torch, numpy and Pillow; matplotlib only for a titled grid).
 
 The grid layout matches ``torchvision.utils.make_grid``: images fill rows of ``nrow`` left to right, each
 surrounded by ``padding`` pixels of ``pad_value``, so a grid of ``N`` images of ``H x W`` with ``nrow`` columns
@@ -7,6 +7,7 @@ is ``rows * (H + padding) + padding`` pixels high, ``rows = ceil(N / nrow)``.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -93,8 +94,50 @@ def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
     return path
 
 
+# A titled grid is drawn at least this many pixels wide: an integer nearest-neighbour upscaling, so that a
+# grid of small images (MNIST: 242 pixels for 8 x 8) and its title are readable.
+TITLED_MIN_WIDTH = 480
+TITLE_BAND = 30  # pixels above the grid for the title
+TITLE_FONTSIZE = 11.0
+
+
+def titled(image: Image.Image, title: str) -> Image.Image:
+    """``image`` upscaled by an integer factor to at least :data:`TITLED_MIN_WIDTH` pixels wide (nearest
+    neighbour: every pixel becomes a square block) under a white band with ``title`` in black, centred and
+    shrunk to fit the width. Same mode as ``image`` ("L" or "RGB"). Only the band is drawn by matplotlib
+    (Agg); the grid's pixels are pasted below it unchanged."""
+    from .plots import _plt
+
+    plt = _plt()
+    dpi = 100
+    scale = max(1, math.ceil(TITLED_MIN_WIDTH / image.width))
+    w, h = image.width * scale, image.height * scale
+    fig = plt.figure(figsize=(w / dpi, TITLE_BAND / dpi), dpi=dpi, facecolor="white")
+    try:
+        text = fig.text(0.5, 0.5, title, ha="center", va="center", fontsize=TITLE_FONTSIZE, color="black")
+        renderer = fig.canvas.get_renderer()
+        while text.get_window_extent(renderer).width > w - 6 and text.get_fontsize() > 5:
+            text.set_fontsize(text.get_fontsize() - 0.5)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)
+    buf.seek(0)
+    out = Image.new(image.mode, (w, h + TITLE_BAND), "white")
+    with Image.open(buf) as band:
+        out.paste(band.convert(image.mode), (0, 0))  # Agg may round the band's size a pixel off either way
+    out.paste(image.resize((w, h), Image.Resampling.NEAREST), (0, TITLE_BAND))  # (the grid covers any excess)
+    return out
+
+
 def save_grid(
-    images: Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+    images: Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2, pad_value: int = 0,
+    title: str | None = None,
 ) -> Path:
-    """:func:`image_grid` of ``images`` saved atomically to ``path`` (normally a ``.png``) by :func:`save_image`."""
-    return save_image(image_grid(images, nrow=nrow, padding=padding, pad_value=pad_value), path)
+    """:func:`image_grid` of ``images`` saved atomically to ``path`` (normally a ``.png``) by :func:`save_image`.
+
+    With a ``title`` (e.g. ``"ebgan on mnist, step 1000"``) the grid is drawn by :func:`titled`: upscaled
+    to a readable size under the title. Without one the file holds the grid's pixels exactly.
+    """
+    grid = image_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
+    return save_image(titled(grid, title) if title else grid, path)

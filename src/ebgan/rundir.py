@@ -15,6 +15,7 @@ from pathlib import Path
 from ._fileio import atomic_write_text
 from .config import Config, from_dict, to_dict
 from .errors import EbganError
+from .folders import expect_kind
 
 try:
     import fcntl
@@ -31,6 +32,7 @@ RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_c
 def saved_config(run_dir: str | os.PathLike) -> Config:
     """The resolved configuration a run folder was started with (``config.json``)."""
     path = Path(run_dir) / "config.json"
+    expect_kind(run_dir, "train", "ebgan train/sample/eval/score")
     try:
         return from_dict(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as e:
@@ -52,15 +54,56 @@ def check_resume_config(saved: Config, cfg: Config) -> None:
 
 
 def refuse_changes(saved: dict, new: dict, allowed: set[str], what: str) -> None:
-    """Raise EbganError naming the fields (up to 5) where ``new`` differs from ``saved``, except ``allowed``."""
+    """Raise EbganError naming the fields (up to 5) where ``new`` differs from ``saved``, except ``allowed``,
+    and saying which fields may change on resume."""
     diff = [k for k in saved if saved[k] != new.get(k) and k not in allowed]
     if diff:
         detail = ", ".join(f"{k}: {saved[k]!r} -> {new.get(k)!r}" for k in diff[:5])
-        raise EbganError(f"refusing to resume under different {what} ({detail})")
+        more = f" and {len(diff) - 5} more" if len(diff) > 5 else ""
+        raise EbganError(f"refusing to resume under different {what} ({detail}{more}): a resumed run keeps its "
+                         f"own; only {', '.join(sorted(allowed))} may change (start another run with another "
+                         f"--out for other settings)")
 
 
 def holds_run(out: Path) -> bool:
     return (out / "config.json").exists() or (out / "checkpoints").exists()
+
+
+def has_checkpoint(out: Path) -> bool:
+    """Whether a run folder holds any complete checkpoint (the newest, an older one, or the best)."""
+    ckpts = out / "checkpoints"
+    return ckpts.is_dir() and any((d / "weights.safetensors").is_file() and (d / "state.pt").is_file()
+                                  for d in ckpts.iterdir() if d.is_dir())
+
+
+# What ``ebgan train`` and ``ebgan semisup`` write into a run folder: what ``--restart`` may delete.
+RUN_FILES = ("config.json", "data.json", "metrics.jsonl", "samples", "samples.png", "energy.png", "landscape.png",
+             "eval.png", "best.json", "threshold.json", "checkpoints", "tensorboard", "labelled.json",
+             "result.json")
+
+
+def clear_for_restart(out: Path) -> list[str]:
+    """``--restart``: empty a run folder that holds no complete checkpoint (a run that failed or was stopped
+    before its first one), so that it can start again under other settings. Call it holding the folder's
+    :class:`RunLock`. A folder with a checkpoint is refused, never deleted. Returns the names removed."""
+    import shutil
+
+    if not out.is_dir():
+        return []
+    if has_checkpoint(out):
+        raise EbganError(f"{out} holds checkpoints, which --restart never deletes: continue the run with --resume, "
+                         f"or delete the folder yourself to start it again")
+    removed = []
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
 
 
 def check_new_run_dir(out: Path) -> None:
@@ -68,6 +111,10 @@ def check_new_run_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise EbganError(f"--out {out} exists and is not a folder")
     if holds_run(out):
+        if not has_checkpoint(out):
+            raise EbganError(f"{out} holds a run that stopped before its first checkpoint; add --restart to start "
+                             f"it again with these settings, --resume to continue it with its own, or choose "
+                             f"another --out")
         raise EbganError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise EbganError(f"--out {out} exists and is not empty; choose another folder")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -45,6 +46,7 @@ from .rundir import (
     RunLock,
     check_new_run_dir,
     check_resume_config,
+    clear_for_restart,
     remove_stale_temp_files,
     saved_config,
     truncate_metrics,
@@ -493,12 +495,13 @@ def save_samples(trainer: Trainer, path: Path) -> None:
     from . import plots
 
     x = trainer.sample(trainer.cfg.n_grid, seed=trainer.cfg.seed + 12345)
+    title = f"{trainer.cfg.loss} on {trainer.dataset.name}, step {trainer.step}"
     if trainer.dataset.kind == "image":
         from .images import save_grid
 
-        save_grid(to_uint8(x), path)
+        save_grid(to_uint8(x), path, title=title)
     else:
-        plots.scatter_points(trainer.dataset.data[:2500].cpu(), x, path)
+        plots.scatter_points(trainer.dataset.data[:2500].cpu(), x, path, title=title)
 
 
 def evaluate_now(trainer: Trainer, data_root: str | None) -> dict[str, float]:
@@ -552,13 +555,15 @@ def _log_value(v: float) -> float:
 
 def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
           progress: bool = True, dataset: Dataset | None = None,
-          anomalies: Tensor | None = None) -> dict[str, Any]:
+          anomalies: Tensor | None = None, restart: bool = False) -> dict[str, Any]:
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints.
 
     ``data_root`` (None: the folder the run started with when resuming, else ``$EBGAN_DATA_ROOT`` or ./data)
     holds ``MNIST/raw/``. ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
     first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
     and raises :class:`Interrupted`. One process at a time may train in a folder (:class:`RunLock`).
+    ``restart=True`` starts a folder that holds no complete checkpoint (a run that failed before its first
+    one) again from step 0 under ``cfg``, deleting what that run wrote; a folder with a checkpoint is refused.
 
     ``dataset`` (instead of ``cfg.data``) and ``anomalies`` (instead of ``cfg.known_anomalies``) pass data in
     memory (the Python API); ``cfg.classes`` and ``cfg.holdout`` apply to it as to a loaded data set. With a
@@ -569,9 +574,15 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     lock = RunLock(out) if info.is_main else None
     ok = False  # finished, or stopped by a signal at a step every rank agreed on
     try:
+        if resume and restart:
+            raise EbganError("--restart starts a run again from step 0 and --resume continues it: give one")
+        if restart and lock is not None:
+            lock.acquire()  # nothing may be running in the folder while it is cleared
+            if clear_for_restart(out) and progress:
+                _stderr(f"ebgan: --restart: cleared {out} (it held no checkpoint)")
         if not resume:
             check_new_run_dir(out)
-        if lock is not None:
+        if lock is not None and not restart:
             lock.acquire()
         ckpt = None
         if resume and (out / "config.json").is_file():
@@ -645,7 +656,9 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             if cfg.classes is not None or d["n_holdout"] or d["n_anomalies"]:
                 subset = (f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
                           f"{d['n_anomalies']} known anomalies)").replace("( ", "(")
-            say(f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {trainer.total_steps}; "
+            total = (f"{trainer.total_steps} ({cfg.pretrain_steps} pre-training + {cfg.steps} adversarial)"
+                     if cfg.pretrain_steps else f"{trainer.total_steps}")
+            say(f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {total}; "
                 f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
                 f"({trainer.threads_reason}){amp}")
         if progress:
@@ -681,11 +694,15 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                 stats = trainer.train_step()
                 losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
                 if not bool(torch.isfinite(losses_now).all()):
-                    where = f"; the last good checkpoint is {last_good}" if last_good else ""
+                    if last_good:
+                        what = (f"the last good checkpoint is {last_good}; try a lower learning rate (--set lr=...) "
+                                f"or amp=none in a new --out")
+                    else:
+                        what = ("no checkpoint was written: run the same command again with --restart and a lower "
+                                "learning rate (--set lr=...) or amp=none")
                     raise TrainingDiverged(
                         f"a loss became NaN or infinite at step {trainer.step} "
-                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}){where}; "
-                        f"try a lower learning rate (lr_d, lr_g) or amp=none")
+                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}); {what}")
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v.float()
                 count += 1
@@ -736,7 +753,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                     signum = signals.signum or signal.SIGTERM
                     raise Interrupted(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
                                       f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
-                                      f"{out} --resume", signum)
+                                      f"{shlex.quote(str(out))} --resume", signum)
     finally:
         trainer.close_stream()
         if bar is not None:

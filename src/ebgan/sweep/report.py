@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,47 @@ def summary_table(rows: list[dict[str, Any]], methods: list[str], key: str,
     return lines
 
 
+# One colour and line style per method, the same in every figure of a report (fig2, fig3, fig9). Methods not
+# named here get a spare colour picked from their name (the same in every report), or the next free one.
+METHOD_COLORS = {"gan": "tab:red", "gan-minimax": "tab:orange", "ebgan": "tab:blue", "ebgan-pt": "tab:green"}
+METHOD_LINESTYLES = {"gan": "-", "gan-minimax": "-.", "ebgan": "--", "ebgan-pt": ":"}
+_SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+_LINESTYLES = ("-", "--", ":", "-.")
+# Step outlines drawn later are thinner, so an earlier outline that coincides with a later one still shows.
+_LINEWIDTHS = (2.8, 2.0, 1.5, 1.2)
+
+
+def _name_hash(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def method_colors(methods: list[str]) -> dict[str, str]:
+    """A colour per method: :data:`METHOD_COLORS` for the paper's methods; any other method gets the spare
+    colour its name hashes to, or the next one not yet taken in this report (deterministic)."""
+    colors = {m: METHOD_COLORS[m] for m in methods if m in METHOD_COLORS}
+    for m in sorted(set(methods) - set(colors)):
+        taken = set(colors.values())
+        start = _name_hash(m) % len(_SPARE_COLORS)
+        order = [_SPARE_COLORS[(start + i) % len(_SPARE_COLORS)] for i in range(len(_SPARE_COLORS))]
+        colors[m] = next((c for c in order if c not in taken), order[0])
+    return colors
+
+
+def method_linestyle(method: str) -> str:
+    return METHOD_LINESTYLES.get(method) or _LINESTYLES[_name_hash(method) % len(_LINESTYLES)]
+
+
+def _legend(ax, **kw) -> None:
+    """A legend only when the axes has labelled artists (else matplotlib warns "No artists with labels")."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _hist_panel(ax, rows_by_method: dict[str, list[dict[str, Any]]], key: str, bins: np.ndarray,
-                title: str) -> None:
+                title: str, colors: dict[str, str]) -> None:
+    """Per method the fraction of its runs per bin, as a translucent fill under a step outline: the colour
+    and line style are the method's, outlines drawn later are thinner, so overlapping histograms stay visible."""
+    drawn = 0
     for m, rs in rows_by_method.items():
         vals = _values(rs, key)
         n = len(_scored(rs))
@@ -119,11 +159,19 @@ def _hist_panel(ax, rows_by_method: dict[str, list[dict[str, Any]]], key: str, b
         div = sum(r.get("status") == "diverged" for r in rs)
         w = np.full(len(vals), 1.0 / n)
         label = f"{m} (n={n}{f', {div} diverged' if div else ''})"
-        ax.hist(np.clip(vals, bins[0], bins[-1]), bins=bins, weights=w, histtype="step", linewidth=1.8, label=label)
+        color = colors.get(m) or method_colors([m])[m]
+        clipped = np.clip(vals, bins[0], bins[-1])
+        ax.hist(clipped, bins=bins, weights=w, histtype="stepfilled", color=color, alpha=0.15, linewidth=0)
+        ax.hist(clipped, bins=bins, weights=w, histtype="step", color=color, linestyle=method_linestyle(m),
+                linewidth=_LINEWIDTHS[min(drawn, len(_LINEWIDTHS) - 1)], label=label)
+        drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "no finished runs", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xlim(bins[0], bins[-1])
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(LABELS.get(key, key))
     ax.set_ylabel("fraction of runs")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
 
 
 def _bins(rows: list[dict[str, Any]], key: str) -> np.ndarray:
@@ -136,16 +184,24 @@ def _bins(rows: list[dict[str, Any]], key: str) -> np.ndarray:
     return np.linspace(min(0.0, float(vals.min()) if len(vals) else 0.0), max(hi, 1e-9) * 1.0001, 25)
 
 
-def fig2(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path) -> None:
+def fig2_figure(rows: list[dict[str, Any]], methods: list[str], key: str, colors: dict[str, str] | None = None):
+    """The figure of :func:`fig2` (a matplotlib Figure, not saved, not closed)."""
     plt = _plt()
+    colors = colors or method_colors(methods)
     panels = [("all settings", rows)]
     if any(_nlayer(r) is not None for r in rows):
         panels += [(f"nLayer <= {k}", [r for r in rows if (_nlayer(r) or 0) <= k]) for k in (4, 3)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), layout="constrained", squeeze=False)
     bins = _bins(rows, key)
     for ax, (title, rs) in zip(axes[0], panels):
-        _hist_panel(ax, _by_method(rs, methods), key, bins, title)
-    _save(fig, path)
+        _hist_panel(ax, _by_method(rs, methods), key, bins, title, colors)
+    fig.suptitle(f"Fig. 2: {LABELS.get(key, key)} per method", fontsize=11)
+    return fig
+
+
+def fig2(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path,
+         colors: dict[str, str] | None = None) -> None:
+    _save(fig2_figure(rows, methods, key, colors), path)
 
 
 def _gan_split(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[float]]:
@@ -154,36 +210,64 @@ def _gan_split(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[
     return pairs, lrs
 
 
-def fig3(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str, path: Path) -> None:
-    plt = _plt()
+def fig3_figure(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str,
+                colors: dict[str, str] | None = None):
+    """The figure of :func:`fig3`, or None when the sweep has no runs of ``gan`` split by optimiser and lr."""
     g_rows = [r for r in rows if r.get("method") == gan]
     pairs, lrs = _gan_split(g_rows)
-    fig, axes = plt.subplots(len(pairs), len(lrs), figsize=(4 * len(lrs), 3 * len(pairs)), squeeze=False)
+    if not pairs or not lrs:
+        return None
+    plt = _plt()
+    colors = colors or method_colors([gan] + list(ref))
+    fig, axes = plt.subplots(len(pairs), len(lrs), figsize=(4.4 * len(lrs), 3.4 * len(pairs)),
+                             layout="constrained", squeeze=False)
     bins = _bins(rows, key)
     for i, (od, og) in enumerate(pairs):
         for j, lr in enumerate(lrs):
             sub = [r for r in g_rows if r.get("optim_d") == od and r.get("optim_g") == og and r.get("lr") == lr]
-            groups = {f"{gan} D {od} / G {og}, lr {lr:g}": sub}
-            groups.update({m: [r for r in rows if r.get("method") == m] for m in ref})
-            _hist_panel(axes[i][j], groups, key, bins, f"D {od}, G {og}, lr {lr:g}")
+            groups = {gan: sub}
+            groups.update({m: [r for r in rows if r.get("method") == m] for m in ref if m != gan})
+            _hist_panel(axes[i][j], groups, key, bins, f"{gan}: D {od}, G {og}, lr {lr:g}", colors)
+    over = f"; {', '.join(m for m in ref if m != gan)} over all settings" if any(m != gan for m in ref) else ""
+    fig.suptitle(f"Fig. 3: {gan} by optimiser pair (D, G) and learning rate{over}", fontsize=11)
+    return fig
+
+
+def fig3(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str, path: Path,
+         colors: dict[str, str] | None = None) -> bool:
+    """Write Fig. 3 for the GAN method ``gan``; False (nothing written) when it has no runs to split."""
+    fig = fig3_figure(rows, gan, ref, key, colors)
+    if fig is None:
+        return False
     _save(fig, path)
+    return True
 
 
-def fig9(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path) -> None:
+def fig9_figure(rows: list[dict[str, Any]], methods: list[str], key: str, colors: dict[str, str] | None = None):
+    """The figure of :func:`fig9` (a matplotlib Figure, not saved, not closed)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = colors or method_colors(methods)
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for m, rs in _by_method(rows, methods).items():
         ok = sorted((r["margin"], r[key]) for r in rs if r.get("status") == "ok" and r.get("margin") is not None
                     and r.get(key) is not None)
         if ok:
             xs, ys = zip(*ok)
-            ax.plot(xs, ys, "o-", label=m)
+            ax.plot(xs, ys, marker="o", color=colors.get(m) or method_colors([m])[m],
+                    linestyle=method_linestyle(m), label=m)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("margin m")
     ax.set_ylabel(LABELS.get(key, key))
-    ax.legend()
+    if not ax.get_legend_handles_labels()[0]:
+        ax.text(0.5, 0.5, "no finished runs", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    _legend(ax)
     ax.set_title("score against the margin (Fig. 9)")
-    _save(fig, path)
+    return fig
+
+
+def fig9(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path,
+         colors: dict[str, str] | None = None) -> None:
+    _save(fig9_figure(rows, methods, key, colors), path)
 
 
 def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -> Path:
@@ -211,10 +295,11 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
                 sub = [r for r in rows if (_nlayer(r) or 0) <= k]
                 lines += [f"### nLayer <= {k} (nLayerG and nLayerD)", ""] + summary_table(sub, methods, key, thr) + [""]
         figs = []
-        fig2(rows, methods, key, out / f"fig2_{key}.png")
+        colors = method_colors(methods)
+        fig2(rows, methods, key, out / f"fig2_{key}.png", colors)
         figs.append((f"fig2_{key}.png", f"Fig. 2: {LABELS.get(key, key)} per method"))
         if key == "is" and any(r.get("paper_score") is not None for r in rows):
-            fig2(rows, methods, "paper_score", out / "fig2_paper_score.png")
+            fig2(rows, methods, "paper_score", out / "fig2_paper_score.png", colors)
             figs.append(("fig2_paper_score.png", "Fig. 2 with the paper's I'"))
             lines += ["## The paper's I', all settings", ""] + \
                 summary_table(rows, methods, "paper_score", ()) + [""]
@@ -224,7 +309,8 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
             pairs, lrs = _gan_split(g_rows)
             if len(pairs) * len(lrs) > 1:
                 ref = [m for m in methods if m.startswith("ebgan")]
-                fig3(rows, gan, ref, key, out / f"fig3_{gan}.png")
+                if not fig3(rows, gan, ref, key, out / f"fig3_{gan}.png", colors):
+                    continue
                 figs.append((f"fig3_{gan}.png", f"Fig. 3: {gan} by optimiser pair and learning rate"))
                 lines += [f"## {gan} by optimiser pair (D / G) and learning rate", "",
                           f"| D / G | lr | runs | median {key} | "
@@ -241,7 +327,7 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
                 lines.append("")
         margins = {r.get("margin") for r in rows if r.get("margin") is not None}
         if len(margins) > 1:
-            fig9(rows, methods, key, out / "fig9_margin.png")
+            fig9(rows, methods, key, out / "fig9_margin.png", colors)
             figs.append(("fig9_margin.png", "Fig. 9: score against the margin"))
             lines += ["## Score against the margin", "",
                       "| method | " + " | ".join(f"m={m:g}" for m in sorted(margins)) + " |",

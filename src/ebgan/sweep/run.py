@@ -20,6 +20,35 @@ from .grid import Setting, config_for, expand, load_grid, sample
 from .worker import read_result
 
 
+class SweepFailed(EbganError):
+    """Every run of a sweep failed (a wrong data root, a grid no run can train): nothing to report."""
+
+
+def retry_command(out: Path, data_root: str | None = None) -> str:
+    """The command that runs a sweep's failed settings again (its options are read from ``sweep.json``)."""
+    import shlex
+
+    try:
+        meta = store.read_meta(out)
+    except EbganError:
+        meta = {}
+    grid = meta.get("grid")
+    if not isinstance(grid, str) or grid == "custom":  # a grid given as a dict: the Python API
+        return f"run_sweep(<the same grid>, {str(out)!r}, retry_failed=True)"
+    parts = ["ebgan", "sweep", grid, "--out", str(out)]
+    if meta.get("sample"):
+        parts += ["--sample", str(meta["sample"])]
+    if meta.get("steps") and meta.get("spec", {}).get("steps") != meta["steps"]:
+        parts += ["--steps", str(meta["steps"])]
+    if meta.get("seed"):
+        parts += ["--seed", str(meta["seed"])]
+    if meta.get("methods") and meta.get("spec", {}).get("default_methods") != meta["methods"]:
+        parts += ["--methods", ",".join(meta["methods"])]
+    if data_root is not None:
+        parts += ["--data-root", str(data_root)]
+    return " ".join(shlex.quote(p) for p in parts) + " --retry-failed"
+
+
 class SweepInterrupted(Exception):
     """The sweep was stopped by SIGINT/SIGTERM; its runs checkpointed and re-running it continues."""
 
@@ -105,9 +134,11 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
             if results.drop("failed"):
                 say(f"ebgan sweep: {len(failed)} failed run(s) will run again")
         todo = []
+        skipped_failed = 0
         for s in settings:
             key = (s.method, s.setting_id)
             if key in results:
+                skipped_failed += results.status(key) == "failed"
                 continue
             rd = store.run_dir(out, s.method, s.setting_id)
             row = read_result(rd)
@@ -122,6 +153,9 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
         total = len(settings)
         done = total - len(todo)
         runner = LocalPool(workers, threads, out) if backend == "local" else RayBackend(workers, threads, address)
+        if skipped_failed:
+            say(f"ebgan sweep: {skipped_failed} setting(s) recorded as failed are skipped; to run them again: "
+                f"{retry_command(out, data_root)}")
         if todo:
             say(f"ebgan sweep: {name}, {', '.join(f'{m} {len(chosen[m])}' for m in methods)} settings, "
                 f"{budget} steps each; {done} done, {len(todo)} to run on {runner.describe()}; results in "
@@ -142,9 +176,11 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
                 counts[status] += 1
             if bar is not None:
                 score = f"IS {row['is']:.2f}" if "is" in row else \
-                    f"modes {row['modes']}" if "modes" in row else str(row.get("error", ""))[:80]
+                    f"modes {row['modes']}" if "modes" in row else ""
                 bar.write(f"[{done}/{total}] {row['method']} {row['setting_id']} {status} {score} "
-                          f"({format_duration(row.get('seconds', 0))})")
+                          f"({format_duration(row.get('seconds', 0))})".replace("  ", " "))
+                if row.get("error"):  # in full: the cause is often at the end of the message
+                    bar.write(f"    {row['error']}")
                 bar.update(done, {k: float(v) for k, v in counts.items()})
 
         stop = Stop()
@@ -160,6 +196,12 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
                                    f"recorded, running ones checkpointed; re-run the same command to continue",
                                    stop.signum)
         rows = results.rows
+        ours = [r for r in rows if (r["method"], r["setting_id"]) in configs]
+        failed = [r for r in ours if r.get("status") == "failed"]
+        if ours and len(failed) == len(ours):
+            raise SweepFailed(f"every run of the sweep failed ({len(failed)} of {len(ours)}); the first error: "
+                              f"{failed[0].get('error', '?')}; fix the cause, then run them again: "
+                              f"{retry_command(out, data_root)}")
         if report:
             from .report import write_report
 

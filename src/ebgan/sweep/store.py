@@ -16,6 +16,7 @@ from typing import Any
 
 from .._fileio import atomic_write_text
 from ..errors import EbganError
+from ..folders import expect_kind
 from ..rundir import RunLock
 
 SWEEP_JSON = "sweep.json"
@@ -32,6 +33,7 @@ def check_out_dir(out: Path, meta: dict[str, Any]) -> None:
     """Refuse an ``--out`` that holds something other than this sweep (another sweep, or other files)."""
     if out.exists() and not out.is_dir():
         raise EbganError(f"--out {out} exists and is not a folder")
+    expect_kind(out, "sweep", "ebgan sweep --out")
     path = out / SWEEP_JSON
     if path.is_file():
         try:
@@ -67,6 +69,7 @@ def write_meta(out: Path, meta: dict[str, Any]) -> None:
 
 def read_meta(out: Path) -> dict[str, Any]:
     path = Path(out) / SWEEP_JSON
+    expect_kind(out, "sweep", "ebgan sweep")
     if not path.is_file():
         raise EbganError(f"{out} holds no sweep ({SWEEP_JSON} is missing)")
     return json.loads(path.read_text())
@@ -110,6 +113,10 @@ class Results:
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self.keys
+
+    def status(self, key: tuple[str, str]) -> str | None:
+        """The recorded status of a setting (``ok``, ``diverged``, ``failed``), or None without a row."""
+        return next((r.get("status") for r in self.rows if (r["method"], r["setting_id"]) == key), None)
 
     def append(self, row: dict[str, Any]) -> bool:
         """Append ``row`` unless its setting already has one; returns whether it was written."""
