@@ -33,6 +33,7 @@ from ebgan.semisup.recipe import (
     ladder_costs,
     lr_at,
     margin_at,
+    semisup_from_dict,
 )
 
 TINY = [784, 32, 16, 10]
@@ -364,3 +365,50 @@ def test_cli_on_mnist_killed_and_resumed_matches_uninterrupted(tmp_path, data_ro
     b = load_file(str(tmp_path / "part/checkpoints/step-00000020/weights.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "part" / "result.json").read_text())["test_error"] == result["test_error"]
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+def test_validation_split_is_fixed_disjoint_and_the_same_for_every_seed():
+    from ebgan.semisup.recipe import validation_split
+
+    kept, held = validation_split(60000, 10000)
+    assert len(kept) == 50000 and len(held) == 10000
+    assert torch.equal(torch.sort(torch.cat([kept, held])).values, torch.arange(60000))
+    again_kept, again_held = validation_split(60000, 10000)
+    assert torch.equal(held, again_held) and torch.equal(kept, again_kept)
+
+
+def test_validation_run_watches_validation_and_scores_test_once(tmp_path):
+    full = synthetic_data()
+    val = synthetic_data(n=100, seed=7)
+    data = replace(full, x_val=val.x_train, y_val=val.y_train, val_index=torch.arange(100))
+    res = semisup(tiny_cfg(steps=10, validation=100), tmp_path / "v", data=data, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    assert [sorted(r) for r in evals] == [["eval/val_error", "step"]]  # eval_every 10 = the end: one row
+    assert res["validation"] == 100 and res["val_error"] == evals[-1]["eval/val_error"]
+    trainer_free = semisup_from_dict(json.loads((tmp_path / "v" / "config.json").read_text()))
+    assert trainer_free.validation == 100
+    assert json.loads((tmp_path / "v" / "labelled.json").read_text())["validation_indices"] == list(range(100))
+    # The test figure is the test images' error of the final weights.
+    assert 0 <= res["test_error"] <= 100
+    with pytest.raises(EbganError, match="needs data with x_val"):
+        semisup(tiny_cfg(steps=10, validation=100), tmp_path / "w", data=full, progress=False)
+    with pytest.raises(EbganError, match="--validation must be"):
+        semisup(tiny_cfg(validation=59950), tmp_path / "x", data=full, progress=False)
+
+
+def test_validation_images_are_never_trained_on(data_root):
+    from ebgan.semisup.recipe import load_semisup_data
+
+    d = load_semisup_data(data_root, 100, 0, validation=10000)
+    assert d.x_train.shape == (50000, 784) and d.x_val.shape == (10000, 784)
+    from ebgan.data import load_mnist
+
+    xs, ys = load_mnist(data_root, "train")
+    assert_close(d.x_val, xs[d.val_index].reshape(10000, -1).float() / 255.0)
+    assert torch.equal(d.y_val, ys[d.val_index])
+    kept = torch.tensor(sorted(set(range(60000)) - set(d.val_index.tolist())))
+    assert torch.equal(d.y_train, ys[kept]) and len(d.labelled) == 100

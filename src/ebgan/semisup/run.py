@@ -7,13 +7,15 @@ Folder layout (shared with ``ebgan train`` where it can be)::
     DIR/metrics.jsonl      training rows every log_every steps, test-error rows every eval_every steps
     DIR/checkpoints/       weights.safetensors (L.* Ladder, G.* generator) + state.pt, atomic (ebgan.checkpoint)
     DIR/samples.png        ebgan-ln: the generator's images from fixed noise, rewritten at every evaluation
-    DIR/result.json        at the end: test_error (percent, 10,000 test images), labels, model, variant, seed,
+    DIR/result.json        at the end: test_error (percent, 10,000 test images; with --validation N also
+                           val_error, and the test images are scored only here), labels, model, variant, seed,
                            steps, seconds, images_per_s
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import signal
 import sys
@@ -33,10 +35,12 @@ from ..checkpoint import (
     save_checkpoint,
 )
 from ..errors import EbganError
+from ..folders import expect_kind
 from ..progress import Progress
 from ..rundir import (
     RunLock,
     check_new_run_dir,
+    clear_for_restart,
     refuse_changes,
     remove_stale_temp_files,
     truncate_metrics,
@@ -185,10 +189,19 @@ class SemisupTrainer:
 
 def saved_semisup_config(out: str | Path) -> SemisupConfig:
     path = Path(out) / "config.json"
+    expect_kind(out, "semisup", "ebgan semisup")
     try:
         return semisup_from_dict(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError, TypeError) as e:
         raise EbganError(f"{path} is not a semi-supervised run's configuration: {e}") from None
+
+
+def _saved_data_root(out: Path) -> str | None:
+    try:
+        root = json.loads((out / "data.json").read_text()).get("data_root")
+    except (OSError, ValueError, AttributeError) as e:
+        raise EbganError(f"{out / 'data.json'} is unreadable: {e}; pass --data-root") from None
+    return str(root) if root else None
 
 
 def _check_resume(saved: SemisupConfig, cfg: SemisupConfig) -> None:
@@ -196,21 +209,29 @@ def _check_resume(saved: SemisupConfig, cfg: SemisupConfig) -> None:
 
 
 def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
-            progress: bool = True, data: SemisupData | None = None) -> dict[str, Any]:
+            progress: bool = True, data: SemisupData | None = None, restart: bool = False) -> dict[str, Any]:
     """Train (or resume) a semi-supervised run in ``out_dir``; returns the result (also ``result.json``).
 
     ``resume=True`` continues from the newest checkpoint (a folder without one starts from step 0);
     SIGINT/SIGTERM checkpoint the finished step and raise :class:`ebgan.stopping.Interrupted`. ``data``
-    passes the data in memory (tests); otherwise MNIST is read from ``data_root``.
+    passes the data in memory (tests); otherwise MNIST is read from ``data_root`` (on resume: the run's own, by
+    default). ``restart=True`` starts a folder without a complete checkpoint again from step 0 under ``cfg``.
     """
     cfg = resolve_semisup(cfg)
     out = Path(out_dir)
     lock = RunLock(out)
     ok = False
     try:
+        if resume and restart:
+            raise EbganError("--restart starts a run again from step 0 and --resume continues it: give one")
+        if restart:
+            lock.acquire()  # nothing may be running in the folder while it is cleared
+            if clear_for_restart(out) and progress:
+                _stderr(f"ebgan: --restart: cleared {out} (it held no checkpoint)")
         if not resume:
             check_new_run_dir(out)
-        lock.acquire()
+        if not restart:
+            lock.acquire()
         ckpt = None
         if resume and (out / "config.json").is_file():
             _check_resume(saved_semisup_config(out), cfg)
@@ -219,10 +240,19 @@ def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = Non
             ckpt = find_checkpoint(out)
         elif resume:
             check_new_run_dir(out)
+        if data is not None and cfg.validation and data.x_val is None:
+            raise EbganError("validation > 0 needs data with x_val/y_val (load_semisup_data(..., validation=N))")
         if data is None:
-            data = load_semisup_data(data_root, cfg.labels, cfg.seed)
+            if data_root is None and resume and (out / "data.json").is_file():
+                data_root = _saved_data_root(out)  # where the run started, as `ebgan train --resume` does
+            data = load_semisup_data(data_root, cfg.labels, cfg.seed, cfg.validation)
+            from ..data import resolve_data_root
+
+            root = str(resolve_data_root(data_root).resolve())
+        else:
+            root = None
         try:
-            result = _run(cfg, out, data, ckpt, progress)
+            result = _run(cfg, out, data, ckpt, progress, root)
         except Interrupted:
             ok = True
             raise
@@ -232,7 +262,8 @@ def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = Non
         lock.release(cleanup=not ok)
 
 
-def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, progress: bool) -> dict[str, Any]:
+def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, progress: bool,
+         data_root: str | None) -> dict[str, Any]:
     trainer = SemisupTrainer(cfg, data)
     loop: dict[str, Any] = {}
     if ckpt is not None:
@@ -240,9 +271,13 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
         if trainer.step > cfg.steps:
             raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {cfg.steps}")
     atomic_write_text(out / "config.json", json.dumps(to_semisup_dict(cfg), indent=2, sort_keys=True) + "\n")
+    if data_root is not None:  # where MNIST was read: --resume reads it there again
+        atomic_write_text(out / "data.json", json.dumps({"data": "mnist", "data_root": data_root}) + "\n")
     counts = torch.bincount(data.y_train[data.labelled], minlength=cfg.layers[-1]).tolist()
-    atomic_write_text(out / "labelled.json", json.dumps({"seed": cfg.seed, "per_class": counts,
-                                                         "indices": data.labelled.tolist()}) + "\n")
+    lab = {"seed": cfg.seed, "per_class": counts, "indices": data.labelled.tolist()}
+    if data.val_index is not None:  # the labelled indices then count the training images kept, in order
+        lab["validation_indices"] = data.val_index.tolist()
+    atomic_write_text(out / "labelled.json", json.dumps(lab) + "\n")
     metrics_path = out / "metrics.jsonl"
     truncate_metrics(metrics_path, trainer.step)
     say = _stderr
@@ -260,6 +295,7 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
     sums: dict[str, float] = dict(loop.get("sums", {}))
     count = int(loop.get("count", 0))
     last_error = loop.get("last_error")
+    split = "val" if cfg.validation else "test"
     t_last = time.perf_counter()
 
     def checkpoint() -> Path:
@@ -274,9 +310,11 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
             while trainer.step < cfg.steps:
                 stats = trainer.train_step()
                 if not all(v == v and abs(v) != float("inf") for v in stats.values()):
+                    kept = (out / "checkpoints" / "latest").is_file()
+                    hint = ("try a lower --lr in a new --out" if kept else
+                            "no checkpoint was written: run the same command again with --restart and a lower --lr")
                     raise SemisupDiverged(f"a cost became NaN or infinite at step {trainer.step} "
-                                          f"({', '.join(f'{k}={v:.4g}' for k, v in stats.items())}); "
-                                          f"try a lower --lr")
+                                          f"({', '.join(f'{k}={v:.4g}' for k, v in stats.items())}); {hint}")
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
@@ -294,14 +332,16 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
                     if bar is not None:
                         bar.values = {k.split("/")[-1]: v for k, v in row.items() if k in ("loss/ce", "loss/denoise")}
                         if last_error is not None:
-                            bar.values["test_err%"] = last_error
+                            bar.values[f"{split}_err%"] = last_error
                 if step % cfg.eval_every == 0 or step == cfg.steps:
-                    last_error = test_error(trainer.ladder, data)
+                    # With a validation split the run watches the validation error only: the test images are
+                    # scored once, at the end (result.json), so nothing is chosen by looking at them.
+                    last_error = test_error(trainer.ladder, data, split)
                     trainer.save_samples(out / "samples.png")
-                    log.write(json.dumps({"step": step, "eval/test_error": round(last_error, 4)}) + "\n")
+                    log.write(json.dumps({"step": step, f"eval/{split}_error": round(last_error, 4)}) + "\n")
                     log.flush()
                     if bar is not None:
-                        bar.values["test_err%"] = last_error
+                        bar.values[f"{split}_err%"] = last_error
                 saved = False
                 if step % cfg.ckpt_every == 0 or step == cfg.steps:
                     checkpoint()
@@ -311,15 +351,19 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
                 if signals.signum is not None and step < cfg.steps:
                     path = checkpoint() if not saved else out / "checkpoints"
                     raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at step {step}; "
-                                      f"checkpoint in {path}; continue with: ebgan semisup --out {out} --resume",
+                                      f"checkpoint in {path}; continue with: ebgan semisup --out {shlex.quote(str(out))} --resume",
                                       signals.signum)
     finally:
         if bar is not None:
             bar.close()
         log.close()
     if last_error is None:  # resumed from the final checkpoint of a finished run
-        last_error = test_error(trainer.ladder, data)
-    result = {"test_error": round(last_error, 4), "labels": cfg.labels, "model": cfg.model,
+        last_error = test_error(trainer.ladder, data, split)
+    extra = {}
+    if cfg.validation:
+        extra = {"val_error": round(last_error, 4), "validation": cfg.validation}
+        last_error = test_error(trainer.ladder, data)  # the test images' one look, at the end
+    result = {"test_error": round(last_error, 4), **extra, "labels": cfg.labels, "model": cfg.model,
               "variant": cfg.variant, "seed": cfg.seed, "steps": trainer.step,
               "seconds": round(trainer.elapsed, 2), "threads": trainer.threads,
               "images_per_s": round(trainer.step * cfg.batch * (2 if trainer.G is None else 3)
