@@ -384,3 +384,33 @@ def test_anomaly_margin_is_constant_and_configurable():
     assert_close(make_objective(own).anomaly_loss(FixedEnergy(), a, step=0)[0], torch.tensor((18.0 + 8.0) / 2))
     with pytest.raises(EbganError, match="has none"):
         make_objective(resolve(apply_overrides(Config(), {"loss": "nsgan"}))).anomaly_loss(FixedEnergy(), a, 0)
+
+
+def test_validation_auroc_uses_the_runs_held_out_normals_only(tmp_path):
+    """Model selection without test data: the held-out normal samples rebuilt from the run's config are the
+    ones training left out, and the AUROC is the Mann-Whitney one of the run's scores on them and the given
+    anomalies."""
+    from ebgan.anomaly import run_holdout, score_run, validation_auroc
+    from ebgan.config import apply_overrides, from_preset, resolve
+    from ebgan.data import load_dataset, split_holdout
+    from ebgan.metrics.scores import auroc
+    from ebgan.train import train
+
+    cfg = resolve(apply_overrides(from_preset("ring"), {"steps": 20, "g_size": 16, "d_size": 16, "holdout": 0.1,
+                                                        "log_every": 10, "seed": 3}))
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    held = run_holdout(run)
+    _, expected = split_holdout(load_dataset("ring", seed=3), 0.1, 3)
+    torch.testing.assert_close(held, expected, rtol=0, atol=0)
+    assert len(held) == json.loads((run / "data.json").read_text())["n_holdout"]
+    far = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32) * 3
+    val = validation_auroc(run, far)
+    e_n, e_a = score_run(run, held).score, score_run(run, far).score
+    want = 100 * auroc(torch.from_numpy(np.concatenate([e_n, e_a])),
+                       torch.cat([torch.zeros(len(e_n)), torch.ones(len(e_a))]).long())
+    assert val["auroc"] == pytest.approx(want, abs=0) and val["n_normal"] == len(held) and val["n_anomalies"] == 50
+    no_holdout = tmp_path / "nh"
+    train(resolve(apply_overrides(cfg, {"holdout": 0.0})), no_holdout, progress=False)
+    with pytest.raises(EbganError, match="held nothing out"):
+        validation_auroc(no_holdout, far)

@@ -18,6 +18,7 @@ This module drives the trainer and the energy functions; nothing below it import
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -191,6 +192,53 @@ def write_scores_csv(path: str | os.PathLike, res: ScoreResult) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(p, buf.getvalue())
+
+
+# Model selection on validation data carved from the training split
+
+
+def run_holdout(run_dir: str | os.PathLike, data_root: str | None = None) -> Tensor:
+    """The normal samples a run held out of training (its ``holdout`` share of ``classes``), rebuilt from the
+    run's configuration and data root: validation normals it never trained on."""
+    from .data import load_dataset, training_data
+    from .rundir import saved_config
+
+    cfg = saved_config(run_dir)
+    if cfg.holdout <= 0:
+        raise EbganError(f"{run_dir} held nothing out (holdout=0): train with --set holdout=0.1 to have "
+                         f"validation normals")
+    meta_path = Path(run_dir) / "data.json"
+    root = data_root or (json.loads(meta_path.read_text()).get("data_root") if meta_path.is_file() else None)
+    ds = load_dataset(cfg.data, root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+                      download=False)
+    return training_data(dataclasses.replace(cfg, known_anomalies=None), ds).holdout
+
+
+def validation_auroc(run_dir: str | os.PathLike, anomalies, data_root: str | None = None,
+                     checkpoint: str = "latest") -> dict[str, float]:
+    """AUROC (%) of a run's scores on validation data from the training split: its held-out normal samples
+    (:func:`run_holdout`) against ``anomalies``, labelled anomalies the user takes from their training data
+    (never from the data the final figures are measured on). Returns ``auroc`` for the run's own
+    ``anomaly_score``, ``auroc_energy`` and, for images, ``auroc_ink`` from the same weights, and the counts.
+
+    This is how to choose a run's settings (score, budget, bottleneck, unlearning margin) without looking at
+    test data: train each candidate with the same ``holdout``, compare ``validation_auroc``, then measure the
+    chosen one once on the test data."""
+    from .metrics.scores import auroc
+
+    held = run_holdout(run_dir, data_root)
+    res_n = score_run(run_dir, held, checkpoint=checkpoint)
+    res_a = score_run(run_dir, anomalies, checkpoint=checkpoint)
+    x = torch.cat([held, torch.as_tensor(np.asarray(anomalies)) if not isinstance(anomalies, Tensor)
+                   else anomalies])
+    e = torch.from_numpy(np.concatenate([res_n.energy, res_a.energy]))
+    y = torch.cat([torch.zeros(len(held)), torch.ones(len(res_a.energy))]).long()
+    out = {"auroc": 100 * auroc(torch.from_numpy(np.concatenate([res_n.score, res_a.score])), y),
+           "auroc_energy": 100 * auroc(e, y), "n_normal": len(held), "n_anomalies": len(res_a.energy)}
+    if x.dim() == 4:
+        cfg_energy = json.loads((Path(run_dir) / "config.json").read_text()).get("energy", "l2")
+        out["auroc_ink"] = 100 * auroc(anomaly_scores(e, x, "energy/ink", cfg_energy), y)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
