@@ -15,6 +15,7 @@ MNIST samples need well under 2 GiB.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -78,6 +79,7 @@ def evaluate(
     progress: bool = False,
     classifier=None,
     fid_split: str = "train",
+    second_classifier="auto",
 ) -> dict:
     """Score ``samples`` against a data set.
 
@@ -95,6 +97,10 @@ def evaluate(
         classifier: a :class:`~ebgan.metrics.classifier.LoadedClassifier`, a weights path, or ``None`` for the
             packaged classifier.
         fid_split: the real MNIST split FID is measured against, ``"train"`` or ``"test"``.
+        second_classifier: the second evaluator for mnist (``"auto"``: the packaged fully connected
+            :class:`~ebgan.metrics.classifier.MnistMLP` when present; a LoadedClassifier or a path; None: off).
+            Its scores are reported beside the first as ``is_mlp``, ``fid_mlp``, ``class_shares_mlp`` and
+            ``mlp_accuracy``: a claim that holds on one feature space only shows up as a disagreement.
 
     Returns:
         mnist: ``is``, ``is_std``, ``paper_score``, ``fid``, ``classifier_accuracy``, ``class_shares`` (% of
@@ -166,6 +172,21 @@ def evaluate(
         class_shares=[round(100.0 * float(c) / n, 2)
                       for c in torch.bincount(probs.argmax(dim=1), minlength=10).tolist()],
     )
+    from .metrics.classifier import load_second_classifier
+
+    clf2 = (load_second_classifier() if second_classifier == "auto" else second_classifier
+            if isinstance(second_classifier, LoadedClassifier) or second_classifier is None
+            else load_second_classifier(second_classifier))
+    if clf2 is not None:
+        mu_real2, sigma_real2 = real_feature_stats(clf2, root, fid_split, batch_size, progress)
+        probs2, mu2, sigma2 = image_outputs(clf2, images, batch_size, progress, desc="samples (second evaluator)")
+        is2, is2_std = scores.inception_score(probs2, splits=10)
+        result.update(
+            is_mlp=is2, is_mlp_std=is2_std, fid_mlp=scores.frechet_distance(mu2, sigma2, mu_real2, sigma_real2),
+            mlp_accuracy=clf2.test_accuracy,
+            class_shares_mlp=[round(100.0 * float(c) / n, 2)
+                              for c in torch.bincount(probs2.argmax(dim=1), minlength=10).tolist()],
+        )
     return result
 
 
@@ -252,6 +273,25 @@ def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_p
     if shares:
         lines.append("  digits (% of samples) " + "  ".join(f"{d}:{s:.1f}" for d, s in enumerate(shares))
                      + "   (real data: about 10 each)")
+    if "fid_mlp" in result:
+        from .metrics.classifier import SECOND_WEIGHTS, sidecar_path
+
+        ref2 = {}
+        if sidecar_path(SECOND_WEIGHTS).is_file():
+            ref2 = json.loads(sidecar_path(SECOND_WEIGHTS).read_text()).get("reference", {})
+        acc2 = result.get("mlp_accuracy")
+        lines += [
+            f"  second evaluator: fully connected MnistMLP (test accuracy "
+            f"{_fmt(100 * acc2 if acc2 is not None else None, '.2f')} %), its own features:",
+            f"  inception score      {_fmt(result['is_mlp'])} +- {_fmt(result['is_mlp_std'])}"
+            + (f"   (real test set: {ref2['is']:.4f})" if "is" in ref2 else ""),
+            f"  FID vs real {result.get('fid_split', 'train'):5s}    {_fmt(result['fid_mlp'])}"
+            + (f"   (real test set vs train: {ref2['fid_test_vs_train']:.4f})" if "fid_test_vs_train" in ref2
+               else ""),
+        ]
+        shares2 = result.get("class_shares_mlp")
+        if shares2:
+            lines.append("  digits (% of samples) " + "  ".join(f"{d}:{s:.1f}" for d, s in enumerate(shares2)))
     return lines
 
 

@@ -6,6 +6,7 @@ Stacked MNIST mode counts, AUROC; the MNIST classifier they are computed with; a
 from .classifier import (
     LoadedClassifier,
     MnistClassifier,
+    MnistMLP,
     load_classifier,
 )
 from .scores import (
@@ -25,7 +26,7 @@ from .scores import (
 from .training import train_classifier
 
 __all__ = [
-    "METRICS", "GaussianStats", "LoadedClassifier", "Metric", "MnistClassifier", "auroc", "count_modes_2d",
+    "METRICS", "GaussianStats", "LoadedClassifier", "Metric", "MnistClassifier", "MnistMLP", "auroc", "count_modes_2d",
     "frechet_distance", "gaussian_stats", "get_metric", "inception_score", "list_metrics", "load_classifier",
     "paper_inception_score", "stacked_mnist_modes", "train_classifier",
 ]

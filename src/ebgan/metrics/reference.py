@@ -57,7 +57,7 @@ def image_outputs(
     """
     n = images.shape[0]
     probs = torch.empty(n, 10, dtype=torch.float64)
-    stats = GaussianStats(128)
+    stats = GaussianStats(getattr(clf.model, "feature_dim", 128))
     starts = range(0, n, batch_size)
     with torch.inference_mode():
         for i in _progress(starts, len(starts), desc, progress):

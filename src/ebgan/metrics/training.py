@@ -19,11 +19,11 @@ from torch import Tensor
 from .._fileio import atomic_write_bytes
 from ..errors import EbganError
 from .classifier import (
-    ARCH,
+    ARCH_NAMES,
     FORMAT_VERSION,
     LoadedClassifier,
-    MnistClassifier,
     accuracy,
+    build_classifier,
     machine_description,
     sidecar_path,
     stats_path,
@@ -51,7 +51,6 @@ def _shift_batch(x: Tensor, max_shift: int, generator: torch.Generator) -> Tenso
     return padded[torch.arange(b)[:, None, None], 0, rows, cols].unsqueeze(1)
 
 
-@torch.inference_mode()
 def train_classifier(
     data_root: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -61,8 +60,10 @@ def train_classifier(
     lr: float = DEFAULT_LR,
     max_shift: int = 2,
     progress: bool = True,
+    arch: str = "conv",
 ) -> dict:
-    """Train :class:`MnistClassifier` on the MNIST training set and save it with its sidecar.
+    """Train a classifier (``arch``: ``conv``, :class:`MnistClassifier`, or ``mlp``, :class:`MnistMLP`, the
+    second evaluator) on the MNIST training set and save it with its sidecar.
 
     Recipe: Adam, one-cycle learning-rate schedule peaking at ``lr``, cross-entropy, random translations of up
     to ``max_shift`` pixels, ``epochs`` passes over the 60,000 training images in an order drawn from
@@ -102,7 +103,8 @@ def train_classifier(
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = MnistClassifier().to(memory_format=torch.channels_last)
+    model = build_classifier(arch)
+    arch_name = ARCH_NAMES.get(arch, arch)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = x_train.shape[0]
     steps_per_epoch = n // batch_size  # drop the last partial batch: BatchNorm dislikes tiny batches
@@ -135,10 +137,10 @@ def train_classifier(
     test_acc = accuracy(model, x_test, y_test)
 
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    blob = save(state, metadata={"arch": ARCH, "seed": str(seed), "epochs": str(epochs)})
+    blob = save(state, metadata={"arch": arch_name, "seed": str(seed), "epochs": str(epochs)})
     info = {
         "format": FORMAT_VERSION,
-        "arch": ARCH,
+        "arch": arch_name,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "test_accuracy": test_acc,
         "seed": seed,
