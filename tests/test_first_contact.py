@@ -152,7 +152,7 @@ def test_interrupt_hint_works_as_printed(tmp_path):
 # --------------------------------------------------------------------------------------------------- sweeps
 
 
-def test_a_sweep_whose_runs_all_fail_exits_non_zero_and_says_how_to_retry(tmp_path):
+def test_a_sweep_whose_runs_all_fail_exits_non_zero_and_says_how_to_retry(tmp_path, data_root):
     spec = {"preset": "mnist", "steps": 5, "base": {"g_size": 16, "d_size": 16, "log_every": 5},
             "grid": {"g_layers": [2, 3]}, "methods": {"ebgan": {}}}
     (tmp_path / "grid.json").write_text(json.dumps(spec))
@@ -166,6 +166,11 @@ def test_a_sweep_whose_runs_all_fail_exits_non_zero_and_says_how_to_retry(tmp_pa
     # A re-run without --retry-failed says what it skipped and how to retry.
     rerun = shell("ebgan sweep grid.json --out sw --workers 1 --data-root nowhere", tmp_path)
     assert "2 setting(s) recorded as failed are skipped; to run them again: " + retry in rerun.stderr
+    # The cause fixed (the data appears where the command points), the printed command works as printed.
+    (tmp_path / "nowhere").symlink_to(data_root, target_is_directory=True)
+    fixed = shell(retry, tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "ebgan: 2 runs (2 ok, 0 diverged, 0 failed)" in fixed.stdout
 
 
 def test_sweep_progress_shows_the_whole_error(tmp_path):
