@@ -122,7 +122,10 @@ KEY_FIELDS_V1 = (
 )
 # BEGAN: a bottleneck in its auto-encoder by default (d_code None); loss-sensitive: L = |f| and ls_gp.
 CHANGED_SINCE = ("began", "loss-sensitive")
-_RUN_ONLY = ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid")
+# Fields that do not change what a single-process run trains: never part of a key. grad_overlap (added after the
+# stored BEGAN and loss-sensitive runs, whose keys hash every field) only schedules a multi-process all-reduce.
+_RUN_ONLY = ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid",
+             "grad_overlap")
 
 
 def config_key(cfg: Config) -> str:
