@@ -313,8 +313,9 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def search_report(rows: dict[str, dict], variants: list[list[str]]) -> str:
-    """One row per variant (``--set`` assignments on the preset): AUROC per digit and the mean."""
+def search_report(rows: dict[str, dict], variants: list[list[str]], title: str | None = None) -> str:
+    """One row per variant (``--set`` assignments on the preset): AUROC per digit and the mean. ``title``: the
+    heading after "## " (default: the search behind the preset, and the data it was scored on)."""
     ok = [r for r in rows.values() if r["status"] == "ok" and r.get("anomaly") is None]
     digits = sorted({r["digit"] for r in ok})
     selected = any(r.get("select") for r in ok)
@@ -323,8 +324,9 @@ def search_report(rows: dict[str, dict], variants: list[list[str]]) -> str:
               "images against the training images of the other digits; the test images are never loaded)"
               if selected else "AUROC (%) on the 10,000 TEST images as in the one-class table (a search scored "
               "on test data: it chose the preset and feeds no headline figure)")
-    title = ("the validation-only search" if selected else "the search") + f" behind the `{PRESET}` preset"
-    lines = [f"## One-class MNIST: {title}\n\n{header()}",
+    title = title or (f"One-class MNIST: the validation-only search behind the `{PRESET}` preset" if selected else
+                      f"One-class MNIST: the search behind the `{PRESET}` preset, scored on TEST data")
+    lines = [f"## {title}\n\n{header()}",
              f"- each variant is the preset with the `--set` assignments shown; model `ebgan` unless stated; "
              f"{scored}; seeds {seeds}", "",
              "| variant | model | score | " + " | ".join(map(str, digits)) + " | mean | train s (median) |",
@@ -388,6 +390,8 @@ def main() -> None:
                     help="a search variant: assignments on the preset, ';'-separated; repeat for more variants "
                     "(reports a search table into --section instead of the one-class report)")
     ap.add_argument("--section", default="anomaly", help="BENCHMARKS.md section (default anomaly)")
+    ap.add_argument("--title", default=None, help="heading of a search section (--set or --select; default: the "
+                    "search behind the preset and the data it was scored on); one per section, so that titles differ")
     ap.add_argument("--select", action="store_true", help="model selection: score every run on validation data "
                     "from the training split only (see select_worker), into results/anomaly-select.jsonl and the "
                     "section anomaly_select unless --out/--section say otherwise; the test images are not loaded")
@@ -442,7 +446,7 @@ def main() -> None:
         list(pool.map(one, todo))
     done_rows = {key(s): rows[key(s)] for s in specs if key(s) in rows}
     if args.set or args.select:
-        body = search_report(done_rows, variants)
+        body = search_report(done_rows, variants, args.title)
         write_section(args.section, body)
         print(body)
         return
