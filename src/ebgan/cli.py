@@ -12,6 +12,7 @@
     ebgan semisup --labels N [--model ladder|ebgan-ln] [--variant bottom|full] --out DIR [--resume] ...
     ebgan eval SAMPLES.npy|RUN_DIR --inception [--reference FOLDER|IMAGES.npy] [--inception-weights FILE]
     ebgan download mnist|inception [--data-root DIR] [--mirror URL ...] [--out FILE]
+    ebgan seq parse|train|score|update ...   (event sequences: log anomaly detection; `ebgan seq --help`)
     ebgan list [--config]
 
 A mistake of the user's (unknown preset or key, invalid value, missing or corrupt data, a folder that is not
@@ -451,6 +452,14 @@ def cmd_semisup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seq(args: argparse.Namespace) -> int:
+    """Event sequences (log anomaly detection): the handlers live in ``ebgan.seq.commands``."""
+    from .seq.commands import main as seq_main
+
+    with _resume_hint_on_abort(getattr(args, "out", None) or "", "ebgan seq train"):
+        return seq_main(args)
+
+
 # ------------------------------------------------------------------------------------------- download, list
 
 
@@ -695,6 +704,76 @@ def make_parser() -> argparse.ArgumentParser:
                    "the setting it started with")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_semisup)
+
+    p = sub.add_parser(
+        "seq", help="event sequences: log anomaly detection with a next-key predictor's energy (DeepLog)",
+        description="Log anomaly detection on sessions of log keys: parse raw logs into sessions, train a next-key "
+        "LSTM on normal sessions (known anomalies pushed above a margin), score sessions by their energy, and feed "
+        "an operator's corrections back. See the README, 'Log anomaly detection'.")
+    p.set_defaults(func=cmd_seq, seq_command=None)
+    seq = p.add_subparsers(dest="seq_command", metavar="SEQ_COMMAND")
+    q = seq.add_parser("parse", help="raw log lines to key sessions with the template miner drain3 (ebgan[seq])")
+    q.add_argument("logfile", help="a raw log file, one event per line")
+    q.add_argument("--session", required=True, metavar="REGEX", help="finds each line's session identifier(s) "
+                   "(first group, else the whole match), e.g. 'blk_-?\\d+' for HDFS; a line joins every one it finds")
+    q.add_argument("--content", default=None, metavar="REGEX", help="picks the message out of a line (group "
+                   "'content', else the first group) before mining (default: the whole line)")
+    q.add_argument("--drain-config", default=None, metavar="FILE.ini", help="drain3 settings (default: drain3's)")
+    q.add_argument("-o", "--output", required=True, help="SESSIONS.csv (id, session); the templates go beside it")
+    q = seq.add_parser("train", help="train (or resume) a next-key predictor on normal sessions")
+    q.add_argument("--data", help="normal sessions: a session file (one per line, keys separated by spaces) or a "
+                   "CSV (rows labelled 1 in --label-column are known anomalies)")
+    q.add_argument("--anomalies", help="known anomalous sessions, pushed above --margin (unlearning)")
+    q.add_argument("--out", help="the run folder (new, or one to --resume)")
+    q.add_argument("--column", default=None, help="the CSV column holding the sessions (default session)")
+    q.add_argument("--label-column", default=None, help="a CSV column of 0 (normal) / 1 (known anomaly)")
+    q.add_argument("--energy", default=None, help="max (largest surprise, default), sum, mean, or topg "
+                   "(DeepLog's rule: keys outside the top g)")
+    q.add_argument("--epochs", type=int, default=None, help="passes over the distinct next-key pairs (default 100)")
+    q.add_argument("--window", type=int, default=None, help="keys of history (default 10)")
+    q.add_argument("--hidden", type=int, default=None, help="LSTM units per layer (default 64)")
+    q.add_argument("--layers", type=int, default=None, help="LSTM layers (default 2)")
+    q.add_argument("--eos", choices=["on", "off"], default=None, help="also predict each session's end (default on)")
+    q.add_argument("--weighting", default=None, help="count (every pair as often as it occurs, DeepLog) or "
+                   "distinct (each distinct pair once) (default count)")
+    q.add_argument("-g", type=int, default=None, help="DeepLog's top g (default 9)")
+    q.add_argument("--batch", type=int, default=None, help="pairs per step (default 256)")
+    q.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.001)")
+    q.add_argument("--seed", type=int, default=None, help="seed of weights, holdout and batch order (default 0)")
+    q.add_argument("--holdout", type=float, default=None, help="share of the normal sessions held out to "
+                   "calibrate the threshold (default 0.1)")
+    q.add_argument("--fpr", type=float, default=None, help="false-positive rate of the threshold on the held-out "
+                   "sessions (default 0.001)")
+    q.add_argument("--margin", type=float, default=None, help="energy the known anomalies are pushed to (default 20)")
+    q.add_argument("--anomaly-weight", type=float, default=None, help="weight of the margin hinge (default 1)")
+    q.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N epochs (default 1)")
+    q.add_argument("--threads", type=int, default=None, help="torch threads (default: by the machine's load)")
+    q.add_argument("--resume", action="store_true", help="continue the run in --out under its own settings and "
+                   "data; flags may change --epochs, --ckpt-every and --threads")
+    q.add_argument("--restart", action="store_true", help="start the run in --out again when it holds no checkpoint")
+    q.add_argument("--no-progress", action="store_true", help="no progress display")
+    q = seq.add_parser("score", help="the energy of each session, flagged above the run's threshold")
+    q.add_argument("run_dir", help="a run folder of `ebgan seq train` (scored with its newest update)")
+    q.add_argument("sessions", help="a session file or a CSV")
+    q.add_argument("-o", "--output", required=True, help="SCORES.csv: index, energy, score, anomaly")
+    q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
+    q.add_argument("--energy", default=None, help="max, sum, mean or topg (default: the run's)")
+    q.add_argument("--threshold", default=None, metavar="auto|VALUE", help="auto: calibrated on the run's "
+                   "held-out normal sessions at its --fpr (topg: DeepLog's rule, 0); or a number (default auto)")
+    q = seq.add_parser("update", help="feed false positives and false negatives back into a run (kept in "
+                       "RUN/updates/NNN/)")
+    q.add_argument("run_dir", help="a run folder of `ebgan seq train`")
+    q.add_argument("--false-positives", default=None, metavar="FILE", help="normal sessions the run flagged")
+    q.add_argument("--false-negatives", default=None, metavar="FILE", help="anomalous sessions the run missed")
+    q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
+    q.add_argument("--steps", type=int, default=None, help="Adam steps (default 50)")
+    q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.001)")
+    q.add_argument("--l2", type=float, default=None, help="weight of the squared distance to the previous "
+                   "weights, the guard against forgetting (default 1)")
+    q.add_argument("--margin", type=float, default=None, help="energy the false negatives are pushed to "
+                   "(default: the run's margin, or twice its threshold when higher)")
+    q.add_argument("--resume", action="store_true", help="finish an update that was stopped")
+    q.add_argument("--no-progress", action="store_true", help="no progress display")
 
     p = sub.add_parser("download", help="download a data set or the FID Inception weights (checksums verified)")
     p.add_argument("name", choices=["mnist", "inception"], help="mnist (the data set) or inception (the FID "

@@ -1,0 +1,94 @@
+"""The settings of a sequence run (``config.json`` of ``ebgan seq train``, with ``"kind": "seq"``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EbganError
+from .model import ENERGIES, GRADED
+
+WEIGHTINGS = ("count", "distinct")
+
+# What `ebgan seq train --resume` may change: the length, the cadences and the threads.
+RESUMABLE = {"epochs", "log_every", "ckpt_every", "num_threads"}
+
+
+@dataclass
+class SeqConfig:
+    """A next-key predictor trained on normal sessions (DeepLog's defaults: window 10, 2 LSTM layers of 64).
+
+    ``eos``: the model also predicts the end of each session (a session cut short is then surprising; DeepLog
+    does not). ``weighting``: ``count`` trains on every (history, next key) pair as often as it occurs in the
+    training sessions (DeepLog's objective), ``distinct`` on each distinct pair once. An epoch is one pass over
+    the distinct pairs in batches of ``batch`` (each pair weighted by its count with ``count``).
+
+    ``energy`` is the session energy the run scores with (:data:`ebgan.seq.model.ENERGIES`); ``g`` DeepLog's
+    top-g. ``holdout``: the share of the normal sessions held out to calibrate the threshold at a false-positive
+    rate ``fpr``. Known anomalous sessions enter the loss with weight ``anomaly_weight`` through the margin
+    hinge ``max(0, margin - E(a))`` (``ebgan.losses.unlearning_loss``), ``anomaly_batch`` of them per step.
+    ``log_every`` and ``ckpt_every`` count epochs; ``num_threads`` 0 chooses by the machine's load.
+    """
+
+    data: str | None = None
+    anomalies: str | None = None
+    column: str = "session"
+    label_column: str | None = None
+    window: int = 10
+    hidden: int = 64
+    layers: int = 2
+    eos: bool = True
+    weighting: str = "count"
+    energy: str = "max"
+    g: int = 9
+    epochs: int = 100
+    batch: int = 256
+    lr: float = 0.001
+    seed: int = 0
+    holdout: float = 0.1
+    fpr: float = 0.001
+    margin: float = 20.0
+    anomaly_weight: float = 1.0
+    anomaly_batch: int = 64
+    log_every: int = 1
+    ckpt_every: int = 1
+    num_threads: int = 0
+
+
+def check_config(cfg: SeqConfig) -> SeqConfig:
+    """Validate ``cfg`` (one EbganError naming the field) and return it."""
+    if cfg.energy not in ENERGIES:
+        raise EbganError(f"unknown energy {cfg.energy!r}; choose one of {', '.join(ENERGIES)}")
+    if cfg.weighting not in WEIGHTINGS:
+        raise EbganError(f"unknown weighting {cfg.weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    for name in ("window", "hidden", "layers", "g", "batch", "anomaly_batch", "log_every", "ckpt_every"):
+        if int(getattr(cfg, name)) < 1:
+            raise EbganError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.epochs < 0 or cfg.num_threads < 0:
+        raise EbganError("epochs and threads must be >= 0")
+    if not 0 <= cfg.holdout < 1:
+        raise EbganError(f"holdout must be in [0, 1), got {cfg.holdout}")
+    if not 0 < cfg.fpr < 1:
+        raise EbganError(f"the false-positive rate must be in (0, 1), got {cfg.fpr}")
+    if not cfg.lr > 0 or cfg.margin <= 0 or cfg.anomaly_weight < 0:
+        raise EbganError("lr and margin must be > 0 and anomaly_weight >= 0")
+    return cfg
+
+
+def hinge_energy(cfg: SeqConfig) -> str:
+    """The graded energy the margin hinge pushes up: the run's own, or ``max`` for a ``topg`` run (a count of
+    misses has no gradient)."""
+    return cfg.energy if cfg.energy in GRADED else "max"
+
+
+def to_seq_dict(cfg: SeqConfig) -> dict[str, Any]:
+    return {"kind": "seq", **dataclasses.asdict(cfg)}
+
+
+def seq_from_dict(d: dict[str, Any]) -> SeqConfig:
+    fields = {f.name for f in dataclasses.fields(SeqConfig)}
+    unknown = sorted(set(d) - fields - {"kind"})
+    if unknown:
+        raise EbganError(f"unknown sequence-run settings: {', '.join(unknown)}")
+    return SeqConfig(**{k: v for k, v in d.items() if k in fields})

@@ -1,0 +1,801 @@
+"""Sequence runs in a folder: train (lock, resume, signals, progress, metrics, checkpoints, calibration),
+score, and feedback updates that are kept, resumable and auditable.
+
+Folder layout::
+
+    RUN/config.json          the SeqConfig, with "kind": "seq" (and the data files' absolute paths)
+    RUN/data.json            the data files' SHA-256 (a resumed run refuses changed data)
+    RUN/vocab.json           the keys seen in training (the model's indices 0..n-1)
+    RUN/holdout.txt          the held-out normal sessions (session file) the threshold is calibrated on
+    RUN/normal_pairs.pt      the distinct (history, next key) pairs of the training sessions, int64 [M, window+1]
+    RUN/metrics.jsonl        one row per log_every epochs: step, epoch, time, loss, hinge, energy of the anomalies
+    RUN/checkpoints/         M.* weights + state.pt (optimiser, step, elapsed), atomic (ebgan.checkpoint)
+    RUN/threshold.json       at the end: the threshold of every energy at the run's false-positive rate
+    RUN/result.json          at the end: steps, seconds, pairs per second, holdout energies
+    RUN/updates/NNN/         one folder per feedback update (see :func:`update_run`)
+
+The model a run scores with is the newest finished update's, or the training's last checkpoint when there is
+none. Thresholds stay those of the training's calibration: an update changes the model, not the operator's
+threshold (``update.json`` says what the update did to the held-out normal sessions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .._fileio import atomic_write_bytes, atomic_write_text
+from ..checkpoint import find_checkpoint, load_state, load_weights, recover_checkpoints, save_checkpoint
+from ..energy import threshold_at_fpr
+from ..errors import EbganError
+from ..folders import expect_kind
+from ..losses import unlearning_loss
+from ..progress import Progress
+from ..rundir import (
+    RunLock,
+    check_new_run_dir,
+    clear_for_restart,
+    refuse_changes,
+    remove_stale_temp_files,
+    truncate_metrics,
+)
+from ..stopping import Interrupted, StopSignals
+from ..threads import choose_threads
+from .config import RESUMABLE, SeqConfig, check_config, hinge_energy, seq_from_dict, to_seq_dict
+from .data import (
+    Session,
+    Vocab,
+    distinct,
+    distinct_windows,
+    read_sessions,
+    windows,
+    write_session_file,
+)
+from .model import ENERGIES, GRADED, NextKeyLSTM, energies, session_energy
+
+SEQ_FILES = ("vocab.json", "holdout.txt", "normal_pairs.pt", "threshold.json", "updates")
+
+
+# ------------------------------------------------------------------------------------------------------ data
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_training_sessions(cfg: SeqConfig) -> tuple[list[Session], list[Session]]:
+    """The normal and the known anomalous sessions of ``cfg.data`` (rows labelled 1 in a CSV's label column are
+    anomalies) and ``cfg.anomalies``."""
+    if cfg.data is None:
+        raise EbganError("no training data: pass --data FILE (a session file or a CSV)")
+    s = read_sessions(cfg.data, cfg.column, cfg.label_column)
+    if s.labels is not None:
+        normal = [k for k, y in zip(s.keys, s.labels) if y == 0]
+        anomalies = [k for k, y in zip(s.keys, s.labels) if y == 1]
+    else:
+        normal, anomalies = list(s.keys), []
+    if cfg.anomalies is not None:
+        a_col = cfg.column if Path(cfg.anomalies).suffix.lower() == ".csv" else "session"
+        anomalies += read_sessions(cfg.anomalies, a_col).keys
+    if not normal:
+        raise EbganError(f"{cfg.data} holds no normal session to train on")
+    return normal, anomalies
+
+
+def split_holdout(sessions: list[Session], holdout: float, seed: int) -> tuple[list[Session], list[Session]]:
+    """(training, held-out) sessions: a seeded share ``holdout`` of them held out (at least one when
+    ``holdout > 0``, and at least one left to train on), each part in file order."""
+    n = len(sessions)
+    k = min(n - 1, max(1, round(holdout * n))) if holdout > 0 and n > 1 else 0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    held = set(perm[:k])
+    return [s for i, s in enumerate(sessions) if i not in held], [s for i, s in enumerate(sessions) if i in held]
+
+
+# ----------------------------------------------------------------------------------------------------- model
+
+
+def build_model(cfg: SeqConfig, n_keys: int) -> NextKeyLSTM:
+    """The predictor with weights drawn from ``cfg.seed`` (the global RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return NextKeyLSTM(n_keys, cfg.hidden, cfg.layers, cfg.eos)
+
+
+def novel_mask(h: torch.Tensor, t: torch.Tensor, normal: set[tuple[int, ...]]) -> torch.Tensor:
+    """True for the positions whose (history, next key) pair is not in ``normal`` (pairs as tuples
+    ``history + (target,)``)."""
+    rows = torch.cat([h, t[:, None]], 1).tolist()
+    return torch.tensor([tuple(r) not in normal for r in rows], dtype=torch.bool)
+
+
+def pair_set(h: torch.Tensor, t: torch.Tensor) -> set[tuple[int, ...]]:
+    return {tuple(r) for r in torch.cat([h, t[:, None]], 1).tolist()}
+
+
+class _AnomalyWindows:
+    """The novel positions of the distinct known anomalous sessions (see :func:`anomaly_hinge`), and the seeded
+    cycle the sessions are drawn in. Sessions without a novel position cannot be told from normal ones by
+    the model's windows and are left out (``skipped``)."""
+
+    def __init__(self, sessions: list[Session], vocab: Vocab, cfg: SeqConfig, seed: int,
+                 normal: set[tuple[int, ...]]) -> None:
+        uniq = distinct(sessions)[0]
+        h, t, sid = windows(uniq, vocab, cfg.window, cfg.eos)
+        keep = novel_mask(h, t, normal) if len(t) else torch.zeros(0, dtype=torch.bool)
+        used = torch.unique(sid[keep])
+        self.skipped = len(uniq) - len(used)
+        self.sessions = [uniq[i] for i in used.tolist()]
+        self.h, self.t, self.sid = h[keep], t[keep], torch.searchsorted(used, sid[keep])
+        self.n = len(self.sessions)
+        self.perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)) if self.n else None
+
+    def batch(self, step: int, size: int) -> torch.Tensor:
+        pos = (step * size + torch.arange(min(size, self.n))) % self.n
+        return torch.unique(self.perm[pos])
+
+    def select(self, sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mask = torch.isin(self.sid, sel)
+        return self.h[mask], self.t[mask], torch.searchsorted(sel, self.sid[mask])
+
+
+def anomaly_hinge(model: NextKeyLSTM, h: torch.Tensor, t: torch.Tensor, sid: torch.Tensor, n: int, kind: str,
+                  margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unlearning on known anomalous sessions: ``ebgan.losses.unlearning_loss`` (``mean max(0, m - E(a))``)
+    on the **session** energies ``E(a)`` of kind ``kind`` (``max``: the largest surprise) over the positions
+    given, which the callers restrict to the session's **novel** positions: those whose (history, next key)
+    pair never occurs in the normal sessions.
+
+    Why the session and why novel positions: an anomalous session shares most of its windows with normal
+    ones (an HDFS block that fails still opens, allocates and writes like the others). A hinge on every
+    window would push up the surprise of those normal transitions against the normal loss (how the
+    unbounded unlearning loss "explodes", Du et al. 2019), and a hinge on the whole session's largest
+    surprise is met most cheaply the same way: by making a position every session shares (the first key)
+    surprising, which flags every normal session (measured on a tiny model: the normal session's energy
+    went from 0.5 to 6.3 nats). On the novel positions only, the gradient reaches what makes the session
+    anomalous, and stops once the session is ``margin`` nats surprising. Returns (hinge, E)."""
+    e = session_energy(model, h, t, sid, n, kind)
+    return unlearning_loss(e, margin), e
+
+
+class SeqTrainer:
+    """The model, optimiser and step counter of one run; ``train_step`` advances it. Batch ``i`` of epoch
+    ``e`` is a function of the seed, ``e`` and ``i`` only, so a run resumed at any step repeats the
+    uninterrupted one bit for bit."""
+
+    def __init__(self, cfg: SeqConfig, vocab: Vocab, train: list[Session], anomalies: list[Session]) -> None:
+        self.cfg, self.vocab = cfg, vocab
+        self.threads, self.threads_reason = choose_threads(cfg.num_threads)
+        self.model = build_model(cfg, vocab.n)
+        self.h, self.t, self.count = distinct_windows(train, vocab, cfg.window, cfg.eos)
+        self.w = self.count.float() if cfg.weighting == "count" else torch.ones(len(self.t))
+        self.anom = (_AnomalyWindows(anomalies, vocab, cfg, cfg.seed + 2, pair_set(self.h, self.t))
+                     if anomalies else None)
+        if self.anom is not None and self.anom.n == 0:
+            self.anom = None
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.steps_per_epoch = max(1, math.ceil(len(self.t) / cfg.batch))
+        self.total = cfg.epochs * self.steps_per_epoch
+        self.step, self.elapsed = 0, 0.0
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def batch_at(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._perm = (epoch, torch.randperm(len(self.t), generator=g))
+        return self._perm[1][i * self.cfg.batch:(i + 1) * self.cfg.batch]
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        idx = self.batch_at(self.step)
+        self.model.train()
+        ce = F.cross_entropy(self.model(self.h[idx]), self.t[idx], reduction="none")
+        w = self.w[idx]
+        loss = (w * ce).sum() / w.sum()
+        stats = {"loss": loss.item()}
+        if self.anom is not None and cfg.anomaly_weight > 0:
+            sel = self.anom.batch(self.step, cfg.anomaly_batch)
+            h, t, sid = self.anom.select(sel)
+            hinge, e = anomaly_hinge(self.model, h, t, sid, len(sel), hinge_energy(cfg), cfg.margin)
+            loss = loss + cfg.anomaly_weight * hinge
+            stats.update({"hinge": hinge.item(), "energy/anomaly": e.mean().item()})
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return stats
+
+    def load(self, ckpt: Path) -> None:
+        load_weights(ckpt, {"M": self.model})
+        state = load_state(ckpt)
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.opt.load_state_dict(state["opt"])
+        if not self.cfg.num_threads and int(state.get("threads", self.threads)) != self.threads:
+            self.threads, self.threads_reason = int(state["threads"]), "auto, kept from the run's start"
+            torch.set_num_threads(self.threads)
+
+    def save(self, out: Path) -> Path:
+        state = {"step": self.step, "elapsed": self.elapsed, "opt": self.opt.state_dict(), "threads": self.threads}
+        return save_checkpoint(out, self.step, {"M": self.model}, state, to_seq_dict(self.cfg))
+
+
+# ----------------------------------------------------------------------------------------------------- train
+
+
+def saved_seq_config(out: str | Path) -> SeqConfig:
+    """The configuration a sequence run was started with."""
+    path = Path(out) / "config.json"
+    expect_kind(out, "seq", "ebgan seq")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise EbganError(f"{path} is not readable: {e}") from None
+    if not isinstance(d, dict) or d.get("kind") != "seq":
+        raise EbganError(f"{out} is not a sequence run of `ebgan seq train` (its config.json has no \"kind\": \"seq\")")
+    try:
+        return seq_from_dict(d)
+    except TypeError as e:
+        raise EbganError(f"{path} is not a sequence run's configuration: {e}") from None
+
+
+def _absolute(cfg: SeqConfig) -> SeqConfig:
+    return replace(cfg, data=str(Path(cfg.data).resolve()) if cfg.data else None,
+                   anomalies=str(Path(cfg.anomalies).resolve()) if cfg.anomalies else None)
+
+
+def train_seq(cfg: SeqConfig, out_dir: str | Path, resume: bool = False, restart: bool = False,
+              progress: bool = True, sessions: list[Session] | None = None,
+              anomalies: list[Session] | None = None) -> dict[str, Any]:
+    """Train (or resume) a sequence run in ``out_dir``; returns the result (also ``result.json``).
+
+    The data are ``cfg.data`` (and ``cfg.anomalies``), or ``sessions`` (and ``anomalies``) passed in memory,
+    which a resumed run must be given again. ``resume=True`` continues from the newest checkpoint under the
+    saved configuration: only ``epochs``, ``log_every``, ``ckpt_every`` and ``num_threads`` may differ.
+    SIGINT/SIGTERM checkpoint the finished step and raise :class:`ebgan.stopping.Interrupted`.
+    ``restart=True`` starts a folder that holds no checkpoint again.
+    """
+    cfg = check_config(_absolute(cfg))
+    out = Path(out_dir)
+    lock = RunLock(out)
+    ok = False
+    try:
+        if resume and restart:
+            raise EbganError("--restart starts a run again from step 0 and --resume continues it: give one")
+        if restart:
+            lock.acquire()
+            removed = clear_for_restart(out)
+            for name in SEQ_FILES:
+                p = out / name
+                if p.is_file():
+                    p.unlink()
+                    removed.append(name)
+            if removed and progress:
+                _stderr(f"ebgan: --restart: cleared {out} (it held no checkpoint)")
+        if not resume:
+            check_new_run_dir(out)
+        if not restart:
+            lock.acquire()
+        ckpt = None
+        if resume and (out / "config.json").is_file():
+            refuse_changes(to_seq_dict(saved_seq_config(out)), to_seq_dict(cfg), RESUMABLE, "settings")
+            recover_checkpoints(out)
+            remove_stale_temp_files(out)
+            ckpt = find_checkpoint(out)
+        elif resume:
+            check_new_run_dir(out)
+        if sessions is None:
+            normal, anom = load_training_sessions(cfg)
+            files = {"data": cfg.data, "anomalies": cfg.anomalies}
+            sums = {k: _sha256(v) for k, v in files.items() if v}
+            if ckpt is not None and (out / "data.json").is_file():
+                old = json.loads((out / "data.json").read_text()).get("sha256", {})
+                changed = [files[k] for k in sums if old.get(k) not in (None, sums[k])]
+                if changed:
+                    raise EbganError(f"{changed[0]} changed since the run started (its SHA-256 differs); a resumed "
+                                     f"run trains on the data it started with")
+        else:
+            normal, anom, sums = list(sessions), list(anomalies or []), {}
+            if not normal:
+                raise EbganError("no normal session to train on")
+        try:
+            result = _run(cfg, out, normal, anom, ckpt, progress, sums)
+        except Interrupted:
+            ok = True
+            raise
+        ok = True
+        return result
+    finally:
+        lock.release(cleanup=not ok)
+
+
+def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], ckpt: Path | None,
+         progress: bool, sums: dict[str, str]) -> dict[str, Any]:
+    train, held = split_holdout(normal, cfg.holdout, cfg.seed)
+    vocab = Vocab.from_sessions(train)
+    trainer = SeqTrainer(cfg, vocab, train, anom)
+    if ckpt is not None:
+        trainer.load(ckpt)
+        if trainer.step > trainer.total:
+            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {cfg.epochs} epochs "
+                             f"({trainer.total} steps)")
+    atomic_write_text(out / "config.json", json.dumps(to_seq_dict(cfg), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "data.json", json.dumps({"sha256": sums, "normal": len(normal), "anomalies": len(anom),
+                                                     "train": len(train), "holdout": len(held)}, indent=2) + "\n")
+    atomic_write_text(out / "vocab.json", json.dumps({"keys": vocab.keys}) + "\n")
+    write_session_file(out / "holdout.txt", held)
+    buf = io.BytesIO()
+    torch.save(torch.cat([trainer.h, trainer.t[:, None]], 1), buf)
+    atomic_write_bytes(out / "normal_pairs.pt", buf.getvalue())  # what a feedback update keeps normal
+    metrics_path = out / "metrics.jsonl"
+    truncate_metrics(metrics_path, trainer.step)
+    say, bar = _stderr, None
+    spe = trainer.steps_per_epoch
+    if progress:
+        where = f"from step {trainer.step}" if ckpt is not None else "from step 0"
+        say(f"ebgan: sequence run in {out} {where}: {len(train)} normal sessions ({len(trainer.t)} distinct "
+            f"next-key pairs, {vocab.n} keys), {len(held)} held out, {len(anom)} known anomalous; {cfg.epochs} "
+            f"epochs of {spe} steps; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
+            f"({trainer.threads_reason})")
+        bar = Progress(trainer.total, trainer.step, desc="seq")
+        say = bar.write
+    sums_log: dict[str, float] = {}
+    count = 0
+    t_last = time.perf_counter()
+
+    def checkpoint() -> Path:
+        nonlocal t_last
+        trainer.elapsed += time.perf_counter() - t_last
+        t_last = time.perf_counter()
+        return trainer.save(out)
+
+    log = metrics_path.open("a")
+    try:
+        with StopSignals() as signals:
+            while trainer.step < trainer.total:
+                stats = trainer.train_step()
+                if not all(math.isfinite(v) for v in stats.values()):
+                    raise EbganError(f"the loss became NaN or infinite at step {trainer.step}; try a lower --lr "
+                                     f"in a new --out")
+                for k, v in stats.items():
+                    sums_log[k] = sums_log.get(k, 0.0) + v
+                count += 1
+                step = trainer.step
+                epoch_end = step % spe == 0
+                saved = False
+                if epoch_end and ((step // spe) % cfg.log_every == 0 or step == trainer.total):
+                    now = time.perf_counter()
+                    trainer.elapsed += now - t_last
+                    t_last = now
+                    row = {"step": step, "epoch": step // spe, "time": round(trainer.elapsed, 3),
+                           **{k: float(f"{v / count:.6g}") for k, v in sums_log.items()}}
+                    sums_log, count = {}, 0
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    if bar is not None:
+                        bar.values = {"loss": row["loss"]}
+                if epoch_end and ((step // spe) % cfg.ckpt_every == 0 or step == trainer.total):
+                    checkpoint()
+                    saved = True
+                if bar is not None:
+                    bar.update(step)
+                if signals.signum is not None and step < trainer.total:
+                    path = checkpoint() if not saved else out / "checkpoints"
+                    raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at step {step}; checkpoint "
+                                      f"in {path}; continue with: ebgan seq train --out {shlex.quote(str(out))} "
+                                      f"--resume", signals.signum)
+    finally:
+        if bar is not None:
+            bar.close()
+        log.close()
+    if trainer.step == 0 or find_checkpoint(out) is None:  # zero epochs: keep the initial weights
+        checkpoint()
+    result = {"steps": trainer.step, "epochs": cfg.epochs, "seconds": round(trainer.elapsed, 2),
+              "threads": trainer.threads, "pairs": int(trainer.count.sum()), "distinct_pairs": len(trainer.t),
+              "pairs_per_s": round(trainer.step * min(cfg.batch, len(trainer.t)) / max(trainer.elapsed, 1e-9), 1),
+              "train_sessions": len(train), "holdout_sessions": len(held), "known_anomalies": len(anom),
+              "known_anomalies_used": trainer.anom.n if trainer.anom is not None else 0, "keys": vocab.n}
+    if held:
+        e = energies(trainer.model, vocab, held, cfg.window, ENERGIES, cfg.g)
+        calib = calibrate(e, cfg.fpr, trainer.step, cfg.energy)
+        atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
+        result["threshold"] = calib["thresholds"][cfg.energy]
+        result["holdout_fpr"] = calib["holdout_fpr"][cfg.energy]
+    atomic_write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def calibrate(e: dict[str, np.ndarray], fpr: float, step: int, energy: str) -> dict[str, Any]:
+    """``threshold.json``: for each graded energy the threshold leaving a share ``fpr`` of the held-out normal
+    sessions above it (:func:`ebgan.energy.threshold_at_fpr`); for ``topg`` DeepLog's rule, 0 (a session with
+    any key outside the top g is anomalous)."""
+    thr = {k: (threshold_at_fpr(v, fpr) if k in GRADED else 0.0) for k, v in e.items()}
+    return {"energy": energy, "fpr": fpr, "step": int(step), "n_holdout": int(len(next(iter(e.values())))),
+            "thresholds": thr, "holdout_fpr": {k: float((e[k] > thr[k]).mean()) for k in e},
+            "rule": "anomalous when energy > threshold (topg: DeepLog's rule, any key outside the top g)"}
+
+
+# ------------------------------------------------------------------------------------------------ load, score
+
+
+@dataclass
+class SeqModel:
+    """A trained sequence run, ready to score: its configuration, vocabulary, model (the newest finished
+    update's weights, else the training's) and calibration."""
+
+    run_dir: Path
+    cfg: SeqConfig
+    vocab: Vocab
+    model: NextKeyLSTM
+    checkpoint: Path
+    update: int
+    calibration: dict[str, Any] | None
+    _holdout: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def energies(self, sessions: list[Session], kind: str | None = None) -> np.ndarray:
+        kind = kind or self.cfg.energy
+        return energies(self.model, self.vocab, sessions, self.cfg.window, (kind,), self.cfg.g)[kind]
+
+    def threshold(self, kind: str | None = None) -> float | None:
+        kind = kind or self.cfg.energy
+        if self.calibration is None:
+            return 0.0 if kind == "topg" else None
+        return float(self.calibration["thresholds"][kind])
+
+    def holdout_sessions(self) -> list[Session]:
+        p = self.run_dir / "holdout.txt"
+        if not p.is_file() or not p.read_text().strip():
+            return []
+        return read_sessions(p).keys
+
+    def holdout_energies(self, kind: str | None = None) -> np.ndarray:
+        kind = kind or self.cfg.energy
+        if kind not in self._holdout:
+            held = self.holdout_sessions()
+            self._holdout[kind] = self.energies(held, kind) if held else np.zeros(0)
+        return self._holdout[kind]
+
+
+def finished_updates(run_dir: Path) -> list[Path]:
+    root = run_dir / "updates"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit() and (p / "update.json").is_file())
+
+
+def current_checkpoint(run_dir: Path) -> tuple[Path, int]:
+    """The checkpoint a run scores with, and the number of its update (0: the training's)."""
+    done = finished_updates(run_dir)
+    if done:
+        ck = find_checkpoint(done[-1])
+        if ck is not None:
+            return ck, int(done[-1].name)
+    ck = find_checkpoint(run_dir)
+    if ck is None:
+        raise EbganError(f"{run_dir} has no checkpoint yet: the run stopped before its first; resume it with "
+                         f"`ebgan seq train --out {run_dir} --resume`")
+    return ck, 0
+
+
+def load_run(run_dir: str | Path) -> SeqModel:
+    """Load a sequence run (``ebgan seq train``'s folder) for scoring."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise EbganError(f"{run} is not a folder")
+    if not (run / "config.json").is_file():
+        raise EbganError(f"{run} is not a run folder (no config.json)")
+    cfg = saved_seq_config(run)
+    try:
+        vocab = Vocab(json.loads((run / "vocab.json").read_text())["keys"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EbganError(f"{run / 'vocab.json'} is unreadable: {e}") from None
+    ckpt, upd = current_checkpoint(run)
+    model = build_model(cfg, vocab.n)
+    load_weights(ckpt, {"M": model})
+    model.eval()
+    calib = None
+    if (run / "threshold.json").is_file():
+        try:
+            calib = json.loads((run / "threshold.json").read_text())
+        except (OSError, ValueError) as e:
+            raise EbganError(f"{run / 'threshold.json'} is unreadable: {e}") from None
+    return SeqModel(run, cfg, vocab, model, ckpt, upd, calib)
+
+
+@dataclass
+class ScoreResult:
+    energy: np.ndarray
+    score: np.ndarray | None  # the share of held-out normal sessions below each energy (ties count one half)
+    anomaly: np.ndarray | None
+    threshold: float | None
+    kind: str
+
+
+def score_sessions(m: SeqModel, sessions: list[Session], energy: str | None = None,
+                   threshold: str | float | None = None) -> ScoreResult:
+    """Score sessions with a loaded run. ``threshold``: ``"auto"`` (the run's calibrated threshold for this
+    energy; an error when it has none), a number, or None (the calibrated one when the run has it, else no
+    anomaly column)."""
+    kind = energy or m.cfg.energy
+    if kind not in ENERGIES:
+        raise EbganError(f"unknown energy {kind!r}; choose one of {', '.join(ENERGIES)}")
+    e = m.energies(sessions, kind)
+    if threshold == "auto" or threshold is None:
+        thr = m.threshold(kind)
+        if thr is None and threshold == "auto":
+            raise EbganError(f"{m.run_dir} has no calibrated threshold (trained with holdout 0); pass --threshold "
+                             f"VALUE")
+    else:
+        thr = float(threshold)
+    held = m.holdout_energies(kind)
+    score = None
+    if held.size:
+        hs = np.sort(held)
+        below = np.searchsorted(hs, e, side="left")
+        upto = np.searchsorted(hs, e, side="right")
+        score = (below + 0.5 * (upto - below)) / hs.size
+    anomaly = (e > thr).astype(np.int64) if thr is not None else None
+    return ScoreResult(e, score, anomaly, thr, kind)
+
+
+def write_scores_csv(path: str | Path, res: ScoreResult) -> None:
+    """``index,energy,score,anomaly``: one row per session in input order (``score``: the share of held-out
+    normal sessions with a lower energy; ``anomaly``: 1 above the threshold; empty when there is none)."""
+    lines = ["index,energy,score,anomaly"]
+    for i, e in enumerate(res.energy):
+        s = "" if res.score is None else f"{res.score[i]:.6g}"
+        a = "" if res.anomaly is None else str(int(res.anomaly[i]))
+        lines.append(f"{i},{e:.6g},{s},{a}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------- update
+
+
+@dataclass
+class UpdateSettings:
+    """A feedback update: ``steps`` full-batch Adam steps at ``lr`` on the false positives' next-key loss,
+    ``max(0, margin - E)`` on the false negatives' energy, and ``l2 / 2 * ||theta - theta_prev||^2``."""
+
+    steps: int = 50
+    lr: float = 0.001
+    l2: float = 1.0
+    margin: float | None = None  # None: the run's margin, or twice its threshold when that is higher
+    ckpt_every: int = 10
+
+
+def _params(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def update_run(run_dir: str | Path, false_positives: list[Session] | None = None,
+               false_negatives: list[Session] | None = None, settings: UpdateSettings | None = None,
+               resume: bool = False, progress: bool = True, sources: dict[str, str] | None = None,
+               steps: int | None = None) -> dict[str, Any]:
+    """Feed an operator's corrections back into a trained run, as a new update ``RUN/updates/NNN/``.
+
+    * **false positives** (normal sessions the run flagged): their next-key cross-entropy, the training loss,
+      is minimised, which lowers their surprise (hence every energy);
+    * **false negatives** (anomalous sessions it missed): ``ebgan.losses.unlearning_loss`` on their session
+      energy (the run's, ``max`` for a ``topg`` run) pushes it up to the margin and no further (bounded, unlike
+      a raw negative likelihood);
+    * **forgetting guard**: ``l2 / 2 * ||theta - theta_prev||^2``, the distance to the weights before this
+      update (the EWC penalty with the Fisher information replaced by 1, as in the public ports of Du et al.).
+
+    ``RUN/updates/NNN/`` keeps everything: ``false_positives.txt`` and ``false_negatives.txt`` (the sessions
+    fed back), ``config.json`` (settings, the checkpoint it started from, the sources' SHA-256),
+    ``metrics.jsonl`` (every step's losses), ``checkpoints/`` (atomic; the last is the new model) and, when
+    done, ``update.json``: every fed session's energy before and after and what the update did to the held-out
+    normal sessions. An update stopped by a signal (or a kill) resumes with ``resume=True`` under its own
+    request (``steps`` may then set another length; ``settings`` are not used).
+    """
+    settings = settings or UpdateSettings()
+    run = Path(run_dir)
+    if not (run / "config.json").is_file():
+        raise EbganError(f"{run} is not a run folder (no config.json)")
+    saved_seq_config(run)
+    if not (run / "result.json").is_file():
+        raise EbganError(f"{run} has not finished training; finish it with `ebgan seq train --out {run} --resume` "
+                         f"before feeding corrections back")
+    lock = RunLock(run)
+    lock.acquire()
+    try:
+        root = run / "updates"
+        existing = sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()) if root.is_dir() else []
+        unfinished = [p for p in existing if not (p / "update.json").is_file()]
+        if resume:
+            if not unfinished:
+                raise EbganError(f"{run} has no unfinished update to resume (the last one finished)")
+            if false_positives or false_negatives:
+                raise EbganError("--resume finishes the unfinished update with the sessions it was given; give "
+                                 "new false positives or negatives in a new update, without --resume")
+            folder = unfinished[-1]
+            try:
+                request = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError) as e:
+                raise EbganError(f"{folder / 'config.json'} is unreadable: {e}; delete {folder} and feed the "
+                                 f"sessions again") from None
+            if steps is not None:
+                if steps < 1:
+                    raise EbganError(f"--steps must be >= 1, got {steps}")
+                request["steps"] = int(steps)
+                atomic_write_text(folder / "config.json", json.dumps(request, indent=2) + "\n")
+            fps = read_sessions(folder / "false_positives.txt").keys if request["n_false_positives"] else []
+            fns = read_sessions(folder / "false_negatives.txt").keys if request["n_false_negatives"] else []
+        else:
+            if unfinished:
+                raise EbganError(f"{unfinished[-1]} is an unfinished update: finish it with `ebgan seq update {run} "
+                                 f"--resume` (or delete that folder) before feeding more")
+            fps, fns = list(false_positives or []), list(false_negatives or [])
+            if not fps and not fns:
+                raise EbganError("nothing to feed back: give false positives, false negatives or both")
+            m = load_run(run)
+            margin = settings.margin
+            if margin is None:
+                thr = m.threshold(hinge_energy(m.cfg))
+                margin = max(m.cfg.margin, 2.0 * thr) if thr is not None else m.cfg.margin
+            if steps is not None:
+                settings = replace(settings, steps=steps)
+            if settings.steps < 1 or settings.lr <= 0 or settings.l2 < 0 or margin <= 0:
+                raise EbganError("an update needs steps >= 1, lr > 0, l2 >= 0 and margin > 0")
+            number = int(existing[-1].name) + 1 if existing else 1
+            folder = root / f"{number:03d}"
+            folder.mkdir(parents=True)
+            write_session_file(folder / "false_positives.txt", fps)
+            write_session_file(folder / "false_negatives.txt", fns)
+            request = {"update": number, "base": str(m.checkpoint.relative_to(run)), "base_update": m.update,
+                       "steps": settings.steps, "lr": settings.lr, "l2": settings.l2, "margin": margin,
+                       "ckpt_every": settings.ckpt_every, "energy": hinge_energy(m.cfg),
+                       "n_false_positives": len(fps), "n_false_negatives": len(fns), "sources": sources or {}}
+            atomic_write_text(folder / "config.json", json.dumps(request, indent=2) + "\n")
+        try:
+            return _update(run, folder, request, fps, fns, progress)
+        except Interrupted:
+            raise
+    finally:
+        lock.release()
+
+
+def _normal_pairs(run: Path) -> torch.Tensor:
+    try:
+        return torch.load(run / "normal_pairs.pt", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unreadable or missing: the same user-facing problem
+        raise EbganError(f"cannot read {run / 'normal_pairs.pt'} (written at the end of training): {e}") from None
+
+
+def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session], fns: list[Session],
+            progress: bool) -> dict[str, Any]:
+    m = load_run(run)  # the newest finished update: this one's base
+    cfg, vocab, model = m.cfg, m.vocab, m.model
+    base = run / request["base"]
+    load_weights(base, {"M": model})  # (the same weights; explicit, in case of a finished newer update)
+    prev = _params(model)
+    kind, margin, l2 = request["energy"], float(request["margin"]), float(request["l2"])
+    before = {"false_positives": m.energies(fps, kind).tolist() if fps else [],
+              "false_negatives": m.energies(fns, kind).tolist() if fns else []}
+    held = m.holdout_sessions()
+    held_before = m.energies(held, kind) if held else np.zeros(0)
+    opt = torch.optim.Adam(model.parameters(), lr=float(request["lr"]))
+    step, elapsed = 0, 0.0
+    recover_checkpoints(folder)
+    remove_stale_temp_files(folder)
+    ck = find_checkpoint(folder)
+    if ck is not None:
+        load_weights(ck, {"M": model})
+        state = load_state(ck)
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        opt.load_state_dict(state["opt"])
+    total = int(request["steps"])
+    if step > total:
+        raise EbganError(f"{folder} is at step {step}, beyond the requested {total}")
+    fh, ft, fc = distinct_windows(fps, vocab, cfg.window, cfg.eos) if fps else (None, None, None)
+    if fh is not None:
+        keep = ft >= 0  # a key never seen in training cannot be learnt: its position stays maximally surprising
+        fh, ft, fc = fh[keep], ft[keep], fc[keep].float()
+        if len(ft) == 0:
+            fh = None
+    nh = None
+    if fns:  # the hinge reaches the positions no normal session has: not in training, the holdout, the fed FPs
+        normal = {tuple(r) for r in _normal_pairs(run).tolist()}
+        for extra in (m.holdout_sessions(), fps):
+            if extra:
+                normal |= pair_set(*windows(extra, vocab, cfg.window, cfg.eos)[:2])
+        aw = _AnomalyWindows(fns, vocab, cfg, 0, normal)
+        if aw.n:
+            nh, nt, ns, n_fn = aw.h, aw.t, aw.sid, aw.n
+        request["false_negatives_without_novel_position"] = aw.skipped
+    truncate_metrics(folder / "metrics.jsonl", step)
+    bar = Progress(total, step, desc=f"update {folder.name}") if progress else None
+    t_last = time.perf_counter()
+
+    def checkpoint() -> Path:
+        nonlocal elapsed, t_last
+        elapsed += time.perf_counter() - t_last
+        t_last = time.perf_counter()
+        return save_checkpoint(folder, step, {"M": model}, {"step": step, "elapsed": elapsed,
+                                                             "opt": opt.state_dict()}, request)
+
+    log = (folder / "metrics.jsonl").open("a")
+    try:
+        with StopSignals() as signals:
+            while step < total:
+                model.train()
+                loss = torch.zeros(())
+                row: dict[str, Any] = {"step": step + 1}
+                if fh is not None:
+                    ce = F.cross_entropy(model(fh), ft, reduction="none")
+                    lower = (fc * ce).sum() / fc.sum()
+                    loss = loss + lower
+                    row["lower"] = float(f"{lower.item():.6g}")
+                if nh is not None:
+                    hinge, _ = anomaly_hinge(model, nh, nt, ns, n_fn, kind, margin)
+                    loss = loss + hinge
+                    row["hinge"] = float(f"{hinge.item():.6g}")
+                if l2 > 0:
+                    dist = sum(((p - q) ** 2).sum() for p, q in zip(model.parameters(), prev))
+                    loss = loss + 0.5 * l2 * dist
+                    row["distance2"] = float(f"{dist.item():.6g}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                saved = False
+                if step % int(request["ckpt_every"]) == 0 or step == total:
+                    checkpoint()
+                    saved = True
+                if bar is not None:
+                    bar.update(step)
+                if signals.signum is not None and step < total:
+                    if not saved:
+                        checkpoint()
+                    raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at update step {step}; "
+                                      f"continue with: ebgan seq update {shlex.quote(str(run))} --resume",
+                                      signals.signum)
+    finally:
+        if bar is not None:
+            bar.close()
+        log.close()
+    model.eval()
+    after_m = SeqModel(run, cfg, vocab, model, find_checkpoint(folder), int(folder.name), m.calibration)
+    thr = m.threshold(kind)
+    after = {"false_positives": after_m.energies(fps, kind).tolist() if fps else [],
+             "false_negatives": after_m.energies(fns, kind).tolist() if fns else []}
+    held_after = after_m.energies(held, kind) if held else np.zeros(0)
+    record = {**request, "status": "done", "seconds": round(elapsed, 3), "threshold": thr,
+              "energy_before": before, "energy_after": after}
+    if thr is not None:
+        record["fixed"] = {"false_positives": int(sum(b > thr >= a for b, a in zip(before["false_positives"],
+                                                                                     after["false_positives"]))),
+                           "false_negatives": int(sum(b <= thr < a for b, a in zip(before["false_negatives"],
+                                                                                     after["false_negatives"])))}
+    if held:
+        record["holdout"] = {"n": len(held), "mean_abs_change": float(np.abs(held_after - held_before).mean()),
+                             "max_abs_change": float(np.abs(held_after - held_before).max())}
+        if thr is not None:
+            record["holdout"].update({"fpr_before": float((held_before > thr).mean()),
+                                      "fpr_after": float((held_after > thr).mean())})
+    atomic_write_text(folder / "update.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
