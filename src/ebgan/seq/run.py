@@ -38,7 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from .._fileio import atomic_write_bytes, atomic_write_text
-from ..checkpoint import find_checkpoint, load_state, load_weights, recover_checkpoints, save_checkpoint
+from ..checkpoint import (
+    find_checkpoint,
+    load_state,
+    load_weights,
+    recover_checkpoints,
+    save_checkpoint,
+)
 from ..energy import threshold_at_fpr
 from ..errors import EbganError
 from ..folders import expect_kind
@@ -54,7 +60,14 @@ from ..rundir import (
 )
 from ..stopping import Interrupted, StopSignals
 from ..threads import choose_threads
-from .config import RESUMABLE, SeqConfig, check_config, hinge_energy, seq_from_dict, to_seq_dict
+from .config import (
+    RESUMABLE,
+    SeqConfig,
+    check_config,
+    hinge_energy,
+    seq_from_dict,
+    to_seq_dict,
+)
 from .data import (
     Session,
     Vocab,
@@ -665,10 +678,7 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
                        "ckpt_every": settings.ckpt_every, "energy": hinge_energy(m.cfg),
                        "n_false_positives": len(fps), "n_false_negatives": len(fns), "sources": sources or {}}
             atomic_write_text(folder / "config.json", json.dumps(request, indent=2) + "\n")
-        try:
-            return _update(run, folder, request, fps, fns, progress)
-        except Interrupted:
-            raise
+        return _update(run, folder, request, fps, fns, progress)
     finally:
         lock.release()
 
