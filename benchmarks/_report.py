@@ -1,4 +1,7 @@
-"""Shared helpers for benchmark scripts: machine description and replacing a section of BENCHMARKS.md."""
+"""Shared helpers for benchmark scripts: machine description, replacing a section of BENCHMARKS.md, and the
+machine-readable record (``benchmarks/results/NAME.json``) a script writes beside its section.
+
+Importable without torch (``check_claims.py`` and the claims test use it): torch is imported where it is used."""
 
 from __future__ import annotations
 
@@ -13,13 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> str:
+    import torch
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -33,7 +37,8 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def header(command: str | None = None) -> str:
+def provenance(command: str | None = None) -> dict:
+    """Date, commit, machine and command of this invocation (``command``: default, this script's own)."""
     if command is None:
         script = Path(sys.argv[0]).resolve()
         script_s = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else sys.argv[0]
@@ -45,7 +50,25 @@ def header(command: str | None = None) -> str:
     except OSError:
         rev = "?"
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return f"- date: {date}, commit {rev}\n- machine: {machine()}\n- command: `{cmd}`\n"
+    return {"date": date, "commit": rev, "machine": machine(), "command": cmd}
+
+
+def header(command: str | None = None) -> str:
+    p = provenance(command)
+    return f"- date: {p['date']}, commit {p['commit']}\n- machine: {p['machine']}\n- command: `{p['command']}`\n"
+
+
+def write_record(name: str, figures, command: str | None = None, **fields) -> Path:
+    """Write ``benchmarks/results/NAME.json``, the machine-readable record of what a script just measured: its
+    provenance (date, commit, machine, command), ``fields`` (seeds, settings) and ``figures`` (the raw values its
+    section of BENCHMARKS.md prints, unrounded). Replaced whole, atomically, by the next measurement."""
+    path = RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"benchmark": name, **provenance(command), **fields, "figures": figures}, indent=1,
+                              default=float) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def write_section(name: str, body: str) -> None:
@@ -62,6 +85,8 @@ def write_section(name: str, body: str) -> None:
 
 def matmul_peak(n: int = 2048, reps: int = 10, stat=statistics.median) -> float:
     """float32 GFLOP/s of ``n x n`` matrix products at the current thread count (``stat`` of ``reps`` timings)."""
+    import torch
+
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     times = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, header, run_ebgan, write_record, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "conditional"
 
@@ -59,6 +59,8 @@ def main() -> None:
         lines.append(f"- {loss}: {cells}")
     body = "\n".join(lines) + "\n"
     print(body)
+    write_record("conditional", {loss: {"train_seconds": train_s, "per_class": per, "overall": overall}
+                                 for loss, train_s, per, overall, _ in rows}, seed=args.seed, threads=args.threads)
     write_section("conditional", body)
 
 

@@ -34,7 +34,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import header, write_section  # noqa: E402
+from _report import header, write_record, write_section  # noqa: E402
 
 from ebgan import dist  # noqa: E402
 from ebgan.config import apply_overrides, from_preset, resolve  # noqa: E402
@@ -117,10 +117,12 @@ def main() -> None:
              "all-reduce share of the flat step | 2 processes, overlapped s/step | overlapped vs flat speed | "
              "throughput 2 processes (flat) vs 1 |",
              "|---|---|---|---|---|---|---|---|---|"]
+    record = {}
     for preset in args.presets.split(","):
         one = measure(preset, 1, args.steps, args.warmup)
         flat = measure(preset, 2, args.steps, args.warmup, overlap=False)
         over = measure(preset, 2, args.steps, args.warmup, overlap=True)
+        record[preset] = {"one_process": one, "two_flat": flat, "two_overlapped": over, "batch": BATCH[preset]}
         lines.append(f"| {preset} | {flat['params'] / 1e6:.2f} M | {BATCH[preset]} | {one['step_s']:.4f} | "
                      f"{flat['step_s']:.4f} | {100 * flat['sync_share']:.1f}% | {over['step_s']:.4f} | "
                      f"{flat['step_s'] / over['step_s']:.2f}x | {2 * one['step_s'] / flat['step_s']:.2f}x |")
@@ -128,6 +130,7 @@ def main() -> None:
     body = "\n".join(lines) + "\n"
     print(body)
     if not args.no_write:
+        write_record("dist_speed", record, steps=args.steps, warmup=args.warmup)
         write_section("dist_speed", body)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, header, run_ebgan, write_record, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "ema"
 KEYS = {"mnist": ("is", "fid"), "ring": ("modes", "hq_pct", "reverse_kl"), "grid": ("modes", "hq_pct", "reverse_kl")}
@@ -34,6 +34,7 @@ def main() -> None:
              "then scored with the averaged and with the raw weights of the same final checkpoint (`ebgan eval "
              "RUN_DIR --weights ema|raw`)", "",
              "| preset | metric | raw G | averaged G |", "|---|---|---|---|"]
+    record = {}
     for preset in args.presets.split(","):
         run = OUT / f"{preset}-seed{args.seed}"
         run_ebgan("train", "--preset", preset, "--seed", str(args.seed), "--set", f"g_ema={args.decay}",
@@ -42,10 +43,12 @@ def main() -> None:
                                         args.data_root).splitlines()[-1])
                for w in ("raw", "ema")}
         data = json.loads((run / "data.json").read_text())["name"]
+        record[preset] = res
         for k in KEYS[data]:
             fmt = (lambda v: f"{v:.3f}") if k in ("is", "fid", "reverse_kl") else (lambda v: f"{v:g}")
             lines.append(f"| {preset} | {k} | {fmt(res['raw'][k])} | {fmt(res['ema'][k])} |")
         print("\n".join(lines[-len(KEYS[data]):]), flush=True)
+    write_record("ema", record, seed=args.seed, decay=args.decay)
     write_section("ema", "\n".join(lines) + "\n")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-from _report import header, matmul_peak, write_section  # noqa: E402
+from _report import header, matmul_peak, write_record, write_section  # noqa: E402
 
 from ebgan.config import apply_overrides, from_preset, resolve  # noqa: E402
 from ebgan.data import Dataset  # noqa: E402
@@ -67,6 +67,8 @@ def main() -> None:
                      f"{r['params_g'] / 1e6:.2f} M | {r['params_d'] / 1e6:.2f} M | {r['flops_per_step'] / 1e9:.0f} | "
                      f"{r['s_per_step']:.2f} | {r['images_per_s']:.1f} | {r['gflops']:.0f} | "
                      f"{100 * r['gflops'] / p0:.0f} % | {r['hours_default']:.0f} h ({r['steps']} steps) |")
+    write_record("image-presets", {"matmul_peak_gflops": [p0, p1], "presets": rows}, threads=args.threads,
+                 steps=args.steps)
     write_section("image-presets", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import ROOT, header, write_section
+from _report import ROOT, header, write_record, write_section
 
 
 def rss_mib(pid: int) -> float | None:
@@ -64,6 +64,8 @@ def main() -> None:
             f"{quarters[3]:.0f} MiB | < 1536 MiB, flat |\n")
     print(body)
     if not args.no_write:
+        write_record("memory", {"peak_rss_mib": peak, "rss_mib_at": dict(zip(("25%", "50%", "75%", "99%"), quarters)),
+                                "readings": len(trace), "seconds": total}, steps=args.steps)
         write_section("memory", body)
 
 

@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from _report import header, median, write_section
+from _report import header, median, write_record, write_section
 
 from ebgan.config import apply_overrides, from_preset, resolve
 from ebgan.data import MIXTURES, load_dataset
@@ -66,12 +66,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     rows = ["| preset | seed | steps | modes | high quality % | reverse KL | train s |", "|---|---|---|---|---|---|---|"]
-    verdicts = []
+    verdicts, record = [], {}
     for preset in args.presets:
         results = []
         for seed in args.seeds:
             r = run(preset, seed, args.device, args.set)
             results.append(r)
+            record.setdefault(preset, []).append({"seed": seed, **r})
             line = (f"| {preset} | {seed} | {r['steps']} | {r['modes']}/{r['n_modes']} | {r['hq_pct']:.1f} | "
                     f"{_kl(r['reverse_kl'])} | {r['seconds']:.0f} |")
             rows.append(line)
@@ -99,7 +100,9 @@ def main() -> None:
         f"{args.threads} thread(s), device {args.device}\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdicts) + "\n")
     print(body)
     if not args.no_write:
-        write_section("quality_2d" + "".join("-" + s.replace("=", "") for s in args.set), body)
+        name = "quality_2d" + "".join("-" + s.replace("=", "") for s in args.set)
+        write_record(name, record, threads=args.threads, device=args.device, sets=args.set, samples=N_SAMPLES)
+        write_section(name, body)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from _report import ROOT, header, matmul_peak, median, write_section
+from _report import ROOT, header, matmul_peak, median, write_record, write_section
 
 from ebgan import losses
 from ebgan.config import apply_overrides, from_preset, resolve
@@ -134,6 +134,13 @@ def main() -> None:
         "G step, fused Adam.\n")
     print(body)
     if not args.no_write:
+        write_record("speed", {"images_per_s": {k: median(v) for k, v in rates.items()},
+                               "speedup_vs_reference": {k: median(v) / base for k, v in rates.items()},
+                               "gflop_per_step": {"reference": flops_ref / 1e9,
+                                                  **{k: f / 1e9 for k, f in flops_ours.items()}},
+                               "matmul_peak_gflops": peak},
+                     threads=args.threads, batch=b, blocks=args.blocks, steps_per_block=args.steps_per_block,
+                     amp={k: str(v) for k, v in variants_amp.items()})
         write_section("speed", body)
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _report import BENCHMARKS, header, write_section  # noqa: E402
+from _report import BENCHMARKS, header, write_record, write_section  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ebgan.stream import BatchStream, StreamedImages  # noqa: E402
@@ -70,6 +70,8 @@ def main() -> None:
     if train_rate:
         lines += ["", f"celeba-64 trains at {train_rate} images/s on this CPU (\"image-presets\"); a GPU step is "
                   "much faster, so there the workers (and their count) decide whether training waits for data."]
+    write_record("stream", {"images_per_s_by_workers": dict(rows), "celeba64_train_images_per_s": train_rate},
+                 images=args.images, size=args.size, batches=args.batches)
     write_section("stream", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

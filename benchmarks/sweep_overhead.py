@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-from _report import ROOT, header, median, write_section  # noqa: E402
+from _report import ROOT, header, median, write_record, write_section  # noqa: E402
 
 from ebgan.config import to_dict  # noqa: E402
 from ebgan.sweep import run_sweep  # noqa: E402
@@ -110,6 +110,9 @@ def main() -> None:
     body = "\n".join(lines) + "\n"
     print(body)
     print(json.dumps({k: v[0] for k, v in results.items()} | {"single": t1}))
+    write_record("sweep_overhead", {"single_run_s": singles, "ideal_runs_per_hour": ideal, "backends": {
+        name: {"wall_s": t, "runs": n, "run_s": [r["seconds"] for r in rs], "startup_s": start}
+        for name, (t, rs, start) in results.items()}}, workers=args.workers, reps=args.reps)
     write_section("sweep_overhead", body)
 
 

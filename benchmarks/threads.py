@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from _report import ROOT, header, median, write_section
+from _report import ROOT, header, median, write_record, write_section
 
 CHILD = r"""
 import json, sys, time, torch
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     args = ap.parse_args()
     settings = [("default (auto)", 0), ("1 thread", 1), ("2 threads", 2)]
-    rows = []
+    rows, record = [], {}
     for condition in ("idle", "one core busy"):
         busy = None
         if condition != "idle":
@@ -69,6 +69,7 @@ def main() -> None:
                             chosen.append(r["threads"])
                         print(condition, preset, name, f"{r['ms']:.2f} ms", r["threads"], flush=True)
                 med = {name: median(v) for name, v in res.items()}
+                record[f"{preset}, {condition}"] = {"ms_per_step": res, "median_ms": med, "auto_chose": chosen}
                 best = min(med.values())
                 for name, _ in settings:
                     extra = f" (chose {'/'.join(map(str, chosen))})" if name.startswith("default") else ""
@@ -83,6 +84,7 @@ def main() -> None:
             f"a fresh process; the busy core is a separate `python -c 'while True: pass'` process\n\n"
             "| preset | condition | setting | median ms/step | vs best |\n|---|---|---|---|---|\n"
             + "\n".join(rows) + "\n")
+    write_record("threads", record, reps=args.reps, steps=args.steps)
     write_section("threads", body)
     print(body)
 
