@@ -121,10 +121,15 @@ def launch_worker(script: str, spec: dict) -> dict:
     return {"status": "failed", "error": f"worker exited with status {proc.returncode}: {tail[:300]}"}
 
 
+def metrics_rows(run: Path) -> list[dict]:
+    """The rows of a run folder's ``metrics.jsonl`` (none when the run has not logged yet)."""
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 def finished(run: Path, steps: int) -> bool:
     """Whether the training run in ``run`` logged its step ``steps`` and kept its checkpoints."""
-    rows = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
-    return any(json.loads(r).get("step") == steps for r in rows) and (run / "checkpoints").exists()
+    return any(r.get("step") == steps for r in metrics_rows(run)) and (run / "checkpoints").exists()
 
 
 def run_ebgan(*argv: str) -> str:

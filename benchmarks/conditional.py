@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_record, write_section  # noqa: E402
+from _report import ROOT, header, metrics_rows, run_ebgan, write_record, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "conditional"
 
@@ -39,7 +39,7 @@ def main() -> None:
         run_ebgan("train", "--preset", "mnist", "--loss", loss, "--seed", str(args.seed), "--set", "conditional=true",
               "--set", f"num_threads={args.threads}", "--data-root", args.data_root, "--out", str(run), "--resume",
               "--no-progress")
-        train_s = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["time"]
+        train_s = metrics_rows(run)[-1]["time"]
         per = json.loads(run_ebgan("eval", str(run), "--per-class", "--data-root", args.data_root).splitlines()[-1])
         overall = json.loads(run_ebgan("eval", str(run), "--data-root", args.data_root).splitlines()[-1])
         rows.append((loss, train_s, per, overall, time.perf_counter() - t))

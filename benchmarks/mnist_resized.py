@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, header, metrics_rows, run_ebgan, write_section  # noqa: E402
 
 from ebgan.data import expected_sample_shape  # noqa: E402
 from ebgan.nets import describe_networks  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
     gflop = describe_networks(config, shape, make_objective(config).head)["flops_per_step"] / 1e9
     scores = json.loads(run_ebgan("eval", str(out), "--against", args.data, "--data-root", data_root)
                         .strip().splitlines()[-1])
-    seconds = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]["time"]
+    seconds = metrics_rows(out)[-1]["time"]
     keys = ("is", "fid") if args.data == "mnist" else ("modes", "kl")
     head = header()
     date = re.search(r"date: ([^\n]+)", head).group(1)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, header, metrics_rows, run_ebgan, write_section  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "search"
 
@@ -133,7 +133,7 @@ def one(section: str, preset: str, loss: str, name: str, sets: list[str], seed: 
         out = run_ebgan("eval", str(run), "--data-root", data_root)
         scores_path.write_text(out.strip().splitlines()[-1] + "\n")
     scores = json.loads(scores_path.read_text())
-    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(run)
     steps = max(r.get("step", 0) for r in rows)
     seconds = max(r.get("time", 0.0) for r in rows)
     return {"name": name, "seed": seed, "steps": steps, "minutes": seconds / 60, **scores}

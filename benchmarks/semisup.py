@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-from _report import ROOT, header, matmul_peak, write_section  # noqa: E402
+from _report import ROOT, header, matmul_peak, metrics_rows, write_section  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "semisup"
 PROBE = ROOT / "benchmarks" / "results" / "semisup-probe"
@@ -182,18 +182,12 @@ def speed_files() -> list[Path]:
     return sorted(OUT.glob("speed*.json"))
 
 
-def _metrics(d: Path) -> list[dict]:
-    """The rows of a run's ``metrics.jsonl`` (none when the run has not logged yet)."""
-    path = d / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
-
 def in_progress(d: Path) -> dict | None:
     cfg = d / "config.json"
     if not cfg.is_file():
         return None
     steps = json.loads(cfg.read_text())["steps"]
-    rows = _metrics(d)
+    rows = metrics_rows(d)
     step = max((r["step"] for r in rows), default=0)
     errs = [r for r in rows if "eval/test_error" in r]
     real = [r["energy/real"] for r in rows if "energy/real" in r]
@@ -307,7 +301,7 @@ def probe_body(command: str) -> str:
         if not (d / "result.json").is_file():
             lines.append(f"| {name} | not run | | | |")
             continue
-        rows = _metrics(d)
+        rows = metrics_rows(d)
         errs = {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
         real = [r["energy/real"] for r in rows if "energy/real" in r][-1]
         lines.append(f"| {name} | {errs.get(500, float('nan')):.2f} | {errs.get(1000, float('nan')):.2f} | "
@@ -325,7 +319,7 @@ def search_body(command: str) -> str:
     for d in sorted(p for p in SEARCH.glob("*") if (p / "config.json").is_file()):
         cfg = json.loads((d / "config.json").read_text())
         labels, seed = cfg["labels"], cfg["seed"]
-        rows = _metrics(d)
+        rows = metrics_rows(d)
         last = [r for r in rows if "energy/fake" in r][-1]
         default = run_dir(cfg["model"], labels, seed)
         dcfg = json.loads((default / "config.json").read_text()) if (default / "config.json").is_file() else {}
@@ -335,7 +329,8 @@ def search_body(command: str) -> str:
                   f"{last['energy/fake']:.1f} (margin then {last['margin']:.1f})", "",
                   f"| step | this run | default ({default.name}, margin {dcfg.get('margin', float('nan')):g}) | "
                   f"ladder-{labels}-s{seed} |", "|---|---|---|---|"]
-        mine, dflt, lad = (_errors(r) for r in (rows, _metrics(default), _metrics(run_dir("ladder", labels, seed))))
+        ladder = run_dir("ladder", labels, seed)
+        mine, dflt, lad = (_errors(r) for r in (rows, metrics_rows(default), metrics_rows(ladder)))
         for step in sorted(k for k in mine if k % 10000 == 0):
             cells = [f"{e[step]:.2f}" if step in e else "-" for e in (mine, dflt, lad)]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")

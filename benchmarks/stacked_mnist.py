@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _report import ROOT, finished, header, run_ebgan, write_section  # noqa: E402
+from _report import ROOT, finished, header, metrics_rows, run_ebgan, write_section  # noqa: E402
 
 from ebgan.config import PRESETS  # noqa: E402
 
@@ -46,8 +46,7 @@ def one(loss: str, seed: int, steps: int, threads: int, sets: list[str], data_ro
         out = run_ebgan("eval", str(run), "--against", "stacked-mnist", "--data-root", data_root)
         scores_path.write_text(out.strip().splitlines()[-1] + "\n")
     scores = json.loads(scores_path.read_text())
-    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
-    seconds = max(r.get("time", 0.0) for r in rows)
+    seconds = max(r.get("time", 0.0) for r in metrics_rows(run))
     return {"loss": loss, "seed": seed, "steps": steps, "modes": scores["modes"], "kl": scores["kl"],
             "minutes": seconds / 60, "run": run}
 
