@@ -267,7 +267,7 @@ def report(args) -> None:
     tests = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("test-s*.json"))]
     unl = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("unlearning-s*.json"))]
     fb = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("feedback-s*.json"))]
-    n = len(args.seeds)
+    n = 3  # the protocol's seeds, whatever one invocation ran
     partial = val is None or len(tests) < n or len(unl) < n or len(fb) < n
     lines = ["## Log anomaly detection on HDFS (`ebgan seq`)" + (" — PARTIAL" if partial else ""), "",
              header(), ""]
@@ -325,7 +325,11 @@ def report(args) -> None:
             rs = [u[label] for u in unl]
             lines.append(f"| {label} | {ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
                          f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['f1_deeplog'] for r in rs])} |")
-        lines.append("")
+        thr0 = statistics.mean(u["without"]["threshold"] for u in unl)
+        lines += ["", f"Finding: the margin (20 nats) is {20 / thr0:.0f} times the `{val['chosen']['energy'] if val else ''}` "
+                  f"energy's calibrated threshold ({thr0:.2f}); pushing 38 patterns' mean surprise that far distorted "
+                  "the model (normal loss 0.7 -> 3.1) and lifted the held-out calibration sessions, so the threshold "
+                  "rose and detection fell. A margin at the energy's scale (a few times the threshold) is untested.", ""]
     if fb:
         lines += [f"Feedback ({len(fb)} seed{'s' if len(fb) != 1 else ''}): the test stream in a seeded order in 10 "
                   f"chunks; after each chunk its false positives and negatives are fed back (`update`, "
@@ -341,7 +345,12 @@ def report(args) -> None:
                   f"test sessions before -> after: {ms([f['before']['fpr'] for f in fb], '{:.5f}')} -> "
                   f"{ms([f['after']['fpr'] for f in fb], '{:.5f}')}; detection rate on all abnormal test sessions "
                   f"{ms([f['before']['recall'] for f in fb])} -> {ms([f['after']['recall'] for f in fb])}; "
-                  f"update time {ms([f['update_seconds'] for f in fb], '{:.1f}')} s in all.", ""]
+                  f"update time {ms([f['update_seconds'] for f in fb], '{:.1f}')} s in all.", "",
+                  "Finding: the updates oscillate. The false negatives' hinge pushes the mean surprise to 20 nats "
+                  "(ten times the threshold), which flags most normal sessions in the next chunk; feeding those "
+                  "back lowers everything again. The never-updated model had no false positive to remove at this "
+                  "threshold, so the goal (half of the later false positives removed) is not met; a margin near the "
+                  "threshold and fewer steps are the next thing to measure.", ""]
     write_section("seq_hdfs", "\n".join(lines))
 
 
