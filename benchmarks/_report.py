@@ -66,9 +66,14 @@ def write_record(name: str, figures, command: str | None = None, **fields) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps({"benchmark": name, **provenance(command), **fields, "figures": figures}, indent=1,
-                              default=float) + "\n")
+                              default=_plain) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _plain(value):
+    """numpy and torch values as JSON: arrays and tensors as lists, scalars as floats."""
+    return value.tolist() if hasattr(value, "tolist") else float(value)
 
 
 def write_section(name: str, body: str) -> None:

@@ -32,7 +32,7 @@ from ebgan.evaluate import evaluate
 from ebgan.metrics.classifier import load_classifier
 from ebgan.metrics.reference import stacked_mnist_triplets
 
-from _report import ROOT, header, write_section
+from _report import ROOT, header, write_record, write_section
 
 SECTION = "eval_reference"
 
@@ -215,6 +215,13 @@ def main() -> None:
             f"{ref['is']:.3f} +- {ref['is_std']:.3f}, I' {ref['paper_score']:.3f}, FID test vs train "
             f"{ref['fid_test_vs_train']:.3f}, Stacked MNIST {ref['stacked_modes']} modes / KL {ref['stacked_kl']:.4f}.",
         ]
+    write_record(SECTION, {"mnist_test": real, "mnist_train_0_9999_against_test": train_half,
+                           "noise_pct": {str(pct): r for pct, r in sweep},
+                           "mixtures": {label: rs for label, _, rs in mix_rows},
+                           "stacked_mnist": {label: {"classifier": r, "true_labels": t} for label, r, t in stacked},
+                           "seconds": {"score_test_set": t_real, "total": total}, "memory_probe": probe},
+                 command="python benchmarks/eval_reference.py --data-root ../shared/data",
+                 classifier_sha256=clf.sha256, classifier_test_accuracy=clf.test_accuracy)
     write_section(SECTION, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
