@@ -94,11 +94,18 @@ def _text(rel: str) -> str:
 
 
 def read_json(rel: str) -> dict:
-    return json.loads(_text(rel))
+    """A JSON result file, parsed once per version (shared: callers do not modify it)."""
+    return _parse(_text(rel), False)
 
 
 def read_jsonl(rel: str) -> list[dict]:
-    return [json.loads(line) for line in _text(rel).splitlines() if line.strip()]
+    """A JSON-lines result file, one dict per line, parsed once per version (shared: not modified)."""
+    return _parse(_text(rel), True)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str, lines: bool):
+    return [json.loads(line) for line in text.splitlines() if line.strip()] if lines else json.loads(text)
 
 
 def script_constant(script: str, name: str):
