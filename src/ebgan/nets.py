@@ -91,6 +91,71 @@ def is_conditional(net: nn.Module) -> bool:
     return any(isinstance(m, Conditioned) for m in net.modules())
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Batch-norm running statistics from real data only. In training mode a batch-norm layer normalises every
+# batch with that batch's own statistics and, as a side effect, folds them into its running mean and variance;
+# eval mode then normalises with those running statistics (ebgan.energy.energies, `ebgan score`, thresholds,
+# the energy landscape, energy rejection). The discriminator also runs on generated samples (the D step's fake
+# pass, the G step) and on known anomalies (unlearning), which without care make about two thirds of those
+# updates. ``frozen_bn_stats`` wraps such passes so that they leave the running statistics exactly as they
+# were: the discriminator's eval-mode function is then calibrated on the real (normal) training data alone.
+
+
+def _bn_stat_buffers(module: nn.Module) -> list[Tensor]:
+    """The running statistics a training-mode forward of ``module`` would update: running mean, running
+    variance and the batch counter of every batch-norm layer in training mode that tracks them."""
+    if getattr(module, "_ebgan_no_batch_norm", False):  # the common case of the 2-D presets, remembered
+        return []
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        module._ebgan_no_batch_norm = True  # a net's layers never change after it is built
+    out: list[Tensor] = []
+    for m in layers:
+        if m.training and m.track_running_stats:
+            out += [t for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
+    return out
+
+
+class frozen_bn_stats:
+    """A context in which forward passes of ``module`` leave its batch-norm running statistics unchanged.
+
+    The passes themselves are untouched: every batch-norm layer still runs its ordinary training-mode kernel
+    (the batch normalised with its own statistics, through the same code path, eager or ``torch.compile``d,
+    ``SyncBatchNorm`` or :class:`ebgan.dist.GlobalBatchNorm`, under any autocast), so outputs, losses and
+    gradients are bit for bit what they were; only the running mean, running variance and
+    ``num_batches_tracked`` of every layer are put back on exit to the values they had on entry. Saving and
+    restoring the buffers (rather than ``momentum=0``) also covers ``momentum=None`` (a cumulative average
+    driven by ``num_batches_tracked``) and the counter itself.
+
+    The buffers are restored in place (the same tensor objects: compiled graphs, the optimiser and the
+    checkpoint see the same buffers) through ``.data``, i.e. without bumping autograd's version counter. That
+    is what the batch-norm kernel does when it updates them, and it is safe for the same reason: autograd may
+    keep a reference to them, but a training-mode backward never reads them (it uses the batch's saved mean
+    and inverse standard deviation); bumping the counter would make that backward refuse to run.
+
+    A no-op (nothing cloned) for a module without batch norm or in eval mode. Nothing outlives the context,
+    so checkpoints need nothing new for exact resume.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.saved: list[tuple[Tensor, Tensor]] = []
+
+    def __enter__(self) -> frozen_bn_stats:
+        buffers = _bn_stat_buffers(self.module)
+        if buffers:
+            with torch.no_grad():
+                self.saved = [(t, t.detach().clone()) for t in buffers]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.saved:
+            with torch.no_grad():
+                for t, old in self.saved:
+                    t.data.copy_(old)
+            self.saved = []
+
+
 def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 

@@ -20,8 +20,20 @@ from torch import Tensor, nn
 from . import losses
 from .config import Config, margin_at
 from .errors import EbganError
+from .nets import frozen_bn_stats
 
 Stats = dict[str, Tensor]
+
+# Batch-norm running statistics (every loss, auto-encoder and scalar discriminators alike): only D's passes
+# over real training data update them. Every other pass of D (generated samples in the D and G steps, known
+# anomalies, gradient-penalty interpolates and pairs) runs inside ``frozen_bn_stats(D)``, which restores them
+# afterwards (ebgan.nets): in training mode each batch is normalised with its own statistics either way, so the
+# losses and gradients are unchanged, and the statistics that eval mode normalises with describe the real data.
+# That is what an auto-encoder's energy is calibrated on (``energies()``: `ebgan score`, thresholds, the energy
+# landscape, energy rejection); a scalar discriminator gets the same rule, so that its eval-mode output (a
+# checkpoint's D, loaded in eval mode by ``ebgan.sampling.load_networks``) is D's function on data-like
+# batches rather than a mixture fitted mostly to the generator's moving target, and one rule holds for all.
+# Pre-training passes are on real data and keep updating them.
 
 
 def has_batch_norm(D: nn.Module) -> bool:
@@ -40,11 +52,12 @@ def discriminate(D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tens
     batch norm, two passes, real-only and fake-only: the G step sees D on an all-fake batch, so the D step
     must normalise fakes with fake-only statistics too; with mixed statistics in the D step the generator
     meets a different function than the one D was trained to be, and exploits the gap (a DCGAN-style conv
-    EBGAN collapsed to one texture that way).
+    EBGAN collapsed to one texture that way). Only the real pass updates the running statistics.
     """
     if has_batch_norm(D):
         value_real, code_real = D(real)
-        value_fake, code_fake = D(fake)
+        with frozen_bn_stats(D):
+            value_fake, code_fake = D(fake)
         return value_real, value_fake, code_real, code_fake
     n = real.shape[0]
     value, code = D(torch.cat([real, fake], dim=0))
@@ -122,15 +135,17 @@ class EBGANObjective(Objective):
         ``m_a`` is ``cfg.anomaly_margin`` or, by default, the game's starting margin ``cfg.margin``, held
         constant: a margin schedule decaying to 0 (the ``mnist-oneclass`` preset's) would otherwise switch the
         unlearning off by the end of training. A pass of its own, so a batch-norm D normalises the anomalies
-        with their own statistics (see ``discriminate``)."""
-        e_anom, _ = D(anomalies)
+        with their own statistics (see ``discriminate``), leaving the running statistics to the real data."""
+        with frozen_bn_stats(D):
+            e_anom, _ = D(anomalies)
         e_anom = e_anom.float()
         m = self.cfg.anomaly_margin if self.cfg.anomaly_margin is not None else self.cfg.margin
         loss = losses.unlearning_loss(e_anom, m)
         return loss, {"energy_anomaly": e_anom.mean().detach()}
 
     def g_loss(self, D, fake, step):
-        e_fake, code = D(fake)
+        with frozen_bn_stats(D):
+            e_fake, code = D(fake)
         loss = losses.ebgan_g_loss(e_fake.float())
         stats: Stats = {}
         if self.cfg.pt_weight > 0:
@@ -163,7 +178,8 @@ class ScoreObjective(Objective):
         return loss, {"d_real": s_real.mean().detach(), "d_fake": s_fake.mean().detach()}
 
     def g_loss(self, D, fake, step):
-        s_fake, _ = D(fake)
+        with frozen_bn_stats(D):
+            s_fake, _ = D(fake)
         return self.g_fn(s_fake.float()), {}
 
 
@@ -225,7 +241,8 @@ class WGANGPObjective(ScoreObjective):
     def d_loss(self, D, real, fake, step):
         loss, stats = super().d_loss(D, real, fake, step)
         alpha = torch.rand(real.shape[0], generator=self.gen_alpha).to(real.device)  # [N], drawn on the CPU
-        gp = losses.gradient_penalty(lambda x: D(x)[0].float(), real.float(), fake.float(), alpha=alpha)
+        with frozen_bn_stats(D):  # interpolates (D has no batch norm here: config.validate; kept for safety)
+            gp = losses.gradient_penalty(lambda x: D(x)[0].float(), real.float(), fake.float(), alpha=alpha)
         stats["gp"] = gp.detach()
         return loss + self.cfg.gp_weight * gp, stats
 
@@ -288,13 +305,15 @@ class LossSensitiveObjective(Objective):
         stats = {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(), "delta": delta.mean().detach()}
         if self.cfg.ls_gp > 0:
             both = torch.cat([real.float(), fake.float()])
-            gp = losses.gradient_norm_penalty(lambda x: D(x)[0].float().abs(), both)
+            with frozen_bn_stats(D):  # real and generated samples (no batch norm here either: config.validate)
+                gp = losses.gradient_norm_penalty(lambda x: D(x)[0].float().abs(), both)
             stats["gp"] = gp.detach()
             loss = loss + self.cfg.ls_gp * gp
         return loss, stats
 
     def g_loss(self, D, fake, step):
-        f_fake, _ = D(fake)
+        with frozen_bn_stats(D):
+            f_fake, _ = D(fake)
         return losses.loss_sensitive_g_loss(f_fake.float().abs()), {}
 
 
@@ -331,7 +350,8 @@ class BEGANObjective(Objective):
                       "convergence": torch.tensor(conv)}
 
     def g_loss(self, D, fake, step):
-        e_fake, _ = D(fake)
+        with frozen_bn_stats(D):
+            e_fake, _ = D(fake)
         return losses.began_g_loss(e_fake.float()), {}
 
     def after_d_loss(self, stats):
@@ -347,7 +367,8 @@ class BEGANObjective(Objective):
 
 
 def pretrain_loss(D: nn.Module, real: Tensor) -> Tensor:
-    """Auto-encoder pre-training on real data alone: the mean energy (reconstruction error) of real samples."""
+    """Auto-encoder pre-training on real data alone: the mean energy (reconstruction error) of real samples.
+    A real pass: it updates batch-norm running statistics."""
     energy, _ = D(real)
     return energy.float().mean()
 
