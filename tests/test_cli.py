@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import gzip
 import json
@@ -230,10 +231,16 @@ def _all_parsers():
 
 def test_every_option_has_help_and_states_its_default():
     _, commands = _all_parsers()
-    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list", "sweep", "semisup"}
+    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list", "sweep",
+                             "semisup", "seq"}
+    commands = dict(commands)
+    for action in commands.pop("seq")._actions:  # `ebgan seq` holds commands of its own
+        if isinstance(action, argparse._SubParsersAction):
+            assert set(action.choices) == {"parse", "train", "score", "update"}
+            commands.update({f"seq {k}": v for k, v in action.choices.items()})
     for name, parser in commands.items():
         for action in parser._actions:
-            if action.dest == "help":
+            if action.dest == "help" or isinstance(action, argparse._SubParsersAction):
                 continue
             where = f"ebgan {name} {'/'.join(action.option_strings) or action.dest}"
             assert action.help, f"{where} has no help text"
