@@ -15,9 +15,22 @@
     ebgan seq parse|train|score|update ...   (event sequences: log anomaly detection; `ebgan seq --help`)
     ebgan list [--config]
 
-A mistake of the user's (unknown preset or key, invalid value, missing or corrupt data, a folder that is not
-a run) prints one line ``ebgan: error: ...`` and exits with status 2. A training run stopped by Ctrl-C or
-SIGTERM writes a checkpoint first and exits with 130 or 143.
+Exit statuses:
+
+- 0: done.
+- 2: a mistake of the user's (unknown preset or key, invalid value, missing or corrupt data, a folder that is
+  not a run): one line ``ebgan: error: ...``.
+- 3: a file could not be written (no space left on device, an I/O error, a read-only file system, a folder
+  deleted under the command, permission denied): one line naming the file and the cause, e.g. ``ebgan: error:
+  no space left on device writing RUN/checkpoints/step-00000030/state.pt: the last complete checkpoint is step
+  20; free space and run again with --resume (...)``. A training run keeps its previous complete checkpoint,
+  and ``--resume`` then reaches exactly the result of an uninterrupted run; a sweep continues when its
+  command runs again.
+- 4: a sweep could not run every setting because a worker could not be started or fed (the message names the
+  settings not run and the cause); running the command again continues it.
+- 130 / 143: stopped by Ctrl-C / SIGTERM (a training run writes a checkpoint first); 141: the reader of the
+  output went away (``ebgan ... | head``).
+- 1 (with a traceback): a bug.
 """
 
 from __future__ import annotations
@@ -805,9 +818,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except EbganError as e:
+    except EbganError as e:  # 2 for a mistake, 3 for a failed write (WriteFailed), 4 for an incomplete sweep
         print(f"ebgan: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_status
     except (Interrupted, SweepInterrupted) as e:
         print(f"ebgan: {e}", file=sys.stderr)
         return 128 + int(e.signum)

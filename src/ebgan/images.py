@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write, writing
 from .errors import EbganError
 
 
@@ -85,12 +85,13 @@ def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise EbganError(f"cannot save image {path}: unknown extension {path.suffix!r}; use .png")
-    try:
+    with writing(path):  # a failed write (full disk, I/O error, ...) is WriteFailed, exit status 3
         path.parent.mkdir(parents=True, exist_ok=True)
+    try:
         with atomic_write(path) as f:
             image.save(f, format=fmt)
-    except OSError as e:
-        raise EbganError(f"cannot write image {path}: {e}")
+    except OSError as e:  # Pillow's own refusals (a mode the format cannot store) carry no errno
+        raise EbganError(f"cannot write image {path}: {e}") from None
     return path
 
 

@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from ._fileio import atomic_write_text
+from . import _faults
+from ._fileio import atomic_write_text, write_all, writing
 from .config import Config, from_dict, to_dict
 from .errors import EbganError
 from .folders import expect_kind
@@ -34,9 +35,12 @@ def saved_config(run_dir: str | os.PathLike) -> Config:
     path = Path(run_dir) / "config.json"
     expect_kind(run_dir, "train", "ebgan train/sample/eval/score")
     try:
-        return from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError) as e:
-        raise EbganError(f"{path} is unreadable: {e}") from None
+        d = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise EbganError(f"{path} is unreadable: {str(e)[:200] or type(e).__name__}") from None
+    if not isinstance(d, dict):
+        raise EbganError(f"{path} is not a run's configuration (a JSON object of fields), got {type(d).__name__}")
+    return from_dict(d)
 
 
 def _comparable(cfg: Config) -> dict:
@@ -161,8 +165,9 @@ class RunLock:
         if self.dir.exists() and not self.dir.is_dir():
             raise EbganError(f"--out {self.dir} exists and is not a folder")
         self.created = not self.dir.exists()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with writing(self.path):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,10 +178,20 @@ class RunLock:
                     os.close(fd)
                 raise EbganError(f"{self.dir} is in use by another ebgan process (pid {holder}); wait for it to "
                                  f"finish or stop it, then run this again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            with writing(self.path):
+                _faults.io_point(self.path)
+                os.ftruncate(fd, 0)
+                write_all(fd, f"{os.getpid()}\n".encode())
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def release(self, cleanup: bool = False) -> None:
         """Drop the lock; with ``cleanup``, remove a folder this lock created if nothing else was written."""
@@ -184,12 +199,12 @@ class RunLock:
             return
         os.close(self._fd)  # closing the descriptor releases the flock
         self._fd = None
-        if cleanup and self.created and all(p.name == LOCK_NAME for p in self.dir.iterdir()):
-            self.path.unlink(missing_ok=True)
-            try:
+        try:
+            if cleanup and self.created and all(p.name == LOCK_NAME for p in self.dir.iterdir()):
+                self.path.unlink(missing_ok=True)
                 self.dir.rmdir()
-            except OSError:
-                pass
+        except OSError:
+            pass  # the folder was deleted under the run, or is read-only now: nothing to clean up
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _faults
+from ._fileio import writing
 from .errors import EbganError
 
 
@@ -24,24 +26,35 @@ class TensorBoardLog:
         except ImportError:
             raise EbganError("tensorboard=true needs TensorBoard: pip install 'ebgan[tensorboard]'") from None
         # Rows up to the checkpoint's step are kept (as in metrics.jsonl); later ones are logged again.
-        self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"),
-                                    purge_step=start_step + 1 if start_step else None)
+        # Events are written by TensorBoard's own thread; a failed write (full disk) comes back at the next
+        # call, raised here as WriteFailed naming the folder.
+        self.dir = Path(run_dir) / "tensorboard"
+        with writing(self.dir):
+            self.writer = SummaryWriter(str(self.dir), purge_step=start_step + 1 if start_step else None)
+        # The event file (named by TensorBoard: time and host), for messages; the folder if it cannot be found.
+        self.path = Path(getattr(getattr(self.writer._get_file_writer(), "event_writer", None), "_file_name",
+                                 self.dir))
 
     def scalars(self, row: dict[str, Any]) -> None:
         step = int(row["step"])
-        for k, v in row.items():
-            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                self.writer.add_scalar(k, v, step)
-        self.writer.flush()
+        with writing(self.path):
+            _faults.io_point(self.path)
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    self.writer.add_scalar(k, v, step)
+            self.writer.flush()
 
     def image(self, png: Path, step: int, tag: str = "samples") -> None:
         from PIL import Image
 
         with Image.open(png) as im:
             arr = np.asarray(im.convert("RGB"))
-        self.writer.add_image(tag, arr, step, dataformats="HWC")
-        self.writer.flush()
+        with writing(self.path):
+            _faults.io_point(self.path)
+            self.writer.add_image(tag, arr, step, dataformats="HWC")
+            self.writer.flush()
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        with writing(self.path):
+            self.writer.flush()
+            self.writer.close()

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from . import _faults, dist, lapgan
+from ._fileio import AppendLog, writing
 from .checkpoint import (
     atomic_write_text,
     find_checkpoint,
@@ -38,7 +39,7 @@ from .checkpoint import (
 from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
-from .errors import EbganError
+from .errors import EbganError, WriteFailed
 from .nets import build_networks, seeded_noise, set_labels
 from .objectives import make_objective, pretrain_loss
 from .progress import Progress
@@ -479,11 +480,21 @@ class Trainer:
         return nets
 
     def load(self, ckpt: Path) -> dict[str, Any]:
-        """Restore a checkpoint; returns the training loop's state saved with it (``{}`` if none)."""
+        """Restore a checkpoint; returns the training loop's state saved with it (``{}`` if none). A state that
+        does not fit this run (damaged, or from another program) is one EbganError naming the checkpoint."""
         load_weights(ckpt, self.nets())
         state = load_state(ckpt)
-        self.load_state_dict(state)
-        return state.get("loop", {})
+        try:
+            self.load_state_dict(state)
+            loop = state.get("loop", {})
+            if not isinstance(loop, dict) or not isinstance(loop.get("sums", {}), dict) or \
+                    not all(isinstance(v, Tensor) for v in loop.get("sums", {}).values()):
+                raise TypeError("the training loop's sums are not a mapping of tensors")
+            int(loop.get("count", 0))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as e:
+            raise EbganError(f"{ckpt}: the checkpoint's state does not fit this run ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:200]}); it is damaged or from another run") from None
+        return loop
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -542,7 +553,8 @@ def _rewind_best(out: Path, step: int) -> dict | None:
     best = json.loads(path.read_text())
     if best.get("step", 0) <= step:
         return best
-    path.unlink()
+    with writing(path):
+        path.unlink()
     shutil.rmtree(out / "checkpoints" / "best", ignore_errors=True)
     return None
 
@@ -571,6 +583,7 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
     """
     info = dist.setup(resolve_device(cfg.device, dist.DistInfo()).type)  # NCCL for CUDA, gloo for CPU
     out = Path(out_dir)
+    existed = out.is_dir()
     lock = RunLock(out) if info.is_main else None
     ok = False  # finished, or stopped by a signal at a step every rank agreed on
     try:
@@ -603,6 +616,8 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
             raise
         ok = True
         return summary
+    except WriteFailed as e:
+        raise e.with_hint(write_failed_hint(out, e.errno, existed or (lock is not None and lock.held))) from e
     finally:
         if lock is not None:
             lock.release(cleanup=not ok)
@@ -637,9 +652,12 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
     bar = None
     say = _stderr if info.is_main else (lambda msg: None)
     if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
+        # config.json first: a run that could not write it leaves an empty folder, which the same command reuses.
         atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+        with writing(out / "samples"):
+            (out / "samples").mkdir(exist_ok=True)
         # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
         meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(trainer.sample_shape),
                 "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve()),
@@ -671,7 +689,7 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
     sums: dict[str, Tensor] = dict(loop.get("sums", {}))
     count = int(loop.get("count", 0))
     t_last = time.perf_counter()
-    log = metrics_path.open("a") if info.is_main else None
+    log = AppendLog(metrics_path) if info.is_main else None  # whole lines; a failed write raises WriteFailed
     tb = None
     if info.is_main and cfg.tensorboard:
         from .tblog import TensorBoardLog
@@ -755,13 +773,15 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                                       f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
                                       f"{shlex.quote(str(out))} --resume", signum)
     finally:
+        failing = sys.exc_info()[1] is not None  # then a second failure while closing must not hide the first
         trainer.close_stream()
         if bar is not None:
             bar.close()
         if log is not None:
             log.close()
         if tb is not None:
-            tb.close()
+            with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
+                tb.close()
     summary: dict[str, Any] = {"run_dir": str(out), "steps": trainer.step, "seconds": round(trainer.elapsed, 2),
                                "threads": trainer.threads, "threads_reason": trainer.threads_reason}
     if info.is_main:
@@ -788,6 +808,34 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
             summary["threshold"] = calib
     return summary
+
+
+def write_failed_hint(out: Path, errno: int | None, existed: bool = True) -> str:
+    """What a training run that could not write a file says to do: where ``--resume`` starts from (the
+    newest complete checkpoint, which a failed write never touches) and what to fix first. ``existed``: whether
+    the run folder was there when the command started."""
+    import errno as en
+
+    if not out.is_dir() and existed:
+        return (f"the run folder {out} is gone (deleted or moved while the run wrote to it): nothing is left to "
+                f"resume; start the run again")
+    fix = {en.ENOSPC: "free space", en.EDQUOT: "free space (or raise the quota)",
+           en.EIO: "check the disk (`dmesg`; copy the run folder to a sound one if it is failing)",
+           en.EROFS: "remount the file system read-write (or copy the run folder elsewhere)",
+           en.ENOENT: "recreate the deleted folder"}.get(errno, "fix the cause")
+    if not out.is_dir() or not (out / "config.json").is_file():
+        return f"the run had not started writing; {fix} and run the same command again"
+    try:
+        ckpt = find_checkpoint(out)
+    except EbganError:
+        ckpt = None
+    if ckpt is not None:
+        step = int(ckpt.name.split("-")[-1]) if ckpt.name.startswith("step-") else None
+        where = f"the last complete checkpoint is step {step}" if step is not None else \
+            f"the last complete checkpoint is {ckpt}"
+    else:
+        where = "no checkpoint was written yet (--resume starts again from step 0)"
+    return f"{where}; {fix} and run again with --resume (ebgan train --out {shlex.quote(str(out))} --resume)"
 
 
 def _stderr(message: str) -> None:

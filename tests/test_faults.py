@@ -1,0 +1,353 @@
+"""Faults that real machines have: a full disk, I/O errors, a read-only or deleted folder, killed sweep workers.
+
+A write that fails anywhere (injected as ``OSError`` at each write point through ``EBGAN_FAULT_OSERROR``, or
+real: a tmpfs that fills up, a file system remounted read-only, a folder deleted under the run) must end the
+command with one line naming the file and the cause and exit status 3, leave the previous complete checkpoint
+intact, and ``--resume`` (a sweep: the same command again) must then reach exactly the uninterrupted result.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ebgan import _faults
+from ebgan._fileio import AppendLog, atomic_write, atomic_write_text, write_all
+from ebgan.checkpoint import load_state, save_checkpoint, write_checkpoint_dir
+from ebgan.cli import main
+from ebgan.errors import EbganError, WriteFailed
+from ebgan.sweep import run_sweep
+from ebgan.sweep.backends import LocalPool
+from ebgan.sweep.store import Results, read_rows
+
+# A tiny ring run that reaches every write point of a training run: the lock, config.json and data.json, a
+# metrics row every 4 steps, TensorBoard events, checkpoints every 8 steps (weights, state, config, the
+# `latest` pointer), evaluation every 12 steps keeping the best checkpoint (best/ and best.json), sample grids,
+# and at the end samples.png, energy.png, eval.png, landscape.png and threshold.json (a held-out share).
+RUN = ["train", "--preset", "ring", "--steps", "24", "--set", "g_size=16", "--set", "d_size=16",
+       "--set", "log_every=4", "--set", "ckpt_every=8", "--set", "sample_every=12", "--set", "eval_every=12",
+       "--set", "eval_samples=200", "--set", "best_metric=hq_pct", "--set", "n_grid=16",
+       "--set", "keep_checkpoints=5", "--set", "tensorboard=true", "--set", "holdout=0.05", "--no-progress"]
+
+CAUSE = {errno.ENOSPC: "no space left on device", errno.EIO: "input/output error",
+         errno.EROFS: "read-only file system", errno.ENOENT: "no such file or directory"}
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(monkeypatch):
+    monkeypatch.delenv("EBGAN_FAULT_OSERROR", raising=False)
+    monkeypatch.delenv("EBGAN_FAULT", raising=False)
+    _faults.reset()
+    yield
+    _faults.reset()
+
+
+def ebgan(argv, capsys, fault: str | None = None, monkeypatch=None) -> tuple[int, list[str]]:
+    """``ebgan ARGV`` in this process (``fault``: an EBGAN_FAULT_OSERROR spec): exit status, stderr lines."""
+    capsys.readouterr()
+    _faults.reset()
+    if fault:
+        monkeypatch.setenv("EBGAN_FAULT_OSERROR", fault)
+    try:
+        code = main([str(a) for a in argv])
+    finally:
+        if fault:
+            monkeypatch.delenv("EBGAN_FAULT_OSERROR")
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def result(run: Path) -> dict:
+    """What must not depend on faults: weights, log rows without times, best checkpoint, threshold, samples."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("time", None)
+    final = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    threshold = json.loads((run / "threshold.json").read_text())
+    return {"rows": rows, "final": final.name, "weights": weights(final),
+            "best": json.loads((run / "best.json").read_text()), "best_weights": weights(run / "checkpoints" / "best"),
+            "threshold": threshold, "samples": (run / "samples.png").read_bytes()}
+
+
+def weights(ckpt: Path) -> dict[str, bytes]:
+    return {k: v.numpy().tobytes() for k, v in load_file(str(ckpt / "weights.safetensors")).items()}
+
+
+def checkpoint_state(run: Path) -> tuple[str | None, str | None]:
+    """The checkpoint ``latest`` names and a digest of its files (None, None without one)."""
+    pointer = run / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None, None
+    ckpt = run / "checkpoints" / pointer.read_text().strip()
+    h = hashlib.sha256()
+    for name in ("weights.safetensors", "state.pt", "config.json"):
+        h.update((ckpt / name).read_bytes())
+    return ckpt.name, h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    assert main([*RUN, "--out", str(run)]) == 0
+    return {"run": run, "result": result(run)}
+
+
+# ------------------------------------------------------------------------------------------------ training
+# Every write point of a training run in the order the run reaches it, each failing in turn with one of the
+# four kinds of fault; after each, the command the error line names continues the run. The errnos rotate so
+# that every point and every kind is met; benchmarks/reliability.py runs every kind at every point.
+CHAIN = [
+    ("{run}/.lock", errno.ENOSPC),
+    ("{run}/config.json", errno.EIO),
+    ("{run}/data.json", errno.EROFS),
+    ("{run}/metrics.jsonl", errno.ENOSPC),
+    ("{run}/tensorboard/events.out.tfevents.*", errno.EIO),
+    ("{run}/checkpoints/step-*/weights.safetensors", errno.EROFS),
+    ("{run}/checkpoints/step-*/state.pt", errno.ENOSPC),
+    ("{run}/checkpoints/step-*/config.json", errno.EIO),
+    ("{run}/checkpoints/latest", errno.ENOENT),
+    ("{run}/samples/step-*.png", errno.ENOSPC),
+    ("{run}/checkpoints/best/state.pt", errno.EIO),
+    ("{run}/best.json", errno.EROFS),
+    ("{run}/samples.png", errno.ENOENT),
+    ("{run}/energy.png", errno.ENOSPC),
+    ("{run}/eval.png", errno.EIO),
+    ("{run}/landscape.png", errno.EROFS),
+    ("{run}/threshold.json", errno.ENOSPC),
+]
+
+
+def test_a_failed_write_at_every_point_is_one_line_and_resume_is_exact(reference, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    seen = []
+    for glob, code in CHAIN:
+        glob = glob.format(run=run)
+        before = checkpoint_state(run)
+        # The command the previous error line named: the same command before the run wrote anything, else --resume.
+        argv = ["train", "--out", run, "--resume", "--no-progress"] if (run / "config.json").exists() else \
+            [*RUN, "--out", run]
+        status, err = ebgan(argv, capsys, f"{glob}:{errno.errorcode[code]}", monkeypatch)
+        assert status == 3, (glob, err)
+        assert len(err) == 1, err
+        line = err[0]
+        prefix = f"ebgan: error: {CAUSE[code]}"
+        assert line.startswith(prefix) and " writing " in line, line
+        path = line.split(" writing ", 1)[1].split(": ", 1)[0]
+        assert fnmatch.fnmatch(path, glob), (path, glob)
+        name, digest = checkpoint_state(run)
+        if name is not None:  # the checkpoint the line names is complete and was not touched by the failure
+            step = int(name.split("-")[1])
+            assert f"the last complete checkpoint is step {step};" in line, line
+            assert before[0] != name or before[1] == digest
+            load_state(run / "checkpoints" / name)
+        assert line.endswith("--resume)") or line.endswith("run the same command again"), line
+        assert not [p for p in run.rglob("*.tmp")], "a failed write must leave no temporary file"
+        seen.append(glob)
+    status, err = ebgan(["train", "--out", run, "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    assert result(run) == reference["result"]
+    assert len(seen) == len(CHAIN)
+
+
+def test_a_run_folder_deleted_under_the_run(tmp_path, capsys, monkeypatch, reference):
+    """Real deletions: the samples folder (the run recreates it on --resume), then the whole run folder."""
+    run = tmp_path / "run"
+    real = _faults.io_point
+
+    def delete_samples(path):
+        if fnmatch.fnmatch(str(path), f"{run}/samples/step-*.png"):
+            shutil.rmtree(run / "samples")
+        real(path)
+
+    monkeypatch.setattr(_faults, "io_point", delete_samples)
+    status, err = ebgan([*RUN, "--out", run], capsys)
+    assert status == 3 and len(err) == 1, err
+    assert err[0].startswith(f"ebgan: error: no such file or directory (its folder was deleted or moved) writing "
+                             f"{run}/samples/step-00000012.png: the last complete checkpoint is step 8;"), err
+    monkeypatch.setattr(_faults, "io_point", real)
+    status, err = ebgan(["train", "--out", run, "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    assert result(run) == reference["result"]
+
+    gone = tmp_path / "gone"
+
+    def delete_run(path):
+        if fnmatch.fnmatch(str(path), f"{gone}/checkpoints/step-*/state.pt"):
+            shutil.rmtree(gone)
+        real(path)
+
+    monkeypatch.setattr(_faults, "io_point", delete_run)
+    status, err = ebgan([*RUN, "--out", gone], capsys)
+    assert status == 3 and len(err) == 1, err
+    assert f"the run folder {gone} is gone (deleted or moved while the run wrote to it)" in err[0], err
+
+
+# ------------------------------------------------------------------------------------- real file systems
+@pytest.fixture
+def tmpfs(tmp_path):
+    """An 8 MiB tmpfs mounted for the test (root and a kernel that allows it), else the test is skipped."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({p.stderr.strip() or p.returncode}): the injected faults above "
+                    f"cover the same write points")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(fs: Path, leave: int) -> Path:
+    """A file that takes all of ``fs``'s free space but ``leave`` bytes."""
+    st = os.statvfs(fs)
+    filler = fs / "filler"
+    filler.write_bytes(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def test_a_full_file_system_then_resume_is_exact(tmpfs, capsys, reference):
+    """A real ENOSPC: the run fills a tmpfs; once space is freed, --resume reaches the uninterrupted result."""
+    run = tmpfs / "run"
+    # Leave about 1.2 MB: the lock, the run's json files, a few rows and the first checkpoint (its state.pt
+    # holds the 95,000-point data permutation, 0.76 MB) fit, the next checkpoint does not.
+    filler = fill(tmpfs, 1_200_000)
+    status, err = ebgan([*RUN, "--out", run], capsys)
+    assert status == 3 and len(err) == 1, err
+    assert err[0].startswith("ebgan: error: no space left on device writing "), err
+    assert "free space and run again with --resume" in err[0]
+    name, _ = checkpoint_state(run)
+    if name is not None:
+        load_state(run / "checkpoints" / name)
+    assert not list(run.rglob("*.tmp"))
+    filler.unlink()
+    status, err = ebgan(["train", "--out", run, "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    assert result(run) == reference["result"]
+
+
+def test_a_read_only_file_system(tmpfs, capsys):
+    """A real EROFS. (A file system cannot be remounted read-only while a run holds files open for writing,
+    so mid-run EROFS is injected in the chain above.)"""
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    try:
+        status, err = ebgan([*RUN, "--out", tmpfs / "run"], capsys)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    assert status == 3 and len(err) == 1, err
+    assert err[0].startswith(f"ebgan: error: read-only file system writing {tmpfs}/run/.lock: "), err
+    assert err[0].endswith("run the same command again"), err
+
+
+def test_a_checkpoint_that_does_not_fit_keeps_the_previous_one(tmpfs):
+    """torch's serializer reports a full disk as ``RuntimeError: unexpected pos``; the checkpoint writer keeps
+    the errno, removes its temporary folder, and a re-save that fails puts the old copy back."""
+    small, big = torch.nn.Linear(4, 4), torch.nn.Linear(600, 600)  # 1.4 MB of weights
+    fill(tmpfs, 2_000_000)
+    save_checkpoint(tmpfs / "run", 1, {"G": small}, {"x": torch.zeros(2)}, {"a": 1})
+    with pytest.raises(WriteFailed) as e:
+        save_checkpoint(tmpfs / "run", 2, {"G": small}, {"x": torch.zeros(600_000)}, {"a": 1})
+    assert e.value.errno == errno.ENOSPC and e.value.path.endswith("checkpoints/step-00000002/state.pt")
+    assert str(e.value).startswith("no space left on device writing ")
+    with pytest.raises(WriteFailed):
+        save_checkpoint(tmpfs / "run", 2, {"G": big, "D": big}, {}, {"a": 1})
+    with pytest.raises(WriteFailed):  # a failed re-save of the same folder leaves the old one
+        write_checkpoint_dir(tmpfs / "run" / "checkpoints" / "step-00000001", 1, {"G": big, "D": big}, {}, {})
+    ckpts = tmpfs / "run" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest", "step-00000001"]
+    assert (ckpts / "latest").read_text() == "step-00000001\n"
+    assert load_state(ckpts / "step-00000001")["x"].shape == (2,)
+
+
+# ------------------------------------------------------------------------------------------ the file layer
+def test_write_failed_names_the_path_and_the_cause():
+    e = WriteFailed("run/x.png", errno.ENOSPC)
+    assert str(e) == "no space left on device writing run/x.png: free space and run the command again"
+    assert e.exit_status == 3 and isinstance(e, EbganError) and e.out_of_space
+    assert str(e.with_hint("do this")) == "no space left on device writing run/x.png: do this"
+    assert str(WriteFailed("f", errno.EIO)).startswith("input/output error writing f: the disk reported an error")
+    assert str(WriteFailed("f", errno.EROFS)).startswith("read-only file system writing f")
+    assert str(WriteFailed("f", errno.EPIPE)).startswith("broken pipe writing f")
+
+
+def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", "dir" if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")) else "file"))
+        real_fsync(fd)
+
+    def replace(a, b):
+        events.append(("replace", Path(b).name))
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write_text(tmp_path / "a.json", "{}")
+    assert events == [("fsync", "file"), ("replace", "a.json"), ("fsync", "dir")]
+    events.clear()
+    save_checkpoint(tmp_path / "run", 3, {"G": torch.nn.Linear(2, 2)}, {}, {})
+    # weights, state, config fsynced, the folder, the rename, the checkpoints folder; then `latest` likewise.
+    assert events == [("fsync", "file")] * 3 + [("fsync", "dir"), ("replace", "step-00000003"), ("fsync", "dir"),
+                                                 ("fsync", "file"), ("replace", "latest"), ("fsync", "dir")]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    atomic_write_text(tmp_path / "a.txt", "old")
+    monkeypatch.setenv("EBGAN_FAULT_OSERROR", "*a.txt:EIO")
+    with pytest.raises(WriteFailed, match=f"input/output error writing {tmp_path}/a.txt"):
+        atomic_write_text(tmp_path / "a.txt", "new")
+    assert (tmp_path / "a.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    with pytest.raises(OSError, match="cannot write"):  # an OSError without errno is not a machine fault
+        with atomic_write(tmp_path / "b.txt"):
+            raise OSError("cannot write mode LA as JPEG")
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    real_write = os.write
+    calls = []
+
+    def short(fd, data):  # at most 5 bytes per call, as a write interrupted by signals could return
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:5]))
+
+    monkeypatch.setattr(os, "write", short)
+    log = AppendLog(tmp_path / "m.jsonl")
+    log.write('{"step": 1}\n')
+    log.close()
+    fd = os.open(tmp_path / "w", os.O_WRONLY | os.O_CREAT)
+    write_all(fd, b"0123456789" * 3)
+    os.close(fd)
+    monkeypatch.setattr(os, "write", real_write)
+    assert (tmp_path / "m.jsonl").read_text() == '{"step": 1}\n' and len(calls) > 6
+    assert (tmp_path / "w").read_bytes() == b"0123456789" * 3
+
+
+# ---------------------------------------------------------------------------------------------- ebgan score
+def test_score_reports_a_failed_write_and_keeps_no_partial_file(reference, tmp_path, capsys, monkeypatch):
+    x = tmp_path / "points.npy"
+    np.save(x, np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32))
+    csv = tmp_path / "out" / "scores.csv"
+    for code in ("ENOSPC", "EIO"):
+        status, err = ebgan(["score", reference["run"], x, "-o", csv], capsys, f"*scores.csv:{code}", monkeypatch)
+        assert status == 3 and len(err) == 1, err
+        assert err[0].startswith(f"ebgan: error: {CAUSE[getattr(errno, code)]} writing {csv}: "), err
+        assert not csv.exists() and list(csv.parent.iterdir()) == []
+    status, err = ebgan(["score", reference["run"], x, "-o", csv], capsys)
+    assert status == 0, err
+    assert csv.read_text().count("\n") == 51
