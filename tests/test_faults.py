@@ -351,3 +351,186 @@ def test_score_reports_a_failed_write_and_keeps_no_partial_file(reference, tmp_p
     status, err = ebgan(["score", reference["run"], x, "-o", csv], capsys)
     assert status == 0, err
     assert csv.read_text().count("\n") == 51
+
+
+# --------------------------------------------------------------------------------------------------- sweeps
+def test_a_short_write_to_results_is_completed(tmp_path, monkeypatch):
+    real_write = os.write
+    calls = []
+
+    def short(fd, data):
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:5]))
+
+    monkeypatch.setattr(os, "write", short)
+    res = Results(tmp_path)
+    row = {"method": "ebgan", "setting_id": "abc", "is": 1.5, "status": "ok"}
+    assert res.append(row)
+    monkeypatch.setattr(os, "write", real_write)
+    assert read_rows(tmp_path) == [row] and len(calls) > 10
+
+
+def test_a_failed_append_cuts_its_partial_line(tmp_path, monkeypatch):
+    res = Results(tmp_path)
+    res.append({"method": "a", "setting_id": "1"})
+    real_write = os.write
+
+    def half_then_full(fd, data):  # half the line reaches the disk, then it is full
+        if len(data) > 10:
+            real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(WriteFailed, match="no space left on device writing .*results.jsonl"):
+        res.append({"method": "a", "setting_id": "2", "pad": "x" * 50})
+    monkeypatch.setattr(os, "write", real_write)
+    assert (tmp_path / "results.jsonl").read_text() == '{"method": "a", "setting_id": "1"}\n'
+
+
+def test_a_damaged_line_inside_results_stops_the_sweep_until_repaired(tmp_path, capsys):
+    """Only a torn LAST line is a kill's trace (cut and redone); any other unparsable line is named by number."""
+    rows = [{"method": "a", "setting_id": str(i), "status": "ok"} for i in range(3)]
+    text = [json.dumps(r) for r in rows]
+    (tmp_path / "results.jsonl").write_text(text[0] + "\n" + text[1][:15] + "\x00garbage\n" + text[2] + "\n")
+    with pytest.raises(EbganError) as e:
+        read_rows(tmp_path)
+    msg = str(e.value)
+    assert f"{tmp_path / 'results.jsonl'}, line 2 of 3, is not a results row" in msg
+    assert f"sed -i '2d' {tmp_path / 'results.jsonl'}" in msg and "run the command again" in msg
+    with pytest.raises(EbganError, match="line 2 of 3"):
+        Results(tmp_path)  # the driver refuses as well, and repairs nothing
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == 3
+    # A line that parses but is no row (no method / setting_id) is damage too.
+    (tmp_path / "results.jsonl").write_text(text[0] + "\n[1, 2]\n")
+    with pytest.raises(EbganError, match="line 2 of 2"):
+        read_rows(tmp_path)
+    # Removed as the message says: the sweep reads on; a torn last line is still cut.
+    (tmp_path / "results.jsonl").write_text(text[0] + "\n" + text[2] + "\n" + text[1][:20])
+    assert [r["setting_id"] for r in Results(tmp_path).rows] == ["0", "2"]
+    assert (tmp_path / "results.jsonl").read_text().endswith(text[2] + "\n")
+
+
+SWEEP = {"preset": "ring", "steps": 20, "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
+         "grid": {"g_size": [16, 32]}, "methods": {"ebgan": {}}}
+
+
+def uninterrupted_rows(spec: dict, root: Path) -> dict:
+    """The rows an uninterrupted sweep records: each setting trained and scored in this process, by the code
+    a worker runs (same configs, one thread), keyed by setting; wall-clock fields dropped."""
+    from ebgan.config import to_dict
+    from ebgan.data import resolve_data_root
+    from ebgan.sweep.grid import config_for
+    from ebgan.sweep.run import interleave, plan
+    from ebgan.sweep.worker import run_setting
+
+    _, grid, _, chosen = plan(spec)
+    rows = {}
+    for s in interleave(chosen):
+        cfg = {**to_dict(config_for(grid, s, grid["steps"], 0)), "num_threads": 1}
+        task = {"method": s.method, "setting_id": s.setting_id, "values": s.values, "config": cfg,
+                "run_dir": str(root / s.method / s.setting_id), "data_root": str(resolve_data_root(None).resolve()),
+                "eval_samples": 0, "prune": False}
+        rows[(s.method, s.setting_id)] = timeless(run_setting(task))
+    return rows
+
+
+def timeless(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("seconds", "train_seconds")}
+
+
+def test_a_sweep_stops_on_a_failed_write_and_the_same_command_finishes_it(tmp_path, capsys, monkeypatch):
+    """Faults in the driver (results.jsonl, task files, report.md) and inside a worker's run (a checkpoint,
+    result.json): each ends the sweep with one line and status 3; the same command then continues, and the
+    rows are those of an uninterrupted sweep."""
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(SWEEP))
+    out = tmp_path / "sweep"
+    argv = ["sweep", grid, "--out", out, "--workers", "1", "--no-progress"]
+    chain = [
+        (f"{out}/results.jsonl:ENOSPC", f"no space left on device writing {out}/results.jsonl: the sweep stopped, "
+                                        f"0 of 2 runs recorded"),
+        (f"{out}/tasks/*:EIO", f"input/output error writing {out}/tasks/ebgan-"),
+        (f"{out}/runs/*/checkpoints/step-*/state.pt:ENOSPC", f"no space left on device writing {out}/runs/ebgan/"),
+        (f"{out}/runs/*/result.json:EROFS", f"read-only file system writing {out}/runs/ebgan/"),
+        (f"{out}/report.md:ENOSPC", f"no space left on device writing {out}/report.md: free space and run the "
+                                    f"command again"),
+    ]
+    for fault, start in chain:
+        status, err = ebgan(argv, capsys, fault, monkeypatch)
+        assert status == 3 and len(err) == 1, (fault, err)
+        assert err[0].startswith(f"ebgan: error: {start}"), (fault, err)
+        assert "run the same command again to continue" in err[0] or fault.startswith(f"{out}/report.md"), err
+        read_rows(out)  # whole rows only
+    status, err = ebgan(argv, capsys)
+    assert status == 0, err
+    rows = {(r["method"], r["setting_id"]): timeless(r) for r in read_rows(out)}
+    assert rows == uninterrupted_rows(SWEEP, tmp_path / "reference")
+    assert (out / "report.md").is_file() and not list(out.glob("tasks/*"))
+
+
+def test_a_worker_that_cannot_start_never_drops_a_setting_silently(tmp_path, capsys, monkeypatch):
+    def cannot_start(self, log_path, stop):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(LocalPool, "_start", cannot_start)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(SWEEP))
+    status, err = ebgan(["sweep", grid, "--out", tmp_path / "sweep", "--workers", "1", "--no-progress"], capsys)
+    assert status == 4 and len(err) == 1, err
+    assert err[0].startswith("ebgan: error: the sweep could not run 2 setting(s) (ebgan "), err
+    assert "a worker failed with BlockingIOError: [Errno 11] Resource temporarily unavailable; 0 of 2 runs recorded; fix " \
+           "the cause and run the same command again to run them" in err[0]
+    assert not (tmp_path / "sweep" / "report.md").exists() and read_rows(tmp_path / "sweep") == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_from_outside_resumes_its_run_from_the_checkpoint(tmp_path):
+    """SIGKILL to a running worker (as the out-of-memory killer sends): its run is retried in a new process from
+    its last checkpoint, and the row is that of an uninterrupted run."""
+    import threading
+
+    spec = {**SWEEP, "steps": 300, "base": {"log_every": 50, "ckpt_every": 50, "n_grid": 16},
+            "grid": {"g_size": [16]}}
+    out = tmp_path / "sweep"
+    killed = {}
+
+    def kill_after_the_first_checkpoint():
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            ckpts = sorted(out.glob("runs/ebgan/*/checkpoints/step-*"))
+            if ckpts and (ckpts[0].parent / "latest").exists():
+                for pid in _children(os.getpid()):
+                    if b"ebgan.sweep.child" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        killed["inode"] = (ckpts[0], ckpts[0].stat().st_ino)
+                        os.kill(pid, 9)
+                        killed["pid"] = pid
+                        return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_after_the_first_checkpoint, daemon=True)
+    watcher.start()
+    (row,) = run_sweep(spec, out, workers=1, progress=False)
+    watcher.join()
+    assert killed, "the worker was never caught mid-run"
+    assert row["status"] == "ok" and row["steps"] == 300
+    log = (out / "logs" / "worker-0.log").read_text()
+    assert "worker process killed by SIGKILL; retry 1 of 2 from the run's last checkpoint" in log
+    ckpt, inode = killed["inode"]
+    if ckpt.exists():  # kept (keep_checkpoints): the retry resumed after it instead of rewriting it
+        assert ckpt.stat().st_ino == inode
+    assert {(row["method"], row["setting_id"]): timeless(row)} == uninterrupted_rows(spec, tmp_path / "reference")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+

@@ -8,6 +8,7 @@ trainer; nothing below it imports it.
 """
 
 from .grid import GRIDS, METHODS, load_grid
-from .run import SweepFailed, SweepInterrupted, describe_grid, load_results, run_sweep
+from .run import SweepFailed, SweepIncomplete, SweepInterrupted, describe_grid, load_results, run_sweep
 
-__all__ = ["GRIDS", "METHODS", "SweepFailed", "SweepInterrupted", "describe_grid", "load_grid", "load_results", "run_sweep"]
+__all__ = ["GRIDS", "METHODS", "SweepFailed", "SweepIncomplete", "SweepInterrupted", "describe_grid", "load_grid",
+           "load_results", "run_sweep"]

@@ -6,8 +6,11 @@ the driver, which alone writes ``results.jsonl``; the sweep folder is the same w
 - ``LocalPool``: ``workers`` worker processes (``python -m ebgan.sweep.child``) with ``threads`` torch
   threads each, each running one setting after another and keeping the data set in memory between them
   (a fresh process per run cost 1.5 s of imports and loading each time). Processes, not threads, isolate
-  the runs: a crash or an out-of-memory kill ends one run, recorded as ``failed``, and a new worker process
-  takes the next; a worker is replaced after ``MAX_TASKS`` runs.
+  the runs: a worker killed from outside (SIGKILL, as the out-of-memory killer does) is replaced and its run
+  resumed from its last checkpoint, up to ``RETRIES`` times, then recorded as ``failed`` with the cause; a
+  crash is recorded as ``failed`` at once; a worker is replaced after ``MAX_TASKS`` runs. A file that cannot
+  be written (full disk) stops the sweep; a failure in the driver's handling of a worker never skips a
+  setting silently (:class:`PoolIncomplete` names what was not run).
 - ``RayBackend``: the same runs as Ray *tasks* (``num_cpus=threads`` each) on ``ray.init()`` or a cluster's
   address. Tasks rather than Ray Tune trials: the grid, the resume logic and the results file are the
   sweep's own (so that both backends leave the same folder), and Tune's trial bookkeeping, search algorithms
@@ -28,8 +31,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import EbganError
-from .worker import DONE, read_result
+from .._fileio import atomic_write_text, writing
+from ..errors import EbganError, WriteFailed
+from .worker import DONE, WRITE_FAILED, read_result
 
 OnResult = Callable[[dict[str, Any]], None]
 
@@ -68,6 +72,9 @@ def _tail(path: Path, lines: int = 5) -> str:
 class LocalPool:
     # A worker process is replaced after this many runs, which bounds what a slow leak could accumulate.
     MAX_TASKS = 25
+    # A run whose worker process is killed from outside (SIGKILL from the out-of-memory killer) is retried this
+    # many times from its last checkpoint, each time in a new process, before it is recorded as failed.
+    RETRIES = 2
 
     def __init__(self, workers: int, threads: int, out: Path) -> None:
         self.workers, self.threads, self.out = workers, threads, out
@@ -113,50 +120,94 @@ class LocalPool:
         return code
 
     def _worker(self, index: int, tasks: queue.Queue, results: queue.Queue, stop: Stop) -> None:
+        """One worker thread: takes tasks until none is left, feeding them to its worker process one at a time.
+
+        What it puts on ``results``: ``("row", row)`` per finished setting, ``("error", task, exc)`` when
+        something failed in this thread itself (``task``: the one it held, not run; a WriteFailed from the
+        worker's run or from writing its task file is one too), and ``None`` when it ends."""
+        proc, used, task = None, 0, None
         log_path = self.out / "logs" / f"worker-{index}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        proc, used = None, 0
         try:
+            with writing(log_path):
+                log_path.parent.mkdir(parents=True, exist_ok=True)
             while not stop:
                 try:
                     task = tasks.get_nowait()
                 except queue.Empty:
+                    task = None
                     return
-                if proc is None or used >= self.MAX_TASKS:
-                    if proc is not None:
-                        self._retire(proc)
-                    proc, used = self._start(log_path, stop), 0
-                    if proc is None:
-                        return
+                attempts = 0
                 task_path = self.out / "tasks" / f"{task['method']}-{task['setting_id']}.json"
-                task_path.parent.mkdir(parents=True, exist_ok=True)
-                task_path.write_text(json.dumps(task))
-                answer = ""
-                try:
-                    proc.stdin.write(f"{task_path}\n")
-                    proc.stdin.flush()
-                    for line in proc.stdout:
-                        if line.startswith(DONE):
-                            answer = line
-                            break
-                except (BrokenPipeError, OSError):
-                    pass
-                used += 1
-                if stop:
-                    return  # stopped by the driver's request: resumed by the next run of the sweep
-                row = read_result(Path(task["run_dir"])) if answer else None
-                if row is None:  # the worker died (a crash, an out-of-memory kill): record it, start another
+                atomic_write_text(task_path, json.dumps(task))
+                while True:  # the task, retried after a worker killed from outside
+                    if proc is None or used >= self.MAX_TASKS:
+                        if proc is not None:
+                            self._retire(proc)
+                        proc, used = self._start(log_path, stop), 0
+                        if proc is None:
+                            return  # stopped: the task is resumed by the next run of the sweep
+                    attempts += 1
+                    answer = ""
+                    try:
+                        proc.stdin.write(f"{task_path}\n")
+                        proc.stdin.flush()
+                        for line in proc.stdout:
+                            if line.startswith((DONE, WRITE_FAILED)):
+                                answer = line
+                                break
+                    except (BrokenPipeError, OSError):
+                        pass
+                    used += 1
+                    if stop:
+                        return  # stopped by the driver's request: resumed by the next run of the sweep
+                    if answer.startswith(WRITE_FAILED):  # the run could not write a file: the sweep stops
+                        info = json.loads(answer[len(WRITE_FAILED):])
+                        raise WriteFailed(info.get("path", "?"), info.get("errno"))
+                    row = read_result(Path(task["run_dir"])) if answer else None
+                    if row is not None:
+                        break
+                    # The worker died (a crash, an out-of-memory kill): a new process takes over.
                     code = self._retire(proc)
                     proc = None
-                    row = _failed(task, f"worker process exited with code {code}: {_tail(log_path)}")
+                    if code < 0 and attempts <= self.RETRIES:
+                        # Killed by a signal from outside (the OOM killer sends SIGKILL): the run resumes from
+                        # its last checkpoint in a new worker process.
+                        self._note(log_path, f"ebgan sweep: {task['method']} {task['setting_id']}: worker process "
+                                   f"killed by {_signame(code)}; retry {attempts} of {self.RETRIES} from the "
+                                   f"run's last checkpoint")
+                        continue
+                    if code < 0:
+                        why = (f"worker process killed by {_signame(code)} in each of {attempts} attempts (the "
+                               f"out-of-memory killer sends SIGKILL; give the runs more memory or fewer --workers)")
+                    else:
+                        why = f"worker process exited with code {code}"
+                    row = _failed(task, f"{why}: {_tail(log_path)}")
+                    break
                 task_path.unlink(missing_ok=True)
-                results.put(row)
+                results.put(("row", row))
+                task = None
+        except BaseException as e:  # noqa: BLE001 - reported to the driver, which names the task not run
+            results.put(("error", task, e))
         finally:
             if proc is not None:
                 self._retire(proc)
             results.put(None)  # this worker is done
 
+    @staticmethod
+    def _note(log_path: Path, message: str) -> None:
+        try:
+            with open(log_path, "a") as f:
+                f.write(message + "\n")
+        except OSError:
+            pass
+
     def run(self, tasks: Iterable[dict[str, Any]], on_result: OnResult, stop: Stop) -> None:
+        """Run ``tasks``; ``on_result`` gets each finished row (in the calling thread).
+
+        A failed write (a run's, a task file's, or ``on_result``'s own append to ``results.jsonl``) stops every
+        worker (each running run checkpoints) and is raised once they have ended. An exception in a worker
+        thread is not a silent skip either: the other workers go on, and at the end :class:`PoolIncomplete`
+        names the task that thread held and every task nobody took."""
         todo: queue.Queue = queue.Queue()
         for t in tasks:
             todo.put(t)
@@ -165,18 +216,61 @@ class LocalPool:
         stop.hooks.append(self._signal_all)
         threads = [threading.Thread(target=self._worker, args=(i, todo, results, stop), daemon=True)
                    for i in range(n)]
+        errors: list[tuple[dict[str, Any] | None, BaseException]] = []
+        fatal: BaseException | None = None
         try:
             for th in threads:
                 th.start()
             running = n
             while running:
-                row = results.get()
-                if row is None:
+                item = results.get()
+                if item is None:
                     running -= 1
-                elif not stop:
-                    on_result(row)
+                    continue
+                if item[0] == "error":
+                    _, task, exc = item
+                    if isinstance(exc, WriteFailed) or not isinstance(exc, Exception):
+                        fatal = fatal or exc  # the disk or a Ctrl-C: everything stops
+                        stop.request(signal.SIGTERM)
+                    else:
+                        errors.append((task, exc))
+                    continue
+                if stop or fatal is not None:
+                    continue  # stopping: the row is in its run folder, recorded by the next run of the sweep
+                try:
+                    on_result(item[1])
+                except BaseException as exc:  # noqa: BLE001 - results.jsonl could not be written: stop
+                    fatal = exc
+                    stop.request(signal.SIGTERM)
         finally:
             stop.hooks.remove(self._signal_all)
+        if fatal is not None:
+            raise fatal
+        if errors:
+            left = []
+            while True:
+                try:
+                    left.append(todo.get_nowait())
+                except queue.Empty:
+                    break
+            not_run = [t for t, _ in errors if t is not None] + left
+            raise PoolIncomplete(not_run, errors[0][1])
+
+
+class PoolIncomplete(Exception):
+    """Worker threads failed (a process that could not start, an error feeding it): ``not_run`` are the tasks
+    that never ran, ``cause`` the first failure."""
+
+    def __init__(self, not_run: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(f"{len(not_run)} task(s) not run: {type(cause).__name__}: {cause}")
+        self.not_run, self.cause = not_run, cause
+
+
+def _signame(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
 
 
 def _ray_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +322,11 @@ class RayBackend:
                     except RayError as e:
                         if stop:
                             continue
+                        cause = getattr(e, "cause", None)
+                        if isinstance(cause, WriteFailed):  # a full or failing disk: the sweep stops
+                            for other in pending:
+                                ray.cancel(other)
+                            raise WriteFailed(cause.path, cause.errno) from e
                         # A task that raised or whose worker died: the run folder may hold its result anyway.
                         why = (str(e).strip().splitlines() or [type(e).__name__])[-1]
                         row = read_result(Path(task["run_dir"])) or _failed(task, f"Ray task failed: {why}")

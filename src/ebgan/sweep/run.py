@@ -12,16 +12,23 @@ from typing import Any
 from .. import __version__
 from ..config import to_dict
 from ..data import resolve_data_root
-from ..errors import EbganError
+from ..errors import EbganError, WriteFailed
 from ..progress import Progress, format_duration
 from . import store
-from .backends import LocalPool, RayBackend, Stop
+from .backends import LocalPool, PoolIncomplete, RayBackend, Stop
 from .grid import Setting, config_for, expand, load_grid, sample
 from .worker import read_result
 
 
 class SweepFailed(EbganError):
     """Every run of a sweep failed (a wrong data root, a grid no run can train): nothing to report."""
+
+
+class SweepIncomplete(EbganError):
+    """The driver could not run every setting (a worker process that could not be started or fed): the message
+    names the settings not run and the cause; the command's exit status is 4."""
+
+    exit_status = 4
 
 
 def retry_command(out: Path, data_root: str | None = None) -> str:
@@ -188,6 +195,16 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
             try:
                 if todo:
                     runner.run(todo, on_result, stop)
+            except WriteFailed as e:
+                raise e.with_hint(f"the sweep stopped, {done} of {total} runs recorded, the running ones "
+                                  f"checkpointed; {_fix(e)} and run the same command again to continue") from e
+            except PoolIncomplete as e:
+                names = ", ".join(f"{t['method']} {t['setting_id']}" for t in e.not_run[:5])
+                more = f" and {len(e.not_run) - 5} more" if len(e.not_run) > 5 else ""
+                raise SweepIncomplete(
+                    f"the sweep could not run {len(e.not_run)} setting(s) ({names}{more}): a worker failed with "
+                    f"{type(e.cause).__name__}: {e.cause}; {done} of {total} runs recorded; fix the cause and run "
+                    f"the same command again to run them") from e
             finally:
                 if bar is not None:
                     bar.close()
@@ -209,6 +226,14 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
             say(f"ebgan sweep: {len(rows)} rows ({counts['failed']} failed, {counts['diverged']} diverged); "
                 f"report {path}")
     return rows
+
+
+def _fix(e: WriteFailed) -> str:
+    import errno
+
+    return {errno.ENOSPC: "free space", errno.EDQUOT: "free space", errno.EIO: "check the disk (`dmesg`)",
+            errno.EROFS: "remount the file system read-write",
+            errno.ENOENT: "restore the deleted folder (or start the sweep again)"}.get(e.errno, "fix the cause")
 
 
 @contextlib.contextmanager

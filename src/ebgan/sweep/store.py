@@ -1,20 +1,24 @@
 """A sweep folder: ``sweep.json`` (what the sweep is), ``results.jsonl`` (one row per finished setting),
 ``runs/<method>/<setting-id>/`` (ordinary run folders) and a lock held by the one process driving it.
 
-``results.jsonl`` is written by the driving process alone, one whole line per ``write`` followed by
-``fsync``. A kill can at worst leave a torn last line (no newline): :func:`read_rows` drops it, and the
-setting it described is finished again (its run folder holds the final checkpoint or ``result.json``), so
-after any kill and a re-run every setting has exactly one row.
+``results.jsonl`` is written by the driving process alone, one whole line per append (``os.write`` until
+every byte is written) followed by ``fsync``. A kill can at worst leave a torn last line (no newline):
+:func:`read_rows` drops it, and the setting it described is finished again (its run folder holds the final
+checkpoint or ``result.json``), so after any kill and a re-run every setting has exactly one row. A failed
+append (full disk) cuts its partial line and raises :class:`~ebgan.errors.WriteFailed`. Any other line that
+is not a row stops the sweep with its line number until the user repairs or deletes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
-from .._fileio import atomic_write_text
+from .. import _faults
+from .._fileio import atomic_write_text, write_all, writing
 from ..errors import EbganError
 from ..folders import expect_kind
 from ..rundir import RunLock
@@ -76,31 +80,56 @@ def read_meta(out: Path) -> dict[str, Any]:
 
 
 def read_rows(out: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The rows of ``results.jsonl``, the first per (method, setting_id); a torn last line is dropped (and
-    cut from the file with ``repair``, which only the process holding the sweep's lock may ask for)."""
+    """The rows of ``results.jsonl``, the first per (method, setting_id).
+
+    A torn last line (no newline: a kill inside the append) is dropped, and cut from the file with ``repair``,
+    which only the process holding the sweep's lock may ask for. Any other line that is not a row (a line
+    damaged on disk, or written by something else) is an EbganError naming its line number and how to repair
+    it: the sweep never skips it silently, since the setting it held would then run again or go missing from
+    the report."""
     path = Path(out) / RESULTS
     if not path.is_file():
         return []
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    if end < len(data) and repair:
-        with open(path, "r+b") as f:
-            f.truncate(end)
-            f.flush()
-            os.fsync(f.fileno())
     rows, seen = [], set()
-    for line in data[:end].decode().splitlines():
+    for i, line in enumerate(data[:end].split(b"\n")[:-1] if end else [], start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        key = (row.get("method"), row.get("setting_id"))
+        row = _parse_row(line)
+        if row is None:
+            n = data[:end].count(b"\n")
+            raise EbganError(
+                f"{path}, line {i} of {n}, is not a results row ({_short_bytes(line)}): the file was damaged or "
+                f"written to by something else, and the sweep will not guess which setting it held. Repair the "
+                f"line, or delete it (sed -i '{i}d' {shlex.quote(str(path))}; its setting then runs again), and run the "
+                f"command again")
+        key = (row["method"], row["setting_id"])
         if key not in seen:
             seen.add(key)
             rows.append(row)
+    if end < len(data) and repair:
+        with writing(path), open(path, "r+b") as f:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
     return rows
+
+
+def _parse_row(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("method"), str) or \
+            not isinstance(row.get("setting_id"), str):
+        return None
+    return row
+
+
+def _short_bytes(line: bytes) -> str:
+    text = line.decode(errors="replace")
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 class Results:
@@ -124,12 +153,21 @@ class Results:
         if key in self.keys:
             return False
         line = (json.dumps(row) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with writing(self.path):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(fd).st_size
+            try:
+                _faults.io_point(self.path)
+                write_all(fd, line)  # a short write is completed, never left as a torn line
+                os.fsync(fd)
+            except OSError:
+                try:  # cut a partly written line, so that the file holds whole rows only
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass  # the next start of the sweep cuts it (a torn last line)
+                raise
+            finally:
+                os.close(fd)
         self.keys.add(key)
         self.rows.append(row)
         return True

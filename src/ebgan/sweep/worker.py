@@ -3,7 +3,9 @@
 ``run_setting(task)`` trains (or resumes) the run folder with the ordinary trainer, samples the generator,
 scores the samples with ``ebgan eval``'s metrics and writes ``result.json`` into the run folder before
 returning the row. A run whose loss becomes NaN is recorded as ``diverged``; any other error as ``failed``
-with its message: neither stops the sweep. ``python -m ebgan.sweep.child --serve N`` is the local backend's
+with its message: neither stops the sweep. A file that cannot be written (:class:`~ebgan.errors.WriteFailed`:
+a full or failing disk) is not the setting's fault: it stops the sweep, and the run resumes from its last
+checkpoint when the sweep runs again. ``python -m ebgan.sweep.child --serve N`` is the local backend's
 worker process: it runs up to N tasks named on its standard input, one after the other.
 """
 
@@ -26,6 +28,7 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
     """Train and score one setting; returns (and writes to ``result.json``) its results row."""
     from .._fileio import atomic_write_text
     from ..config import from_dict
+    from ..errors import WriteFailed
     from ..evaluate import evaluate
     from ..sampling import run_dataset_name, sample_from_run
     from ..train import Interrupted, TrainingDiverged, train
@@ -47,8 +50,8 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
         scores = evaluate(samples, against, data_root=task.get("data_root"))
         row.update({k: scores[k] for k in SCORE_KEYS if k in scores})
         row["status"] = "ok"
-    except Interrupted:
-        raise
+    except (Interrupted, WriteFailed):
+        raise  # a stop request, or a full or failing disk: the sweep stops, and its next run resumes this one
     except TrainingDiverged as e:
         row.update(status="diverged", error=str(e))
     except Exception as e:  # recorded (EbganError or any other), never fatal to the sweep
@@ -106,6 +109,9 @@ def _die_with_parent() -> None:
 
 
 DONE = "ebgan-sweep-done"
+# The answer of a worker whose run could not write a file: ``WRITE_FAILED {"path": ..., "errno": ...}``. The
+# driver stops the sweep with that error (exit status 3); the run resumes from its checkpoint next time.
+WRITE_FAILED = "ebgan-sweep-write-failed"
 
 
 def serve(max_tasks: int) -> int:
@@ -114,6 +120,7 @@ def serve(max_tasks: int) -> int:
     runs print goes to standard error, so that standard output carries only the answers."""
     import contextlib
 
+    from ..errors import WriteFailed
     from ..train import Interrupted
 
     _die_with_parent()
@@ -128,6 +135,10 @@ def serve(max_tasks: int) -> int:
                 row = run_setting(task)
         except Interrupted as e:
             return 128 + e.signum
+        except WriteFailed as e:
+            answers.write(f"{WRITE_FAILED} {json.dumps({'path': e.path, 'errno': e.errno})}\n")
+            answers.flush()
+            return e.exit_status
         answers.write(f"{DONE} {row['method']} {row['setting_id']} {row['status']}\n")
         answers.flush()
         if i + 1 >= max_tasks:
