@@ -14,6 +14,21 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# Hypothesis (tests/test_fuzz.py): "ci", the default, runs a bounded number of examples per reader (the fuzz
+# tests together take well under a minute); "long" is the benchmark's (benchmarks/reliability.py):
+# `python -m pytest tests/test_fuzz.py --hypothesis-profile=long` or HYPOTHESIS_PROFILE=long.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the test extra is not installed: only the fuzz tests need it
+    pass
+else:
+    _slow = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("ci", max_examples=50, deadline=None, suppress_health_check=_slow,
+                              print_blob=True, derandomize=True, database=None)
+    settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_slow,
+                              print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(autouse=True)
 def _single_thread():

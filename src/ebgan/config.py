@@ -294,8 +294,9 @@ def _parse_value(key: str, raw: str, tp: typing.Any) -> typing.Any:
         if base is float:
             return float(raw)
         return str(raw)
-    except ValueError:
-        raise EbganError(f"--set {key}={raw}: expected {base.__name__}") from None
+    except ValueError:  # shown as typed, or quoted when it holds a line break or other unprintable characters
+        shown = raw if raw.isprintable() else repr(raw)
+        raise EbganError(f"--set {key}={shown[:100]}: expected {base.__name__}") from None
 
 
 def _check_type(key: str, value: typing.Any, tp: typing.Any) -> typing.Any:

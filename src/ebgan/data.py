@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import math
 import os
+import struct
 import sys
 import urllib.request
 import zlib
@@ -91,25 +92,48 @@ def to_uint8(x: Tensor) -> Tensor:
     return ((x.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+# The largest IDX file the reader accepts (decompressed): MNIST's training images are 47 MB. A header promising
+# more is refused before anything is read, so that a corrupt or hostile file (a gzip "bomb" that inflates to
+# many gigabytes) costs at most this much memory.
+MAX_IDX_BYTES = 1 << 30
+
+
 def _read_idx(path: Path, expect_dims: int) -> np.ndarray:
-    """Read a gzip-compressed (or raw) IDX file, checking its header against its size."""
+    """Read a gzip-compressed (or raw) IDX file, checking its header against its size.
+
+    The header is read first; the body is then read up to the size the header promises (at most
+    :data:`MAX_IDX_BYTES`) and one byte more, so that memory never exceeds the promise whatever the file holds.
+    """
+    def bad(what: str) -> EbganError:
+        return EbganError(f"{path} is truncated or corrupt: {what} (delete it and download it again)")
+
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise EbganError(f"cannot read {path}: {e} (the file is truncated or corrupt; delete it and download again)")
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise EbganError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
-    ndim = raw[3]
-    if ndim != expect_dims:
-        raise EbganError(f"{path} has {ndim} dimensions, expected {expect_dims}")
-    header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(dims)
-    if len(raw) != expected:
-        raise EbganError(f"{path} is truncated or corrupt: {len(raw)} bytes, the header promises {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+                raise EbganError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+            ndim = head[3]
+            if ndim != expect_dims:
+                raise EbganError(f"{path} has {ndim} dimensions, expected {expect_dims}")
+            dims_raw = f.read(4 * ndim)
+            if len(dims_raw) < 4 * ndim:
+                raise bad(f"{len(head) + len(dims_raw)} bytes, shorter than its header")
+            dims = [int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+            size = math.prod(dims)
+            header = 4 + 4 * ndim
+            if size > MAX_IDX_BYTES:
+                raise EbganError(f"{path}: its header promises {header + size:,} bytes ({' x '.join(map(str, dims))}), "
+                                 f"more than the reader's limit of {MAX_IDX_BYTES:,}; the file is corrupt or not "
+                                 f"an image set")
+            body = f.read(size + 1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise EbganError(f"cannot read {path}: {e} (the file is truncated or corrupt; delete it and download "
+                         f"again)") from None
+    if len(body) != size:
+        got = f"{header + len(body)} bytes" if len(body) < size else "more bytes"
+        raise bad(f"{got}, the header promises {header + size}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def _find_mnist_file(root: Path, stem: str) -> Path:
@@ -380,10 +404,26 @@ def list_images(folder: Path) -> list[Path]:
     return [p for _, p in sorted(files)]
 
 
+# The largest image the loaders decode: 2**26 pixels (67 megapixels, 201 MB as RGB), under Pillow's own
+# decompression-bomb limit. A file whose header claims more is refused before its pixels are decoded, so that
+# a hostile or corrupt file (a PNG of 100,000 x 100,000 pixels in a few kilobytes) cannot exhaust memory.
+MAX_IMAGE_PIXELS = 1 << 26
+
+# What Pillow may raise on a damaged or hostile file (its own fuzzing tolerates the same set).
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
+                 ZeroDivisionError, Image.DecompressionBombError, MemoryError, RecursionError)
+
+
 def _load_image(file: Path, image_size: int, mode: str, crop: str, generator: torch.Generator | None) -> np.ndarray:
-    """One image as ``uint8 [H, W]`` ("L") or ``[H, W, 3]`` ("RGB"), short side resized, then cropped square."""
+    """One image as ``uint8 [H, W]`` ("L") or ``[H, W, 3]`` ("RGB"), short side resized, then cropped square.
+
+    Images above :data:`MAX_IMAGE_PIXELS` are refused from their header, before decoding."""
     try:
         with Image.open(file) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise EbganError(f"cannot read image {file}: {im.width} x {im.height} pixels, more than the limit of "
+                                 f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or too large to train on; fix or "
+                                 f"remove the file)")
             # Apply the EXIF orientation so that camera photos are not loaded sideways.
             im = ImageOps.exif_transpose(im).convert(mode)  # convert() forces the full decode inside the try
             w, h = im.size
@@ -392,8 +432,9 @@ def _load_image(file: Path, image_size: int, mode: str, crop: str, generator: to
             nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
             if (nw, nh) != (w, h):
                 im = im.resize((nw, nh), _BICUBIC)  # Pillow's resize filters (antialiases) when shrinking
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise EbganError(f"cannot read image {file}: {e} (fix or remove the file)")
+    except _IMAGE_ERRORS as e:
+        raise EbganError(f"cannot read image {file}: {str(e)[:200] or type(e).__name__} (fix or remove the "
+                         f"file)") from e
     if crop == "center":
         left, top = (nw - image_size) // 2, (nh - image_size) // 2
     else:
@@ -700,31 +741,63 @@ def check_like(x: Tensor, like: Dataset, what: str) -> Tensor:
     return x
 
 
+def _read_npy_header(f, version):
+    """numpy's own header parser for every .npy version (1.0, 2.0 and 3.0: its private helper)."""
+    try:
+        from numpy.lib._format_impl import _read_array_header  # numpy >= 2
+    except ImportError:  # numpy 1.x
+        from numpy.lib.format import _read_array_header
+    return _read_array_header(f, version)
+
+
 def read_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
-    """Read a ``.npy`` array without unpickling; any problem (missing, empty, not .npy, Python objects) is one
-    EbganError line."""
+    """Read a ``.npy`` array without unpickling; any problem (missing, empty, not .npy, Python objects, a header
+    that does not match the file's size) is one EbganError line.
+
+    The header is checked before the data is read: an array of numbers (bool, integer, float or complex) whose
+    shape and type add up to no more bytes than the file holds. Memory is therefore bounded by the file's size,
+    whatever its header claims."""
     p = Path(path)
     if not p.exists():
         raise EbganError(f"{what}: no such file: {p}")
     if p.suffix != ".npy":
         raise EbganError(f"{what} must be a .npy array file, got {p.name}")
-    if p.stat().st_size == 0:
+    if not p.is_file():
+        raise EbganError(f"{what} {p} is not a file")
+    size = p.stat().st_size
+    if size == 0:
         raise EbganError(f"{p} is empty")
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
-        raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write arrays "
-                         f"with numpy.save")
+    try:
+        with open(p, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
+                raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write "
+                                 f"arrays with numpy.save")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            shape, fortran, dtype = _read_npy_header(f, version)
+            offset = f.tell()
+    except EbganError:
+        raise
+    except Exception as e:  # noqa: BLE001 - numpy parses the header as a Python literal: any error means damaged
+        raise EbganError(f"cannot read {p} as a .npy array: its header is damaged "
+                         f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})") from None
+    if dtype.hasobject:  # never unpickled: a file from elsewhere could run code
+        raise EbganError(f"{p} holds Python objects (dtype object), not numbers")
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+        raise EbganError(f"{p} holds {dtype}, not numbers")
+    need = math.prod(shape) * dtype.itemsize
+    if need > size - offset:
+        raise EbganError(f"{p} is truncated or corrupt: its header promises {need:,} bytes of data "
+                         f"({' x '.join(map(str, shape)) or 'scalar'} {dtype}), the file holds {size - offset:,}")
     try:
         x = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        if "allow_pickle" in str(e):  # never unpickled: a file from elsewhere could run code
-            raise EbganError(f"{p} holds Python objects (dtype object), not numbers") from None
-        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else 'ValueError'}")
-    except (OSError, EOFError) as e:
-        raise EbganError(f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    except (ValueError, OSError, EOFError) as e:
+        raise EbganError(f"cannot read {p} as a .npy array: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(x, np.ndarray):
         raise EbganError(f"{p} does not hold a single array")
+    if not x.dtype.isnative:  # a big-endian file: torch takes native byte order only
+        x = x.astype(x.dtype.newbyteorder("="))
     return x
 
 

@@ -17,6 +17,7 @@ import io
 import os
 import signal
 import zipfile
+import zlib
 from pathlib import Path
 
 import torch
@@ -30,6 +31,10 @@ from .data import (
     list_images,
 )
 from .errors import EbganError
+
+# The largest zip member read as one image: an image file larger than this is not a training image, and a
+# member declaring more is refused before it is inflated (with MAX_IMAGE_PIXELS the decoded image is bounded too).
+MAX_MEMBER_BYTES = 256 << 20
 
 
 class StreamedImages(torch.utils.data.Dataset):
@@ -54,8 +59,12 @@ class StreamedImages(torch.utils.data.Dataset):
             self.files: list[str] = [str(p) for p in list_images(self.path)]
             self.is_zip = False
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
-            with zipfile.ZipFile(self.path) as zf:
-                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            try:
+                with zipfile.ZipFile(self.path) as zf:
+                    names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                    UnicodeDecodeError) as e:
+                raise EbganError(f"cannot read the zip file {self.path}: {e} (it is damaged; make it again)") from None
             self.files = sorted(n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS
                                 and not any(part.startswith((".", "__MACOSX")) for part in Path(n).parts))
             self.is_zip = True
@@ -74,18 +83,31 @@ class StreamedImages(torch.utils.data.Dataset):
     def _open(self, i: int):
         if not self.is_zip:
             return Path(self.files[i])
-        if self._zip is None or self._zip_pid != os.getpid():  # one handle per worker process
-            self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
-        return io.BytesIO(self._zip.read(self.files[i]))
+        name = self.files[i]
+        try:
+            if self._zip is None or self._zip_pid != os.getpid():  # one handle per worker process
+                self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
+            info = self._zip.getinfo(name)
+            if info.file_size > MAX_MEMBER_BYTES:  # a zip "bomb": refused from its directory, before inflating
+                raise EbganError(f"cannot read image {self.path}:{name}: it inflates to {info.file_size:,} bytes, more "
+                                 f"than the limit of {MAX_MEMBER_BYTES:,} for one image (fix or remove the file)")
+            # zipfile stops at the declared size and checks the CRC: memory stays within the limit above.
+            return io.BytesIO(self._zip.read(info))
+        except EbganError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                RuntimeError, zlib.error, KeyError, UnicodeDecodeError) as e:
+            raise EbganError(f"cannot read image {self.path}:{name}: {str(e)[:200] or type(e).__name__} (the zip "
+                             f"member is damaged; fix or remove it)") from None
 
     def __getitem__(self, i: int) -> Tensor:
         try:
             arr = _load_image(self._open(int(i)), self.image_size, self.mode, "center", None)
         except EbganError as err:
-            if not self.is_zip:
+            if not self.is_zip or str(err).startswith(f"cannot read image {self.path}:"):
                 raise  # the message names the file
-            raise EbganError(f"cannot read image {self.path}:{self.files[i]}: {err.__context__} (fix or remove "
-                             f"the file)") from None
+            why = err.__context__ if err.__context__ is not None else str(err).split(": ", 1)[-1]
+            raise EbganError(f"cannot read image {self.path}:{self.files[i]}: {why} (fix or remove the file)") from None
         t = torch.from_numpy(arr.copy())
         return t.unsqueeze(0) if self.channels == 1 else t.permute(2, 0, 1)
 

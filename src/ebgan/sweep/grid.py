@@ -15,6 +15,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import reprlib
 import zlib
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,11 @@ GRIDS: dict[str, dict[str, Any]] = {
 
 _SPEC_KEYS = {"description", "preset", "steps", "base", "grid", "methods", "default_methods"}
 
+# Bounds on what a grid may ask for: the paper's largest grid has 6,144 settings per method, and each setting is
+# expanded and its config validated before a sweep starts (100,000 take about 100 MB and a few seconds).
+MAX_SETTINGS = 100_000
+MAX_GRID_FILE_BYTES = 1 << 20
+
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
@@ -112,12 +119,22 @@ def _check_fields(d: dict[str, Any], where: str) -> None:
     if not isinstance(d, dict):
         raise EbganError(f"{where} must be a mapping of config fields, got {type(d).__name__}")
     for key in d:
-        if not _known_field(key):
-            raise EbganError(f"unknown field {key!r} in {where} (every field: `ebgan list --config`)")
+        if not isinstance(key, str) or not _known_field(key):
+            raise EbganError(f"unknown field {_short(key)} in {where} (every field: `ebgan list --config`)")
 
 
-def _as_list(v: Any) -> list[Any]:
-    return list(v) if isinstance(v, (list, tuple)) else [v]
+def _as_list(v: Any, where: str = "grid") -> list[Any]:
+    """The values of one field: a list, or a single value; every value a scalar (a config field's value)."""
+    values = list(v) if isinstance(v, (list, tuple)) else [v]
+    for x in values:
+        _check_scalar(x, where)
+    return values
+
+
+def _check_scalar(x: Any, where: str) -> None:
+    if not (x is None or isinstance(x, (bool, int, float, str))):
+        raise EbganError(f"{where}: {_short(x)} is not a value a config field takes (a number, text, true/false or "
+                         f"null)")
 
 
 def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -137,8 +154,11 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
             raise EbganError(f"unknown grid {grid!r}: a name ({', '.join(GRIDS)}) or a .json/.yaml file")
         if not path.is_file():
             raise EbganError(f"grid file {grid} does not exist")
-        text = path.read_text()
+        if path.stat().st_size > MAX_GRID_FILE_BYTES:
+            raise EbganError(f"grid file {grid} is {path.stat().st_size:,} bytes; a grid is a few lines (limit "
+                             f"{MAX_GRID_FILE_BYTES:,})")
         try:
+            text = path.read_text()
             if path.suffix.lower() == ".json":
                 raw = json.loads(text)
             else:
@@ -147,9 +167,12 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 except ImportError:
                     raise EbganError(f"{grid} is YAML: install PyYAML (pip install pyyaml) or write it as "
                                      "JSON") from None
-                raw = yaml.safe_load(text)
-        except (json.JSONDecodeError, ValueError) as e:
-            raise EbganError(f"grid file {grid} is unreadable: {e}") from None
+                try:
+                    raw = yaml.safe_load(text)
+                except yaml.YAMLError as e:
+                    raise ValueError(" ".join(str(e).split())) from None
+        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise EbganError(f"grid file {grid} is unreadable: {str(e)[:300] or type(e).__name__}") from None
         name = str(path)
     if not isinstance(raw, dict):
         raise EbganError(f"grid {name} must be a mapping, got {type(raw).__name__}")
@@ -161,34 +184,60 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _normalise(raw: dict[str, Any], name: str) -> dict[str, Any]:
     extra = set(raw) - _SPEC_KEYS
     if extra:
-        raise EbganError(f"grid {name}: unknown key {sorted(extra)[0]!r} (keys: preset, steps, base, grid, methods)")
+        raise EbganError(f"grid {name}: unknown key {sorted(map(repr, extra))[0]} (keys: preset, steps, base, grid, "
+                         f"methods)")
     preset = raw.get("preset", "mnist")
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise EbganError(f"grid {name}: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    base = dict(raw.get("base") or {})
+    base = raw.get("base") or {}
     _check_fields(base, f"grid {name} (base)")
-    shared = {k: _as_list(v) for k, v in (raw.get("grid") or {}).items()}
+    base = dict(base)
+    for k, v in base.items():
+        _check_scalar(v, f"grid {name} (base {k})")
+    shared = raw.get("grid") or {}
     _check_fields(shared, f"grid {name}")
+    shared = {k: _as_list(v, f"grid {name} ({k})") for k, v in shared.items()}
+    defaults = raw.get("default_methods")
+    if defaults is not None and (not isinstance(defaults, list) or not all(isinstance(m, str) for m in defaults)):
+        raise EbganError(f"grid {name}: default_methods must be a list of method names, got {_short(defaults)}")
     methods_raw = raw.get("methods")
     if methods_raw is None:
-        methods_raw = {m: {} for m in raw.get("default_methods", ["gan", "ebgan", "ebgan-pt"])}
+        methods_raw = {m: {} for m in (defaults if defaults is not None else ["gan", "ebgan", "ebgan-pt"])}
     if not isinstance(methods_raw, dict) or not methods_raw:
         raise EbganError(f"grid {name}: methods must be a non-empty mapping of method -> fields")
     methods = {}
     for m, fields in methods_raw.items():
+        if not isinstance(m, str):
+            raise EbganError(f"grid {name}: a method name must be text, got {_short(m)}")
         method_fields(m)  # a known method
-        fields = {k: _as_list(v) for k, v in (fields or {}).items()}
+        fields = fields or {}
         _check_fields(fields, f"grid {name} (method {m})")
-        methods[m] = fields
+        methods[m] = {k: _as_list(v, f"grid {name} (method {m}, {k})") for k, v in fields.items()}
     for where, axes in [("grid", shared)] + [(f"method {m}", f) for m, f in methods.items()]:
         empty = [k for k, v in axes.items() if not v]
         if empty:
             raise EbganError(f"grid {name} is empty: {where} has no values for {empty[0]!r}")
     steps = raw.get("steps")
-    if steps is not None and (not isinstance(steps, int) or steps < 1):
-        raise EbganError(f"grid {name}: steps must be a positive integer, got {steps!r}")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise EbganError(f"grid {name}: steps must be a positive integer, got {_short(steps)}")
+    for m, fields in methods.items():
+        axes = {**shared, **fields}
+        n = math.prod(len(v) for v in axes.values())
+        if n > MAX_SETTINGS:
+            raise EbganError(f"grid {name}: method {m} has {n:,} settings, more than the limit of {MAX_SETTINGS:,} "
+                             f"(sample a grid that large in several grids, or use fewer values)")
     return {"preset": preset, "steps": steps, "base": base, "grid": shared, "methods": methods,
-            "default_methods": list(raw.get("default_methods") or methods)}
+            "default_methods": list(defaults or methods)}
+
+
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 40, 40
+
+
+def _short(v: Any) -> str:
+    """A short repr, bounded however large ``v`` is (a YAML file's aliases can nest lists of millions)."""
+    text = _REPR.repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def expand(spec: dict[str, Any], method: str) -> list[Setting]:
