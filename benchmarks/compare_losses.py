@@ -128,11 +128,17 @@ _RUN_ONLY = ("device", "num_threads", "log_every", "sample_every", "ckpt_every",
              "grad_overlap")
 
 
+# Fields added to Config after every stored run: part of a key only when set away from their default (a run at
+# the default trains exactly as the stored runs did), so that adding an option never orphans the stored runs.
+_ADDED_LATER = ("mbd_kernels", "mbd_dim", "pack")
+
+
 def config_key(cfg: Config) -> str:
     """A run's identity: a hash of its resolved config, without the fields that do not change its result."""
-    d = {k: v for k, v in to_dict(cfg).items() if k not in _RUN_ONLY}
+    default = to_dict(Config())
+    d = {k: v for k, v in to_dict(cfg).items()
+         if k not in _RUN_ONLY and not (k in _ADDED_LATER and v == default.get(k))}
     if cfg.loss not in CHANGED_SINCE:
-        default = to_dict(Config())
         d = {k: v for k, v in d.items() if k in KEY_FIELDS_V1 or v != default[k]}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
