@@ -79,6 +79,9 @@ class Config:
     g_channels: int = 64  # conv: feature maps of G's last hidden layer (DCGAN ngf)
     d_channels: int = 64  # conv: feature maps of D's first layer (DCGAN ndf)
     g_noise_planes: int = 0  # conv: Gaussian noise planes concatenated to the input of every G layer after the first
+    mbd_kernels: int = 0  # minibatch discrimination: B kernels appended to D's features (AE: its code); 0: off
+    mbd_dim: int = 5  # minibatch discrimination: C, the size of each kernel (Salimans et al.'s code: 5)
+    pack: int = 1  # PacGAN: D scores packs of m consecutive samples; EBGAN margin x sqrt(m) (l2), x m (sse); 1: off
     # --- optimisation ---
     batch_size: int = 64  # samples per batch (real and generated alike) per process; torchrun: x processes
     steps: int = 6000  # adversarial training steps (generator updates), after pretrain_steps (0: AE only)
@@ -466,6 +469,29 @@ def validate(cfg: Config) -> None:
     need(cfg.d_code is None or cfg.d_code >= 0,
          f"d_code must be >= 0 (0: no bottleneck; None: the loss's default), got {cfg.d_code}")
     need(cfg.pt_weight == 0 or cfg.batch_size >= 2, "the pulling-away term needs batch_size >= 2")
+    # Mode-coverage tools that let D see several samples at once (ebgan.nets): minibatch discrimination and
+    # PacGAN packing. D's value then depends on more than one sample, so per-sample energies (the threshold of
+    # a held-out share, unlearning's pushed-up anomalies, `ebgan score`) are not defined.
+    need(cfg.mbd_kernels >= 0, f"mbd_kernels must be >= 0 (0: off), got {cfg.mbd_kernels}")
+    need(cfg.mbd_dim >= 1, f"mbd_dim must be >= 1, got {cfg.mbd_dim}")
+    need(cfg.pack >= 1, f"pack must be >= 1 (1: off), got {cfg.pack}")
+    for name, on in (("mbd_kernels", cfg.mbd_kernels > 0), ("pack", cfg.pack > 1)):
+        if not on:
+            continue
+        need(cfg.holdout == 0 and not cfg.known_anomalies,
+             f"{name}={getattr(cfg, name)} makes D's energy depend on more than one sample, so it does not combine "
+             "with the anomaly-scoring options holdout and known_anomalies (they need one energy per sample)")
+        need(cfg.arch != "lapgan", f"{name} does not combine with arch=lapgan (one discriminator per pyramid level)")
+    if cfg.pack > 1:
+        need(cfg.batch_size % cfg.pack == 0,
+             f"pack={cfg.pack} forms packs of {cfg.pack} consecutive samples: batch_size ({cfg.batch_size}) must be a "
+             f"multiple of {cfg.pack}")
+        need(not cfg.conditional, "pack > 1 does not combine with conditional=true (one label per sample)")
+        need(cfg.pt_weight == 0 or cfg.batch_size // cfg.pack >= 2,
+             f"the pulling-away term acts on the packs' codes: it needs batch_size / pack >= 2, got "
+             f"{cfg.batch_size // cfg.pack}")
+    need(cfg.mbd_kernels == 0 or cfg.batch_size // cfg.pack >= 2,
+         "minibatch discrimination compares the samples (packs) of a batch: it needs at least 2 per batch")
     for name in ("optim_g", "optim_d"):
         need(getattr(cfg, name) in OPTIMIZERS,
              f"{name} must be one of {', '.join(OPTIMIZERS)}, got {getattr(cfg, name)!r}")

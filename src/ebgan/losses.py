@@ -10,6 +10,7 @@ WGAN-GP, LSGAN, loss-sensitive GAN, BEGAN, hinge), registered by name in :data:`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,31 @@ def unlearning_loss(energy_anomaly: Tensor, margin: float | Tensor) -> Tensor:
     """
     _check_batch("energy_anomaly", energy_anomaly)
     return torch.clamp(margin - energy_anomaly, min=0).mean()
+
+
+def pack_margin_scale(energy: str, m: int) -> float:
+    """The factor on EBGAN's per-sample margin when D scores packs of ``m`` samples (PacGAN packing).
+
+    The energy of a pack is the reconstruction error of the packed input, whose squared error is the sum of its
+    members' squared errors. A pack of ``m`` samples each at the per-sample margin's energy ``e`` therefore has
+    the energy ``sqrt(m e^2) = sqrt(m) e`` under ``l2`` (``||r - x||_2``), ``m e`` under ``sse`` (the sum of
+    squares), and ``e`` under ``mse`` and ``l1`` (means over the pack's ``m P`` values, the same as over one
+    sample's ``P``). The scaled margin asks of a pack what the margin asks of each of its members; for members
+    of unequal energies it is the margin on their root-mean-square (``l2``, ``sse``) or mean (``mse``, ``l1``)
+    per-sample energy.
+
+    Worked values: ``l2`` with ``m = 4``: 2 (a grid margin of 1.0 becomes 2.0); ``sse`` with ``m = 3``: 3;
+    ``mse``, ``l1``: 1; any energy with ``m = 1``: 1.
+    """
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    if energy == "l2":
+        return math.sqrt(m)
+    if energy == "sse":
+        return float(m)
+    if energy in ("mse", "l1"):
+        return 1.0
+    raise ValueError(f"unknown energy {energy!r}")
 
 
 def pulling_away_term(embeddings: Tensor, eps: float = 1e-8) -> Tensor:

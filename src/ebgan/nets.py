@@ -156,6 +156,172 @@ class frozen_bn_stats:
             self.saved = []
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Mode-coverage tools that let D see more than one sample at a time (the pulling-away term, the third, acts on
+# G's loss: ebgan.losses.pulling_away_term).
+#
+# * Minibatch discrimination (Salimans et al. 2016, "Improved techniques for training GANs", s.3.2): features
+#   that say how close each sample is to the others of its batch, appended to D's features before its output
+#   layer (the auto-encoder: to its code before decoding). A collapsed batch, all alike, is then recognisably
+#   fake. ``minibatch_features`` is the formula; ``MinibatchDiscrimination`` holds the learned tensor T.
+# * Packing (PacGAN, Lin et al. 2018): D judges m samples at once, concatenated (channels for images, features
+#   for vectors). ``Packed`` wraps any discriminator: it forms packs of m consecutive samples of whatever batch
+#   it is given, so every objective calls it unchanged and gets one value per pack.
+#
+# Both make D's value a function of more than one sample: per-sample energies (`ebgan score`, thresholds,
+# energy rejection, the energy landscape) are not defined. Every such consumer runs D in eval mode, and both
+# refuse eval mode with an error that says so (config.validate refuses the anomaly-scoring options with them).
+
+
+def minibatch_features(f: Tensor, T: Tensor, include_self: bool = False, mean: bool = True,
+                       twice_differentiable: bool = False) -> Tensor:
+    """Minibatch-discrimination features (Salimans et al. 2016, s.3.2): ``[n, A], [A, B, C] -> [n, B]``.
+
+    ``M_i = f(x_i) T`` in ``R^{B x C}`` (one row ``M_{i,b}`` per kernel ``b``),
+    ``c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_L1)``, and the paper's ``o(x_i)_b = sum_{j=1..n} c_b(x_i, x_j)``.
+
+    ``include_self=True, mean=False`` is the paper's sum exactly; its ``j = i`` term is ``exp(0) = 1`` for every
+    sample. The defaults (what :class:`MinibatchDiscrimination` computes) leave that term out, as Salimans et
+    al.'s code does (it adds ``1e6`` to the diagonal of the distances), and divide by the ``n - 1`` other
+    samples: ``o(x_i)_b = 1/(n-1) sum_{j != i} c_b(x_i, x_j)``, in ``[0, 1]`` whatever the batch size (1: every
+    other sample identical in kernel ``b``; 0: all far apart). Both are affine maps of the paper's ``o`` with
+    constants fixed by the batch size, which the next layer's weights and bias absorb; the mean keeps the
+    decoder's or output layer's inputs of order 1 for batches of 64 to 256 (the paper's code reaches the same
+    end with a data-dependent initialisation and a learned bias). A batch of one sample gives 0.
+
+    The L1 distances come from ``torch.cdist``, which has no second derivative; ``twice_differentiable=True``
+    computes them by broadcasting instead (slower, same values up to rounding), for the gradient penalties that
+    backpropagate through a gradient (WGAN-GP, the loss-sensitive GAN's regulariser).
+
+    Worked value: rows ``f = [[1, 0], [0, 1], [1, 1]]``, ``T[:, 0, :] = [[1, 0], [0, 1]]`` (kernel 0: ``M = f``),
+    ``T[:, 1, :] = [[1, 1], [0, 0]]`` (kernel 1: ``M = [f_0, f_0]``). Kernel 0's L1 distances are 2 (rows 1, 2),
+    1 (1, 3), 1 (2, 3); kernel 1's are 2, 0, 2. So ``o(x_1) = [(e^-2 + e^-1)/2, (e^-2 + 1)/2] =
+    [0.251607, 0.567668]``, ``o(x_2) = [(e^-2 + e^-1)/2, e^-2] = [0.251607, 0.135335]``, ``o(x_3) = [e^-1,
+    (1 + e^-2)/2] = [0.367879, 0.567668]``; the paper's sum gives ``1 + 2 o`` (``[1.503215, 2.135335]`` for
+    ``x_1``).
+    """
+    if f.dim() != 2 or T.dim() != 3 or f.shape[1] != T.shape[0]:
+        raise ValueError(f"features [n, A] and T [A, B, C] expected, got {tuple(f.shape)} and {tuple(T.shape)}")
+    n, (a, b, c) = f.shape[0], T.shape
+    M = (f @ T.reshape(a, b * c)).view(n, b, c).transpose(0, 1)  # [B, n, C]: kernel b's rows M_{i,b}
+    if twice_differentiable:
+        dist = sum((M[:, :, None, k] - M[:, None, :, k]).abs() for k in range(c))  # [B, n, n]
+    else:
+        dist = torch.cdist(M, M, p=1)  # [B, n, n]: ||M_{i,b} - M_{j,b}||_L1
+    close = torch.exp(-dist)  # c_b(x_i, x_j)
+    if not include_self:
+        close = close.masked_fill(torch.eye(n, dtype=torch.bool, device=f.device), 0.0)
+    o = close.sum(2).t()  # [n, B]
+    if mean:
+        o = o / max(n - (0 if include_self else 1), 1)
+    return o
+
+
+class MinibatchDiscrimination(nn.Module):
+    """``f [n, A] -> o [n, B]``, :func:`minibatch_features` with a learned ``T`` ``[A, B, C]`` (the parameter
+    ``T``, saved with D's weights).
+
+    ``T`` starts ``N(0, 1/A)``, so that ``M_{i,b,c}`` is of the order of the features' root-mean-square and the
+    kernels start in the range where ``exp(-L1)`` has a gradient (Salimans et al. start from ``N(0, 0.05^2)``
+    with weight normalisation and rescale on the first batch; here D learns T's scale from there). Computed in
+    float32 whatever the autocast. In eval mode it refuses to run: its output depends on the batch, so a
+    per-sample energy or score is not defined. ``twice_differentiable``: see :func:`minibatch_features` (set
+    by ``build_networks`` for the losses with a gradient penalty)."""
+
+    def __init__(self, in_features: int, kernels: int, dim: int, twice_differentiable: bool = False) -> None:
+        super().__init__()
+        self.in_features, self.kernels, self.dim = in_features, kernels, dim
+        self.twice_differentiable = twice_differentiable
+        self.T = nn.Parameter(torch.randn(in_features, kernels, dim) / math.sqrt(in_features))
+
+    def forward(self, f: Tensor) -> Tensor:
+        if not self.training:
+            raise EbganError("this discriminator uses minibatch discrimination (mbd_kernels > 0): its output for a "
+                             "sample depends on the rest of its batch, so per-sample energies and scores (ebgan "
+                             "score, thresholds, energy rejection, the energy landscape) are not defined for it")
+        with torch.autocast(f.device.type, enabled=False):
+            return minibatch_features(f.float(), self.T.float(), twice_differentiable=self.twice_differentiable)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, kernels={self.kernels}, dim={self.dim}"
+
+
+def has_minibatch_features(D: nn.Module) -> bool:
+    """Whether ``D`` computes minibatch-discrimination features (cached: a net's layers never change)."""
+    cached = getattr(D, "_ebgan_has_mbd", None)
+    if cached is None:
+        cached = any(isinstance(m, MinibatchDiscrimination) for m in D.modules())
+        D._ebgan_has_mbd = cached
+    return cached
+
+
+def pack_samples(x: Tensor, m: int) -> Tensor:
+    """PacGAN packs: ``[N, C, H, W] -> [N/m, m*C, H, W]`` (images) or ``[N, P] -> [N/m, m*P]`` (vectors).
+
+    Pack ``k`` holds samples ``k*m .. k*m + m - 1`` of the batch, in order: member ``j`` of a pack is its
+    channels ``j*C .. j*C + C - 1`` (features ``j*P .. j*P + P - 1``). E.g. points ``[[0, 1], [2, 3], [4, 5],
+    [6, 7]]`` with ``m = 2`` give ``[[0, 1, 2, 3], [4, 5, 6, 7]]``. A reshape: no copy for a contiguous batch,
+    and gradients flow back to every member."""
+    if m == 1:
+        return x
+    if x.dim() < 2 or x.shape[0] % m:
+        raise EbganError(f"packs of {m} need a batch whose size is a multiple of {m}, got shape {tuple(x.shape)}")
+    return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
+
+def unpack_samples(x: Tensor, m: int) -> Tensor:
+    """The inverse of :func:`pack_samples`: ``[N/m, m*C, ...] -> [N, C, ...]``."""
+    if m == 1:
+        return x
+    return x.reshape(x.shape[0] * m, x.shape[1] // m, *x.shape[2:])
+
+
+class Packed(nn.Module):
+    """PacGAN's packed discriminator (Lin et al. 2018): ``x [N, ...] -> (value [N/m], code [N/m, d])``.
+
+    ``inner`` is an ordinary discriminator built for packed samples (``m*C`` channels or ``m*P`` features: the
+    first layer, and the auto-encoder's last, are m times wider); this wrapper forms the packs of ``m``
+    consecutive samples (:func:`pack_samples`) of whatever batch it is given and scores each pack. PacGAN
+    concatenates m independently drawn samples; consecutive samples of a shuffled batch (and of a batch of
+    generated samples) are exactly that. For the auto-encoder the value is the reconstruction error of the packed
+    input (the EBGAN objective scales the margin: :func:`ebgan.losses.pack_margin_scale`) and ``code`` is the
+    pack's code (what the pulling-away term repels). Refuses eval mode (no per-sample energy);
+    :meth:`copies` scores a pack of ``m`` copies of each sample instead (the 2-D energy landscape)."""
+
+    def __init__(self, inner: nn.Module, m: int) -> None:
+        super().__init__()
+        self.inner, self.m = inner, m
+
+    @property
+    def head(self) -> str | None:
+        return getattr(self.inner, "head", None)
+
+    @property
+    def energy(self) -> str | None:
+        return getattr(self.inner, "energy", None)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.training:
+            raise EbganError(f"this discriminator scores packs of {self.m} samples (pack={self.m}): per-sample "
+                             "energies and scores (ebgan score, thresholds, energy rejection) are not defined for it")
+        return self.inner(pack_samples(x, self.m))
+
+    def copies(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """D's value on a pack of ``m`` copies of each sample, ``[N, ...] -> [N]`` (any mode)."""
+        return self.inner(pack_samples(x.repeat_interleave(self.m, dim=0), self.m))
+
+
+class PackOfCopies(nn.Module):
+    """``x -> packed.copies(x)``: a packed D as a function of one sample (for plots of D over the plane)."""
+
+    def __init__(self, packed: Packed) -> None:
+        super().__init__()
+        self.packed = packed
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.packed.copies(x)
+
+
 def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(layer) if spectral_norm else layer
 
@@ -205,36 +371,67 @@ def _mlp_encoder(in_dim: int, n_layers: int, size: int, batch_norm: bool, dropou
 
 
 class AEDiscriminator(nn.Module):
-    """Auto-encoder discriminator: ``x -> (energy [N], code [N, d])`` (EBGAN s.2.3)."""
+    """Auto-encoder discriminator: ``x -> (energy [N], code [N, d])`` (EBGAN s.2.3).
+
+    With ``mbd`` (minibatch discrimination), the batch's features ``o = mbd(code) [N, B]`` are appended to the
+    code before decoding: as ``B`` more inputs of the decoder's first linear layer when the code is a vector,
+    as ``B`` constant planes beside the code's feature maps (the decoder's first transposed convolution takes
+    ``code_ch + B`` channels) when it is a map. Appending them to the code is the auto-encoder's counterpart of
+    "before the output layer": the energy is the reconstruction error, so ``o`` must reach the decoder to change
+    it, and the decoder can then learn to reconstruct a batch whose samples are all alike badly, which is the
+    high energy the margin loss asks for a collapsed generator's batch. Planes carry a per-sample vector into a
+    convolutional decoder the way class labels enter the conv encoder (:class:`Conditioned`): every position
+    sees it. ``code`` (what the pulling-away term repels) stays the encoder's output alone.
+    """
 
     head = "ae"
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, energy: str) -> None:
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, energy: str,
+                 mbd: MinibatchDiscrimination | None = None) -> None:
         super().__init__()
         self.encoder, self.decoder, self.energy = encoder, decoder, energy
+        self.mbd = mbd
+
+    def _decoder_input(self, code: Tensor) -> Tensor:
+        if self.mbd is None:
+            return code
+        o = self.mbd(code.flatten(1)).to(code.dtype)  # [N, B]
+        if code.dim() == 4:  # feature maps: one constant plane per kernel
+            o = o[:, :, None, None].expand(-1, -1, code.shape[2], code.shape[3])
+        return torch.cat([code, o], dim=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         code = self.encoder(x)
-        recon = self.decoder(code).view_as(x)
+        recon = self.decoder(self._decoder_input(code)).view_as(x)
         return reconstruction_energy(recon, x, self.energy), code.flatten(1)
 
     def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x)).view_as(x)
+        return self.decoder(self._decoder_input(self.encoder(x))).view_as(x)
 
 
 class LogitDiscriminator(nn.Module):
-    """Scalar-output discriminator or critic: ``x -> (score [N], features [N, d])``."""
+    """Scalar-output discriminator or critic: ``x -> (score [N], features [N, d])``.
+
+    With ``mbd`` (minibatch discrimination), the output layer reads ``[features, o]`` with ``o = mbd(features)
+    [N, B]`` (Salimans et al. 2016, s.3.2: "concatenate o(x_i) with f(x_i) and feed into the next layer");
+    the features returned stay the encoder's own."""
 
     head = "logit"
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, spectral_norm: bool) -> None:
+    def __init__(self, encoder: nn.Module, feature_dim: int, spectral_norm: bool,
+                 mbd: MinibatchDiscrimination | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.out = _maybe_sn(nn.Linear(feature_dim, 1), spectral_norm)
+        self.mbd = mbd
+        extra = mbd.kernels if mbd is not None else 0
+        self.out = _maybe_sn(nn.Linear(feature_dim + extra, 1), spectral_norm)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         feats = self.encoder(x).flatten(1)
-        return self.out(feats).squeeze(1), feats
+        if self.mbd is None:
+            return self.out(feats).squeeze(1), feats
+        o = self.mbd(feats).to(feats.dtype)
+        return self.out(torch.cat([feats, o], dim=1)).squeeze(1), feats
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -351,16 +548,19 @@ def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropou
     return nn.Sequential(*layers), c_in, size // 2**n_down
 
 
-def _conv_decoder(code_channels: int, channels: int, n_up: int, batch_norm: bool) -> nn.Sequential:
+def _conv_decoder(code_channels: int, channels: int, n_up: int, batch_norm: bool,
+                  extra_in: int = 0) -> nn.Sequential:
+    """Transposed 4x4 convolutions halving the maps up to ``channels``; the first also reads ``extra_in`` more
+    input channels (minibatch-discrimination planes)."""
     layers: list[nn.Module] = []
-    ch = code_channels
+    ch, extra = code_channels, extra_in
     for _ in range(n_up - 1):
-        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1)]
+        layers += [nn.ConvTranspose2d(ch + extra, ch // 2, 4, 2, 1)]
         if batch_norm:
             layers += [nn.BatchNorm2d(ch // 2)]
         layers += [nn.ReLU(inplace=True)]
-        ch //= 2
-    layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1)]
+        ch, extra = ch // 2, 0
+    layers += [nn.ConvTranspose2d(ch + extra, channels, 4, 2, 1)]
     return nn.Sequential(*layers)
 
 
@@ -399,7 +599,10 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes. ``energy``
     overrides ``cfg.energy`` for the auto-encoder (an objective's :attr:`~ebgan.objectives.Objective.energy`:
     BEGAN's ``L(v) = |v - D(v)|`` is ``"l1"`` whatever the config says). With ``cfg.conditional``, ``n_classes``
-    one-hot inputs are added to G's noise and D's input (:class:`Conditioned`).
+    one-hot inputs are added to G's noise and D's input (:class:`Conditioned`). ``cfg.mbd_kernels > 0`` gives D
+    minibatch-discrimination features (:class:`MinibatchDiscrimination`, appended before the output layer or,
+    for the auto-encoder, to the code); ``cfg.pack = m > 1`` builds D for packs of m samples and wraps it in
+    :class:`Packed`.
     """
     energy = energy or cfg.energy
     points = len(sample_shape) == 1
@@ -407,51 +610,77 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
         if points or head != "logit" or sample_shape[1] != sample_shape[2]:
             raise EbganError("arch=lapgan needs square images and a loss with a scalar discriminator (nsgan, gan, "
                              "lsgan, wgan, wgan-gp, hinge, loss-sensitive)")
+        if cfg.pack > 1 or cfg.mbd_kernels:
+            raise EbganError("arch=lapgan does not combine with pack or mbd_kernels")
         c, size = sample_shape[0], sample_shape[1]
         return (LapGenerator(cfg.z_dim, c, size, cfg.g_channels, cfg.batch_norm),
                 LapDiscriminator(c, size, cfg.d_channels, cfg.d_dropout, cfg.spectral_norm))
+    G, D = _build_networks(cfg, sample_shape, head, energy, n_classes)
+    return (G, Packed(D, cfg.pack)) if cfg.pack > 1 else (G, D)
+
+
+def _build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str, energy: str,
+                    n_classes: int) -> tuple[nn.Module, nn.Module]:
+    points = len(sample_shape) == 1
     sn = cfg.spectral_norm
     code = code_size(cfg, sample_shape)
     c_in = n_classes if cfg.conditional else 0
     if cfg.conditional and n_classes < 2:
         raise EbganError(f"conditional=true needs at least 2 classes, got {n_classes}")
+    m, B = cfg.pack, cfg.mbd_kernels
+    if m > 1 and c_in:
+        raise EbganError("pack > 1 does not combine with conditional=true")
+
+    # The gradient penalties backpropagate through a gradient of D: its minibatch features must be twice
+    # differentiable.
+    twice = cfg.loss == "wgan-gp" or (cfg.loss == "loss-sensitive" and cfg.ls_gp > 0)
+
+    def mbd(features: int) -> MinibatchDiscrimination | None:
+        return MinibatchDiscrimination(features, B, cfg.mbd_dim, twice) if B else None
+
     if cfg.arch == "mlp":
         G = MLPGenerator(cfg.z_dim + c_in, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
                          out_act="none" if points else "tanh")
-        in_dim = math.prod(sample_shape)
+        in_dim = m * math.prod(sample_shape)  # a pack of m samples, concatenated (pack_samples)
         # nLayerD counts encoder layers plus the one decoder (or output) layer.
         enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim + c_in, cfg.d_layers - 1, cfg.d_size,
                                                        cfg.batch_norm, cfg.d_dropout, sn))
-        if head == "ae":
-            dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size, in_dim), sn)
+        if head == "ae":  # (layers created in this order so that the initial weights stay those of before)
+            d = code or cfg.d_size
+            dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size + (0 if code else B), in_dim), sn)
             if code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
                 enc.append(_maybe_sn(nn.Linear(cfg.d_size, code), sn))
-                dec = nn.Sequential(_maybe_sn(nn.Linear(code, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
+                dec = nn.Sequential(_maybe_sn(nn.Linear(code + B, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
         if c_in:
             G, enc = Conditioned(G, n_classes), Conditioned(enc, n_classes)
-        D = AEDiscriminator(enc, dec, energy) if head == "ae" else LogitDiscriminator(enc, cfg.d_size, sn)
-        return G, D
+        if head == "ae":
+            return G, AEDiscriminator(enc, dec, energy, mbd(d))
+        return G, LogitDiscriminator(enc, cfg.d_size, sn, mbd(cfg.d_size))
     if points:
         raise EbganError("arch=conv needs image data; use arch=mlp for 2-D points")
     c, h, w = sample_shape
     if h != w:
         raise EbganError(f"conv nets need square images, got {h}x{w}")
     G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels, cfg.g_noise_planes)
-    enc, code_ch, map_size = _conv_encoder(c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
+    # A pack of m images is one image of m*c channels (pack_samples): D's first layer (and the auto-encoder's
+    # last) are built for it.
+    enc, code_ch, map_size = _conv_encoder(m * c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
                                            cfg.spectral_norm)
+    flat = code_ch * map_size * map_size
     if head == "ae":
         n_up = int(round(math.log2(h / map_size)))
-        dec = _conv_decoder(code_ch, c, n_up, cfg.batch_norm)
+        # Minibatch features enter the decoder as B constant planes beside the code's maps, or as B more inputs
+        # of its first linear layer after a bottleneck.
+        dec = _conv_decoder(code_ch, m * c, n_up, cfg.batch_norm, extra_in=0 if code else B)
         if code:  # a bottleneck: the feature maps through a linear code of `code` units and back
-            flat = code_ch * map_size * map_size
             enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, code), sn))
-            dec = nn.Sequential(nn.Linear(code, flat), nn.ReLU(inplace=True),
+            dec = nn.Sequential(nn.Linear(code + B, flat), nn.ReLU(inplace=True),
                                 nn.Unflatten(1, (code_ch, map_size, map_size)), *dec)
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
-        D = AEDiscriminator(enc, dec, energy)
+        D = AEDiscriminator(enc, dec, energy, mbd(code or flat))
     else:
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
-        D = LogitDiscriminator(enc, code_ch * map_size * map_size, cfg.spectral_norm)
+        D = LogitDiscriminator(enc, flat, cfg.spectral_norm, mbd(flat))
     _dcgan_init(G)
     _dcgan_init(D)
     if c_in:

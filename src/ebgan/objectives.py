@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from . import losses
 from .config import Config, margin_at
 from .errors import EbganError
-from .nets import frozen_bn_stats
+from .nets import frozen_bn_stats, has_minibatch_features, pack_samples, unpack_samples
 
 Stats = dict[str, Tensor]
 
@@ -34,6 +34,15 @@ Stats = dict[str, Tensor]
 # checkpoint's D, loaded in eval mode by ``ebgan.sampling.load_networks``) is D's function on data-like
 # batches rather than a mixture fitted mostly to the generator's moving target, and one rule holds for all.
 # Pre-training passes are on real data and keep updating them.
+#
+# Packing (cfg.pack = m > 1): D is a ``nets.Packed`` wrapper that forms packs of m consecutive samples of the
+# batch it is given and returns one value (and code) per pack, so the losses below run unchanged on ``[N/m]``
+# values: real packs against generated packs, the pulling-away term on the packs' codes. What they compute per
+# sample themselves is done per pack: EBGAN's margin is scaled (``losses.pack_margin_scale``), WGAN-GP's
+# interpolates and the loss-sensitive GAN's distances and gradient penalty are taken in the packed space (see
+# those objectives). Minibatch discrimination (cfg.mbd_kernels > 0): D's output depends on the batch it is
+# given, so real and generated samples always go through D in separate passes (``discriminate``), as Salimans
+# et al. compute the features over a real and a generated batch separately.
 
 
 def has_batch_norm(D: nn.Module) -> bool:
@@ -48,19 +57,21 @@ def has_batch_norm(D: nn.Module) -> bool:
 def discriminate(D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """D over real and fake samples: ``(value_real [N], value_fake [M], code_real, code_fake)``.
 
-    Without batch norm, one pass over the concatenated batch (faster than two, and the same values). With
+    Without batch norm or minibatch discrimination, one pass over the concatenated batch (faster than two, and
+    the same values; packs never straddle the two halves, whose sizes are multiples of the pack size). With
+    minibatch discrimination, two passes, so that each batch's features compare it with itself. With
     batch norm, two passes, real-only and fake-only: the G step sees D on an all-fake batch, so the D step
     must normalise fakes with fake-only statistics too; with mixed statistics in the D step the generator
     meets a different function than the one D was trained to be, and exploits the gap (a DCGAN-style conv
     EBGAN collapsed to one texture that way). Only the real pass updates the running statistics.
     """
-    if has_batch_norm(D):
+    if has_batch_norm(D) or has_minibatch_features(D):
         value_real, code_real = D(real)
         with frozen_bn_stats(D):
             value_fake, code_fake = D(fake)
         return value_real, value_fake, code_real, code_fake
-    n = real.shape[0]
     value, code = D(torch.cat([real, fake], dim=0))
+    n = real.shape[0] * value.shape[0] // (real.shape[0] + fake.shape[0])  # real values: N, or N/m packs
     return value[:n], value[n:], code[:n], code[n:]
 
 
@@ -125,9 +136,14 @@ class EBGANObjective(Objective):
     def d_loss(self, D, real, fake, step):
         e_real, e_fake, _, _ = discriminate(D, real, fake)
         e_real, e_fake = e_real.float(), e_fake.float()
-        m = margin_at(self.cfg, step)
+        # Packs (pack > 1): the margin of a pack, sqrt(m) times the per-sample margin for the l2 energy (m for
+        # sse, 1 for mse and l1: losses.pack_margin_scale); exactly the configured margin without packing.
+        m = margin_at(self.cfg, step) * losses.pack_margin_scale(self.cfg.energy, self.cfg.pack)
         loss = losses.ebgan_d_loss(e_real, e_fake, m)
-        return loss, {"energy_real": e_real.mean().detach(), "energy_fake": e_fake.mean().detach()}
+        stats = {"energy_real": e_real.mean().detach(), "energy_fake": e_fake.mean().detach()}
+        if self.cfg.pack > 1:
+            stats["margin_pack"] = torch.tensor(m)
+        return loss, stats
 
     def anomaly_loss(self, D, anomalies, step):
         """``max(0, m_a - D(a))`` averaged over the batch: known anomalies pushed above a margin, as fakes are.
@@ -227,6 +243,13 @@ class WGANGPObjective(ScoreObjective):
     independent samples): ``config.validate`` refuses ``loss=wgan-gp`` with ``batch_norm=true`` wherever the D
     would have a batch-norm layer, so wgan-gp presets set ``batch_norm=False``.
 
+    Packs (``pack = m``): the penalty is WGAN-GP's in D's own input space, the space of packs. One ``alpha`` per
+    pack (``N/m`` draws), shared by its members, so that the packed interpolate is ``alpha`` times the real pack
+    plus ``1 - alpha`` times the generated pack it is paired with (pack ``k`` of each batch), and the gradient
+    norm is taken over the whole pack (its ``m`` members' gradients together). With minibatch discrimination the
+    interpolates form their own batch for the features, and the gradient of the batch's summed critic values
+    with respect to one interpolate includes its effect on the others' features.
+
     Stats: ``d_real``, ``d_fake`` and ``gp``, the penalty before its weight.
     """
 
@@ -240,9 +263,11 @@ class WGANGPObjective(ScoreObjective):
 
     def d_loss(self, D, real, fake, step):
         loss, stats = super().d_loss(D, real, fake, step)
-        alpha = torch.rand(real.shape[0], generator=self.gen_alpha).to(real.device)  # [N], drawn on the CPU
+        p = self.cfg.pack
+        alpha = torch.rand(real.shape[0] // p, generator=self.gen_alpha).to(real.device)  # [N/p], on the CPU
         with frozen_bn_stats(D):  # interpolates (D has no batch norm here: config.validate; kept for safety)
-            gp = losses.gradient_penalty(lambda x: D(x)[0].float(), real.float(), fake.float(), alpha=alpha)
+            gp = losses.gradient_penalty(lambda xp: D(unpack_samples(xp, p))[0].float(),
+                                         pack_samples(real.float(), p), pack_samples(fake.float(), p), alpha=alpha)
         stats["gp"] = gp.detach()
         return loss + self.cfg.gp_weight * gp, stats
 
@@ -290,6 +315,10 @@ class LossSensitiveObjective(Objective):
       (:func:`~ebgan.losses.gradient_norm_penalty`; Qi 2017 v1 s.5) is added to ``L_D``; ``ls_gp = 0`` removes
       it. The penalty is per sample, so D must not have batch norm (``config.validate`` refuses it).
 
+    Packs (``pack = m``): real pack ``k`` is paired with generated pack ``k``; ``Delta`` is the per-element mean
+    absolute difference of the two packs (the mean of their members' ``Delta``s, so ``ls_lambda`` keeps its
+    scale), and the regulariser's gradient norm is taken per pack, in D's input space.
+
     Stats: ``d_real``, ``d_fake`` (mean ``L_theta``), ``delta`` (mean margin) and, with the regulariser,
     ``gp`` (the penalty before its weight).
     """
@@ -298,15 +327,23 @@ class LossSensitiveObjective(Objective):
 
     def d_loss(self, D, real, fake, step):
         f_real, f_fake, _, _ = discriminate(D, real, fake)
-        l_real, l_fake = f_real.float().abs(), f_fake.float().abs()  # [N] non-negative losses
-        n_values = real[0].numel()
-        delta = losses.pairwise_distance(real.float(), fake.float().detach(), p=1) / n_values  # [N]
+        l_real, l_fake = f_real.float().abs(), f_fake.float().abs()  # [N] non-negative losses ([N/p] packs)
+        p = self.cfg.pack
+        real_p, fake_p = pack_samples(real.float(), p), pack_samples(fake.float().detach(), p)
+        n_values = real_p[0].numel()
+        delta = losses.pairwise_distance(real_p, fake_p, p=1) / n_values  # [N] ([N/p])
         loss = losses.loss_sensitive_d_loss(l_real, l_fake, delta, self.cfg.ls_lambda)
         stats = {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(), "delta": delta.mean().detach()}
         if self.cfg.ls_gp > 0:
-            both = torch.cat([real.float(), fake.float()])
+            def fn(xp):
+                return D(unpack_samples(xp, p))[0].float().abs()
+
             with frozen_bn_stats(D):  # real and generated samples (no batch norm here either: config.validate)
-                gp = losses.gradient_norm_penalty(lambda x: D(x)[0].float().abs(), both)
+                if has_minibatch_features(D):  # each batch its own features, as in the loss's passes
+                    gp = (losses.gradient_norm_penalty(fn, pack_samples(real.float(), p))
+                          + losses.gradient_norm_penalty(fn, pack_samples(fake.float(), p))) / 2
+                else:
+                    gp = losses.gradient_norm_penalty(fn, pack_samples(torch.cat([real.float(), fake.float()]), p))
             stats["gp"] = gp.detach()
             loss = loss + self.cfg.ls_gp * gp
         return loss, stats

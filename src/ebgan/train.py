@@ -40,7 +40,7 @@ from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError, WriteFailed
-from .nets import build_networks, seeded_noise, set_labels
+from .nets import PackOfCopies, build_networks, seeded_noise, set_labels
 from .objectives import make_objective, pretrain_loss
 from .progress import Progress
 from .rundir import (
@@ -794,10 +794,16 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             plots.eval_curves(eval_rows, out / "eval.png", best)
             summary["eval"] = eval_rows[-1]
         rows = train_rows
-        if dataset.kind == "points" and not trainer.n_classes:  # a conditional D has an energy per class
+        # The energy landscape of 2-D data: D over the plane, point by point. A conditional D has an energy per
+        # class, and one with minibatch discrimination none per point (its value depends on the whole batch):
+        # no landscape for either. A packed D (pack = m) is drawn on packs of m copies of each point.
+        if dataset.kind == "points" and not trainer.n_classes and not cfg.mbd_kernels:
             fake = trainer.sample(2500, seed=cfg.seed + 12345)
-            plots.energy_landscape(trainer.D, dataset.data[:2500].cpu(), fake, out / "landscape.png",
-                                   title=f"{cfg.loss} on {cfg.data}: D over the plane", device=trainer.device)
+            D_plane, what = trainer.D, "D over the plane"
+            if cfg.pack > 1:
+                D_plane, what = PackOfCopies(trainer.D), f"D over the plane, packs of {cfg.pack} copies of a point"
+            plots.energy_landscape(D_plane, dataset.data[:2500].cpu(), fake, out / "landscape.png",
+                                   title=f"{cfg.loss} on {cfg.data}: {what}", device=trainer.device)
         if rows:
             summary["final"] = rows[-1]
         if data.holdout is not None and trainer.objective.head == "ae":
