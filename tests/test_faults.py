@@ -353,6 +353,19 @@ def test_score_reports_a_failed_write_and_keeps_no_partial_file(reference, tmp_p
     assert csv.read_text().count("\n") == 51
 
 
+def test_a_write_no_writer_wraps_is_still_one_line(reference, tmp_path, capsys, monkeypatch):
+    """`ebgan sample -o` saves with numpy: an OSError that only a write can raise (ENOSPC, EDQUOT, EROFS, EFBIG)
+    reaching the CLI is one line and status 3 too."""
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(np, "save", full)
+    out = tmp_path / "x.npy"
+    status, err = ebgan(["sample", reference["run"], "-n", "10", "-o", out], capsys)
+    assert status == 3 and err == [f"ebgan: error: no space left on device writing {out}.tmp.npy: free space and run "
+                                   f"the command again"], err
+
+
 # --------------------------------------------------------------------------------------------------- sweeps
 def test_a_short_write_to_results_is_completed(tmp_path, monkeypatch):
     real_write = os.write

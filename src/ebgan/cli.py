@@ -831,6 +831,16 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not fail again
         return 141  # 128 + SIGPIPE, the shell's status for a process ended by a closed pipe
+    except OSError as e:  # a write the command did not wrap itself: these errnos come from writes only
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            raise
+        from .errors import WriteFailed
+
+        failed = WriteFailed.from_oserror(e, e.filename or "a file")
+        print(f"ebgan: error: {failed}", file=sys.stderr)
+        return failed.exit_status
 
 
 if __name__ == "__main__":
