@@ -435,3 +435,15 @@ def test_config_refuses_the_tools_with_lapgan():
 def test_set_options_parse_from_the_command_line():
     cfg = resolve(apply_overrides(from_preset("grid"), assignments=["mbd_kernels=8", "mbd_dim=4", "pack=4"]))
     assert (cfg.mbd_kernels, cfg.mbd_dim, cfg.pack) == (8, 4, 4)
+
+
+def test_describe_networks_counts_t_and_the_packed_first_layer():
+    """`ebgan train --dry-run` describes the nets on shape-only tensors: both tools must run there too."""
+    from ebgan.nets import describe_networks
+
+    plain = describe_networks(cfg_2d(), (2,), "ae")
+    mbd = describe_networks(cfg_2d(mbd_kernels=4, mbd_dim=3), (2,), "ae")
+    assert mbd["params_d"] == plain["params_d"] + 32 * 4 * 3 + 4 * 2  # T, and 4 more decoder inputs
+    packed = describe_networks(cfg_2d(pack=3), (2,), "ae")
+    assert packed["params_d"] == plain["params_d"] + 32 * 4 + 2 * 32 * 2 + 2 * 2  # wider first and last layers
+    assert describe_networks(cfg_img(mbd_kernels=5, pack=2), (1, 28, 28), "ae")["flops_per_step"] > 0

@@ -16,6 +16,7 @@ docs/paper.md s.1).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -239,7 +240,8 @@ class MinibatchDiscrimination(nn.Module):
             raise EbganError("this discriminator uses minibatch discrimination (mbd_kernels > 0): its output for a "
                              "sample depends on the rest of its batch, so per-sample energies and scores (ebgan "
                              "score, thresholds, energy rejection, the energy landscape) are not defined for it")
-        with torch.autocast(f.device.type, enabled=False):
+        dev = f.device.type  # float32 under autocast (a meta tensor, describe_networks, has no autocast)
+        with torch.autocast(dev, enabled=False) if dev in ("cpu", "cuda") else contextlib.nullcontext():
             return minibatch_features(f.float(), self.T.float(), twice_differentiable=self.twice_differentiable)
 
     def extra_repr(self) -> str:
@@ -827,8 +829,8 @@ def describe_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> 
     """Parameter counts of G and D and the floating-point operations of one training iteration at
     ``cfg.batch_size`` (``d_steps`` D updates on a real and a generated batch, then one G update; forward and
     backward), counted by ``torch.utils.flop_counter`` on shape-only (meta) tensors, so that even a 256-pixel
-    model is described in a moment without allocating it. Unconditional nets; the pulling-away term and the
-    losses' own arithmetic are not counted (a fraction of a percent for conv nets). For ``arch=lapgan`` G runs
+    model is described in a moment without allocating it. Unconditional nets; the pulling-away term, the
+    pairwise distances of minibatch discrimination and the losses' own arithmetic are not counted (a fraction of a percent for conv nets). For ``arch=lapgan`` G runs
     its whole coarse-to-fine chain and D scores every level of the images' pyramid, which is the training
     step's work up to that bookkeeping."""
     from torch.utils.flop_counter import FlopCounterMode
