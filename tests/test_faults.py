@@ -452,19 +452,20 @@ def timeless(row: dict) -> dict:
 
 
 def test_a_sweep_stops_on_a_failed_write_and_the_same_command_finishes_it(tmp_path, capsys, monkeypatch):
-    """Faults in the driver (results.jsonl, task files, report.md) and inside a worker's run (a checkpoint,
+    """Faults in the driver (a task file, results.jsonl, report.md) and inside a worker's run (a checkpoint,
     result.json): each ends the sweep with one line and status 3; the same command then continues, and the
     rows are those of an uninterrupted sweep."""
+    spec = {**SWEEP, "grid": {"g_size": [16]}}
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps(SWEEP))
+    grid.write_text(json.dumps(spec))
     out = tmp_path / "sweep"
     argv = ["sweep", grid, "--out", out, "--workers", "1", "--no-progress"]
-    chain = [
-        (f"{out}/results.jsonl:ENOSPC", f"no space left on device writing {out}/results.jsonl: the sweep stopped, "
-                                        f"0 of 2 runs recorded"),
+    chain = [  # in the order a sweep reaches them, so that each command gets as far as its fault
         (f"{out}/tasks/*:EIO", f"input/output error writing {out}/tasks/ebgan-"),
         (f"{out}/runs/*/checkpoints/step-*/state.pt:ENOSPC", f"no space left on device writing {out}/runs/ebgan/"),
         (f"{out}/runs/*/result.json:EROFS", f"read-only file system writing {out}/runs/ebgan/"),
+        (f"{out}/results.jsonl:ENOSPC", f"no space left on device writing {out}/results.jsonl: the sweep stopped, "
+                                        f"0 of 1 runs recorded"),
         (f"{out}/report.md:ENOSPC", f"no space left on device writing {out}/report.md: free space and run the "
                                     f"command again"),
     ]
@@ -477,7 +478,7 @@ def test_a_sweep_stops_on_a_failed_write_and_the_same_command_finishes_it(tmp_pa
     status, err = ebgan(argv, capsys)
     assert status == 0, err
     rows = {(r["method"], r["setting_id"]): timeless(r) for r in read_rows(out)}
-    assert rows == uninterrupted_rows(SWEEP, tmp_path / "reference")
+    assert rows == uninterrupted_rows(spec, tmp_path / "reference")
     assert (out / "report.md").is_file() and not list(out.glob("tasks/*"))
 
 
