@@ -229,7 +229,8 @@ def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> N
                              f"{_fmt(ratio, '.2f')}{'x' if ratio else ''} | {_fmt(mins, '.1f')} |")
                 row.update(kl=kl, goal_seeds=goal)
             summary.setdefault(data, {})[tool] = row
-        lines += ["", *_against_preset(data, tools, plan, done), ""]
+        against = _against_preset(data, tools, plan, done)
+        lines += ["", *against, ""] if against else [""]
     body = "\n".join(lines).rstrip() + "\n"
     write_section("mode_tools", body)
     write_record("mode-tools/summary", summary, partial=partial, runs_done=n_done, runs_planned=len(plan),
