@@ -108,9 +108,12 @@ def test_image_presets_train_on_a_folder_and_sample_their_resolution(tmp_path, i
 
 
 def test_image_preset_without_data_and_unsupported_resolution_are_one_error_line(tmp_path, capsys):
-    assert main(["train", "--preset", "celeba-64", "--out", str(tmp_path / "a"), "--dry-run"]) == 2
+    # Training needs the folder; --dry-run (only the cost) does not, and says what training will need.
+    assert main(["train", "--preset", "celeba-64", "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pass --data FOLDER" in err[0]
+    assert main(["train", "--preset", "celeba-64", "--out", str(tmp_path / "a"), "--dry-run"]) == 0
+    assert "(pass --data FOLDER, a folder of images, to train)" in capsys.readouterr().err
     assert main(["train", "--preset", "mnist-conv", "--set", "image_size=96", "--out", str(tmp_path / "b"),
                  "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
