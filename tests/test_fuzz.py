@@ -647,3 +647,29 @@ def test_fuzz_session_files(work, case, labels):
     "18 digits). Remove this mark with the fix."))
 def test_a_session_key_longer_than_python_parses(work):
     _read_sessions(work, (".txt", b"1 2 " + b"9" * 5000 + b"\n"), False)
+
+
+# ------------------------------------------------------------------------------ what the long profile found
+def test_inputs_the_fuzzer_found(work, trainer_and_checkpoint):
+    """Inputs that broke a reader under the long profile, kept here so that the short profile checks them."""
+    from ebgan.sweep.run import plan
+
+    # PyYAML raises OverflowError for an escape beyond Unicode.
+    path = write(work / "overflow.yaml", b'description: "\\U8004D59C"\ngrid: {g_size: [16]}\n')
+    assert "is unreadable" in refused("sweep grid files", lambda: plan(str(path)))
+    # A state.pt whose format_version is a tensor: comparing it raised "Boolean value of Tensor ... ambiguous".
+    trainer, weights, _ = trainer_and_checkpoint
+    buf = io.BytesIO()
+    torch.save({"format_version": torch.zeros(3)}, buf)
+    ckpt = work / "tensor-version"
+    write(ckpt / "weights.safetensors", weights)
+    write(ckpt / "state.pt", buf.getvalue())
+    assert "checkpoint format Tensor is not 1" in refused("checkpoints", lambda: trainer.load(ckpt))
+    # A big-endian .npy: torch.from_numpy refused it after read_npy had accepted it.
+    buf = io.BytesIO()
+    np.save(buf, np.arange(6, dtype=">f4").reshape(3, 2))
+    x = check(".npy arrays", lambda: read_npy(write(work / "big-endian.npy", buf.getvalue())))
+    assert x.dtype.isnative and torch.from_numpy(x).tolist() == [[0, 1], [2, 3], [4, 5]]
+    # A --set value holding a line break made a two-line error.
+    assert refused("--set values", lambda: apply_overrides(Config(), None, ["image_size=\n"])) == \
+        "--set image_size='\\n': expected int"

@@ -262,6 +262,8 @@ def load_state(ckpt: Path) -> dict[str, Any]:
         raise EbganError(f"cannot read {path}: {' '.join(str(e).split())[:300] or type(e).__name__}") from None
     if not isinstance(state, dict):
         raise EbganError(f"{path} is not a checkpoint's state (it holds {type(state).__name__})")
-    if state.get("format_version") != FORMAT_VERSION:
-        raise EbganError(f"{ckpt}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}")
+    version = state.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:  # noqa: E721 - a tensor or bool is not a version
+        shown = repr(version) if isinstance(version, (int, str, type(None))) else type(version).__name__
+        raise EbganError(f"{ckpt}: checkpoint format {shown[:40]} is not {FORMAT_VERSION}")
     return state

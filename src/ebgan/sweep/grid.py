@@ -169,8 +169,8 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
                                      "JSON") from None
                 try:
                     raw = yaml.safe_load(text)
-                except yaml.YAMLError as e:
-                    raise ValueError(" ".join(str(e).split())) from None
+                except Exception as e:  # noqa: BLE001 - PyYAML also raises OverflowError, RecursionError, ...
+                    raise ValueError(" ".join(str(e).split()) or type(e).__name__) from None
         except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise EbganError(f"grid file {grid} is unreadable: {str(e)[:300] or type(e).__name__}") from None
         name = str(path)
