@@ -210,6 +210,9 @@ def test_idx_bombs_are_refused_without_inflating(work):
     # 1 GiB of zeros in 1 MB of gzip behind a header promising 2 x 28 x 28 bytes: read up to the promise only.
     bomb = write(work / "bomb-idx3-ubyte.gz", _gzip_zeros(idx_bytes(np.zeros((2, 28, 28), np.uint8)), 1 << 30))
     assert "more bytes, the header promises 1584" in refused("IDX files (MNIST)", lambda: _read_idx(bomb, 3))
+    # Dimensions whose product overflows int64 next to a zero one: numpy cannot even shape an empty array so.
+    zero = write(work / "zero-idx3-ubyte", bytes([0, 0, 8, 3]) + struct.pack(">III", 2382364672, 3875536896, 0))
+    assert "more than the reader's limit" in refused("IDX files (MNIST)", lambda: _read_idx(zero, 3))
     # A header promising 2**96 bytes: refused before anything is read.
     huge = write(work / "huge-idx3-ubyte", bytes([0, 0, 8, 3]) + b"\xff\xff\xff\xff" * 3)
     assert "more than the reader's limit" in refused("IDX files (MNIST)", lambda: _read_idx(huge, 3))

@@ -122,7 +122,7 @@ def _read_idx(path: Path, expect_dims: int) -> np.ndarray:
             dims = [int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(ndim)]
             size = math.prod(dims)
             header = 4 + 4 * ndim
-            if size > MAX_IDX_BYTES:
+            if math.prod(d for d in dims if d) > MAX_IDX_BYTES:  # a zero dimension cannot excuse a huge other one
                 raise EbganError(f"{path}: its header promises {header + size:,} bytes ({' x '.join(map(str, dims))}), "
                                  f"more than the reader's limit of {MAX_IDX_BYTES:,}; the file is corrupt or not "
                                  f"an image set")
