@@ -394,6 +394,7 @@ def main() -> None:
         out = run_dir(model, labels, seed)
         if (out / "result.json").is_file():
             continue
+        restore_carry(out)
         base, extra = RECIPES.get(model, (model, []))
         cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", base, *extra,
                "--seed", str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
