@@ -165,6 +165,39 @@ def test_hinge_value_and_gradient(margin):
     assert_close(m.fc.bias.grad, expected)
 
 
+def test_default_margin_follows_the_energy_scale(tmp_path):
+    """Without a fixed margin, known anomalies are pushed to ``margin_scale`` x the threshold the held-out normal
+    sessions give at that epoch's start, for the energy in use: the last epoch's margin equals the value
+    recomputed by hand from the previous epoch's checkpoint, it differs between energies as their thresholds
+    do, and an update's default margin is ``margin_scale`` x the run's calibrated threshold."""
+    from ebgan.checkpoint import load_weights
+    from ebgan.seq.run import build_model, threshold_of
+
+    data = write_lines(tmp_path / "train", NORMAL)
+    anom = write_lines(tmp_path / "anom", ANOMALOUS)
+    margins = {}
+    for kind in ("mean", "max"):
+        cfg = tiny(data=str(data), anomalies=str(anom), epochs=4, energy=kind, margin=None, margin_scale=3.0)
+        run = tmp_path / kind
+        res = train_seq(cfg, run, progress=False)
+        m = load_run(run)
+        prev = build_model(m.cfg, m.vocab.n)  # the weights at the start of the last epoch
+        load_weights(run / "checkpoints" / f"step-{3 * 3:08d}", {"M": prev})
+        e = energies(prev, m.vocab, m.holdout_sessions(), 3, (kind,))[kind]
+        want = 3.0 * threshold_of(e, cfg.fpr)
+        rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+        assert res["margin"] == pytest.approx(want, rel=1e-6) and rows[-1]["margin"] == pytest.approx(want, rel=1e-5)
+        assert len({r["margin"] for r in rows}) > 1  # recomputed as the model learns
+        margins[kind] = want
+        rec = update_run(run, [], [(1, 2, 5)], UpdateSettings(steps=1), progress=False)
+        assert rec["margin"] == pytest.approx(3.0 * m.threshold(kind)) and rec["margin_rule"].startswith("3 x")
+    assert margins["mean"] < margins["max"]  # each on its own energy's scale (a mean is at most the max)
+    fixed = train_seq(tiny(data=str(data), anomalies=str(anom), epochs=1, margin=6.0), tmp_path / "f", progress=False)
+    assert fixed["margin"] == 6.0
+    with pytest.raises(EbganError, match="margin_scale must be > 0"):
+        train_seq(tiny(data=str(data), margin=None, margin_scale=0.0), tmp_path / "bad", progress=False)
+
+
 # ------------------------------------------------------------------------------------------------------ update
 
 
@@ -182,7 +215,9 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
     thr = m.threshold()
     before = {k: m.energies(v) for k, v in (("fp", fp), ("fn", fn), ("others", others))}
     assert before["fp"][0] > thr and before["fn"][0] < 8.0 and (before["others"] <= thr).all()
-    rec = update_run(run, fp, fn, UpdateSettings(steps=10, lr=0.01, l2=1.0, margin=8.0), progress=False)
+    assert after_default_update(tmp_path, run, fp, fn, others, thr, before)
+    adam = dict(optimizer="adam", floor_scale=None, keep=0.0)  # the next-key loss on the false positives
+    rec = update_run(run, fp, fn, UpdateSettings(steps=10, lr=0.01, l2=1.0, margin=9.0, **adam), progress=False)
     m2 = load_run(run)
     assert m2.update == 1 and rec["status"] == "done"
     after = {k: m2.energies(v) for k, v in (("fp", fp), ("fn", fn), ("others", others))}
@@ -190,7 +225,8 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
     assert after["fn"][0] > before["fn"][0] + 1.0
     moved = np.abs(after["others"] - before["others"])
     assert moved.max() < 0.5  # the stated bound
-    update_run(tmp_path / "noguard", fp, fn, UpdateSettings(steps=10, lr=0.01, l2=0.0, margin=8.0), progress=False)
+    update_run(tmp_path / "noguard", fp, fn, UpdateSettings(steps=10, lr=0.01, l2=0.0, margin=9.0, **adam),
+               progress=False)
     unguarded = np.abs(load_run(tmp_path / "noguard").energies(others) - before["others"])
     assert unguarded.max() > moved.max()
     folder = run / "updates" / "001"
@@ -207,6 +243,25 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
     assert rec2["update"] == 2 and rec2["base"].startswith("updates/001/checkpoints/")
     with pytest.raises(EbganError, match="nothing to feed back"):
         update_run(run, [], [], progress=False)
+
+
+def after_default_update(tmp_path, run, fp, fn, others, thr, before) -> bool:
+    """The default update (SGD; the false positive's energy lowered to 0.9 x the threshold and no further; the
+    false negative's raised to the margin; the L2 and KL guards) on a copy: the false positive ends below the
+    threshold and not below its floor, the false negative at the margin (bounded: not beyond it), the others
+    within 0.3 nats (the false positive shares its first two keys with them: lowering it must raise them);
+    without the KL guard the others move more."""
+    for name, keep in (("default", 1.0), ("nokl", 0.0)):
+        shutil.copytree(run, tmp_path / name)
+        rec = update_run(tmp_path / name, fp, fn, UpdateSettings(steps=60, margin=9.0, keep=keep), progress=False)
+        assert rec["optimizer"] == "sgd" and rec["floor"] == pytest.approx(0.9 * thr)
+    m, nokl = load_run(tmp_path / "default"), load_run(tmp_path / "nokl")
+    e_fp = m.energies(fp)[0]
+    assert rec["floor"] - 0.05 < e_fp < thr < before["fp"][0]
+    assert 8.95 < m.energies(fn)[0] < 9.5  # up to the margin, and no further
+    moved = np.abs(m.energies(others) - before["others"]).max()
+    assert moved < 0.3 and moved < np.abs(nokl.energies(others) - before["others"]).max()
+    return True
 
 
 def test_update_resumes_exactly(tmp_path):

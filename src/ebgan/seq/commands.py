@@ -42,7 +42,9 @@ def _train(args: argparse.Namespace) -> int:
              "layers": args.layers, "g": args.g, "batch": args.batch, "lr": args.lr, "seed": args.seed,
              "holdout": args.holdout, "fpr": args.fpr, "margin": args.margin, "weighting": args.weighting,
              "anomaly_weight": args.anomaly_weight, "num_threads": args.threads, "ckpt_every": args.ckpt_every,
-             "eos": {"on": True, "off": False}.get(args.eos)}
+             "eos": {"on": True, "off": False}.get(args.eos),
+             # flags the parser may not define (yet): the margin and threshold scales
+             "margin_scale": getattr(args, "margin_scale", None), "threshold_scale": getattr(args, "threshold_scale", None)}
     given = {k: v for k, v in given.items() if v is not None}
     for k in ("data", "anomalies"):
         if k in given:
@@ -115,13 +117,14 @@ def _update(args: argparse.Namespace) -> int:
         (fps if name == "false_positives" else fns).extend(s)
         sources[name] = {"path": str(Path(path).resolve()), "sha256": _sha256(path)}
     if args.resume:
-        if any(v is not None for v in (args.lr, args.l2, args.margin)):
+        if any(v is not None for v in (args.lr, args.l2, args.margin, getattr(args, "margin_scale", None))):
             raise EbganError("--resume finishes the unfinished update under its own settings; only --steps may change")
         rec = update_run(run, resume=True, progress=not args.no_progress, steps=args.steps)
     else:
         if not fps and not fns:
             raise EbganError("give --false-positives FILE, --false-negatives FILE or both (session files or CSVs)")
-        given = {"steps": args.steps, "lr": args.lr, "l2": args.l2, "margin": args.margin}
+        given = {"steps": args.steps, "lr": args.lr, "l2": args.l2, "margin": args.margin,
+                 "margin_scale": getattr(args, "margin_scale", None)}
         settings = dataclasses.replace(UpdateSettings(), **{k: v for k, v in given.items() if v is not None})
         rec = update_run(run, fps, fns, settings, progress=not args.no_progress, sources=sources)
     folder = run / "updates" / f"{rec['update']:03d}"

@@ -11,6 +11,10 @@ from .model import ENERGIES, GRADED
 
 WEIGHTINGS = ("count", "distinct")
 
+# The default margin, in thresholds: known anomalies are pushed to MARGIN_SCALE x the calibrated threshold of the
+# energy the hinge pushes (chosen on HDFS validation data, benchmarks/seq_hdfs.py).
+MARGIN_SCALE = 2.0
+
 # What `ebgan seq train --resume` may change: the length, the cadences and the threads.
 RESUMABLE = {"epochs", "log_every", "ckpt_every", "num_threads"}
 
@@ -25,9 +29,20 @@ class SeqConfig:
     the distinct pairs in batches of ``batch`` (each pair weighted by its count with ``count``).
 
     ``energy`` is the session energy the run scores with (:data:`ebgan.seq.model.ENERGIES`); ``g`` DeepLog's
-    top-g. ``holdout``: the share of the normal sessions held out to calibrate the threshold at a false-positive
-    rate ``fpr``. Known anomalous sessions enter the loss with weight ``anomaly_weight`` through the margin
-    hinge ``max(0, margin - E(a))`` (``ebgan.losses.unlearning_loss``), ``anomaly_batch`` of them per step.
+    top-g. ``holdout``: the share of the normal sessions held out to calibrate the threshold, ``threshold_scale``
+    times the energy that leaves a share ``fpr`` of them above it (a scale above 1 with a larger ``fpr`` rests
+    the threshold on more held-out sessions than the few largest: on HDFS, 437 held-out sessions at ``fpr``
+    0.001 make the threshold their single largest energy). Known anomalous sessions enter the loss with weight
+    ``anomaly_weight`` through the margin hinge ``max(0, m - E(a))`` (``ebgan.losses.unlearning_loss``),
+    ``anomaly_batch`` of them per step.
+
+    **The margin** ``m`` is on the energy's own scale: by default (``margin`` None) it is ``margin_scale`` times
+    the threshold the run would calibrate at that moment (from the held-out normal sessions' energies as above,
+    recomputed at the start of every epoch; from the normal training sessions' when nothing is held out), for
+    the energy the hinge pushes (:func:`hinge_energy`). A number in ``margin`` fixes it in nats instead. A fixed
+    margin far above the normal sessions' energies distorts the model: on HDFS with the ``mean`` energy
+    (threshold about 2 nats) a margin of 20 nats made the normal loss rise from 0.7 to 3.1 and the detection of
+    never-seen anomalies fall from 0.86 to 0.005 (BENCHMARKS.md, seq_hdfs).
     ``log_every`` and ``ckpt_every`` count epochs; ``num_threads`` 0 chooses by the machine's load.
     """
 
@@ -48,7 +63,9 @@ class SeqConfig:
     seed: int = 0
     holdout: float = 0.1
     fpr: float = 0.001
-    margin: float = 20.0
+    threshold_scale: float = 1.0
+    margin: float | None = None
+    margin_scale: float = MARGIN_SCALE
     anomaly_weight: float = 1.0
     anomaly_batch: int = 64
     log_every: int = 1
@@ -71,8 +88,11 @@ def check_config(cfg: SeqConfig) -> SeqConfig:
         raise EbganError(f"holdout must be in [0, 1), got {cfg.holdout}")
     if not 0 < cfg.fpr < 1:
         raise EbganError(f"the false-positive rate must be in (0, 1), got {cfg.fpr}")
-    if not cfg.lr > 0 or cfg.margin <= 0 or cfg.anomaly_weight < 0:
-        raise EbganError("lr and margin must be > 0 and anomaly_weight >= 0")
+    if not cfg.threshold_scale > 0:
+        raise EbganError(f"threshold_scale must be > 0, got {cfg.threshold_scale}")
+    if not cfg.lr > 0 or (cfg.margin is not None and not cfg.margin > 0) or not cfg.margin_scale > 0 \
+            or cfg.anomaly_weight < 0:
+        raise EbganError("lr, margin and margin_scale must be > 0 and anomaly_weight >= 0")
     return cfg
 
 

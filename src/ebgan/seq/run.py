@@ -77,7 +77,7 @@ from .data import (
     windows,
     write_session_file,
 )
-from .model import ENERGIES, GRADED, NextKeyLSTM, energies, session_energy
+from .model import ENERGIES, GRADED, NextKeyLSTM, energies, pool, surprise
 
 SEQ_FILES = ("vocab.json", "holdout.txt", "normal_pairs.pt", "threshold.json", "updates")
 
@@ -144,19 +144,21 @@ def pair_set(h: torch.Tensor, t: torch.Tensor) -> set[tuple[int, ...]]:
 
 
 class _AnomalyWindows:
-    """The novel positions of the distinct known anomalous sessions (see :func:`anomaly_hinge`), and the seeded
-    cycle the sessions are drawn in. Sessions without a novel position cannot be told from normal ones by
-    the model's windows and are left out (``skipped``)."""
+    """The positions of the distinct known anomalous sessions, which of them are **novel** (see
+    :func:`anomaly_hinge`), and the seeded cycle the sessions are drawn in. Sessions without a novel position
+    cannot be told from normal ones by the model's windows and are left out (``skipped``)."""
 
     def __init__(self, sessions: list[Session], vocab: Vocab, cfg: SeqConfig, seed: int,
                  normal: set[tuple[int, ...]]) -> None:
         uniq = distinct(sessions)[0]
         h, t, sid = windows(uniq, vocab, cfg.window, cfg.eos)
-        keep = novel_mask(h, t, normal) if len(t) else torch.zeros(0, dtype=torch.bool)
-        used = torch.unique(sid[keep])
+        novel = novel_mask(h, t, normal) if len(t) else torch.zeros(0, dtype=torch.bool)
+        used = torch.unique(sid[novel])
         self.skipped = len(uniq) - len(used)
         self.sessions = [uniq[i] for i in used.tolist()]
-        self.h, self.t, self.sid = h[keep], t[keep], torch.searchsorted(used, sid[keep])
+        keep = torch.isin(sid, used)
+        self.h, self.t, self.novel = h[keep], t[keep], novel[keep]
+        self.sid = torch.searchsorted(used, sid[keep])
         self.n = len(self.sessions)
         self.perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)) if self.n else None
 
@@ -164,28 +166,38 @@ class _AnomalyWindows:
         pos = (step * size + torch.arange(min(size, self.n))) % self.n
         return torch.unique(self.perm[pos])
 
-    def select(self, sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def select(self, sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         mask = torch.isin(self.sid, sel)
-        return self.h[mask], self.t[mask], torch.searchsorted(sel, self.sid[mask])
+        return self.h[mask], self.t[mask], torch.searchsorted(sel, self.sid[mask]), self.novel[mask]
 
 
 def anomaly_hinge(model: NextKeyLSTM, h: torch.Tensor, t: torch.Tensor, sid: torch.Tensor, n: int, kind: str,
-                  margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+                  margin: float, novel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unlearning on known anomalous sessions: ``ebgan.losses.unlearning_loss`` (``mean max(0, m - E(a))``)
-    on the **session** energies ``E(a)`` of kind ``kind`` (``max``: the largest surprise) over the positions
-    given, which the callers restrict to the session's **novel** positions: those whose (history, next key)
-    pair never occurs in the normal sessions.
+    on the session energies ``E(a)`` of kind ``kind`` pooled over the session's **novel** positions only
+    (``novel``, default all): those whose (history, next key) pair never occurs in the normal sessions.
 
-    Why the session and why novel positions: an anomalous session shares most of its windows with normal
-    ones (an HDFS block that fails still opens, allocates and writes like the others). A hinge on every
-    window would push up the surprise of those normal transitions against the normal loss (how the
-    unbounded unlearning loss "explodes", Du et al. 2019), and a hinge on the whole session's largest
-    surprise is met most cheaply the same way: by making a position every session shares (the first key)
-    surprising, which flags every normal session (measured on a tiny model: the normal session's energy
-    went from 0.5 to 6.3 nats). On the novel positions only, the gradient reaches what makes the session
-    anomalous, and stops once the session is ``margin`` nats surprising. Returns (hinge, E)."""
-    e = session_energy(model, h, t, sid, n, kind)
+    Why novel positions: an anomalous session shares most of its windows with normal ones (an HDFS block that
+    fails still opens, allocates and writes like the others). A hinge on every window would push up the
+    surprise of those normal transitions against the normal loss (how the unbounded unlearning loss
+    "explodes", Du et al. 2019), and a hinge on the whole session's largest surprise is met most cheaply the
+    same way: by making a position every session shares (the first key) surprising, which flags every normal
+    session (measured on a tiny model: the normal session's energy went from 0.5 to 6.3 nats). Why pooled over
+    them only: with ``mean``, a whole-session mean moved through its few novel positions asks each of them for
+    many times the margin (measured on HDFS: one missed session fed back pushed ~50 normal sessions of the next
+    chunk over the threshold); over the novel positions, each is asked for about the margin. Returns (hinge, E)."""
+    s = surprise(model(h), t)
+    if novel is not None:
+        s, sid = s[novel], sid[novel]
+    e = pool(s, sid, n, kind)
     return unlearning_loss(e, margin), e
+
+
+def threshold_of(values: np.ndarray, fpr: float, scale: float = 1.0) -> float:
+    """The threshold of a graded energy from held-out normal energies ``values``: ``scale`` times the energy
+    that leaves a share ``fpr`` of them above it (:func:`ebgan.energy.threshold_at_fpr`). What
+    ``threshold.json`` holds and what the default margin is a multiple of."""
+    return float(scale * threshold_at_fpr(values, fpr))
 
 
 class SeqTrainer:
@@ -193,8 +205,12 @@ class SeqTrainer:
     ``e`` is a function of the seed, ``e`` and ``i`` only, so a run resumed at any step repeats the
     uninterrupted one bit for bit."""
 
-    def __init__(self, cfg: SeqConfig, vocab: Vocab, train: list[Session], anomalies: list[Session]) -> None:
+    def __init__(self, cfg: SeqConfig, vocab: Vocab, train: list[Session], anomalies: list[Session],
+                 reference: list[Session] | None = None) -> None:
         self.cfg, self.vocab = cfg, vocab
+        # the normal sessions whose energy sets the default margin: the held-out ones, else the training ones
+        self.reference = distinct(reference or train)[0]
+        self.margin: float | None = None
         self.threads, self.threads_reason = choose_threads(cfg.num_threads)
         self.model = build_model(cfg, vocab.n)
         self.h, self.t, self.count = distinct_windows(train, vocab, cfg.window, cfg.eos)
@@ -225,28 +241,43 @@ class SeqTrainer:
         loss = (w * ce).sum() / w.sum()
         stats = {"loss": loss.item()}
         if self.anom is not None and cfg.anomaly_weight > 0:
+            if self.margin is None or self.step % self.steps_per_epoch == 0:
+                self.margin = self.current_margin()
             sel = self.anom.batch(self.step, cfg.anomaly_batch)
-            h, t, sid = self.anom.select(sel)
-            hinge, e = anomaly_hinge(self.model, h, t, sid, len(sel), hinge_energy(cfg), cfg.margin)
+            h, t, sid, novel = self.anom.select(sel)
+            hinge, e = anomaly_hinge(self.model, h, t, sid, len(sel), hinge_energy(cfg), self.margin, novel)
             loss = loss + cfg.anomaly_weight * hinge
-            stats.update({"hinge": hinge.item(), "energy/anomaly": e.mean().item()})
+            stats.update({"hinge": hinge.item(), "energy/anomaly": e.mean().item(), "margin": self.margin})
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.step += 1
         return stats
 
+    def current_margin(self) -> float:
+        """The margin of the hinge now: ``cfg.margin`` when set, else ``cfg.margin_scale`` times the threshold
+        the reference normal sessions' energies (hinge kind, current weights) give at ``cfg.fpr``. The trainer
+        recomputes it at the start of every epoch and keeps it in the checkpoint (a resumed run uses the same)."""
+        cfg = self.cfg
+        if cfg.margin is not None:
+            return float(cfg.margin)
+        kind = hinge_energy(cfg)
+        e = energies(self.model, self.vocab, self.reference, cfg.window, (kind,), cfg.g)[kind]
+        return float(cfg.margin_scale * threshold_of(e, cfg.fpr, cfg.threshold_scale))
+
     def load(self, ckpt: Path) -> None:
         load_weights(ckpt, {"M": self.model})
         state = load_state(ckpt)
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.margin = float(state["margin"]) if state.get("margin") is not None else None
         self.opt.load_state_dict(state["opt"])
         if not self.cfg.num_threads and int(state.get("threads", self.threads)) != self.threads:
             self.threads, self.threads_reason = int(state["threads"]), "auto, kept from the run's start"
             torch.set_num_threads(self.threads)
 
     def save(self, out: Path) -> Path:
-        state = {"step": self.step, "elapsed": self.elapsed, "opt": self.opt.state_dict(), "threads": self.threads}
+        state = {"step": self.step, "elapsed": self.elapsed, "opt": self.opt.state_dict(), "threads": self.threads,
+                 "margin": self.margin}
         return save_checkpoint(out, self.step, {"M": self.model}, state, to_seq_dict(self.cfg))
 
 
@@ -343,7 +374,7 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
          progress: bool, sums: dict[str, str]) -> dict[str, Any]:
     train, held = split_holdout(normal, cfg.holdout, cfg.seed)
     vocab = Vocab.from_sessions(train)
-    trainer = SeqTrainer(cfg, vocab, train, anom)
+    trainer = SeqTrainer(cfg, vocab, train, anom, held)
     if ckpt is not None:
         trainer.load(ckpt)
         if trainer.step > trainer.total:
@@ -424,10 +455,11 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
               "threads": trainer.threads, "pairs": int(trainer.count.sum()), "distinct_pairs": len(trainer.t),
               "pairs_per_s": round(trainer.step * min(cfg.batch, len(trainer.t)) / max(trainer.elapsed, 1e-9), 1),
               "train_sessions": len(train), "holdout_sessions": len(held), "known_anomalies": len(anom),
-              "known_anomalies_used": trainer.anom.n if trainer.anom is not None else 0, "keys": vocab.n}
+              "known_anomalies_used": trainer.anom.n if trainer.anom is not None else 0, "keys": vocab.n,
+              "margin": trainer.margin}
     if held:
         e = energies(trainer.model, vocab, held, cfg.window, ENERGIES, cfg.g)
-        calib = calibrate(e, cfg.fpr, trainer.step, cfg.energy)
+        calib = calibrate(e, cfg.fpr, trainer.step, cfg.energy, cfg.threshold_scale)
         atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
         result["threshold"] = calib["thresholds"][cfg.energy]
         result["holdout_fpr"] = calib["holdout_fpr"][cfg.energy]
@@ -435,13 +467,14 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
     return result
 
 
-def calibrate(e: dict[str, np.ndarray], fpr: float, step: int, energy: str) -> dict[str, Any]:
-    """``threshold.json``: for each graded energy the threshold leaving a share ``fpr`` of the held-out normal
-    sessions above it (:func:`ebgan.energy.threshold_at_fpr`); for ``topg`` DeepLog's rule, 0 (a session with
-    any key outside the top g is anomalous)."""
-    thr = {k: (threshold_at_fpr(v, fpr) if k in GRADED else 0.0) for k, v in e.items()}
-    return {"energy": energy, "fpr": fpr, "step": int(step), "n_holdout": int(len(next(iter(e.values())))),
-            "thresholds": thr, "holdout_fpr": {k: float((e[k] > thr[k]).mean()) for k in e},
+def calibrate(e: dict[str, np.ndarray], fpr: float, step: int, energy: str, scale: float = 1.0) -> dict[str, Any]:
+    """``threshold.json``: for each graded energy ``scale`` times the energy leaving a share ``fpr`` of the
+    held-out normal sessions above it (:func:`threshold_of`); for ``topg`` DeepLog's rule, 0 (a session with any
+    key outside the top g is anomalous)."""
+    thr = {k: (threshold_of(v, fpr, scale) if k in GRADED else 0.0) for k, v in e.items()}
+    return {"energy": energy, "fpr": fpr, "threshold_scale": scale, "step": int(step),
+            "n_holdout": int(len(next(iter(e.values())))), "thresholds": thr,
+            "holdout_fpr": {k: float((e[k] > thr[k]).mean()) for k in e},
             "rule": "anomalous when energy > threshold (topg: DeepLog's rule, any key outside the top g)"}
 
 
@@ -505,6 +538,28 @@ def current_checkpoint(run_dir: Path) -> tuple[Path, int]:
         raise EbganError(f"{run_dir} has no checkpoint yet: the run stopped before its first; resume it with "
                          f"`ebgan seq train --out {run_dir} --resume`")
     return ck, 0
+
+
+def recalibrate(run_dir: str | Path, fpr: float, threshold_scale: float = 1.0) -> dict[str, Any]:
+    """Move a run's operating point: rewrite ``threshold.json`` at another false-positive rate (and scale) on
+    the held-out normal sessions, scored by the training's model (the one it was calibrated with). Scoring and
+    feedback updates use the new thresholds from then on."""
+    run = Path(run_dir)
+    cfg = saved_seq_config(run)
+    check_config(replace(cfg, fpr=fpr, threshold_scale=threshold_scale))
+    held_path = run / "holdout.txt"
+    if not held_path.is_file() or not held_path.read_text().strip():
+        raise EbganError(f"{run} holds no held-out sessions to calibrate on (trained with holdout 0)")
+    vocab = Vocab(json.loads((run / "vocab.json").read_text())["keys"])
+    model = build_model(cfg, vocab.n)
+    ck = find_checkpoint(run)
+    if ck is None:
+        raise EbganError(f"{run} has no checkpoint")
+    load_weights(ck, {"M": model})
+    e = energies(model, vocab, read_sessions(held_path).keys, cfg.window, ENERGIES, cfg.g)
+    calib = calibrate(e, fpr, int(load_state(ck)["step"]), cfg.energy, threshold_scale)
+    atomic_write_text(run / "threshold.json", json.dumps(calib, indent=2) + "\n")
+    return calib
 
 
 def load_run(run_dir: str | Path) -> SeqModel:
@@ -584,13 +639,32 @@ def write_scores_csv(path: str | Path, res: ScoreResult) -> None:
 
 @dataclass
 class UpdateSettings:
-    """A feedback update: ``steps`` full-batch Adam steps at ``lr`` on the false positives' next-key loss,
-    ``max(0, margin - E)`` on the false negatives' energy, and ``l2 / 2 * ||theta - theta_prev||^2``."""
+    """A feedback update: ``steps`` full-batch steps of ``optimizer`` (``adam`` or ``sgd``) at ``lr`` on
 
-    steps: int = 50
-    lr: float = 0.001
+    * the false positives: their next-key loss (``floor_scale`` None), or, bounded, ``max(0, E - floor)`` on
+      each one's session energy with ``floor = floor_scale x`` the run's threshold (lowered below the
+      threshold and no further);
+    * the false negatives: ``max(0, margin - E)`` on their session energy;
+    * the guards against forgetting: ``l2 / 2 * ||theta - theta_prev||^2`` and ``keep`` times the mean KL
+      divergence from the previous model's next-key distribution to the new one's on the histories of the
+      training's normal windows (``RUN/normal_pairs.pt``), ``keep_batch`` of them drawn afresh each step (0:
+      all of them every step).
+
+    ``margin`` None (the default) puts the margin on the energy's own scale: ``margin_scale`` (None: the run's
+    ``margin_scale``) times the run's calibrated threshold of the energy the hinge pushes; a number fixes it.
+    Adam moves every weight by about ``lr`` a step whatever the size of its gradient, so that a correction of
+    one session shifts every other session's energy too; plain SGD moves the weights in proportion to the
+    corrections' gradient (measured on HDFS validation data: BENCHMARKS.md, seq_hdfs)."""
+
+    steps: int = 30
+    lr: float = 0.01
     l2: float = 1.0
-    margin: float | None = None  # None: the run's margin, or twice its threshold when that is higher
+    keep: float = 1.0
+    keep_batch: int = 1024
+    floor_scale: float | None = 0.9
+    optimizer: str = "sgd"
+    margin: float | None = None
+    margin_scale: float | None = None
     ckpt_every: int = 10
 
 
@@ -605,12 +679,15 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
     """Feed an operator's corrections back into a trained run, as a new update ``RUN/updates/NNN/``.
 
     * **false positives** (normal sessions the run flagged): their next-key cross-entropy, the training loss,
-      is minimised, which lowers their surprise (hence every energy);
+      is minimised, which lowers their surprise (hence every energy); with ``floor_scale`` their session
+      energy is lowered to ``floor_scale x`` the threshold and no further (sessions with a key never seen in
+      training are left out: such a position stays maximally surprising);
     * **false negatives** (anomalous sessions it missed): ``ebgan.losses.unlearning_loss`` on their session
       energy (the run's, ``max`` for a ``topg`` run) pushes it up to the margin and no further (bounded, unlike
       a raw negative likelihood);
-    * **forgetting guard**: ``l2 / 2 * ||theta - theta_prev||^2``, the distance to the weights before this
-      update (the EWC penalty with the Fisher information replaced by 1, as in the public ports of Du et al.).
+    * **forgetting guards**: ``l2 / 2 * ||theta - theta_prev||^2``, the distance to the weights before this
+      update (the EWC penalty with the Fisher information replaced by 1, as in the public ports of Du et al.),
+      and optionally (``keep``) the KL divergence to the previous model's predictions on the normal windows.
 
     ``RUN/updates/NNN/`` keeps everything: ``false_positives.txt`` and ``false_negatives.txt`` (the sessions
     fed back), ``config.json`` (settings, the checkpoint it started from, the sources' SHA-256),
@@ -660,21 +737,38 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
             if not fps and not fns:
                 raise EbganError("nothing to feed back: give false positives, false negatives or both")
             m = load_run(run)
-            margin = settings.margin
-            if margin is None:
-                thr = m.threshold(hinge_energy(m.cfg))
-                margin = max(m.cfg.margin, 2.0 * thr) if thr is not None else m.cfg.margin
+            margin, thr = settings.margin, m.threshold(hinge_energy(m.cfg))
+            scale = settings.margin_scale if settings.margin_scale is not None else m.cfg.margin_scale
+            if margin is not None:
+                margin_rule = "given"
+            elif thr is not None and thr > 0:
+                margin, margin_rule = scale * thr, f"{scale:g} x the run's threshold {thr:.6g}"
+            elif m.cfg.margin is not None:
+                margin, margin_rule = m.cfg.margin, "the run's fixed margin (it has no threshold)"
+            else:
+                raise EbganError(f"{run} has no calibrated threshold to set the margin by (trained with holdout 0); "
+                                 f"pass --margin VALUE")
             if steps is not None:
                 settings = replace(settings, steps=steps)
-            if settings.steps < 1 or settings.lr <= 0 or settings.l2 < 0 or margin <= 0:
-                raise EbganError("an update needs steps >= 1, lr > 0, l2 >= 0 and margin > 0")
+            if settings.optimizer not in ("adam", "sgd"):
+                raise EbganError(f"unknown optimizer {settings.optimizer!r} for an update; choose adam or sgd")
+            if settings.steps < 1 or settings.lr <= 0 or settings.l2 < 0 or settings.keep < 0 \
+                    or settings.keep_batch < 0 or not margin > 0 \
+                    or not scale > 0:
+                raise EbganError("an update needs steps >= 1, lr > 0, l2 >= 0, keep >= 0, keep_batch >= 0, "
+                                 "margin > 0 and margin_scale > 0")
             number = int(existing[-1].name) + 1 if existing else 1
             folder = root / f"{number:03d}"
             folder.mkdir(parents=True)
             write_session_file(folder / "false_positives.txt", fps)
             write_session_file(folder / "false_negatives.txt", fns)
             request = {"update": number, "base": str(m.checkpoint.relative_to(run)), "base_update": m.update,
-                       "steps": settings.steps, "lr": settings.lr, "l2": settings.l2, "margin": margin,
+                       "steps": settings.steps, "lr": settings.lr, "optimizer": settings.optimizer,
+                       "l2": settings.l2, "keep": settings.keep, "keep_batch": settings.keep_batch,
+                       "margin": float(margin),
+                       "floor": (float(settings.floor_scale * thr) if settings.floor_scale is not None
+                                 and thr is not None else None),
+                       "margin_rule": margin_rule,
                        "ckpt_every": settings.ckpt_every, "energy": hinge_energy(m.cfg),
                        "n_false_positives": len(fps), "n_false_negatives": len(fns), "sources": sources or {}}
             atomic_write_text(folder / "config.json", json.dumps(request, indent=2) + "\n")
@@ -698,11 +792,21 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
     load_weights(base, {"M": model})  # (the same weights; explicit, in case of a finished newer update)
     prev = _params(model)
     kind, margin, l2 = request["energy"], float(request["margin"]), float(request["l2"])
+    keep_w = float(request.get("keep", 0.0))  # (updates written before the setting existed had none)
+    kh = None
+    if keep_w > 0:  # the previous model's next-key distributions on the training's normal histories
+        kh = torch.unique(_normal_pairs(run)[:, :-1], dim=0)
+        model.eval()
+        with torch.no_grad():
+            k_logp = F.log_softmax(model(kh), dim=1)
+        k_p = k_logp.exp()
     before = {"false_positives": m.energies(fps, kind).tolist() if fps else [],
               "false_negatives": m.energies(fns, kind).tolist() if fns else []}
     held = m.holdout_sessions()
     held_before = m.energies(held, kind) if held else np.zeros(0)
-    opt = torch.optim.Adam(model.parameters(), lr=float(request["lr"]))
+    opt_name = request.get("optimizer", "adam")  # (updates written before the setting existed used Adam)
+    opt = (torch.optim.SGD(model.parameters(), lr=float(request["lr"])) if opt_name == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=float(request["lr"])))
     step, elapsed = 0, 0.0
     recover_checkpoints(folder)
     remove_stale_temp_files(folder)
@@ -721,6 +825,12 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
         fh, ft, fc = fh[keep], ft[keep], fc[keep].float()
         if len(ft) == 0:
             fh = None
+    floor, fp_win = request.get("floor"), None
+    if floor is not None and fps:  # bounded: each false positive's energy lowered to the floor, no further
+        fp_keys = [x for x in distinct(fps)[0] if all(k in vocab.index for k in x)]  # an unseen key stays
+        if fp_keys:
+            fp_win = (*windows(fp_keys, vocab, cfg.window, cfg.eos), len(fp_keys))
+        fh = None
     nh = None
     if fns:  # the hinge reaches the positions no normal session has: not in training, the holdout, the fed FPs
         normal = {tuple(r) for r in _normal_pairs(run).tolist()}
@@ -729,7 +839,7 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
                 normal |= pair_set(*windows(extra, vocab, cfg.window, cfg.eos)[:2])
         aw = _AnomalyWindows(fns, vocab, cfg, 0, normal)
         if aw.n:
-            nh, nt, ns, n_fn = aw.h, aw.t, aw.sid, aw.n
+            nh, nt, ns, nn, n_fn = aw.h, aw.t, aw.sid, aw.novel, aw.n
         request["false_negatives_without_novel_position"] = aw.skipped
     truncate_metrics(folder / "metrics.jsonl", step)
     bar = Progress(total, step, desc=f"update {folder.name}") if progress else None
@@ -754,10 +864,24 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
                     lower = (fc * ce).sum() / fc.sum()
                     loss = loss + lower
                     row["lower"] = float(f"{lower.item():.6g}")
+                if fp_win is not None:
+                    ph, pt, ps, n_fp = fp_win
+                    e_fp = pool(surprise(model(ph), pt), ps, n_fp, kind)
+                    lower = torch.clamp(e_fp - float(floor), min=0).mean()
+                    loss = loss + lower
+                    row["lower"] = float(f"{lower.item():.6g}")
                 if nh is not None:
-                    hinge, _ = anomaly_hinge(model, nh, nt, ns, n_fn, kind, margin)
+                    hinge, _ = anomaly_hinge(model, nh, nt, ns, n_fn, kind, margin, nn)
                     loss = loss + hinge
                     row["hinge"] = float(f"{hinge.item():.6g}")
+                if kh is not None:
+                    kb = int(request.get("keep_batch", 0))
+                    sel = (torch.randperm(len(kh), generator=torch.Generator().manual_seed(
+                        int(request["update"]) * 1_000_003 + step))[:kb] if 0 < kb < len(kh)
+                        else torch.arange(len(kh)))  # a function of the update and the step: resumable
+                    kl = (k_p[sel] * (k_logp[sel] - F.log_softmax(model(kh[sel]), dim=1))).sum(1).mean()
+                    loss = loss + keep_w * kl
+                    row["keep_kl"] = float(f"{kl.item():.6g}")
                 if l2 > 0:
                     dist = sum(((p - q) ** 2).sum() for p, q in zip(model.parameters(), prev))
                     loss = loss + 0.5 * l2 * dist
