@@ -379,8 +379,9 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     from .metrics.reference import cache_dir
     from .metrics.training import train_classifier
 
-    out = Path(args.out) if args.out else cache_dir() / "classifier" / f"mnist_classifier-seed{args.seed}.safetensors"
-    info = train_classifier(args.data_root, out, seed=args.seed, epochs=args.epochs, progress=True)
+    stem = "mnist_classifier" if args.arch == "conv" else f"mnist_{args.arch}"
+    out = Path(args.out) if args.out else cache_dir() / "classifier" / f"{stem}-seed{args.seed}.safetensors"
+    info = train_classifier(args.data_root, out, seed=args.seed, epochs=args.epochs, progress=True, arch=args.arch)
     ref = info["reference"]
     print(f"wrote {out} and {out.with_suffix('.json')}: test accuracy {100 * info['test_accuracy']:.2f} %, "
           f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}")
@@ -633,6 +634,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation (default 0)")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help=f"passes over the training set (default {DEFAULT_EPOCHS})")
+    p.add_argument("--arch", choices=["conv", "mlp"], default="conv",
+                   help="conv: the ConvNet every metric uses (default); mlp: the fully connected second evaluator "
+                   "(the packaged one: --arch mlp --seed 1)")
     p.set_defaults(func=cmd_train_classifier)
 
     p = sub.add_parser(
