@@ -33,8 +33,10 @@ def machine() -> str:
     except OSError:
         pass
     n = torch.get_num_threads()
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({n} thread{'s' if n != 1 else ''}), "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({n} thread{'s' if n != 1 else ''}), "
+        f"Python {platform.python_version()}"
+    )
 
 
 def provenance(command: str | None = None) -> dict:
@@ -45,8 +47,9 @@ def provenance(command: str | None = None) -> dict:
         command = " ".join(["python", script_s] + sys.argv[1:])
     cmd = command
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         rev = "?"
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -65,8 +68,10 @@ def write_record(name: str, figures, command: str | None = None, **fields) -> Pa
     path = RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"benchmark": name, **provenance(command), **fields, "figures": figures}, indent=1,
-                              default=_plain) + "\n")
+    tmp.write_text(
+        json.dumps({"benchmark": name, **provenance(command), **fields, "figures": figures}, indent=1, default=_plain)
+        + "\n"
+    )
     os.replace(tmp, path)
     return path
 
@@ -80,7 +85,11 @@ def write_section(name: str, body: str) -> None:
     """Replace (or append) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery figure in the README comes from here.\n"
+    text = (
+        BENCHMARKS.read_text()
+        if BENCHMARKS.exists()
+        else "# Benchmarks\n\nEvery figure in the README comes from here.\n"
+    )
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     tmp = BENCHMARKS.with_name(f".{BENCHMARKS.name}.tmp")
@@ -117,8 +126,13 @@ def launch_worker(script: str, spec: dict) -> dict:
     JSON result is the last stdout line starting with ``{``. A crash becomes ``{"status": "failed", ...}``."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, cwd=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode == 0 and lines:
         return json.loads(lines[-1])

@@ -123,8 +123,11 @@ def worker(spec: dict) -> dict:
         own = by_score[cfg.anomaly_score]
         normal = y == spec["digit"]
         # normal against each other digit alone (the known anomaly class's row shows what unlearning did)
-        out["auroc_by_class"] = {str(k): 100 * auroc(own[normal | (y == k)], anomalous[normal | (y == k)])
-                                 for k in range(10) if k != spec["digit"]}
+        out["auroc_by_class"] = {
+            str(k): 100 * auroc(own[normal | (y == k)], anomalous[normal | (y == k)])
+            for k in range(10)
+            if k != spec["digit"]
+        }
         if spec.get("anomaly") is not None:  # the known class and the unseen ones, apart
             keep = y != spec["anomaly"]
             out["auroc_unseen"] = 100 * auroc(by_score[cfg.anomaly_score][keep], anomalous[keep])
@@ -204,18 +207,39 @@ def throughput(data_root: str, run: Path) -> dict:
         times.append(time.perf_counter() - t0)
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "x.npy", arr)
-        code = ("import resource, sys; from ebgan.cli import main; rc = main(sys.argv[1:]); "
-                "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        code = (
+            "import resource, sys; from ebgan.cli import main; rc = main(sys.argv[1:]); "
+            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
         env = dict(os.environ, OMP_NUM_THREADS="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-        proc = subprocess.run([sys.executable, "-c", code, "score", str(run), str(Path(tmp) / "x.npy"), "-o",
-                               str(Path(tmp) / "s.csv")], capture_output=True, text=True, env=env, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "score", str(run), str(Path(tmp) / "x.npy"), "-o", str(Path(tmp) / "s.csv")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         peak = int(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PEAK")))
-        base = subprocess.run([sys.executable, "-c", "import resource, ebgan.anomaly, ebgan.cli, torch; "
-                               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
-                              capture_output=True, text=True, env=env, check=True)
-    return {"images_per_s": len(arr) / median(times), "seconds": median(times), "threads": torch.get_num_threads(),
-            "peak_rss_mib": peak / 1024, "import_rss_mib": int(base.stdout.split()[-1]) / 1024}
+        base = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import resource, ebgan.anomaly, ebgan.cli, torch; "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+    return {
+        "images_per_s": len(arr) / median(times),
+        "seconds": median(times),
+        "threads": torch.get_num_threads(),
+        "peak_rss_mib": peak / 1024,
+        "import_rss_mib": int(base.stdout.split()[-1]) / 1024,
+    }
 
 
 # ----------------------------------------------------------------------------------------------------- report
@@ -237,20 +261,23 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
     from ebgan.config import from_preset
 
     cfg = from_preset(PRESET)
-    lines = [f"## The energy as an anomaly score: one-class MNIST\n\n{header()}",
-             f"- preset `{PRESET}`: MLP G {cfg.g_layers}x{cfg.g_size}, auto-encoder D 784-{cfg.d_size}-"
-             f"{f'{cfg.d_code}-{cfg.d_size}-' if cfg.d_code else ''}784, margin {cfg.margin}"
-             f"{f' decaying ({cfg.margin_schedule}) to {cfg.margin_final}' if cfg.margin_schedule != 'constant' else ''}, "
-             f"{cfg.pretrain_steps} pre-training + {cfg.steps} game steps, batch {cfg.batch_size}; "
-             f"{int(cfg.holdout * 100)} % of the normal training images held out for the threshold",
-             f"- `ae`: the same auto-encoder alone for {cfg.pretrain_steps + cfg.steps} steps; `ae-pt`: the "
-             f"{cfg.pretrain_steps} pre-training steps alone",
-             f"- scores: `energy/ink` = the energy per unit of the input's ink (`ebgan.energy.anomaly_scores`; the "
-             f"preset's `anomaly_score`, the one its threshold is calibrated on, is `{cfg.anomaly_score}`), `energy` "
-             "= the raw energy, both from the same weights",
-             f"- AUROC (%) on the 10,000 MNIST test images, the digit normal and the nine others "
-             f"anomalous; seeds {','.join(map(str, seeds))} (mean, and min-max over seeds where more than one); "
-             "one single-threaded process per run", ""]
+    lines = [
+        f"## The energy as an anomaly score: one-class MNIST\n\n{header()}",
+        f"- preset `{PRESET}`: MLP G {cfg.g_layers}x{cfg.g_size}, auto-encoder D 784-{cfg.d_size}-"
+        f"{f'{cfg.d_code}-{cfg.d_size}-' if cfg.d_code else ''}784, margin {cfg.margin}"
+        f"{f' decaying ({cfg.margin_schedule}) to {cfg.margin_final}' if cfg.margin_schedule != 'constant' else ''}, "
+        f"{cfg.pretrain_steps} pre-training + {cfg.steps} game steps, batch {cfg.batch_size}; "
+        f"{int(cfg.holdout * 100)} % of the normal training images held out for the threshold",
+        f"- `ae`: the same auto-encoder alone for {cfg.pretrain_steps + cfg.steps} steps; `ae-pt`: the "
+        f"{cfg.pretrain_steps} pre-training steps alone",
+        f"- scores: `energy/ink` = the energy per unit of the input's ink (`ebgan.energy.anomaly_scores`; the "
+        f"preset's `anomaly_score`, the one its threshold is calibrated on, is `{cfg.anomaly_score}`), `energy` "
+        "= the raw energy, both from the same weights",
+        f"- AUROC (%) on the 10,000 MNIST test images, the digit normal and the nine others "
+        f"anomalous; seeds {','.join(map(str, seeds))} (mean, and min-max over seeds where more than one); "
+        "one single-threaded process per run",
+        "",
+    ]
     head = ["model", "score"] + [str(d) for d in digits] + ["mean", "train s (median)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     scores = [("auroc_ink", "energy/ink"), ("auroc_energy", "energy")]
@@ -260,8 +287,11 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
         for m in models:
             cells, per_digit = [f"`{m}`", label], []
             for d in digits:
-                vals = [r[field] for r in ok if r["model"] == m and r["digit"] == d and r.get("anomaly") is None
-                        and field in r]
+                vals = [
+                    r[field]
+                    for r in ok
+                    if r["model"] == m and r["digit"] == d and r.get("anomaly") is None and field in r
+                ]
                 cells.append(fmt_spread(vals))
                 if vals:
                     per_digit.append(statistics.mean(vals))
@@ -275,22 +305,31 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
             lines.append(f"| {name} (published) | | " + " | ".join(f"{v:.1f}" for v in per) + f" | {mean:.1f} | |")
     cal = [r for r in ok if r["model"] == "ebgan" and r.get("anomaly") is None and "test_fpr" in r]
     if cal:
-        lines.append(f"\nThe threshold calibrated at {int(100 * cfg.threshold_fpr)} % false positives on the "
-                     f"held-out normal images, applied to the test set: false-positive rate "
-                     f"{100 * median([r['test_fpr'] for r in cal]):.1f} % and detection rate "
-                     f"{100 * median([r['test_tpr'] for r in cal]):.1f} % (medians over the `ebgan` runs).")
+        lines.append(
+            f"\nThe threshold calibrated at {int(100 * cfg.threshold_fpr)} % false positives on the "
+            f"held-out normal images, applied to the test set: false-positive rate "
+            f"{100 * median([r['test_fpr'] for r in cal]):.1f} % and detection rate "
+            f"{100 * median([r['test_tpr'] for r in cal]):.1f} % (medians over the `ebgan` runs)."
+        )
     un = [r for r in ok if r.get("anomaly") is not None]
     if un:
-        lines += ["", "### Unlearning known anomalies (Deep SAD's protocol)", "",
-                  f"One known anomaly class per run, its labelled training images a share gamma of the training "
-                  f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`), pushed above the margin "
-                  f"{cfg.anomaly_margin if cfg.anomaly_margin is not None else cfg.margin} with weight "
-                  f"{cfg.anomaly_weight}; score `{cfg.anomaly_score}`; pairs (normal K, known anomaly A) "
-                  f"with A = K+1 .. K+{args.pairs} (mod 10); seeds {','.join(sorted({str(r['seed']) for r in un}))}. AUROC (%) on the whole test set, "
-                  "and on the test set without the known class (anomalies never seen). `without` is the "
-                  "one-class `ebgan` run of the same digit and seed (gamma 0).", "",
-                  "| gamma | pairs | AUROC without | AUROC with unlearning | unseen classes only, with | "
-                  "Deep SAD (published, all 90 pairs) |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### Unlearning known anomalies (Deep SAD's protocol)",
+            "",
+            f"One known anomaly class per run, its labelled training images a share gamma of the training "
+            f"set (`known_anomalies=classes:A`, `anomaly_share=gamma`), pushed above the margin "
+            f"{cfg.anomaly_margin if cfg.anomaly_margin is not None else cfg.margin} with weight "
+            f"{cfg.anomaly_weight}; score `{cfg.anomaly_score}`; pairs (normal K, known anomaly A) "
+            f"with A = K+1 .. K+{args.pairs} (mod 10); seeds {','.join(sorted({str(r['seed']) for r in un}))}. "
+            "AUROC (%) on the whole test set, "
+            "and on the test set without the known class (anomalies never seen). `without` is the "
+            "one-class `ebgan` run of the same digit and seed (gamma 0).",
+            "",
+            "| gamma | pairs | AUROC without | AUROC with unlearning | unseen classes only, with | "
+            "Deep SAD (published, all 90 pairs) |",
+            "|---|---|---|---|---|---|",
+        ]
         base = {(r["digit"], r["seed"]): r["auroc"] for r in ok if r["model"] == "ebgan" and r.get("anomaly") is None}
         for share in sorted({r["share"] for r in un}):
             sel = [r for r in un if r["share"] == share and (r["digit"], r["seed"]) in base]
@@ -299,14 +338,20 @@ def report(rows: dict[str, dict], args, tp: dict | None) -> str:
             without = statistics.mean(base[(r["digit"], r["seed"])] for r in sel)
             with_ = statistics.mean(r["auroc"] for r in sel)
             unseen = statistics.mean(r["auroc_unseen"] for r in sel)
-            lines.append(f"| {share} | {len(sel)} | {without:.1f} | **{with_:.1f}** | {unseen:.1f} | "
-                         f"{DEEP_SAD.get(0.0)} -> {DEEP_SAD.get(share, '-')} |")
+            lines.append(
+                f"| {share} | {len(sel)} | {without:.1f} | **{with_:.1f}** | {unseen:.1f} | "
+                f"{DEEP_SAD.get(0.0)} -> {DEEP_SAD.get(share, '-')} |"
+            )
     if tp:
-        lines += ["", "### Scoring speed and memory", "",
-                  f"`score_run` on the 10,000 MNIST test images with a trained `{PRESET}` run: "
-                  f"**{tp['images_per_s']:,.0f} images/s** ({tp['seconds']:.2f} s, median of 5, "
-                  f"{tp['threads']} thread(s)); an `ebgan score` process on them peaks at "
-                  f"**{tp['peak_rss_mib']:.0f} MiB** resident ({tp['import_rss_mib']:.0f} MiB after its imports alone)."]
+        lines += [
+            "",
+            "### Scoring speed and memory",
+            "",
+            f"`score_run` on the 10,000 MNIST test images with a trained `{PRESET}` run: "
+            f"**{tp['images_per_s']:,.0f} images/s** ({tp['seconds']:.2f} s, median of 5, "
+            f"{tp['threads']} thread(s)); an `ebgan score` process on them peaks at "
+            f"**{tp['peak_rss_mib']:.0f} MiB** resident ({tp['import_rss_mib']:.0f} MiB after its imports alone).",
+        ]
     failed = [r for r in rows.values() if r["status"] != "ok"]
     if failed:
         lines += ["", f"{len(failed)} run(s) failed: " + "; ".join(f"{key(r)}: {r.get('error')}" for r in failed[:5])]
@@ -320,17 +365,26 @@ def search_report(rows: dict[str, dict], variants: list[list[str]], title: str |
     digits = sorted({r["digit"] for r in ok})
     selected = any(r.get("select") for r in ok)
     seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in ok}))
-    scored = ("AUROC (%) on VALIDATION data from the training split only (the run's 10 % held-out normal "
-              "images against the training images of the other digits; the test images are never loaded)"
-              if selected else "AUROC (%) on the 10,000 TEST images as in the one-class table (a search scored "
-              "on test data: it chose the preset and feeds no headline figure)")
-    title = title or (f"One-class MNIST: the validation-only search behind the `{PRESET}` preset" if selected else
-                      f"One-class MNIST: the search behind the `{PRESET}` preset, scored on TEST data")
-    lines = [f"## {title}\n\n{header()}",
-             f"- each variant is the preset with the `--set` assignments shown; model `ebgan` unless stated; "
-             f"{scored}; seeds {seeds}", "",
-             "| variant | model | score | " + " | ".join(map(str, digits)) + " | mean | train s (median) |",
-             "|---|---|---|" + "---|" * (len(digits) + 2)]
+    scored = (
+        "AUROC (%) on VALIDATION data from the training split only (the run's 10 % held-out normal "
+        "images against the training images of the other digits; the test images are never loaded)"
+        if selected
+        else "AUROC (%) on the 10,000 TEST images as in the one-class table (a search scored "
+        "on test data: it chose the preset and feeds no headline figure)"
+    )
+    title = title or (
+        f"One-class MNIST: the validation-only search behind the `{PRESET}` preset"
+        if selected
+        else f"One-class MNIST: the search behind the `{PRESET}` preset, scored on TEST data"
+    )
+    lines = [
+        f"## {title}\n\n{header()}",
+        f"- each variant is the preset with the `--set` assignments shown; model `ebgan` unless stated; "
+        f"{scored}; seeds {seeds}",
+        "",
+        "| variant | model | score | " + " | ".join(map(str, digits)) + " | mean | train s (median) |",
+        "|---|---|---|" + "---|" * (len(digits) + 2),
+    ]
     for v in variants:
         for m in ("ebgan", "ae", "ae-pt"):
             for field, label in (("auroc_ink", "energy/ink"), ("auroc_energy", "energy"), ("auroc", "energy")):
@@ -339,24 +393,34 @@ def search_report(rows: dict[str, dict], variants: list[list[str]], title: str |
                     sel = [r for r in sel if "auroc_energy" not in r]
                 if not sel:
                     continue
-                per = {d: statistics.mean(r[field] for r in sel if r["digit"] == d) for d in digits
-                       if any(r["digit"] == d for r in sel)}
+                per = {
+                    d: statistics.mean(r[field] for r in sel if r["digit"] == d)
+                    for d in digits
+                    if any(r["digit"] == d for r in sel)
+                }
                 cells = [f"{per[d]:.1f}" if d in per else "-" for d in digits]
                 mean = f"{statistics.mean(per.values()):.1f}" if len(per) == len(digits) else "-"
-                lines.append(f"| {' '.join(v) or '(preset)'} | `{m}` | {label} | " + " | ".join(cells) +
-                             f" | {mean} | {median([r['train_seconds'] for r in sel]):.0f} |")
+                lines.append(
+                    f"| {' '.join(v) or '(preset)'} | `{m}` | {label} | "
+                    + " | ".join(cells)
+                    + f" | {mean} | {median([r['train_seconds'] for r in sel]):.0f} |"
+                )
     un = [r for r in rows.values() if r["status"] == "ok" and r.get("anomaly") is not None]
     if un:
-        where = ("validation data (the known class left out of it)" if selected else "the whole test set")
-        lines += ["", f"Unlearning (pairs: normal K, known anomaly K+1; AUROC % on {where}, mean over the "
-                  "pairs; `without`: the same variant's one-class run):", "",
-                  "| variant | gamma | pairs | without | with unlearning | unseen classes only, with | known class "
-                  "only: without -> with |", "|---|---|---|---|---|---|---|"]
+        where = "validation data (the known class left out of it)" if selected else "the whole test set"
+        lines += [
+            "",
+            f"Unlearning (pairs: normal K, known anomaly K+1; AUROC % on {where}, mean over the "
+            "pairs; `without`: the same variant's one-class run):",
+            "",
+            "| variant | gamma | pairs | without | with unlearning | unseen classes only, with | known class "
+            "only: without -> with |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for v in variants:
             for share in sorted({r["share"] for r in un}):
                 sel = [r for r in un if sorted(r.get("set") or []) == sorted(v) and r["share"] == share]
-                base = {r["digit"]: r for r in ok if sorted(r.get("set") or []) == sorted(v)
-                        and r["model"] == "ebgan"}
+                base = {r["digit"]: r for r in ok if sorted(r.get("set") or []) == sorted(v) and r["model"] == "ebgan"}
                 sel = [r for r in sel if r["digit"] in base]
                 if sel:
                     known = "-"
@@ -364,11 +428,13 @@ def search_report(rows: dict[str, dict], variants: list[list[str]], title: str |
                         k0 = statistics.mean(base[r["digit"]]["auroc_by_class"][str(r["anomaly"])] for r in sel)
                         k1 = statistics.mean(r["auroc_by_class"][str(r["anomaly"])] for r in sel)
                         known = f"{k0:.1f} -> {k1:.1f}"
-                    lines.append(f"| {' '.join(v) or '(preset)'} | {share} | {len(sel)} | "
-                                 f"{statistics.mean(base[r['digit']]['auroc'] for r in sel):.1f} | "
-                                 f"{statistics.mean(r['auroc'] for r in sel):.1f} | "
-                                 f"{statistics.mean(r.get('auroc_unseen', r['auroc']) for r in sel):.1f} | "
-                                 f"{known} |")
+                    lines.append(
+                        f"| {' '.join(v) or '(preset)'} | {share} | {len(sel)} | "
+                        f"{statistics.mean(base[r['digit']]['auroc'] for r in sel):.1f} | "
+                        f"{statistics.mean(r['auroc'] for r in sel):.1f} | "
+                        f"{statistics.mean(r.get('auroc_unseen', r['auroc']) for r in sel):.1f} | "
+                        f"{known} |"
+                    )
     return "\n".join(lines) + "\n"
 
 
@@ -386,15 +452,28 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "anomaly.jsonl"))
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--no-throughput", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE[;KEY=VALUE]",
-                    help="a search variant: assignments on the preset, ';'-separated; repeat for more variants "
-                    "(reports a search table into --section instead of the one-class report)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[;KEY=VALUE]",
+        help="a search variant: assignments on the preset, ';'-separated; repeat for more variants "
+        "(reports a search table into --section instead of the one-class report)",
+    )
     ap.add_argument("--section", default="anomaly", help="BENCHMARKS.md section (default anomaly)")
-    ap.add_argument("--title", default=None, help="heading of a search section (--set or --select; default: the "
-                    "search behind the preset and the data it was scored on); one per section, so that titles differ")
-    ap.add_argument("--select", action="store_true", help="model selection: score every run on validation data "
-                    "from the training split only (see select_worker), into results/anomaly-select.jsonl and the "
-                    "section anomaly_select unless --out/--section say otherwise; the test images are not loaded")
+    ap.add_argument(
+        "--title",
+        default=None,
+        help="heading of a search section (--set or --select; default: the "
+        "search behind the preset and the data it was scored on); one per section, so that titles differ",
+    )
+    ap.add_argument(
+        "--select",
+        action="store_true",
+        help="model selection: score every run on validation data "
+        "from the training split only (see select_worker), into results/anomaly-select.jsonl and the "
+        "section anomaly_select unless --out/--section say otherwise; the test images are not loaded",
+    )
     args = ap.parse_args()
     if args.select:
         if args.out == str(RESULTS / "anomaly.jsonl"):
@@ -417,14 +496,31 @@ def main() -> None:
         for d in digits:
             for m in args.models.split(","):
                 for v in variants:
-                    specs.append({"model": m, "digit": d, "seed": seed, "anomaly": None, "share": None,
-                                  **({"set": v} if v else {}), **({"select": True} if args.select else {})})
+                    specs.append(
+                        {
+                            "model": m,
+                            "digit": d,
+                            "seed": seed,
+                            "anomaly": None,
+                            "share": None,
+                            **({"set": v} if v else {}),
+                            **({"select": True} if args.select else {}),
+                        }
+                    )
             for k in range(1, args.pairs + 1 if seed in unlearn_seeds else 1):
                 for share in (float(s) for s in args.shares.split(",")):
                     for v in variants:
-                        specs.append({"model": "ebgan", "digit": d, "seed": seed, "anomaly": (d + k) % 10,
-                                      "share": share, **({"set": v} if v else {}),
-                                      **({"select": True} if args.select else {})})
+                        specs.append(
+                            {
+                                "model": "ebgan",
+                                "digit": d,
+                                "seed": seed,
+                                "anomaly": (d + k) % 10,
+                                "share": share,
+                                **({"set": v} if v else {}),
+                                **({"select": True} if args.select else {}),
+                            }
+                        )
     # Runs not yet done, and runs that failed (say, a crash) are tried again.
     todo = [s for s in specs if rows.get(key(s), {}).get("status") != "ok"] if not args.report_only else []
     print(f"{len(specs)} runs, {len(specs) - len(todo)} done, {len(todo)} to go", flush=True)
@@ -439,8 +535,11 @@ def main() -> None:
                 f.write(json.dumps(row) + "\n")
             rows[key(row)] = row
             done = sum(1 for s in specs if key(s) in rows)
-            print(f"[{done}/{len(specs)} {time.time() - t0:.0f}s] {key(spec)} -> {res.get('status')} "
-                  f"{res.get('auroc', res.get('error'))}", flush=True)
+            print(
+                f"[{done}/{len(specs)} {time.time() - t0:.0f}s] {key(spec)} -> {res.get('status')} "
+                f"{res.get('auroc', res.get('error'))}",
+                flush=True,
+            )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(one, todo))

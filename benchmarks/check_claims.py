@@ -69,8 +69,9 @@ def claim(id: str, sources: list[str], command: str, anchors: Callable[[], list[
     return deco
 
 
-def pending(id: str, status: str, command: str, sources: list[str] = (),
-            anchors: Callable[[], list[str]] | None = None) -> None:
+def pending(
+    id: str, status: str, command: str, sources: list[str] = (), anchors: Callable[[], list[str]] | None = None
+) -> None:
     """A claim without figures yet: ``missing`` (no result file) or ``partial`` (runs in progress)."""
     REGISTRY[id] = Claim(id, status, tuple(sources), None, anchors, command)
 
@@ -82,7 +83,7 @@ def constant(*figures: str) -> Callable[[], list[str]]:
 # ------------------------------------------------------------------------------------------------ readers
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(path: Path, mtime_ns: int) -> str:
     return path.read_text()
 
@@ -113,7 +114,7 @@ def script_constant(script: str, name: str):
     return _script_constant(script, name, (ROOT / "benchmarks" / script).stat().st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _script_constant(script: str, name: str, mtime_ns: int):
     tree = ast.parse((ROOT / "benchmarks" / script).read_text())
     for node in tree.body:
@@ -159,9 +160,18 @@ def _ring() -> list[str]:
     hq = [r["hq_pct"] for r in rs]
     # "8/8 modes in 4 of 5 seeds (7/8 in the other); high quality 96.2% median (56.0-96.5%), `>= 95 %` in 4 of 5
     # seeds; reverse KL 0.015 median"
-    return (["8", "8", str(len(full)), str(len(rs))] + [x for m in others for x in (str(m), "8")]
-            + [f"{med(hq):.1f}", f"{min(hq):.1f}", f"{max(hq):.1f}", str(sum(h >= 95 for h in hq)), str(len(rs)),
-               f"{med(r['reverse_kl'] for r in rs):.3f}"])
+    return (
+        ["8", "8", str(len(full)), str(len(rs))]
+        + [x for m in others for x in (str(m), "8")]
+        + [
+            f"{med(hq):.1f}",
+            f"{min(hq):.1f}",
+            f"{max(hq):.1f}",
+            str(sum(h >= 95 for h in hq)),
+            str(len(rs)),
+            f"{med(r['reverse_kl'] for r in rs):.3f}",
+        ]
+    )
 
 
 @claim("grid", [f"{ER}/grid-s*/energy-keep.jsonl"], "python benchmarks/energy_rejection.py --groups grid")
@@ -169,8 +179,18 @@ def _grid() -> list[str]:
     rs = _mixture("grid")
     modes = [r["modes"] for r in rs]
     hq = [r["hq_pct"] for r in rs]
-    return [str(min(modes)), str(max(modes)), "25", "25", str(sum(m == 25 for m in modes)), str(len(rs)),
-            f"{med(hq):.1f}", f"{min(hq):.1f}", f"{max(hq):.1f}", f"{med(r['reverse_kl'] for r in rs):.3f}"]
+    return [
+        str(min(modes)),
+        str(max(modes)),
+        "25",
+        "25",
+        str(sum(m == 25 for m in modes)),
+        str(len(rs)),
+        f"{med(hq):.1f}",
+        f"{min(hq):.1f}",
+        f"{max(hq):.1f}",
+        f"{med(r['reverse_kl'] for r in rs):.3f}",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ MNIST quality
@@ -197,9 +217,13 @@ def _compare_rows(text: str) -> dict:
     return {(r["dataset"], r["loss"], r["config_key"]): r for r in rows}
 
 
-@claim("mnist", [COMPARE, COMPARE_TABLES], "python benchmarks/compare_losses.py --datasets mnist --steps-mnist "
-       "12000 --seeds 0,1 --losses ebgan,nsgan,lsgan,wgan-gp --optim preset --section compare_losses_mnist_full",
-       anchors=_real)
+@claim(
+    "mnist",
+    [COMPARE, COMPARE_TABLES],
+    "python benchmarks/compare_losses.py --datasets mnist --steps-mnist "
+    "12000 --seeds 0,1 --losses ebgan,nsgan,lsgan,wgan-gp --optim preset --section compare_losses_mnist_full",
+    anchors=_real,
+)
 def _mnist() -> list[str]:
     r = compare_runs("mnist_full", "preset", "mnist", "ebgan")[0]  # seed 0
     m = r["metrics"]
@@ -209,14 +233,22 @@ def _mnist() -> list[str]:
 SEARCH = "benchmarks/results/search"
 
 
-@claim("mnist-long", [f"{SEARCH}/mnist_search/steps24k-ema-s*/scores.json"],
-       "python benchmarks/search.py mnist_search --only steps24k-ema --seeds 0,1", anchors=_real)
+@claim(
+    "mnist-long",
+    [f"{SEARCH}/mnist_search/steps24k-ema-s*/scores.json"],
+    "python benchmarks/search.py mnist_search --only steps24k-ema --seeds 0,1",
+    anchors=_real,
+)
 def _mnist_long() -> list[str]:
     runs = [f"{SEARCH}/mnist_search/steps24k-ema-s{s}" for s in (0, 1)]
     sc = [read_json(f"{r}/scores.json") for r in runs]
     shares = [x for s in sc for x in s["class_shares"]]
-    return ([f"{s['is']:.2f}" for s in sc] + [f"{s['fid']:.2f}" for s in sc]
-            + [f"{min(shares):.1f}", f"{max(shares):.1f}"] + [f"{train_minutes(r):.1f}" for r in runs])
+    return (
+        [f"{s['is']:.2f}" for s in sc]
+        + [f"{s['fid']:.2f}" for s in sc]
+        + [f"{min(shares):.1f}", f"{max(shares):.1f}"]
+        + [f"{train_minutes(r):.1f}" for r in runs]
+    )
 
 
 pending("mnist-conv", "missing", "python benchmarks/quality_mnist.py --presets mnist-conv --threads 1")
@@ -226,9 +258,11 @@ pending("mnist-conv", "missing", "python benchmarks/quality_mnist.py --presets m
 
 # (loss, format) of each metric in the README's loss table: ring/grid modes / % high quality / reverse KL, MNIST
 # FID / IS; medians over seeds of the defined values, as compare_losses.table prints them.
-_CMP_METRICS = {"ring": (("modes", None), ("hq_pct", ".1f"), ("reverse_kl", ".3f")),
-                "grid": (("modes", None), ("hq_pct", ".1f"), ("reverse_kl", ".3f")),
-                "mnist": (("fid", ".1f"), ("is", ".2f"))}
+_CMP_METRICS = {
+    "ring": (("modes", None), ("hq_pct", ".1f"), ("reverse_kl", ".3f")),
+    "grid": (("modes", None), ("hq_pct", ".1f"), ("reverse_kl", ".3f")),
+    "mnist": (("fid", ".1f"), ("is", ".2f")),
+}
 LOSSES = ("ebgan", "gan", "nsgan", "wgan", "wgan-gp", "lsgan", "loss-sensitive", "began", "hinge")
 
 
@@ -237,8 +271,10 @@ def _cmp_key(dataset: str, runs: list[dict]) -> tuple:
     ok = [r for r in runs if r["status"] == "ok"]
     if not ok:
         return (1, float("inf"), float("inf"))
-    m = {k: med(float("inf") if r["metrics"][k] is None else r["metrics"][k] for r in ok)
-         for k, _ in _CMP_METRICS[dataset]}
+    m = {
+        k: med(float("inf") if r["metrics"][k] is None else r["metrics"][k] for r in ok)
+        for k, _ in _CMP_METRICS[dataset]
+    }
     return (0, m["fid"], 0.0) if dataset == "mnist" else (0, -m["modes"], m["reverse_kl"])
 
 
@@ -253,17 +289,22 @@ def _cmp_cell(dataset: str, runs: list[dict]) -> list[str]:
 
 def _cmp_best(table: str, dataset: str, setting: str, losses=LOSSES) -> list[dict]:
     """The runs of the best loss other than EBGAN under one setting (``best``: each loss's better setting)."""
+
     def runs(loss):
         if setting != "best":
             return compare_runs(table, setting, dataset, loss)
-        return min((compare_runs(table, o, dataset, loss) for o in ("defaults", "preset")),
-                   key=lambda rs: _cmp_key(dataset, rs))
+        return min(
+            (compare_runs(table, o, dataset, loss) for o in ("defaults", "preset")),
+            key=lambda rs: _cmp_key(dataset, rs),
+        )
+
     return min((runs(loss) for loss in losses if loss != "ebgan"), key=lambda rs: _cmp_key(dataset, rs))
 
 
 def _compare_row(dataset: str) -> list[str]:
-    return (_cmp_cell(dataset, compare_runs("main", "own", dataset, "ebgan"))
-            + [x for s in ("own", "preset", "best") for x in _cmp_cell(dataset, _cmp_best("main", dataset, s))])
+    return _cmp_cell(dataset, compare_runs("main", "own", dataset, "ebgan")) + [
+        x for s in ("own", "preset", "best") for x in _cmp_cell(dataset, _cmp_best("main", dataset, s))
+    ]
 
 
 CMP_CMD = "python benchmarks/compare_losses.py [--optim preset|best]"
@@ -271,13 +312,18 @@ for _d in ("ring", "grid", "mnist"):
     claim(f"compare-{_d}", [COMPARE, COMPARE_TABLES], CMP_CMD)(lambda d=_d: _compare_row(d))
 
 
-@claim("compare-mnist-12k", [COMPARE, COMPARE_TABLES], "python benchmarks/compare_losses.py --datasets mnist "
-       "--steps-mnist 12000 --seeds 0,1 --losses ebgan,nsgan,lsgan,wgan-gp --optim preset --section "
-       "compare_losses_mnist_full")
+@claim(
+    "compare-mnist-12k",
+    [COMPARE, COMPARE_TABLES],
+    "python benchmarks/compare_losses.py --datasets mnist "
+    "--steps-mnist 12000 --seeds 0,1 --losses ebgan,nsgan,lsgan,wgan-gp --optim preset --section "
+    "compare_losses_mnist_full",
+)
 def _compare_12k() -> list[str]:
     losses = ("ebgan", "nsgan", "lsgan", "wgan-gp")
-    return (_cmp_cell("mnist", compare_runs("mnist_full", "preset", "mnist", "ebgan"))
-            + _cmp_cell("mnist", _cmp_best("mnist_full", "mnist", "preset", losses)))
+    return _cmp_cell("mnist", compare_runs("mnist_full", "preset", "mnist", "ebgan")) + _cmp_cell(
+        "mnist", _cmp_best("mnist_full", "mnist", "preset", losses)
+    )
 
 
 @claim("ls-conv", [f"{SEARCH}/ls_mnist_search/*/scores.json"], "python benchmarks/search.py ls_mnist_search")
@@ -286,8 +332,11 @@ def _ls_conv() -> list[str]:
     return [f"{sn['fid']:.2f}", f"{sn['is']:.2f}", f"{ref['fid']:.2f}", f"{ref['is']:.2f}"]
 
 
-@claim("began-mnist", [f"{SEARCH}/began_mnist_search/*/scores.json"], "python benchmarks/search.py "
-       "began_mnist_search --only gamma1-lk0.01-12k")
+@claim(
+    "began-mnist",
+    [f"{SEARCH}/began_mnist_search/*/scores.json"],
+    "python benchmarks/search.py began_mnist_search --only gamma1-lk0.01-12k",
+)
 def _began_mnist() -> list[str]:
     s = read_json(f"{SEARCH}/began_mnist_search/gamma1-lk0.01-12k-s0/scores.json")
     return [f"{s['is']:.2f}", f"{s['fid']:.2f}", f"{min(s['class_shares']):.1f}", f"{max(s['class_shares']):.1f}"]
@@ -304,19 +353,33 @@ def _anchors_anomaly() -> list[str]:
 
 
 def _oneclass(model: str, field: str) -> float:
-    rows = [r for r in read_jsonl(ANOMALY) if r["status"] == "ok" and r.get("anomaly") is None
-            and r["model"] == model and r["seed"] == 0 and not r.get("set")]
+    rows = [
+        r
+        for r in read_jsonl(ANOMALY)
+        if r["status"] == "ok"
+        and r.get("anomaly") is None
+        and r["model"] == model
+        and r["seed"] == 0
+        and not r.get("set")
+    ]
     per = {d: statistics.mean(r[field] for r in rows if r["digit"] == d) for d in range(10)}
     return statistics.mean(per.values())
 
 
 @claim("anomaly", [ANOMALY], "python benchmarks/anomaly.py --seeds 0", anchors=_anchors_anomaly)
 def _anomaly() -> list[str]:
-    ebgan = [r for r in read_jsonl(ANOMALY) if r["status"] == "ok" and r.get("anomaly") is None
-             and r["model"] == "ebgan" and r["seed"] == 0]
-    return [f"{_oneclass('ebgan', 'auroc_ink'):.1f}", f"{_oneclass('ae', 'auroc_ink'):.1f}",
-            f"{_oneclass('ae-pt', 'auroc_ink'):.1f}", f"{_oneclass('ebgan', 'auroc_energy'):.1f}",
-            f"{med(r['train_seconds'] for r in ebgan):.0f}"]
+    ebgan = [
+        r
+        for r in read_jsonl(ANOMALY)
+        if r["status"] == "ok" and r.get("anomaly") is None and r["model"] == "ebgan" and r["seed"] == 0
+    ]
+    return [
+        f"{_oneclass('ebgan', 'auroc_ink'):.1f}",
+        f"{_oneclass('ae', 'auroc_ink'):.1f}",
+        f"{_oneclass('ae-pt', 'auroc_ink'):.1f}",
+        f"{_oneclass('ebgan', 'auroc_energy'):.1f}",
+        f"{med(r['train_seconds'] for r in ebgan):.0f}",
+    ]
 
 
 def _anchors_deep_sad() -> list[str]:
@@ -365,17 +428,24 @@ def _robustness() -> list[str]:
     out = []
     for thr in (3, 5):
         for m in ("ebgan", "ebgan-pt", "gan"):
-            p, lo, hi = bootstrap_share([r["status"] == "ok" and r.get("is", 0) >= thr for r in rows
-                                         if r["method"] == m])
+            p, lo, hi = bootstrap_share(
+                [r["status"] == "ok" and r.get("is", 0) >= thr for r in rows if r["method"] == m]
+            )
             out += [f"{100 * p:.1f}", f"{100 * lo:.1f}", f"{100 * hi:.1f}"] if thr == 3 else [f"{100 * p:.1f}"]
-    out += [f"{max(r['is'] for r in rows if r['method'] == m and r['status'] == 'ok'):.2f}"
-            for m in ("ebgan", "ebgan-pt", "gan")]
+    out += [
+        f"{max(r['is'] for r in rows if r['method'] == m and r['status'] == 'ok'):.2f}"
+        for m in ("ebgan", "ebgan-pt", "gan")
+    ]
     best_gan = [r for r in read_jsonl(ROBUST_BEST) if r["method"] == "gan"][0]
     return out + [f"{best_gan['is']:.2f}"]
 
 
-pending("robustness-10ep", "partial", "python benchmarks/robustness.py --epochs 10 --sample 32 --workers 1",
-        ["benchmarks/results/robustness-10ep/results.jsonl"])
+pending(
+    "robustness-10ep",
+    "partial",
+    "python benchmarks/robustness.py --epochs 10 --sample 32 --workers 1",
+    ["benchmarks/results/robustness-10ep/results.jsonl"],
+)
 
 
 @claim("margin", ["benchmarks/results/margin/results.jsonl"], "python benchmarks/robustness.py --margin --workers 2")
@@ -389,9 +459,15 @@ def _margin() -> list[str]:
 # ------------------------------------------------------------------------------------------------ energy rejection
 
 
-@claim("energy-rejection", [f"{ER}/*/energy-keep.jsonl", f"{SEARCH}/mnist_search/*/energy-keep.jsonl",
-                            "benchmarks/results/stacked-mnist/ebgan-s*/energy-keep.jsonl"],
-       "python benchmarks/energy_rejection.py")
+@claim(
+    "energy-rejection",
+    [
+        f"{ER}/*/energy-keep.jsonl",
+        f"{SEARCH}/mnist_search/*/energy-keep.jsonl",
+        "benchmarks/results/stacked-mnist/ebgan-s*/energy-keep.jsonl",
+    ],
+    "python benchmarks/energy_rejection.py",
+)
 def _energy_rejection() -> list[str]:
     mn = keep_rows(f"{SEARCH}/mnist_search/preset-s0")
     long = [keep_rows(f"{SEARCH}/mnist_search/steps24k-ema-s{s}") for s in (0, 1)]
@@ -403,13 +479,25 @@ def _energy_rejection() -> list[str]:
         v = med(r[keep][key] for r in runs)
         return count(v) if fmt is None else f"{v:{fmt}}"
 
-    return [f"{mn[1.0]['is']:.2f}", f"{mn[0.5]['is']:.2f}", f"{mn[1.0]['fid']:.2f}", f"{mn[0.5]['fid']:.2f}",
-            m(long, 1.0, "is", ".2f"), m(long, 0.5, "is", ".2f"),
-            m(long, 1.0, "fid", ".2f"), m(long, 0.5, "fid", ".2f"),
-            m(ring, 1.0, "modes", None), m(ring, 0.5, "modes", None), m(ring, 0.75, "modes", None),
-            m(ring, 1.0, "hq_pct", ".1f"), m(ring, 0.5, "hq_pct", ".1f"),
-            m(grid, 1.0, "modes", None), m(grid, 0.5, "modes", None),
-            m(st, 1.0, "kl", ".3f"), m(st, 0.5, "kl", ".3f")]
+    return [
+        f"{mn[1.0]['is']:.2f}",
+        f"{mn[0.5]['is']:.2f}",
+        f"{mn[1.0]['fid']:.2f}",
+        f"{mn[0.5]['fid']:.2f}",
+        m(long, 1.0, "is", ".2f"),
+        m(long, 0.5, "is", ".2f"),
+        m(long, 1.0, "fid", ".2f"),
+        m(long, 0.5, "fid", ".2f"),
+        m(ring, 1.0, "modes", None),
+        m(ring, 0.5, "modes", None),
+        m(ring, 0.75, "modes", None),
+        m(ring, 1.0, "hq_pct", ".1f"),
+        m(ring, 0.5, "hq_pct", ".1f"),
+        m(grid, 1.0, "modes", None),
+        m(grid, 0.5, "modes", None),
+        m(st, 1.0, "kl", ".3f"),
+        m(st, 0.5, "kl", ".3f"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ Stacked MNIST
@@ -417,8 +505,12 @@ def _energy_rejection() -> list[str]:
 STACKED = "benchmarks/results/stacked-mnist"
 
 
-@claim("stacked-mnist", [f"{STACKED}/*/scores.json"], "python benchmarks/stacked_mnist.py --seeds 0,1,2",
-       anchors=constant("99", "3.40", "1000", "0.06"))  # PacGAN (Lin et al. 2018), Table 3 (stacked_mnist.py)
+@claim(
+    "stacked-mnist",
+    [f"{STACKED}/*/scores.json"],
+    "python benchmarks/stacked_mnist.py --seeds 0,1,2",
+    anchors=constant("99", "3.40", "1000", "0.06"),
+)  # PacGAN (Lin et al. 2018), Table 3 (stacked_mnist.py)
 def _stacked() -> list[str]:
     out = []
     for loss in ("ebgan", "nsgan"):
@@ -428,22 +520,43 @@ def _stacked() -> list[str]:
     return out
 
 
-pending("64px-stacked", "missing", "python benchmarks/mnist_resized.py --data stacked-mnist --preset "
-        "stacked-mnist --margin 39 --steps 1000 --threads 1")
+pending(
+    "64px-stacked",
+    "missing",
+    "python benchmarks/mnist_resized.py --data stacked-mnist --preset "
+    "stacked-mnist --margin 39 --steps 1000 --threads 1",
+)
 
 
 def _scores(name: str) -> dict:
     return read_json(f"benchmarks/results/{name}/scores.json")
 
 
-@claim("lapgan", ["benchmarks/results/mnist*-mnist*/scores.json"],
-       "python benchmarks/mnist_resized.py --size S --steps N [--lapgan] --threads 1")
+@claim(
+    "lapgan",
+    ["benchmarks/results/mnist*-mnist*/scores.json"],
+    "python benchmarks/mnist_resized.py --size S --steps N [--lapgan] --threads 1",
+)
 def _lapgan() -> list[str]:
-    e32, l32, e64, l64 = (_scores(n) for n in ("mnist32-mnist-4000", "mnist32-mnist-lapgan-4000", "mnist64-mnist",
-                                               "mnist64-mnist-lapgan"))
-    return [f"{e32['is']:.2f}", f"{e32['fid']:.1f}", f"{l32['is']:.2f}", f"{l32['fid']:.1f}", f"{e32['gflop']:.1f}",
-            f"{l32['gflop']:.1f}", f"{e64['is']:.2f}", f"{e64['fid']:.1f}", f"{l64['is']:.2f}", f"{l64['fid']:.1f}",
-            f"{e64['gflop']:.1f}", f"{l64['gflop']:.1f}", f"{e64['seconds'] / 60:.1f}", f"{l64['seconds'] / 60:.1f}"]
+    e32, l32, e64, l64 = (
+        _scores(n) for n in ("mnist32-mnist-4000", "mnist32-mnist-lapgan-4000", "mnist64-mnist", "mnist64-mnist-lapgan")
+    )
+    return [
+        f"{e32['is']:.2f}",
+        f"{e32['fid']:.1f}",
+        f"{l32['is']:.2f}",
+        f"{l32['fid']:.1f}",
+        f"{e32['gflop']:.1f}",
+        f"{l32['gflop']:.1f}",
+        f"{e64['is']:.2f}",
+        f"{e64['fid']:.1f}",
+        f"{l64['is']:.2f}",
+        f"{l64['fid']:.1f}",
+        f"{e64['gflop']:.1f}",
+        f"{l64['gflop']:.1f}",
+        f"{e64['seconds'] / 60:.1f}",
+        f"{l64['seconds'] / 60:.1f}",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ semi-supervised
@@ -463,51 +576,86 @@ def _paper(labels: int) -> Callable[[], list[str]]:
     def anchors() -> list[str]:
         p = script_constant("semisup.py", "PAPER")
         return [f"{x:.2f}" for m in ("ladder", "ebgan-ln") for x in p[(m, labels)]]
+
     return anchors
 
 
 # (labels, Ladder seeds, EBGAN-LN seeds): the seeds each claim is about (a later seed is a new claim)
 SEMI_CLAIMS = {100: ((0, 1, 2), (0, 1, 2)), 200: ((0, 1, 2), (0,)), 1000: ((0, 1), (0,))}
 for _n, (_ls, _es) in SEMI_CLAIMS.items():
+
     def _semi(n=_n, ls=_ls, es=_es) -> list[str]:
         lad, ln = _errors("ladder", n, ls), _errors("ebgan-ln", n, es)
-        return (_mean_std(lad) + [f"{e:.2f}" for e in lad] + _mean_std(ln)
-                + ([f"{e:.2f}" for e in ln] if len(ln) > 1 else []))
-    claim(f"semisup-{_n}", [f"{SEMI}/ladder-{_n}-s*/result.json", f"{SEMI}/ebgan-ln-{_n}-s*/result.json"],
-          f"python benchmarks/semisup.py --labels {_n}", anchors=_paper(_n))(_semi)
+        return (
+            _mean_std(lad)
+            + [f"{e:.2f}" for e in lad]
+            + _mean_std(ln)
+            + ([f"{e:.2f}" for e in ln] if len(ln) > 1 else [])
+        )
+
+    claim(
+        f"semisup-{_n}",
+        [f"{SEMI}/ladder-{_n}-s*/result.json", f"{SEMI}/ebgan-ln-{_n}-s*/result.json"],
+        f"python benchmarks/semisup.py --labels {_n}",
+        anchors=_paper(_n),
+    )(_semi)
 
 pending("seq-hdfs", "partial", "python benchmarks/seq_hdfs.py --epochs 50", ["benchmarks/results/seq-hdfs/*.json"])
 
-pending("semisup-ablation", "partial", "python benchmarks/semisup.py --labels 100 --seeds 0,1,2 --models "
-        "ladder-lnrecipe --threads 1 --compile", [f"{SEMI}/ladder-lnrecipe-100-s*/result.json"])
+pending(
+    "semisup-ablation",
+    "partial",
+    "python benchmarks/semisup.py --labels 100 --seeds 0,1,2 --models ladder-lnrecipe --threads 1 --compile",
+    [f"{SEMI}/ladder-lnrecipe-100-s*/result.json"],
+)
 
 
-@claim("semisup-speed", [f"{SEMI}/speed.json", f"{SEMI}/speed-1t.json"],
-       "python benchmarks/semisup.py --speed --threads 2 (and --threads 1)")
+@claim(
+    "semisup-speed",
+    [f"{SEMI}/speed.json", f"{SEMI}/speed-1t.json"],
+    "python benchmarks/semisup.py --speed --threads 2 (and --threads 1)",
+)
 def _semisup_speed() -> list[str]:
     two, one = read_json(f"{SEMI}/speed.json"), read_json(f"{SEMI}/speed-1t.json")
     m = two["models"]
     lc = m["ladder/bottom compiled"]
-    ratios = [s["models"][k]["s_per_step"] / s["models"][k + " compiled"]["s_per_step"]
-              for s in (one, two) for k in ("ladder/bottom", "ebgan-ln/bottom")]
-    return [f"{m['ladder/bottom']['s_per_step']:.4f}", f"{lc['s_per_step']:.4f}", f"{lc['images_per_s']:,.0f}",
-            f"{100 * lc['gflops'] / two['peak']['gflops']:.0f}", f"{lc['hours_per_run']:.2f}",
-            f"{m['ebgan-ln/bottom']['s_per_step']:.4f}", f"{m['ebgan-ln/bottom compiled']['s_per_step']:.4f}",
-            f"{m['ebgan-ln/bottom compiled']['hours_per_run']:.2f}",
-            f"{one['models']['ebgan-ln/bottom compiled']['hours_per_run']:.2f}",
-            f"{min(ratios):.2f}", f"{max(ratios):.2f}"]
+    ratios = [
+        s["models"][k]["s_per_step"] / s["models"][k + " compiled"]["s_per_step"]
+        for s in (one, two)
+        for k in ("ladder/bottom", "ebgan-ln/bottom")
+    ]
+    return [
+        f"{m['ladder/bottom']['s_per_step']:.4f}",
+        f"{lc['s_per_step']:.4f}",
+        f"{lc['images_per_s']:,.0f}",
+        f"{100 * lc['gflops'] / two['peak']['gflops']:.0f}",
+        f"{lc['hours_per_run']:.2f}",
+        f"{m['ebgan-ln/bottom']['s_per_step']:.4f}",
+        f"{m['ebgan-ln/bottom compiled']['s_per_step']:.4f}",
+        f"{m['ebgan-ln/bottom compiled']['hours_per_run']:.2f}",
+        f"{one['models']['ebgan-ln/bottom compiled']['hours_per_run']:.2f}",
+        f"{min(ratios):.2f}",
+        f"{max(ratios):.2f}",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ the rest
 
 
-@claim("classifier", ["src/ebgan/weights/mnist_classifier.json"],
-       "ebgan train-classifier (python benchmarks/eval_reference.py reports it)")
+@claim(
+    "classifier",
+    ["src/ebgan/weights/mnist_classifier.json"],
+    "ebgan train-classifier (python benchmarks/eval_reference.py reports it)",
+)
 def _classifier() -> list[str]:
     c = json.loads(SIDECAR.read_text())
     ref = c["reference"]
-    return [f"{100 * c['test_accuracy']:.2f}", f"{ref['is']:.3f}", f"{ref['is_std']:.3f}",
-            f"{ref['fid_test_vs_train']:.3f}"]
+    return [
+        f"{100 * c['test_accuracy']:.2f}",
+        f"{ref['is']:.3f}",
+        f"{ref['is_std']:.3f}",
+        f"{ref['fid_test_vs_train']:.3f}",
+    ]
 
 
 # Measured once, reported in BENCHMARKS.md, but the script kept no machine-readable record (or its record is not
@@ -595,8 +743,13 @@ def check_row(doc: str, lineno: int, cid: str, row: dict[str, str], headers: lis
             return [f"{where}: its result files cannot be read ({type(e).__name__}: {e})"]
         errs += _compare(where, "figure", found, want, c.sources)
     if "anchor" in headers:
-        errs += _compare(where, "anchor", numbers(row.get("anchor", "")), c.anchors() if c.anchors else [],
-                         ("the registry's anchors",))
+        errs += _compare(
+            where,
+            "anchor",
+            numbers(row.get("anchor", "")),
+            c.anchors() if c.anchors else [],
+            ("the registry's anchors",),
+        )
     return errs
 
 
@@ -605,11 +758,15 @@ def _compare(where: str, what: str, found: list[str], want: list[str], sources) 
         return []
     for k, (a, b) in enumerate(zip(found, want)):
         if a != b:
-            return [f"{where}: {what} {k + 1} is {a} where {', '.join(sources)} give(s) {b} "
-                    f"(row: {' '.join(found)}; expected: {' '.join(want)})"]
+            return [
+                f"{where}: {what} {k + 1} is {a} where {', '.join(sources)} give(s) {b} "
+                f"(row: {' '.join(found)}; expected: {' '.join(want)})"
+            ]
     extra = "more" if len(found) > len(want) else "fewer"
-    return [f"{where}: {extra} {what}s than the result files give (row: {' '.join(found) or 'none'}; expected: "
-            f"{' '.join(want) or 'none'})"]
+    return [
+        f"{where}: {extra} {what}s than the result files give (row: {' '.join(found) or 'none'}; expected: "
+        f"{' '.join(want) or 'none'})"
+    ]
 
 
 def check_text(readme: str, benchmarks: str) -> list[str]:
@@ -620,7 +777,7 @@ def check_text(readme: str, benchmarks: str) -> list[str]:
         readme_ids.append(cid)
         errs += check_row("README.md", lineno, cid, row, headers)
     index = _first_table(benchmarks)
-    offset = benchmarks[:benchmarks.find(index)].count("\n") if index else 0
+    offset = benchmarks[: benchmarks.find(index)].count("\n") if index else 0
     index_ids = []
     for lineno, cid, row, headers in claim_rows(index):
         index_ids.append(cid)
@@ -669,10 +826,16 @@ def anchors(markdown: str) -> set[str]:
 def check_links(readme: str, benchmarks: str) -> list[str]:
     """Links to sections of BENCHMARKS.md, from itself and from the README, that lead nowhere."""
     ok = anchors(benchmarks)
-    errs = [f"BENCHMARKS.md: link to #{a}: no such section" for a in re.findall(r"\]\(#([^)\s]+)\)", benchmarks)
-            if a not in ok]
-    errs += [f"README.md: link to BENCHMARKS.md#{a}: no such section"
-             for a in re.findall(r"\]\(BENCHMARKS\.md#([^)\s]+)\)", readme) if a not in ok]
+    errs = [
+        f"BENCHMARKS.md: link to #{a}: no such section"
+        for a in re.findall(r"\]\(#([^)\s]+)\)", benchmarks)
+        if a not in ok
+    ]
+    errs += [
+        f"README.md: link to BENCHMARKS.md#{a}: no such section"
+        for a in re.findall(r"\]\(BENCHMARKS\.md#([^)\s]+)\)", readme)
+        if a not in ok
+    ]
     return errs
 
 
@@ -691,12 +854,14 @@ def derive_compare_tables(path: Path = ROOT / COMPARE_TABLES) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT / "src"))
     import compare_losses as c
+
     from ebgan.config import PRESETS
 
     tables: dict = {}
-    plan = [("main", ("own", "preset", "defaults"), c.DATASETS, list(c.LOSSES), c.DEFAULT_STEPS_MNIST,
-             c.DEFAULT_SEEDS),
-            ("mnist_full", ("preset",), ("mnist",), ["ebgan", "nsgan", "lsgan", "wgan-gp"], 12000, {"mnist": "0,1"})]
+    plan = [
+        ("main", ("own", "preset", "defaults"), c.DATASETS, list(c.LOSSES), c.DEFAULT_STEPS_MNIST, c.DEFAULT_SEEDS),
+        ("mnist_full", ("preset",), ("mnist",), ["ebgan", "nsgan", "lsgan", "wgan-gp"], 12000, {"mnist": "0,1"}),
+    ]
     for name, optims, datasets, losses, steps_mnist, seeds in plan:
         for o in optims:
             for d in datasets:
@@ -705,13 +870,21 @@ def derive_compare_tables(path: Path = ROOT / COMPARE_TABLES) -> None:
                     keys = [c.config_key(c.run_config(d, loss, int(s), steps, o)[0]) for s in seeds[d].split(",")]
                     tables.setdefault(name, {}).setdefault(o, {}).setdefault(d, {})[loss] = keys
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    path.write_text(json.dumps({
-        "what": "the config keys of the compare.jsonl rows in each loss-comparison table of BENCHMARKS.md: "
+    path.write_text(
+        json.dumps(
+            {
+                "what": "the config keys of the compare.jsonl rows in each loss-comparison table of BENCHMARKS.md: "
                 "tables.main.OPTIM.DATASET.LOSS (OPTIM own, preset, defaults; seeds as in compare_losses.py "
                 "DEFAULT_SEEDS, MNIST 3000 steps) and tables.mnist_full (12,000 steps, seeds 0,1); "
                 "--optim best reports, per loss, the better of defaults and preset",
-        "derived_by": "python benchmarks/check_claims.py --derive-compare-tables", "commit": rev.stdout.strip(),
-        "tables": tables}, indent=1) + "\n")
+                "derived_by": "python benchmarks/check_claims.py --derive-compare-tables",
+                "commit": rev.stdout.strip(),
+                "tables": tables,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 def main() -> None:
@@ -725,8 +898,10 @@ def main() -> None:
         return
     if args.show:
         c = REGISTRY[args.show]
-        print(f"{c.id} ({c.status}): {' '.join(c.figures()) if c.figures else '-'}; anchors: "
-              f"{' '.join(c.anchors()) if c.anchors else '-'}; from {', '.join(c.sources) or '-'}")
+        print(
+            f"{c.id} ({c.status}): {' '.join(c.figures()) if c.figures else '-'}; anchors: "
+            f"{' '.join(c.anchors()) if c.anchors else '-'}; from {', '.join(c.sources) or '-'}"
+        )
         return
     if args.list:
         for c in REGISTRY.values():
@@ -736,8 +911,10 @@ def main() -> None:
     for e in errs:
         print(e)
     n = len(claim_rows(README.read_text())) + len(claim_rows(_first_table(BENCHMARKS.read_text())))
-    print(f"{n} claim rows checked against {len(REGISTRY)} registered claims: "
-          + (f"{len(errs)} error(s)" if errs else "every figure matches its result file"))
+    print(
+        f"{n} claim rows checked against {len(REGISTRY)} registered claims: "
+        + (f"{len(errs)} error(s)" if errs else "every figure matches its result file")
+    )
     sys.exit(1 if errs else 0)
 
 

@@ -66,10 +66,16 @@ OPTIM_FIELDS = ("optim_g", "optim_d", "lr_g", "lr_d", "beta1", "beta2", "d_steps
 # --optim best: the equal tuning budget, the same two optimiser settings tried for every loss (run_config).
 TUNING = ("defaults", "preset")
 METRICS = {  # data set -> (key, label, higher is better, format)
-    "ring": [("modes", "modes (of 8)", True, ".0f"), ("hq_pct", "% high quality", True, ".1f"),
-             ("reverse_kl", "reverse KL", False, ".3f")],
-    "grid": [("modes", "modes (of 25)", True, ".0f"), ("hq_pct", "% high quality", True, ".1f"),
-             ("reverse_kl", "reverse KL", False, ".3f")],
+    "ring": [
+        ("modes", "modes (of 8)", True, ".0f"),
+        ("hq_pct", "% high quality", True, ".1f"),
+        ("reverse_kl", "reverse KL", False, ".3f"),
+    ],
+    "grid": [
+        ("modes", "modes (of 25)", True, ".0f"),
+        ("hq_pct", "% high quality", True, ".1f"),
+        ("reverse_kl", "reverse KL", False, ".3f"),
+    ],
     "mnist": [("is", "IS", True, ".2f"), ("fid", "FID", False, ".1f")],
 }
 
@@ -80,8 +86,10 @@ METRICS = {  # data set -> (key, label, higher is better, format)
 def adjustments(dataset: str, loss: str, cfg: Config) -> tuple[dict, str | None]:
     """The minimal change a loss needs to run on the preset's networks as they are, and why (or none)."""
     if loss == "wgan-gp" and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2):
-        return ({"batch_norm": False},
-                "batch_norm=false: the gradient penalty is per sample, and this preset's D has batch norm")
+        return (
+            {"batch_norm": False},
+            "batch_norm=false: the gradient penalty is per sample, and this preset's D has batch norm",
+        )
     return {}, None
 
 
@@ -96,8 +104,16 @@ def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own
     # One sample grid and one checkpoint, at the end: intermediate ones are not used here.
     # No moving average of G (g_ema 0) whatever the preset says: the comparison is of the losses, and its stored
     # runs were all trained and scored on G's own weights.
-    changes: dict = {"loss": loss, "seed": seed, "steps": steps, "device": "cpu", "num_threads": 1,
-                     "sample_every": steps, "ckpt_every": steps, "g_ema": 0.0}
+    changes: dict = {
+        "loss": loss,
+        "seed": seed,
+        "steps": steps,
+        "device": "cpu",
+        "num_threads": 1,
+        "sample_every": steps,
+        "ckpt_every": steps,
+        "g_ema": 0.0,
+    }
     if optim == "defaults" or (loss != "ebgan" and optim == "own"):  # the loss's own optimiser defaults
         changes.update({k: None for k in OPTIM_FIELDS})
     elif loss != "ebgan":  # EBGAN's resolved optimiser on this preset, with the loss's own D steps per G step
@@ -113,19 +129,66 @@ def run_config(dataset: str, loss: str, seed: int, steps: int, optim: str = "own
 # orphan the stored runs. Options whose default changed what a loss trains are listed in CHANGED_SINCE: runs of
 # those losses keep every field in their key and train anew.
 KEY_FIELDS_V1 = (
-    "data", "image_size", "channels", "loss", "margin", "margin_schedule", "margin_final", "margin_decay_steps",
-    "pt_weight", "energy", "pretrain_steps", "d_steps", "wgan_clip", "gp_weight", "ls_lambda", "began_gamma",
-    "began_lambda_k", "spectral_norm", "arch", "z_dim", "g_layers", "g_size", "d_layers", "d_size", "d_dropout",
-    "batch_norm", "g_channels", "d_channels", "batch_size", "steps", "optim_g", "optim_d", "lr_g", "lr_d", "beta1",
-    "beta2", "lr_schedule", "lr_decay_from", "lr_final_scale", "seed", "amp", "eval_every", "eval_against",
-    "eval_samples", "best_metric",
+    "data",
+    "image_size",
+    "channels",
+    "loss",
+    "margin",
+    "margin_schedule",
+    "margin_final",
+    "margin_decay_steps",
+    "pt_weight",
+    "energy",
+    "pretrain_steps",
+    "d_steps",
+    "wgan_clip",
+    "gp_weight",
+    "ls_lambda",
+    "began_gamma",
+    "began_lambda_k",
+    "spectral_norm",
+    "arch",
+    "z_dim",
+    "g_layers",
+    "g_size",
+    "d_layers",
+    "d_size",
+    "d_dropout",
+    "batch_norm",
+    "g_channels",
+    "d_channels",
+    "batch_size",
+    "steps",
+    "optim_g",
+    "optim_d",
+    "lr_g",
+    "lr_d",
+    "beta1",
+    "beta2",
+    "lr_schedule",
+    "lr_decay_from",
+    "lr_final_scale",
+    "seed",
+    "amp",
+    "eval_every",
+    "eval_against",
+    "eval_samples",
+    "best_metric",
 )
 # BEGAN: a bottleneck in its auto-encoder by default (d_code None); loss-sensitive: L = |f| and ls_gp.
 CHANGED_SINCE = ("began", "loss-sensitive")
 # Fields that do not change what a single-process run trains: never part of a key. grad_overlap (added after the
 # stored BEGAN and loss-sensitive runs, whose keys hash every field) only schedules a multi-process all-reduce.
-_RUN_ONLY = ("device", "num_threads", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid",
-             "grad_overlap")
+_RUN_ONLY = (
+    "device",
+    "num_threads",
+    "log_every",
+    "sample_every",
+    "ckpt_every",
+    "keep_checkpoints",
+    "n_grid",
+    "grad_overlap",
+)
 
 
 # Fields added to Config after every stored run: part of a key only when set away from their default (a run at
@@ -136,8 +199,9 @@ _ADDED_LATER = ("mbd_kernels", "mbd_dim", "pack")
 def config_key(cfg: Config) -> str:
     """A run's identity: a hash of its resolved config, without the fields that do not change its result."""
     default = to_dict(Config())
-    d = {k: v for k, v in to_dict(cfg).items()
-         if k not in _RUN_ONLY and not (k in _ADDED_LATER and v == default.get(k))}
+    d = {
+        k: v for k, v in to_dict(cfg).items() if k not in _RUN_ONLY and not (k in _ADDED_LATER and v == default.get(k))
+    }
     if cfg.loss not in CHANGED_SINCE:
         d = {k: v for k, v in d.items() if k in KEY_FIELDS_V1 or v != default[k]}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
@@ -204,8 +268,9 @@ def medians(dataset: str, runs: list[dict]) -> dict | None:
     ok = [r for r in runs if r["status"] == "ok"]
     if not ok:
         return None
-    return {k: median([math.inf if r["metrics"][k] is None else r["metrics"][k] for r in ok])
-            for k, *_ in METRICS[dataset]}
+    return {
+        k: median([math.inf if r["metrics"][k] is None else r["metrics"][k] for r in ok]) for k, *_ in METRICS[dataset]
+    }
 
 
 def selection_key(dataset: str, runs: list[dict]) -> tuple:
@@ -219,16 +284,22 @@ def selection_key(dataset: str, runs: list[dict]) -> tuple:
 
 def tuning_table(dataset: str, losses: list[str], results: dict, keys_of: dict, chosen: dict) -> str:
     """Per loss, the median of the selection metrics under each setting of the tuning budget, and the choice."""
-    show = [("fid", "FID", ".1f"), ("is", "IS", ".2f")] if dataset == "mnist" else \
-        [("modes", "modes", "g"), ("hq_pct", "% hq", ".1f"), ("reverse_kl", "KL", ".3f")]
-    out = ["| loss | " + " | ".join(f"{o}: {lab}" for o in TUNING for _, lab, _ in show) + " | reported |",
-           "|---|" + "---|" * (len(TUNING) * len(show) + 1)]
+    show = (
+        [("fid", "FID", ".1f"), ("is", "IS", ".2f")]
+        if dataset == "mnist"
+        else [("modes", "modes", "g"), ("hq_pct", "% hq", ".1f"), ("reverse_kl", "KL", ".3f")]
+    )
+    out = [
+        "| loss | " + " | ".join(f"{o}: {lab}" for o in TUNING for _, lab, _ in show) + " | reported |",
+        "|---|" + "---|" * (len(TUNING) * len(show) + 1),
+    ]
     for loss in losses:
         cells = [f"`{loss}`"]
         for o in TUNING:
             med = medians(dataset, [results[k] for k in keys_of.get((dataset, loss, o), []) if k in results])
-            cells += ["-" if med is None else "undefined" if math.isinf(med[k]) else f"{med[k]:{fmt}}"
-                      for k, _, fmt in show]
+            cells += [
+                "-" if med is None else "undefined" if math.isinf(med[k]) else f"{med[k]:{fmt}}" for k, _, fmt in show
+            ]
         cells.append(chosen[(dataset, loss)])
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -271,13 +342,17 @@ def table(dataset: str, losses: list[str], rows: dict) -> str:
 
 def settings_table(dataset: str, losses: list[str], steps: int, optim: str | dict) -> str:
     """The settings of each loss's runs; ``optim`` is one setting for all, or ``{(data set, loss): setting}``."""
-    out = ["| loss | optimiser | lr G / D | betas | D steps per G step | G steps | D updates | change for this "
-           "loss |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| loss | optimiser | lr G / D | betas | D steps per G step | G steps | D updates | change for this loss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for loss in losses:
         cfg, note = run_config(dataset, loss, 0, steps, optim if isinstance(optim, str) else optim[(dataset, loss)])
         betas = f"{cfg.beta1:g}, {cfg.beta2:g}" if cfg.optim_g == "adam" else "-"
-        out.append(f"| `{loss}` | {cfg.optim_g} | {cfg.lr_g:g} / {cfg.lr_d:g} | {betas} | {cfg.d_steps} | "
-                   f"{cfg.steps} | {cfg.steps * cfg.d_steps} | {note or 'none'} |")
+        out.append(
+            f"| `{loss}` | {cfg.optim_g} | {cfg.lr_g:g} / {cfg.lr_d:g} | {betas} | {cfg.d_steps} | "
+            f"{cfg.steps} | {cfg.steps * cfg.d_steps} | {note or 'none'} |"
+        )
     return "\n".join(out)
 
 
@@ -319,6 +394,7 @@ def verdict(dataset: str, losses: list[str], rows: dict) -> str:
 
         def desc(l):
             return f"{l} ({med[l]['modes']:g} modes, KL {_fmt_kl(med[l]['reverse_kl'])})"
+
     others = [l for l in sorted(med, key=lambda l: key[l]) if l != "ebgan"]
     better = [l for l in others if key[l] < key["ebgan"]]
     tied = [l for l in others if key[l] == key["ebgan"]]
@@ -341,8 +417,9 @@ def verdict(dataset: str, losses: list[str], rows: dict) -> str:
     ahead = [l for l in sorted(med, key=lambda l: -med[l][measure]) if med[l][measure] > med["ebgan"][measure]]
     listed = ", ".join(f"{l} {med[l][measure]:{fmt}}{unit}" for l in ahead)
     name = "IS" if dataset == "mnist" else "% high-quality samples"
-    s += (f". By {name} (EBGAN {med['ebgan'][measure]:{fmt}}{unit}), {len(ahead)} of {len(others)} score higher"
-          + (f": {listed}" if ahead else ""))
+    s += f". By {name} (EBGAN {med['ebgan'][measure]:{fmt}}{unit}), {len(ahead)} of {len(others)} score higher" + (
+        f": {listed}" if ahead else ""
+    )
     if n_div["ebgan"]:
         s += f". EBGAN diverged or failed on {n_div['ebgan']} seed(s)"
     unstable = [f"{l} ({n_div[l]})" for l in losses if l != "ebgan" and n_div[l]]
@@ -372,8 +449,7 @@ def plot(datasets: list[str], losses: list[str], by_ds: dict, path: Path) -> Non
                 if key == "train_seconds":
                     vals = [r["train_seconds"] for r in runs if "train_seconds" in r]
                 else:
-                    vals = [r["metrics"][key] for r in runs
-                            if r["status"] == "ok" and r["metrics"][key] is not None]
+                    vals = [r["metrics"][key] for r in runs if r["status"] == "ok" and r["metrics"][key] is not None]
                 color = "tab:red" if loss == "ebgan" else "tab:blue"
                 if vals:
                     m = median(vals)
@@ -383,8 +459,9 @@ def plot(datasets: list[str], losses: list[str], by_ds: dict, path: Path) -> Non
                 n_bad = sum(r["status"] != "ok" for r in runs)
                 if n_bad:
                     ax.text(x, 0, "x" * n_bad, ha="center", va="bottom", color="tab:red", fontsize=9)
-                n_undef = sum(r["status"] == "ok" and key != "train_seconds" and r["metrics"][key] is None
-                              for r in runs)
+                n_undef = sum(
+                    r["status"] == "ok" and key != "train_seconds" and r["metrics"][key] is None for r in runs
+                )
                 if n_undef and not vals:  # no bar: say why, so that an empty slot does not read as 0
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
             ax.set_xticks(range(len(losses)))
@@ -392,8 +469,11 @@ def plot(datasets: list[str], losses: list[str], by_ds: dict, path: Path) -> Non
             arrow = "higher is better" if hi else "lower is better"
             ax.set_title(f"{ds}: {lab}" + ("" if key == "train_seconds" else f" ({arrow})"), fontsize=9)
             ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Losses on the same networks and generator-step budget: median over seeds, bar = min-max, "
-                 "dots = seeds, x = diverged/failed seed, n/a = undefined in every seed", fontsize=10)
+    fig.suptitle(
+        "Losses on the same networks and generator-step budget: median over seeds, bar = min-max, "
+        "dots = seeds, x = diverged/failed seed, n/a = undefined in every seed",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -420,25 +500,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--losses", default=",".join(LOSSES))
-    ap.add_argument("--seeds", default=None,
-                    help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)")
+    ap.add_argument(
+        "--seeds", default=None, help="for every data set (default: 0,1,2 for ring, 0,1 for grid and mnist)"
+    )
     ap.add_argument("--steps-2d", type=int, default=None, help="default: the ring / grid preset's steps")
     ap.add_argument("--steps-mnist", type=int, default=DEFAULT_STEPS_MNIST)
-    ap.add_argument("--optim", choices=("own", "preset", "best"), default="own",
-                    help="own: each loss's optimiser defaults (EBGAN: the preset's); preset: every loss uses the "
-                         "preset's optimiser settings (a control for EBGAN's tuned values); best: an equal tuning "
-                         "budget, every loss trained with both its own defaults and the preset's settings and "
-                         "reported with the better of the two per data set; default own")
+    ap.add_argument(
+        "--optim",
+        choices=("own", "preset", "best"),
+        default="own",
+        help="own: each loss's optimiser defaults (EBGAN: the preset's); preset: every loss uses the "
+        "preset's optimiser settings (a control for EBGAN's tuned values); best: an equal tuning "
+        "budget, every loss trained with both its own defaults and the preset's settings and "
+        "reported with the better of the two per data set; default own",
+    )
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--report-only", action="store_true",
-                    help="run nothing: report the runs already in --out (missing ones are left out)")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: report the runs already in --out (missing ones are left out)",
+    )
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(RESULTS / "compare.jsonl"))
     ap.add_argument("--plot", default=None, help="default: benchmarks/results/compare[-preset-optim].png")
     ap.add_argument("--no-write", action="store_true", help="print the report, leave BENCHMARKS.md alone")
-    ap.add_argument("--section", default=None,
-                    help="BENCHMARKS.md section to write (default: compare_losses, or compare_losses_preset_optim "
-                         "with --optim preset); also names the default plot")
+    ap.add_argument(
+        "--section",
+        default=None,
+        help="BENCHMARKS.md section to write (default: compare_losses, or compare_losses_preset_optim "
+        "with --optim preset); also names the default plot",
+    )
     ap.add_argument("--title", default=None, help="heading of the section (default: by --optim)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -481,8 +572,17 @@ def main() -> None:
                         missing.append(f"{d} {loss} {optim} seed {seed}")
                     elif key not in queued:  # new, or failed before (perhaps interrupted): run it
                         queued.add(key)
-                        specs.append({"dataset": d, "loss": loss, "seed": seed, "steps": steps[d], "optim": optim,
-                                      "data_root": data_root, "config_key": key[3]})
+                        specs.append(
+                            {
+                                "dataset": d,
+                                "loss": loss,
+                                "seed": seed,
+                                "steps": steps[d],
+                                "optim": optim,
+                                "data_root": data_root,
+                                "config_key": key[3],
+                            }
+                        )
     specs.sort(key=lambda s: -cost(s))
     print(f"{len(results)} runs already in {out_path}, {len(specs)} to run with {args.jobs} jobs", flush=True)
     if missing:
@@ -494,18 +594,29 @@ def main() -> None:
     def one(spec):
         t0 = time.perf_counter()
         r = launch(spec)
-        rec = {"dataset": spec["dataset"], "loss": spec["loss"], "seed": spec["seed"], "steps": spec["steps"],
-               "optim": spec["optim"], "config_key": spec["config_key"], **r,
-               "process_seconds": round(time.perf_counter() - t0, 1)}
+        rec = {
+            "dataset": spec["dataset"],
+            "loss": spec["loss"],
+            "seed": spec["seed"],
+            "steps": spec["steps"],
+            "optim": spec["optim"],
+            "config_key": spec["config_key"],
+            **r,
+            "process_seconds": round(time.perf_counter() - t0, 1),
+        }
         with lock:
             with out_path.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
             results[(spec["dataset"], spec["loss"], spec["seed"], spec["config_key"])] = rec
-            m = " ".join(f"{k}={v:.4g}" if v is not None else f"{k}=undefined"
-                         for k, v in rec.get("metrics", {}).items())
-            print(f"[{len(results)}] {rec['dataset']} {rec['loss']} seed {rec['seed']}: {rec['status']} "
-                  f"{m} {rec.get('error', '')} ({rec['process_seconds']:.0f} s, "
-                  f"{time.perf_counter() - t_start:.0f} s elapsed)", flush=True)
+            m = " ".join(
+                f"{k}={v:.4g}" if v is not None else f"{k}=undefined" for k, v in rec.get("metrics", {}).items()
+            )
+            print(
+                f"[{len(results)}] {rec['dataset']} {rec['loss']} seed {rec['seed']}: {rec['status']} "
+                f"{m} {rec.get('error', '')} ({rec['process_seconds']:.0f} s, "
+                f"{time.perf_counter() - t_start:.0f} s elapsed)",
+                flush=True,
+            )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for fut in [pool.submit(one, s) for s in specs]:
@@ -522,23 +633,36 @@ def main() -> None:
                 by_ds[d][loss] = sorted(runs[o], key=lambda r: r["seed"])
     total_process = sum(r.get("process_seconds", 0.0) for r in results.values())
 
-    section = args.section or {"own": "compare_losses", "preset": "compare_losses_preset_optim",
-                               "best": "compare_losses_best"}[args.optim]
-    default_plot = {"compare_losses": "compare.png", "compare_losses_preset_optim": "compare-preset-optim.png",
-                    "compare_losses_best": "compare-best.png"}
+    section = (
+        args.section
+        or {"own": "compare_losses", "preset": "compare_losses_preset_optim", "best": "compare_losses_best"}[args.optim]
+    )
+    default_plot = {
+        "compare_losses": "compare.png",
+        "compare_losses_preset_optim": "compare-preset-optim.png",
+        "compare_losses_best": "compare-best.png",
+    }
     plot_path = Path(args.plot or RESULTS / default_plot.get(section, section.replace("_", "-") + ".png"))
     plot(datasets, losses, by_ds, plot_path)
     budget = []
     for d in datasets:
         preset_steps = PRESETS[d]["steps"]
-        extra = "" if steps[d] == preset_steps else \
-            f" (a reduced budget: the `{d}` preset trains for {preset_steps})" if steps[d] < preset_steps else \
-            f" (the `{d}` preset trains for {preset_steps})"
-        budget.append(f"{d}: {steps[d]} generator steps{extra}, batch {PRESETS[d]['batch_size']}, seeds "
-                      f"{','.join(map(str, seeds[d]))}")
+        extra = (
+            ""
+            if steps[d] == preset_steps
+            else f" (a reduced budget: the `{d}` preset trains for {preset_steps})"
+            if steps[d] < preset_steps
+            else f" (the `{d}` preset trains for {preset_steps})"
+        )
+        budget.append(
+            f"{d}: {steps[d]} generator steps{extra}, batch {PRESETS[d]['batch_size']}, seeds "
+            f"{','.join(map(str, seeds[d]))}"
+        )
     ebgan_optim = "; ".join(
         f"{d}: {c.optim_g} {c.lr_g:g}" + (f", betas ({c.beta1:g}, {c.beta2:g})" if c.optim_g == "adam" else "")
-        for d in datasets for c in [run_config(d, "ebgan", 0, steps[d])[0]])
+        for d in datasets
+        for c in [run_config(d, "ebgan", 0, steps[d])[0]]
+    )
     if args.optim == "own":
         title = "## Losses compared on the same networks and budget (`benchmarks/compare_losses.py`)"
         optim_text = (
@@ -546,10 +670,13 @@ def main() -> None:
             "(`LOSS_D_STEPS`), so **WGAN and WGAN-GP see 5x the critic updates** of the other losses. EBGAN keeps "
             "the preset's optimiser values, which were tuned for EBGAN on these data sets (" + ebgan_optim + "); "
             "the other losses use the values of their papers (see the settings per loss). The `--optim preset` "
-            "control (next section) gives every loss EBGAN's values instead.")
+            "control (next section) gives every loss EBGAN's values instead."
+        )
     elif args.optim == "best":
-        title = ("## Losses compared with an equal tuning budget: the better of two optimiser settings per loss "
-                 "(`benchmarks/compare_losses.py --optim best`)")
+        title = (
+            "## Losses compared with an equal tuning budget: the better of two optimiser settings per loss "
+            "(`benchmarks/compare_losses.py --optim best`)"
+        )
         optim_text = (
             "**Tuning budget, the same for every loss: two optimiser settings**, each trained on every seed: the "
             "loss's own defaults (`LOSS_OPTIM_DEFAULTS`, the values of its paper; for EBGAN the paper's Adam "
@@ -557,25 +684,37 @@ def main() -> None:
             "loss is reported with the setting whose median is better on that data set (MNIST: FID; ring and "
             "grid: modes covered, then reverse KL); the same seeds choose and report, which flatters every loss "
             "alike. Every loss keeps its own D steps per G step (`LOSS_D_STEPS`: WGAN and WGAN-GP make 5 critic "
-            "updates per generator step).")
+            "updates per generator step)."
+        )
     else:
-        title = ("## Control: every loss with the preset's (EBGAN's) optimiser settings "
-                 "(`benchmarks/compare_losses.py --optim preset`)")
+        title = (
+            "## Control: every loss with the preset's (EBGAN's) optimiser settings "
+            "(`benchmarks/compare_losses.py --optim preset`)"
+        )
         optim_text = (
             "Every loss uses the preset's optimiser, learning rates and betas (the values tuned for EBGAN) and "
             "only keeps its own number of D steps per G step (`LOSS_D_STEPS`: **WGAN and WGAN-GP make 5 critic "
             "updates per generator step**). This separates the losses from the optimiser settings the main "
-            "comparison gives them.")
+            "comparison gives them."
+        )
     lines = [
         f"## {args.title} (`benchmarks/compare_losses.py`)" if args.title else title,
         "",
         # the command that trains the runs (a --report-only invocation reports them without training)
-        header(shlex.join(["python", "benchmarks/compare_losses.py"]
-                          + [a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")])).rstrip(),
+        header(
+            shlex.join(
+                ["python", "benchmarks/compare_losses.py"]
+                + [a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")]
+            )
+        ).rstrip(),
         f"- budget: {'; '.join(budget)}",
-        (f"- wall clock {elapsed / 60:.1f} min for the {len(specs)} runs done in this invocation ({args.jobs} "
-         "single-threaded worker processes); " if specs else "- report of runs stored in "
-         f"`{Path(os.path.relpath(out_path.resolve(), ROOT)).as_posix()}` ({len(results)} runs, one per line); ")
+        (
+            f"- wall clock {elapsed / 60:.1f} min for the {len(specs)} runs done in this invocation ({args.jobs} "
+            "single-threaded worker processes); "
+            if specs
+            else "- report of runs stored in "
+            f"`{Path(os.path.relpath(out_path.resolve(), ROOT)).as_posix()}` ({len(results)} runs, one per line); "
+        )
         + f"{total_process / 60:.1f} min of process time over all {len(results)} runs in the table (train, "
         "sample and score; timings are indicative)",
         "",
@@ -600,17 +739,34 @@ def main() -> None:
         if errs:
             lines += errs + [""]
         if args.optim == "best":
-            lines += ["Medians under each setting of the tuning budget, and the one reported above:", "",
-                      tuning_table(d, losses, results, keys_of, chosen), ""]
-        lines += ["<details><summary>settings per loss</summary>", "",
-                  settings_table(d, losses, steps[d], args.optim if args.optim != "best" else chosen), "",
-                  "</details>", ""]
+            lines += [
+                "Medians under each setting of the tuning budget, and the one reported above:",
+                "",
+                tuning_table(d, losses, results, keys_of, chosen),
+                "",
+            ]
+        lines += [
+            "<details><summary>settings per loss</summary>",
+            "",
+            settings_table(d, losses, steps[d], args.optim if args.optim != "best" else chosen),
+            "",
+            "</details>",
+            "",
+        ]
     if "ebgan" in losses and len(losses) > 1:
-        lines += ["### Where EBGAN wins and where it does not" if args.optim in ("own", "best") else
-                  "### EBGAN against the others under the same optimiser settings", ""]
+        lines += [
+            "### Where EBGAN wins and where it does not"
+            if args.optim in ("own", "best")
+            else "### EBGAN against the others under the same optimiser settings",
+            "",
+        ]
         lines += ["- " + verdict(d, losses, by_ds[d]) for d in datasets]
-        lines += ["", "(Generated from the medians above; a few seeds per loss, so differences within the "
-                  "min-max spread are not meaningful.)", ""]
+        lines += [
+            "",
+            "(Generated from the medians above; a few seeds per loss, so differences within the "
+            "min-max spread are not meaningful.)",
+            "",
+        ]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:

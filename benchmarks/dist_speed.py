@@ -59,11 +59,11 @@ def _dataset(cfg) -> Dataset:
     return Dataset("random", "image", x)
 
 
-def _worker(rank: int, world: int, port: int, preset: str, steps: int, warmup: int, out: str,
-            overlap: bool) -> None:
+def _worker(rank: int, world: int, port: int, preset: str, steps: int, warmup: int, out: str, overlap: bool) -> None:
     if world > 1:
-        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(port))
+        os.environ.update(
+            RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+        )
     torch.set_num_threads(1)
     info = dist.setup("cpu") if world > 1 else dist.DistInfo()
     sets = {"batch_size": BATCH[preset] * world, "num_threads": 1, "grad_overlap": "on" if overlap else "off"}
@@ -97,11 +97,19 @@ def _worker(rank: int, world: int, port: int, preset: str, steps: int, warmup: i
 
 def measure(preset: str, world: int, steps: int, warmup: int, overlap: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        mp.start_processes(_worker, args=(world, _free_port(), preset, steps, warmup, out, overlap), nprocs=world,
-                           join=True, start_method="spawn")
+        mp.start_processes(
+            _worker,
+            args=(world, _free_port(), preset, steps, warmup, out, overlap),
+            nprocs=world,
+            join=True,
+            start_method="spawn",
+        )
         r = json.loads(Path(out, "rank0.json").read_text())
-    return {"step_s": statistics.median(r["step_s"]), "sync_share": statistics.median(
-        s / t for s, t in zip(r["sync_s"], r["step_s"])), "params": r["params"]}
+    return {
+        "step_s": statistics.median(r["step_s"]),
+        "sync_share": statistics.median(s / t for s, t in zip(r["sync_s"], r["step_s"])),
+        "params": r["params"],
+    }
 
 
 def main() -> None:
@@ -111,21 +119,27 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    lines = [header().rstrip(), f"- {args.steps} timed steps after {args.warmup} warm-up steps, one thread per "
-             "process, random images; medians over steps", "",
-             "| preset | parameters (G + D) | batch per process | 1 process s/step | 2 processes, flat s/step | "
-             "all-reduce share of the flat step | 2 processes, overlapped s/step | overlapped vs flat speed | "
-             "throughput 2 processes (flat) vs 1 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header().rstrip(),
+        f"- {args.steps} timed steps after {args.warmup} warm-up steps, one thread per "
+        "process, random images; medians over steps",
+        "",
+        "| preset | parameters (G + D) | batch per process | 1 process s/step | 2 processes, flat s/step | "
+        "all-reduce share of the flat step | 2 processes, overlapped s/step | overlapped vs flat speed | "
+        "throughput 2 processes (flat) vs 1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     record = {}
     for preset in args.presets.split(","):
         one = measure(preset, 1, args.steps, args.warmup)
         flat = measure(preset, 2, args.steps, args.warmup, overlap=False)
         over = measure(preset, 2, args.steps, args.warmup, overlap=True)
         record[preset] = {"one_process": one, "two_flat": flat, "two_overlapped": over, "batch": BATCH[preset]}
-        lines.append(f"| {preset} | {flat['params'] / 1e6:.2f} M | {BATCH[preset]} | {one['step_s']:.4f} | "
-                     f"{flat['step_s']:.4f} | {100 * flat['sync_share']:.1f}% | {over['step_s']:.4f} | "
-                     f"{flat['step_s'] / over['step_s']:.2f}x | {2 * one['step_s'] / flat['step_s']:.2f}x |")
+        lines.append(
+            f"| {preset} | {flat['params'] / 1e6:.2f} M | {BATCH[preset]} | {one['step_s']:.4f} | "
+            f"{flat['step_s']:.4f} | {100 * flat['sync_share']:.1f}% | {over['step_s']:.4f} | "
+            f"{flat['step_s'] / over['step_s']:.2f}x | {2 * one['step_s'] / flat['step_s']:.2f}x |"
+        )
         print(lines[-1], flush=True)
     body = "\n".join(lines) + "\n"
     print(body)

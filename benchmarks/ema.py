@@ -21,7 +21,6 @@ OUT = ROOT / "benchmarks" / "results" / "ema"
 KEYS = {"mnist": ("is", "fid"), "ring": ("modes", "hq_pct", "reverse_kl"), "grid": ("modes", "hq_pct", "reverse_kl")}
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", default="ring,grid,mnist")
@@ -29,25 +28,45 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     args = ap.parse_args()
-    lines = [header().rstrip(),
-             f"- each preset trained once (its default budget, seed {args.seed}, 1 thread) with g_ema={args.decay}, "
-             "then scored with the averaged and with the raw weights of the same final checkpoint (`ebgan eval "
-             "RUN_DIR --weights ema|raw`)", "",
-             "| preset | metric | raw G | averaged G |", "|---|---|---|---|"]
+    lines = [
+        header().rstrip(),
+        f"- each preset trained once (its default budget, seed {args.seed}, 1 thread) with g_ema={args.decay}, "
+        "then scored with the averaged and with the raw weights of the same final checkpoint (`ebgan eval "
+        "RUN_DIR --weights ema|raw`)",
+        "",
+        "| preset | metric | raw G | averaged G |",
+        "|---|---|---|---|",
+    ]
     record = {}
     for preset in args.presets.split(","):
         run = OUT / f"{preset}-seed{args.seed}"
-        run_ebgan("train", "--preset", preset, "--seed", str(args.seed), "--set", f"g_ema={args.decay}",
-              "--set", "num_threads=1", "--data-root", args.data_root, "--out", str(run), "--resume", "--no-progress")
-        res = {w: json.loads(run_ebgan("eval", str(run), "--weights", w, "--data-root",
-                                        args.data_root).splitlines()[-1])
-               for w in ("raw", "ema")}
+        run_ebgan(
+            "train",
+            "--preset",
+            preset,
+            "--seed",
+            str(args.seed),
+            "--set",
+            f"g_ema={args.decay}",
+            "--set",
+            "num_threads=1",
+            "--data-root",
+            args.data_root,
+            "--out",
+            str(run),
+            "--resume",
+            "--no-progress",
+        )
+        res = {
+            w: json.loads(run_ebgan("eval", str(run), "--weights", w, "--data-root", args.data_root).splitlines()[-1])
+            for w in ("raw", "ema")
+        }
         data = json.loads((run / "data.json").read_text())["name"]
         record[preset] = res
         for k in KEYS[data]:
             fmt = (lambda v: f"{v:.3f}") if k in ("is", "fid", "reverse_kl") else (lambda v: f"{v:g}")
             lines.append(f"| {preset} | {k} | {fmt(res['raw'][k])} | {fmt(res['ema'][k])} |")
-        print("\n".join(lines[-len(KEYS[data]):]), flush=True)
+        print("\n".join(lines[-len(KEYS[data]) :]), flush=True)
     write_record("ema", record, seed=args.seed, decay=args.decay)
     write_section("ema", "\n".join(lines) + "\n")
 

@@ -30,8 +30,11 @@ GROUPS = ("mnist", "mnist-long", "stacked-mnist", "ring", "grid")
 
 
 # Runs another benchmark already trained with a preset's exact settings (checked against the preset before use).
-TRAINED = {"mnist": "search/mnist_search/preset-s{seed}", "mnist-long": "search/mnist_search/steps24k-ema-s{seed}",
-           "stacked-mnist": "stacked-mnist/ebgan-s{seed}"}
+TRAINED = {
+    "mnist": "search/mnist_search/preset-s{seed}",
+    "mnist-long": "search/mnist_search/steps24k-ema-s{seed}",
+    "stacked-mnist": "stacked-mnist/ebgan-s{seed}",
+}
 RUNTIME_KEYS = {"num_threads", "device", "progress"}  # settings that do not change what is trained
 
 
@@ -61,8 +64,21 @@ def trained(preset: str, seed: int, threads: int, data_root: str) -> Path:
     run = run_dir(preset, seed)
     if not ((run / "config.json").exists() and finished(run, saved_config(run).steps)):
         print(f"training {preset} seed {seed} into {run}", flush=True)
-        run_ebgan("train", "--preset", preset, "--seed", str(seed), "--set", f"num_threads={threads}",
-                  "--data-root", data_root, "--out", str(run), "--resume", "--no-progress")
+        run_ebgan(
+            "train",
+            "--preset",
+            preset,
+            "--seed",
+            str(seed),
+            "--set",
+            f"num_threads={threads}",
+            "--data-root",
+            data_root,
+            "--out",
+            str(run),
+            "--resume",
+            "--no-progress",
+        )
     return run
 
 
@@ -113,14 +129,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", default=",".join(GROUPS))
     ap.add_argument("--keeps", default="1,0.75,0.5,0.25")
-    ap.add_argument("--seeds", default=None, help="default: 0,1 for mnist-long, 0,1,2 for stacked-mnist, "
-                    "0 for mnist, 0-4 for ring and grid")
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        help="default: 0,1 for mnist-long, 0,1,2 for stacked-mnist, 0 for mnist, 0-4 for ring and grid",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report-only", action="store_true", help="train and score nothing: report the cache")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    default_seeds = {"mnist": [0], "mnist-long": [0, 1], "stacked-mnist": [0, 1, 2], "ring": list(range(5)),
-                     "grid": list(range(5))}
+    default_seeds = {
+        "mnist": [0],
+        "mnist-long": [0, 1],
+        "stacked-mnist": [0, 1, 2],
+        "ring": list(range(5)),
+        "grid": list(range(5)),
+    }
     keeps = [float(k) for k in args.keeps.split(",")]
     data_root = str(ROOT.parent / "shared" / "data")
     sections = []
@@ -152,9 +176,11 @@ def main() -> None:
         sections.append("\n".join(lines))
     if not sections:
         raise SystemExit("no scored runs to report")
-    body = (header().rstrip() + "\n- `ebgan eval RUN --energy-keep Q`: draw N / Q samples, keep the N of lowest "
-            "energy D(G(z)) (Q = 1: G alone); N = the protocol's (MNIST 10,000, Stacked MNIST 26,000, 2-D 2,500); "
-            "runs trained with each preset's defaults\n\n" + "\n\n".join(sections) + "\n")
+    body = (
+        header().rstrip() + "\n- `ebgan eval RUN --energy-keep Q`: draw N / Q samples, keep the N of lowest "
+        "energy D(G(z)) (Q = 1: G alone); N = the protocol's (MNIST 10,000, Stacked MNIST 26,000, 2-D 2,500); "
+        "runs trained with each preset's defaults\n\n" + "\n\n".join(sections) + "\n"
+    )
     print(body)
     if not args.no_write:
         write_section("energy_rejection", body)

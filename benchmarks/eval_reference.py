@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import ROOT, header, write_record, write_section
 
 from ebgan.data import MIXTURES, load_mnist, sample_mixture
 from ebgan.evaluate import evaluate
 from ebgan.metrics.classifier import load_classifier
 from ebgan.metrics.reference import stacked_mnist_triplets
-
-from _report import ROOT, header, write_record, write_section
 
 SECTION = "eval_reference"
 
@@ -70,8 +69,9 @@ def memory_probe(images: torch.Tensor, data_root: str) -> dict:
         f = Path(d) / "samples.npy"
         np.save(f, images.numpy())
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(f), data_root], env=env,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, str(f), data_root], env=env, capture_output=True, text=True, check=True
+        ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -95,15 +95,13 @@ def main() -> None:
         r = evaluate(noise_mix(x_test, pct / 100), "mnist", data_root=args.data_root, classifier=clf)
         sweep.append((pct, r))
         log(f"noise {pct}%:", r)
-    train_half = evaluate(x_train[:10_000].numpy(), "mnist", data_root=args.data_root, classifier=clf,
-                          fid_split="test")
+    train_half = evaluate(x_train[:10_000].numpy(), "mnist", data_root=args.data_root, classifier=clf, fid_split="test")
 
     # 2-D mixtures: exact samples (five seeds) and a collapsed set.
     mix_rows = []
     for name in ("ring", "grid"):
         k = len(MIXTURES[name][0]())
-        rs = [evaluate(sample_mixture(name, 2500, torch.Generator().manual_seed(s))[0].numpy(), name)
-              for s in range(5)]
+        rs = [evaluate(sample_mixture(name, 2500, torch.Generator().manual_seed(s))[0].numpy(), name) for s in range(5)]
         mix_rows.append((f"exact {name} samples (2,500; seeds 0-4)", k, rs))
         centre = MIXTURES[name][0]()[0]
         sigma = MIXTURES[name][1]
@@ -158,8 +156,9 @@ def main() -> None:
         "| % noise | IS | I' | FID |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {pct} | {r['is']:.3f} +- {r['is_std']:.3f} | {r['paper_score']:.3f} | {r['fid']:.2f} |"
-              for pct, r in sweep]
+    lines += [
+        f"| {pct} | {r['is']:.3f} +- {r['is_std']:.3f} | {r['paper_score']:.3f} | {r['fid']:.2f} |" for pct, r in sweep
+    ]
     mono_is = all(a[1]["is"] > b[1]["is"] for a, b in zip(sweep, sweep[1:]))
     mono_fid = all(a[1]["fid"] < b[1]["fid"] for a, b in zip(sweep, sweep[1:]))
     lines += [
@@ -181,8 +180,10 @@ def main() -> None:
         hq = [r["hq_pct"] for r in rs]
         kl = [r["reverse_kl"] for r in rs]
         if len(rs) > 1:
-            lines.append(f"| {label} | {min(modes)}-{max(modes)} / {k} | {min(hq):.2f}-{max(hq):.2f} | "
-                         f"{min(kl):.4f}-{max(kl):.4f} |")
+            lines.append(
+                f"| {label} | {min(modes)}-{max(modes)} / {k} | {min(hq):.2f}-{max(hq):.2f} | "
+                f"{min(kl):.4f}-{max(kl):.4f} |"
+            )
         else:
             lines.append(f"| {label} | {modes[0]} / {k} | {hq[0]:.2f} | {kl[0]:.4f} (log {k} = {math.log(k):.4f}) |")
     lines += [
@@ -192,8 +193,9 @@ def main() -> None:
         "| samples | modes (classifier) | KL (classifier) | modes (true labels) | KL (true labels) |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {label} | {r['modes']} / 1000 | {r['kl']:.4f} | {t['modes']} | {t['kl']:.4f} |"
-              for label, r, t in stacked]
+    lines += [
+        f"| {label} | {r['modes']} / 1000 | {r['kl']:.4f} | {t['modes']} | {t['kl']:.4f} |" for label, r, t in stacked
+    ]
     lines += [
         "",
         f"log 2 = {math.log(2):.4f}. With 26,000 samples over 1000 equally likely modes the KL of the empirical "
@@ -206,8 +208,10 @@ def main() -> None:
         f"peak resident memory {probe['max_rss_mib']:.0f} MiB (limit 2 GiB)",
     ]
     if clf.info.get("train_seconds") is not None:
-        lines.append(f"- training the classifier (`ebgan train-classifier`, {clf.info.get('epochs')} epochs, from its "
-                     f"sidecar): {clf.info['train_seconds']:.0f} s on {clf.info.get('machine', '?')}")
+        lines.append(
+            f"- training the classifier (`ebgan train-classifier`, {clf.info.get('epochs')} epochs, from its "
+            f"sidecar): {clf.info['train_seconds']:.0f} s on {clf.info.get('machine', '?')}"
+        )
     if ref:
         lines += [
             "",
@@ -215,13 +219,21 @@ def main() -> None:
             f"{ref['is']:.3f} +- {ref['is_std']:.3f}, I' {ref['paper_score']:.3f}, FID test vs train "
             f"{ref['fid_test_vs_train']:.3f}, Stacked MNIST {ref['stacked_modes']} modes / KL {ref['stacked_kl']:.4f}.",
         ]
-    write_record(SECTION, {"mnist_test": real, "mnist_train_0_9999_against_test": train_half,
-                           "noise_pct": {str(pct): r for pct, r in sweep},
-                           "mixtures": {label: rs for label, _, rs in mix_rows},
-                           "stacked_mnist": {label: {"classifier": r, "true_labels": t} for label, r, t in stacked},
-                           "seconds": {"score_test_set": t_real, "total": total}, "memory_probe": probe},
-                 command="python benchmarks/eval_reference.py --data-root ../shared/data",
-                 classifier_sha256=clf.sha256, classifier_test_accuracy=clf.test_accuracy)
+    write_record(
+        SECTION,
+        {
+            "mnist_test": real,
+            "mnist_train_0_9999_against_test": train_half,
+            "noise_pct": {str(pct): r for pct, r in sweep},
+            "mixtures": {label: rs for label, _, rs in mix_rows},
+            "stacked_mnist": {label: {"classifier": r, "true_labels": t} for label, r, t in stacked},
+            "seconds": {"score_test_set": t_real, "total": total},
+            "memory_probe": probe,
+        },
+        command="python benchmarks/eval_reference.py --data-root ../shared/data",
+        classifier_sha256=clf.sha256,
+        classifier_test_accuracy=clf.test_accuracy,
+    )
     write_section(SECTION, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

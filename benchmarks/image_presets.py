@@ -44,9 +44,17 @@ def measure(name: str, steps: int, threads: int) -> dict:
         trainer.train_step()
         times.append(time.perf_counter() - t)
     sec = statistics.median(times)
-    return {"preset": name, "shape": list(trainer.sample_shape), "batch": cfg.batch_size, **d, "s_per_step": sec,
-            "images_per_s": cfg.batch_size / sec, "gflops": d["flops_per_step"] / sec / 1e9,
-            "hours_default": sec * cfg.steps / 3600, "steps": cfg.steps}
+    return {
+        "preset": name,
+        "shape": list(trainer.sample_shape),
+        "batch": cfg.batch_size,
+        **d,
+        "s_per_step": sec,
+        "images_per_s": cfg.batch_size / sec,
+        "gflops": d["flops_per_step"] / sec / 1e9,
+        "hours_default": sec * cfg.steps / 3600,
+        "steps": cfg.steps,
+    }
 
 
 def main() -> None:
@@ -58,17 +66,25 @@ def main() -> None:
     p0 = matmul_peak()
     rows = [measure(name, args.steps, args.threads) for name in PRESETS]
     p1 = matmul_peak()
-    lines = [header().rstrip(), f"- {args.threads} threads, fp32, median of {args.steps} steps after one warm-up; "
-             f"float32 peak {p0:.0f} GFLOP/s before, {p1:.0f} after", "",
-             "| preset | sample | batch | G params | D params | GFLOP/step | s/step | images/s | GFLOP/s | "
-             "share of peak | default run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header().rstrip(),
+        f"- {args.threads} threads, fp32, median of {args.steps} steps after one warm-up; "
+        f"float32 peak {p0:.0f} GFLOP/s before, {p1:.0f} after",
+        "",
+        "| preset | sample | batch | G params | D params | GFLOP/step | s/step | images/s | GFLOP/s | "
+        "share of peak | default run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['preset']} | {'x'.join(map(str, r['shape']))} | {r['batch']} | "
-                     f"{r['params_g'] / 1e6:.2f} M | {r['params_d'] / 1e6:.2f} M | {r['flops_per_step'] / 1e9:.0f} | "
-                     f"{r['s_per_step']:.2f} | {r['images_per_s']:.1f} | {r['gflops']:.0f} | "
-                     f"{100 * r['gflops'] / p0:.0f} % | {r['hours_default']:.0f} h ({r['steps']} steps) |")
-    write_record("image-presets", {"matmul_peak_gflops": [p0, p1], "presets": rows}, threads=args.threads,
-                 steps=args.steps)
+        lines.append(
+            f"| {r['preset']} | {'x'.join(map(str, r['shape']))} | {r['batch']} | "
+            f"{r['params_g'] / 1e6:.2f} M | {r['params_d'] / 1e6:.2f} M | {r['flops_per_step'] / 1e9:.0f} | "
+            f"{r['s_per_step']:.2f} | {r['images_per_s']:.1f} | {r['gflops']:.0f} | "
+            f"{100 * r['gflops'] / p0:.0f} % | {r['hours_default']:.0f} h ({r['steps']} steps) |"
+        )
+    write_record(
+        "image-presets", {"matmul_peak_gflops": [p0, p1], "presets": rows}, threads=args.threads, steps=args.steps
+    )
     write_section("image-presets", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -36,9 +36,25 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "ebgan.cli", "train", "--preset", "mnist", "--data-root", args.data_root,
-               "--steps", str(args.steps), "--out", f"{tmp}/run", "--no-progress",
-               "--set", f"ckpt_every={max(args.steps // 4, 1)}", "--set", f"sample_every={max(args.steps // 4, 1)}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "train",
+            "--preset",
+            "mnist",
+            "--data-root",
+            args.data_root,
+            "--steps",
+            str(args.steps),
+            "--out",
+            f"{tmp}/run",
+            "--no-progress",
+            "--set",
+            f"ckpt_every={max(args.steps // 4, 1)}",
+            "--set",
+            f"sample_every={max(args.steps // 4, 1)}",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         trace: list[tuple[float, float]] = []
@@ -56,16 +72,27 @@ def main() -> None:
         return next(r for t, r in trace if t >= frac * total)
 
     quarters = [at(f) for f in (0.25, 0.5, 0.75, 0.99)]
-    body = ("## Memory: `mnist` preset\n\n" + header() +
-            f"- {args.steps} steps with checkpoints and sample grids every {max(args.steps // 4, 1)} steps, "
-            f"{len(trace)} RSS readings over {total:.0f} s\n\n"
-            "| peak RSS | RSS at 25% | 50% | 75% | 99% of the run | goal |\n|---|---|---|---|---|---|\n"
-            f"| {peak:.0f} MiB | {quarters[0]:.0f} MiB | {quarters[1]:.0f} MiB | {quarters[2]:.0f} MiB | "
-            f"{quarters[3]:.0f} MiB | < 1536 MiB, flat |\n")
+    body = (
+        "## Memory: `mnist` preset\n\n"
+        + header()
+        + f"- {args.steps} steps with checkpoints and sample grids every {max(args.steps // 4, 1)} steps, "
+        f"{len(trace)} RSS readings over {total:.0f} s\n\n"
+        "| peak RSS | RSS at 25% | 50% | 75% | 99% of the run | goal |\n|---|---|---|---|---|---|\n"
+        f"| {peak:.0f} MiB | {quarters[0]:.0f} MiB | {quarters[1]:.0f} MiB | {quarters[2]:.0f} MiB | "
+        f"{quarters[3]:.0f} MiB | < 1536 MiB, flat |\n"
+    )
     print(body)
     if not args.no_write:
-        write_record("memory", {"peak_rss_mib": peak, "rss_mib_at": dict(zip(("25%", "50%", "75%", "99%"), quarters)),
-                                "readings": len(trace), "seconds": total}, steps=args.steps)
+        write_record(
+            "memory",
+            {
+                "peak_rss_mib": peak,
+                "rss_mib_at": dict(zip(("25%", "50%", "75%", "99%"), quarters)),
+                "readings": len(trace),
+                "seconds": total,
+            },
+            steps=args.steps,
+        )
         write_section("memory", body)
 
 

@@ -60,19 +60,24 @@ def compare_lapgan() -> None:
         if s["data"] == "mnist" and s["preset"] == "mnist-conv" and s.get("margin_set") is None:
             rows.append(s)
     rows.sort(key=lambda s: (s["size"], s["model"] != "ebgan", s["steps"]))
-    body = ["## Single-scale EBGAN against LAPGAN on MNIST resized to 32 and 64 pixels "
-            "(`benchmarks/mnist_resized.py`)", "",
-            "- runs: `python benchmarks/mnist_resized.py --size S --steps N [--lapgan] --threads 1`, each with the "
-            "`mnist-conv` preset's widths, Adam settings and batch 64; the LAPGAN rows are `--set arch=lapgan "
-            "--set loss=nsgan` (a non-saturating GAN per pyramid level), the EBGAN rows the preset itself "
-            "(EBGAN-PT, margin 10)",
-            "- scores: IS and FID on the project's classifier, 10,000 samples resized to 28 x 28, FID against the "
-            "MNIST training set; one seed (0) per row; minutes of training beside other jobs (indicative only)",
-            "", "| size | model | steps | GFLOP per step | IS | FID | train min | date, commit |",
-            "|---|---|---|---|---|---|---|---|"]
+    body = [
+        "## Single-scale EBGAN against LAPGAN on MNIST resized to 32 and 64 pixels (`benchmarks/mnist_resized.py`)",
+        "",
+        "- runs: `python benchmarks/mnist_resized.py --size S --steps N [--lapgan] --threads 1`, each with the "
+        "`mnist-conv` preset's widths, Adam settings and batch 64; the LAPGAN rows are `--set arch=lapgan "
+        "--set loss=nsgan` (a non-saturating GAN per pyramid level), the EBGAN rows the preset itself "
+        "(EBGAN-PT, margin 10)",
+        "- scores: IS and FID on the project's classifier, 10,000 samples resized to 28 x 28, FID against the "
+        "MNIST training set; one seed (0) per row; minutes of training beside other jobs (indicative only)",
+        "",
+        "| size | model | steps | GFLOP per step | IS | FID | train min | date, commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in rows:
-        body.append(f"| {s['size']} | {s['model']} | {s['steps']} | {s['gflop']:.1f} | {s['is']:.2f} | "
-                    f"{s['fid']:.1f} | {s['seconds'] / 60:.1f} | {s['date']} |")
+        body.append(
+            f"| {s['size']} | {s['model']} | {s['steps']} | {s['gflop']:.1f} | {s['is']:.2f} | "
+            f"{s['fid']:.1f} | {s['seconds'] / 60:.1f} | {s['date']} |"
+        )
     write_section("mnist_resized_lapgan", "\n".join(body) + "\n")
     print("\n".join(body))
 
@@ -103,30 +108,68 @@ def main() -> None:
         extra += ["--set", f"margin={args.margin}"]
     if args.lapgan:
         extra += ["--set", "arch=lapgan", "--set", "loss=nsgan"]
-    run_ebgan("train", "--preset", args.preset, "--data", args.data, *extra, "--data-root", data_root,
-              "--set", f"num_threads={args.threads}", "--steps", str(args.steps), "--out", str(out), "--resume",
-              "--no-progress")
+    run_ebgan(
+        "train",
+        "--preset",
+        args.preset,
+        "--data",
+        args.data,
+        *extra,
+        "--data-root",
+        data_root,
+        "--set",
+        f"num_threads={args.threads}",
+        "--steps",
+        str(args.steps),
+        "--out",
+        str(out),
+        "--resume",
+        "--no-progress",
+    )
     config = saved_config(out)
     shape = expected_sample_shape(config.data, config.image_size, config.channels)
     gflop = describe_networks(config, shape, make_objective(config).head)["flops_per_step"] / 1e9
-    scores = json.loads(run_ebgan("eval", str(out), "--against", args.data, "--data-root", data_root)
-                        .strip().splitlines()[-1])
+    scores = json.loads(
+        run_ebgan("eval", str(out), "--against", args.data, "--data-root", data_root).strip().splitlines()[-1]
+    )
     seconds = metrics_rows(out)[-1]["time"]
     keys = ("is", "fid") if args.data == "mnist" else ("modes", "kl")
     head = header()
     date = re.search(r"date: ([^\n]+)", head).group(1)
     model = "lapgan (nsgan)" if args.lapgan else "ebgan"
-    (out / "scores.json").write_text(json.dumps(
-        {"size": args.size, "data": args.data, "preset": args.preset, "margin_set": args.margin, "model": model,
-         "steps": args.steps, "gflop": gflop, "seconds": seconds, "date": date,
-         **{k: scores[k] for k in keys}}, indent=1) + "\n")
-    what = (f"LAPGAN (`arch=lapgan`, `loss=nsgan`) on the `{args.preset}` preset's widths and optimiser"
-            if args.lapgan else f"`{args.preset}` preset, margin {config.margin:g}")
-    body = [head.rstrip(), f"- {what} at {args.size} x {args.size} ({args.data}, {args.steps} steps, batch "
-            f"{config.batch_size}, {gflop:.1f} GFLOP per step, {args.threads} thread(s), {seconds / 60:.1f} min "
-            "of training beside other jobs); samples resized to 28 x 28 for the classifier", "",
-            "| data | steps | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys),
-            f"| {args.data} | {args.steps} | " + " | ".join(f"{scores[k]:.3g}" for k in keys) + " |"]
+    (out / "scores.json").write_text(
+        json.dumps(
+            {
+                "size": args.size,
+                "data": args.data,
+                "preset": args.preset,
+                "margin_set": args.margin,
+                "model": model,
+                "steps": args.steps,
+                "gflop": gflop,
+                "seconds": seconds,
+                "date": date,
+                **{k: scores[k] for k in keys},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    what = (
+        f"LAPGAN (`arch=lapgan`, `loss=nsgan`) on the `{args.preset}` preset's widths and optimiser"
+        if args.lapgan
+        else f"`{args.preset}` preset, margin {config.margin:g}"
+    )
+    body = [
+        head.rstrip(),
+        f"- {what} at {args.size} x {args.size} ({args.data}, {args.steps} steps, batch "
+        f"{config.batch_size}, {gflop:.1f} GFLOP per step, {args.threads} thread(s), {seconds / 60:.1f} min "
+        "of training beside other jobs); samples resized to 28 x 28 for the classifier",
+        "",
+        "| data | steps | " + " | ".join(keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+        f"| {args.data} | {args.steps} | " + " | ".join(f"{scores[k]:.3g}" for k in keys) + " |",
+    ]
     write_section(name, "\n".join(body) + "\n")
     print("\n".join(body))
     if args.data == "mnist" and args.preset == "mnist-conv" and args.margin is None:

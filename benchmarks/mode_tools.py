@@ -41,11 +41,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import quality_2d  # noqa: E402
+import stacked_mnist  # noqa: E402
 import torch  # noqa: E402
 from _report import ROOT, header, write_record, write_section  # noqa: E402
 
-import quality_2d  # noqa: E402
-import stacked_mnist  # noqa: E402
 from ebgan.config import PRESETS, apply_overrides, from_preset, resolve  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "mode-tools"
@@ -69,8 +69,10 @@ PUBLISHED = {
     "ring": "PacGAN2 7.9 modes of 8 (the best row); GAN 6.3 modes",
     "stacked-mnist": "PacDCGAN2 1000 modes, KL 0.06; DCGAN 99 / 3.40; VEEGAN 150 / 2.95",
 }
-GOALS = {"grid": "25/25 modes with >= 95 % high quality on every seed",
-         "stacked-mnist": "1000 modes and KL <= 0.05 on every seed"}
+GOALS = {
+    "grid": "25/25 modes with >= 95 % high quality on every seed",
+    "stacked-mnist": "1000 modes and KL <= 0.05 on every seed",
+}
 
 
 def tool_sets(tool: str, data: str, pack_batch: str) -> tuple[str, list[str]]:
@@ -111,14 +113,28 @@ def run_one(data: str, tool: str, seed: int, pack_batch: str, threads: int) -> d
     t0 = time.perf_counter()
     if data == "stacked-mnist":
         r = stacked_mnist.one(loss, seed, PRESETS[data]["steps"], threads, sets, DATA_ROOT)
-        rec = {"modes": r["modes"], "kl": r["kl"], "train_minutes": r["minutes"], "steps": r["steps"],
-               "run": _rel(Path(r["run"])), "n_modes": 1000}
+        rec = {
+            "modes": r["modes"],
+            "kl": r["kl"],
+            "train_minutes": r["minutes"],
+            "steps": r["steps"],
+            "run": _rel(Path(r["run"])),
+            "n_modes": 1000,
+        }
     else:
         r = quality_2d.run(data, seed, "cpu", [f"loss={loss}", f"num_threads={threads}", *sets])
         rec = {k: r[k] for k in ("modes", "hq_pct", "reverse_kl", "counts", "steps", "n_modes")}
         rec["train_minutes"] = r["seconds"] / 60
-    rec = {"data": data, "tool": tool, "seed": seed, "loss": loss, "sets": sets, "pack_batch": pack_batch, **rec,
-           "wall_minutes": (time.perf_counter() - t0) / 60}
+    rec = {
+        "data": data,
+        "tool": tool,
+        "seed": seed,
+        "loss": loss,
+        "sets": sets,
+        "pack_batch": pack_batch,
+        **rec,
+        "wall_minutes": (time.perf_counter() - t0) / 60,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(rec, indent=1) + "\n")
@@ -140,8 +156,9 @@ def measure_cost(data: str, tools: list[str], pack_batch: str, threads: int, rou
     dataset, trainers = None, {}
     for tool in tools:
         loss, sets = tool_sets(tool, data, pack_batch)
-        cfg = resolve(apply_overrides(from_preset(data), {"loss": loss, "device": "cpu", "num_threads": threads,
-                                                          "seed": 0}, sets))
+        cfg = resolve(
+            apply_overrides(from_preset(data), {"loss": loss, "device": "cpu", "num_threads": threads, "seed": 0}, sets)
+        )
         if dataset is None:
             dataset = load_dataset(cfg.data, DATA_ROOT, seed=0)
         trainers[tool] = Trainer(cfg, dataset)
@@ -155,8 +172,13 @@ def measure_cost(data: str, tools: list[str], pack_batch: str, threads: int, rou
                 t.train_step()
                 times[tool].append(time.perf_counter() - a)
     ms = {tool: 1000 * statistics.median(v) for tool, v in times.items()}
-    cost = {"data": data, "ms_per_step": ms, "steps_timed": rounds * per_round, "threads": threads,
-            "ratio": {tool: ms[tool] / ms["ebgan"] for tool in ms} if "ebgan" in ms else {}}
+    cost = {
+        "data": data,
+        "ms_per_step": ms,
+        "steps_timed": rounds * per_round,
+        "threads": threads,
+        "ratio": {tool: ms[tool] / ms["ebgan"] for tool in ms} if "ebgan" in ms else {},
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cost, indent=1) + "\n")
     return cost
@@ -173,20 +195,32 @@ def _fmt(v, spec: str) -> str:
 def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> None:
     n_done = sum(key in done for key in plan)
     partial = n_done < len(plan)
-    title = ("## Mode-coverage tools side by side: pulling-away term, minibatch discrimination, packing "
-             "(`benchmarks/mode_tools.py`)" + (f" -- PARTIAL, {n_done} of {len(plan)} runs" if partial else ""))
-    lines = ['<a id="mode-tools"></a>', "", title, "", header().rstrip(),
-             f"- runs: {n_done} of {len(plan)} done; 2-D seeds {args.seeds_2d} (none used to choose settings: the "
-             f"presets were chosen on 0-4), Stacked MNIST seeds {args.seeds_stacked}; one thread; packs formed "
-             + ("from the preset's samples per step (batch rounded down to a multiple of m)" if args.pack_batch ==
-                "samples" else "PacGAN's way (as many packs as the preset's batch: m times the samples)"),
-             "- tools: every one without the pulling-away term except EBGAN-PT (the preset); minibatch "
-             f"discrimination with {MBD_KERNELS['grid']} kernels of 5 on the 2-D data and {MBD_KERNELS['stacked-mnist']} "
-             "on Stacked MNIST; packing with the margin scaled by sqrt(m) (l2 energy); PacGAN = the non-saturating "
-             f"GAN with m = {PACGAN_M['stacked-mnist']} (Stacked MNIST, ring) or {PACGAN_M['grid']} (grid), on the "
-             "preset's networks and optimiser settings",
-             "- cost: median wall time of a training step, the tools interleaved in one process, and its ratio to "
-             "plain EBGAN measured alongside; figures: median over the seeds done (min-max)", ""]
+    title = (
+        "## Mode-coverage tools side by side: pulling-away term, minibatch discrimination, packing "
+        "(`benchmarks/mode_tools.py`)" + (f" -- PARTIAL, {n_done} of {len(plan)} runs" if partial else "")
+    )
+    lines = [
+        '<a id="mode-tools"></a>',
+        "",
+        title,
+        "",
+        header().rstrip(),
+        f"- runs: {n_done} of {len(plan)} done; 2-D seeds {args.seeds_2d} (none used to choose settings: the "
+        f"presets were chosen on 0-4), Stacked MNIST seeds {args.seeds_stacked}; one thread; packs formed "
+        + (
+            "from the preset's samples per step (batch rounded down to a multiple of m)"
+            if args.pack_batch == "samples"
+            else "PacGAN's way (as many packs as the preset's batch: m times the samples)"
+        ),
+        "- tools: every one without the pulling-away term except EBGAN-PT (the preset); minibatch "
+        f"discrimination with {MBD_KERNELS['grid']} kernels of 5 on the 2-D data and {MBD_KERNELS['stacked-mnist']} "
+        "on Stacked MNIST; packing with the margin scaled by sqrt(m) (l2 energy); PacGAN = the non-saturating "
+        f"GAN with m = {PACGAN_M['stacked-mnist']} (Stacked MNIST, ring) or {PACGAN_M['grid']} (grid), on the "
+        "preset's networks and optimiser settings",
+        "- cost: median wall time of a training step, the tools interleaved in one process, and its ratio to "
+        "plain EBGAN measured alongside; figures: median over the seeds done (min-max)",
+        "",
+    ]
     summary = {}
     for data in [d for d in DATASETS if d in args.data]:
         tools = [t for t in args.tools]
@@ -196,11 +230,15 @@ def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> N
             lines.append(f"- goal: {GOALS[data]}")
         lines.append("")
         if two_d:
-            lines += ["| tool | seeds | modes | high quality % | reverse KL | goal seeds | ms/step | cost | train min |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += [
+                "| tool | seeds | modes | high quality % | reverse KL | goal seeds | ms/step | cost | train min |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
         else:
-            lines += ["| tool | seeds | modes (of 1000) | KL | goal seeds | ms/step | cost | train min |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += [
+                "| tool | seeds | modes (of 1000) | KL | goal seeds | ms/step | cost | train min |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
         cost = costs.get(data, {})
         for tool in tools:
             recs = [done[k] for k in plan if k[0] == data and k[1] == tool and k in done]
@@ -216,26 +254,38 @@ def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> N
                 kls = [r["reverse_kl"] for r in recs if r["reverse_kl"] is not None]
                 goal = sum(r["modes"] == r["n_modes"] and r["hq_pct"] >= 95.0 for r in recs)
                 hq_rng = f" ({min(hq):.1f}-{max(hq):.1f})" if len(hq) > 1 else ""
-                lines.append(f"| {TOOL_TEXT[tool]} | {len(recs)}/{n_plan} | {_fmt(_med(modes), 'g')}{rng} | "
-                             f"{_fmt(_med(hq), '.1f')}{hq_rng} | {_fmt(_med(kls), '.3f')} | {goal}/{len(recs)} | "
-                             f"{_fmt(ms, '.1f')} | {_fmt(ratio, '.2f')}{'x' if ratio else ''} | {_fmt(mins, '.1f')} |")
+                lines.append(
+                    f"| {TOOL_TEXT[tool]} | {len(recs)}/{n_plan} | {_fmt(_med(modes), 'g')}{rng} | "
+                    f"{_fmt(_med(hq), '.1f')}{hq_rng} | {_fmt(_med(kls), '.3f')} | {goal}/{len(recs)} | "
+                    f"{_fmt(ms, '.1f')} | {_fmt(ratio, '.2f')}{'x' if ratio else ''} | {_fmt(mins, '.1f')} |"
+                )
                 row.update(hq_pct=hq, reverse_kl=[r["reverse_kl"] for r in recs], goal_seeds=goal)
             else:
                 kl = [r["kl"] for r in recs]
                 goal = sum(r["modes"] == 1000 and r["kl"] <= 0.05 for r in recs)
                 kl_rng = f" ({min(kl):.3f}-{max(kl):.3f})" if len(kl) > 1 else ""
-                lines.append(f"| {TOOL_TEXT[tool]} | {len(recs)}/{n_plan} | {_fmt(_med(modes), 'g')}{rng} | "
-                             f"{_fmt(_med(kl), '.3f')}{kl_rng} | {goal}/{len(recs)} | {_fmt(ms, '.0f')} | "
-                             f"{_fmt(ratio, '.2f')}{'x' if ratio else ''} | {_fmt(mins, '.1f')} |")
+                lines.append(
+                    f"| {TOOL_TEXT[tool]} | {len(recs)}/{n_plan} | {_fmt(_med(modes), 'g')}{rng} | "
+                    f"{_fmt(_med(kl), '.3f')}{kl_rng} | {goal}/{len(recs)} | {_fmt(ms, '.0f')} | "
+                    f"{_fmt(ratio, '.2f')}{'x' if ratio else ''} | {_fmt(mins, '.1f')} |"
+                )
                 row.update(kl=kl, goal_seeds=goal)
             summary.setdefault(data, {})[tool] = row
         against = _against_preset(data, tools, plan, done)
         lines += ["", *against, ""] if against else [""]
     body = "\n".join(lines).rstrip() + "\n"
     write_section("mode_tools", body)
-    write_record("mode-tools/summary", summary, partial=partial, runs_done=n_done, runs_planned=len(plan),
-                 seeds_2d=args.seeds_2d, seeds_stacked=args.seeds_stacked, pack_batch=args.pack_batch,
-                 costs=costs)
+    write_record(
+        "mode-tools/summary",
+        summary,
+        partial=partial,
+        runs_done=n_done,
+        runs_planned=len(plan),
+        seeds_2d=args.seeds_2d,
+        seeds_stacked=args.seeds_stacked,
+        pack_batch=args.pack_batch,
+        costs=costs,
+    )
 
 
 def _against_preset(data: str, tools: list[str], plan, done) -> list[str]:
@@ -262,9 +312,11 @@ def _against_preset(data: str, tools: list[str], plan, done) -> list[str]:
                 behind = (r["modes"] <= p["modes"], r["hq_pct"] <= p["hq_pct"], rk >= pk)
             better += all(ahead) and not all(behind)
             worse += all(behind) and not all(ahead)
-        out.append(f"- {TOOL_TEXT[tool]} against EBGAN-PT, seed by seed: ahead on {better} of {len(pairs)} seeds "
-                   f"(better on a measure, worse on none), behind on {worse}, mixed or level on "
-                   f"{len(pairs) - better - worse}")
+        out.append(
+            f"- {TOOL_TEXT[tool]} against EBGAN-PT, seed by seed: ahead on {better} of {len(pairs)} seeds "
+            f"(better on a measure, worse on none), behind on {worse}, mixed or level on "
+            f"{len(pairs) - better - worse}"
+        )
     return out
 
 
@@ -326,11 +378,15 @@ def main() -> None:
         t0 = time.perf_counter()
         rec = run_one(data, tool, seed, args.pack_batch, args.threads)
         done[key] = rec
-        figures = (f"{rec['modes']}/{rec['n_modes']} modes, " +
-                   (f"{rec['hq_pct']:.1f} % hq, reverse KL {_fmt(rec['reverse_kl'], '.3f')}"
-                    if data != "stacked-mnist" else f"KL {rec['kl']:.3f}"))
-        print(f"[{i + 1}/{len(plan)}] {data} {tool} seed {seed}: {figures} ({(time.perf_counter() - t0) / 60:.1f} "
-              f"min)", flush=True)
+        figures = f"{rec['modes']}/{rec['n_modes']} modes, " + (
+            f"{rec['hq_pct']:.1f} % hq, reverse KL {_fmt(rec['reverse_kl'], '.3f')}"
+            if data != "stacked-mnist"
+            else f"KL {rec['kl']:.3f}"
+        )
+        print(
+            f"[{i + 1}/{len(plan)}] {data} {tool} seed {seed}: {figures} ({(time.perf_counter() - t0) / 60:.1f} min)",
+            flush=True,
+        )
         report(plan, done, costs, args)
     print("all runs done", flush=True)
 

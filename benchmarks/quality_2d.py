@@ -21,7 +21,6 @@ import argparse
 import time
 
 import torch
-
 from _report import header, median, write_record, write_section
 
 from ebgan.config import apply_overrides, from_preset, resolve
@@ -65,7 +64,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    rows = ["| preset | seed | steps | modes | high quality % | reverse KL | train s |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| preset | seed | steps | modes | high quality % | reverse KL | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     verdicts, record = [], {}
     for preset in args.presets:
         results = []
@@ -73,31 +75,42 @@ def main() -> None:
             r = run(preset, seed, args.device, args.set)
             results.append(r)
             record.setdefault(preset, []).append({"seed": seed, **r})
-            line = (f"| {preset} | {seed} | {r['steps']} | {r['modes']}/{r['n_modes']} | {r['hq_pct']:.1f} | "
-                    f"{_kl(r['reverse_kl'])} | {r['seconds']:.0f} |")
+            line = (
+                f"| {preset} | {seed} | {r['steps']} | {r['modes']}/{r['n_modes']} | {r['hq_pct']:.1f} | "
+                f"{_kl(r['reverse_kl'])} | {r['seconds']:.0f} |"
+            )
             rows.append(line)
             print(line, flush=True)
         kls = [r["reverse_kl"] for r in results if r["reverse_kl"] is not None]
         med = {k: median([r[k] for r in results]) for k in ("modes", "hq_pct", "seconds")}
-        rows.append(f"| {preset} | **median** | | {med['modes']:g}/{results[0]['n_modes']} | {med['hq_pct']:.1f} | "
-                    f"{_kl(median(kls) if kls else None)} | {med['seconds']:.0f} |")
+        rows.append(
+            f"| {preset} | **median** | | {med['modes']:g}/{results[0]['n_modes']} | {med['hq_pct']:.1f} | "
+            f"{_kl(median(kls) if kls else None)} | {med['seconds']:.0f} |"
+        )
         fast = max(r["seconds"] for r in results) <= 300
         want_modes, want_hq = TARGETS[preset]
         hits = sum(r["modes"] >= want_modes and r["hq_pct"] >= want_hq for r in results)
-        verdicts.append(f"- {preset}: target {want_modes}/{want_modes} modes with >= {want_hq:.0f}% high quality on "
-                        f"every seed, <= 300 s a run: {'met' if hits == len(results) and fast else 'NOT met'} "
-                        f"({hits} of {len(results)} seeds)")
+        verdicts.append(
+            f"- {preset}: target {want_modes}/{want_modes} modes with >= {want_hq:.0f}% high quality on "
+            f"every seed, <= 300 s a run: {'met' if hits == len(results) and fast else 'NOT met'} "
+            f"({hits} of {len(results)} seeds)"
+        )
         first_modes, first_hq = FIRST_TARGETS[preset]
         ok = med["modes"] >= first_modes and med["hq_pct"] >= first_hq and fast
-        verdicts.append(f"- {preset}: first target {first_modes}+ modes, >= {first_hq:.0f}% high quality for the "
-                        f"median seed, <= 300 s: {'met' if ok else 'NOT met'}")
+        verdicts.append(
+            f"- {preset}: first target {first_modes}+ modes, >= {first_hq:.0f}% high quality for the "
+            f"median seed, <= 300 s: {'met' if ok else 'NOT met'}"
+        )
     changes = " ".join(args.set)
     body = (
         "## Mode coverage on 2-D mixtures: `ring` and `grid` presets (PacGAN protocol)"
-        + (f", with `{changes}`" if changes else "") + "\n\n" + header() +
-        f"- per seed: train the preset's default budget, sample {N_SAMPLES} points from G, high quality = within "
+        + (f", with `{changes}`" if changes else "")
+        + "\n\n"
+        + header()
+        + f"- per seed: train the preset's default budget, sample {N_SAMPLES} points from G, high quality = within "
         "3 sigma of the nearest centre (ring sigma 0.01, grid 0.05); train s = wall time of the training steps, "
-        f"{args.threads} thread(s), device {args.device}\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdicts) + "\n")
+        f"{args.threads} thread(s), device {args.device}\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdicts) + "\n"
+    )
     print(body)
     if not args.no_write:
         name = "quality_2d" + "".join("-" + s.replace("=", "") for s in args.set)

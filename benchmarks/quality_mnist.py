@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _report import ROOT, header, write_record, write_section
 
 from ebgan.config import apply_overrides, from_preset, resolve
@@ -43,8 +42,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clf = load_classifier()
     ref = clf.info.get("reference", {})
-    rows = ["| preset | seed | steps | train time | IS (10 splits) | paper score I' | FID (train) | "
-            "class share min-max | samples |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| preset | seed | steps | train time | IS (10 splits) | paper score I' | FID (train) | "
+        "class share min-max | samples |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
     for preset in args.presets.split(","):
@@ -60,17 +62,30 @@ def main() -> None:
             share = np.bincount(digits.numpy(), minlength=10) / len(digits) * 100
             grid = RESULTS / f"{preset}-seed{seed}.png"
             save_grid(x[:100], grid, nrow=10)
-            rows.append(f"| {preset} | {seed} | {cfg.steps} | {seconds / 60:.1f} min | {r['is']:.2f} +- "
-                        f"{r['is_std']:.2f} | {r['paper_score']:.2f} | {r['fid']:.2f} | {share.min():.1f}-"
-                        f"{share.max():.1f}% | [png](results/{grid.name}) |")
+            rows.append(
+                f"| {preset} | {seed} | {cfg.steps} | {seconds / 60:.1f} min | {r['is']:.2f} +- "
+                f"{r['is_std']:.2f} | {r['paper_score']:.2f} | {r['fid']:.2f} | {share.min():.1f}-"
+                f"{share.max():.1f}% | [png](results/{grid.name}) |"
+            )
             print(rows[-1], flush=True)
-            runs.append({"preset": preset, "seed": seed, "steps": cfg.steps, "train_seconds": seconds,
-                         "class_shares": share.tolist(), "samples_png": f"benchmarks/results/{grid.name}",
-                         **{k: r[k] for k in ("is", "is_std", "paper_score", "fid") if k in r}})
-    body = ("## MNIST sample quality after the default budget\n\n" + header() +
-            f"- {args.threads} threads; 10,000 samples per run (seed 1); classifier test accuracy "
-            f"{clf.test_accuracy:.2%}; real MNIST test set: IS {ref.get('is', float('nan')):.2f}, "
-            f"FID(test vs train) {ref.get('fid_test_vs_train', float('nan')):.2f}\n\n" + "\n".join(rows) + "\n")
+            runs.append(
+                {
+                    "preset": preset,
+                    "seed": seed,
+                    "steps": cfg.steps,
+                    "train_seconds": seconds,
+                    "class_shares": share.tolist(),
+                    "samples_png": f"benchmarks/results/{grid.name}",
+                    **{k: r[k] for k in ("is", "is_std", "paper_score", "fid") if k in r},
+                }
+            )
+    body = (
+        "## MNIST sample quality after the default budget\n\n"
+        + header()
+        + f"- {args.threads} threads; 10,000 samples per run (seed 1); classifier test accuracy "
+        f"{clf.test_accuracy:.2%}; real MNIST test set: IS {ref.get('is', float('nan')):.2f}, "
+        f"FID(test vs train) {ref.get('fid_test_vs_train', float('nan')):.2f}\n\n" + "\n".join(rows) + "\n"
+    )
     print(body)
     if not args.no_write:
         write_record("quality_mnist", runs, threads=args.threads, sets=args.set, samples=10000, sample_seed=1)

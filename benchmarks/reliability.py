@@ -37,10 +37,38 @@ os.environ["OMP_NUM_THREADS"] = "1"  # bit-exact comparisons need one thread cou
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, header, write_section
 
-RUN = ["train", "--preset", "ring", "--steps", "24", "--set", "g_size=16", "--set", "d_size=16",
-       "--set", "log_every=4", "--set", "ckpt_every=8", "--set", "sample_every=12", "--set", "eval_every=12",
-       "--set", "eval_samples=200", "--set", "best_metric=hq_pct", "--set", "n_grid=16",
-       "--set", "keep_checkpoints=5", "--set", "tensorboard=true", "--set", "holdout=0.05", "--no-progress"]
+RUN = [
+    "train",
+    "--preset",
+    "ring",
+    "--steps",
+    "24",
+    "--set",
+    "g_size=16",
+    "--set",
+    "d_size=16",
+    "--set",
+    "log_every=4",
+    "--set",
+    "ckpt_every=8",
+    "--set",
+    "sample_every=12",
+    "--set",
+    "eval_every=12",
+    "--set",
+    "eval_samples=200",
+    "--set",
+    "best_metric=hq_pct",
+    "--set",
+    "n_grid=16",
+    "--set",
+    "keep_checkpoints=5",
+    "--set",
+    "tensorboard=true",
+    "--set",
+    "holdout=0.05",
+    "--no-progress",
+]
 
 # (name, glob under the run folder, K: which occurrence fails). K > 1 puts the fault mid-run, after a checkpoint.
 TRAIN_POINTS = [
@@ -63,11 +91,20 @@ TRAIN_POINTS = [
     ("`threshold.json`", "{run}/threshold.json", 1),
 ]
 KINDS = {"ENOSPC": "disk full", "EIO": "I/O error", "EROFS": "read-only", "ENOENT": "folder deleted"}
-CAUSE = {errno.ENOSPC: "no space left on device", errno.EIO: "input/output error",
-         errno.EROFS: "read-only file system", errno.ENOENT: "no such file or directory"}
+CAUSE = {
+    errno.ENOSPC: "no space left on device",
+    errno.EIO: "input/output error",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or directory",
+}
 
-SWEEP = {"preset": "ring", "steps": 20, "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
-         "grid": {"g_size": [16, 32]}, "methods": {"ebgan": {}}}
+SWEEP = {
+    "preset": "ring",
+    "steps": 20,
+    "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
+    "grid": {"g_size": [16, 32]},
+    "methods": {"ebgan": {}},
+}
 SWEEP_POINTS = [
     ("`sweep.json`", "{out}/sweep.json", 1),
     ("`results.jsonl` append", "{out}/results.jsonl", 1),
@@ -107,9 +144,15 @@ def result(run: Path) -> dict:
     for r in rows:
         r.pop("time", None)
     final = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
-    return {"rows": rows, "final": final.name, "weights": weights(final),
-            "best": json.loads((run / "best.json").read_text()), "best_weights": weights(run / "checkpoints" / "best"),
-            "threshold": json.loads((run / "threshold.json").read_text()), "samples": (run / "samples.png").read_bytes()}
+    return {
+        "rows": rows,
+        "final": final.name,
+        "weights": weights(final),
+        "best": json.loads((run / "best.json").read_text()),
+        "best_weights": weights(run / "checkpoints" / "best"),
+        "threshold": json.loads((run / "threshold.json").read_text()),
+        "samples": (run / "samples.png").read_bytes(),
+    }
 
 
 def checkpoint_state(run: Path):
@@ -159,8 +202,9 @@ def training_case(tmp: Path, name: str, glob: str, k: int, kind: str, reference:
         except Exception:  # noqa: BLE001 - recorded
             intact = False
     row["checkpoint_intact"] = intact
-    resume = ["train", "--out", run, "--resume", "--no-progress"] if (run / "config.json").exists() else \
-        [*RUN, "--out", run]
+    resume = (
+        ["train", "--out", run, "--resume", "--no-progress"] if (run / "config.json").exists() else [*RUN, "--out", run]
+    )
     status2, _ = ebgan(resume)
     row["resume_status"] = status2
     row["exact"] = status2 == 0 and result(run) == reference
@@ -186,8 +230,14 @@ def sweep_case(tmp: Path, grid: Path, name: str, glob: str, k: int, kind: str, r
     argv = ["sweep", grid, "--out", out, "--workers", "1", "--no-progress"]
     t0 = time.perf_counter()
     status, err = ebgan(argv, f"{glob}:{kind}:{k}")
-    row = {"point": name, "kind": kind, "glob": glob.replace(str(out), "OUT"), "k": k, "status": status,
-           "line": err[0].replace(str(out), "OUT") if len(err) == 1 else err}
+    row = {
+        "point": name,
+        "kind": kind,
+        "glob": glob.replace(str(out), "OUT"),
+        "k": k,
+        "status": status,
+        "line": err[0].replace(str(out), "OUT") if len(err) == 1 else err,
+    }
     row["clear_error"] = status == 3 and judge_line(err, getattr(errno, kind), glob) is None
     try:
         sweep_rows(out)  # whole rows only
@@ -218,9 +268,17 @@ def score_cases(tmp: Path, run: Path) -> list[dict]:
         clear = status == 3 and judge_line(err, getattr(errno, kind), str(csv)) is None
         left = sorted(p.name for p in csv.parent.iterdir())
         status2, _ = ebgan(["score", run, x, "-o", csv])
-        rows.append({"point": "`ebgan score -o SCORES.csv`", "kind": kind, "status": status, "clear_error": clear,
-                     "no_partial_file": left == [], "exact": status2 == 0 and csv.read_bytes() == good,
-                     "ok": clear and left == [] and status2 == 0 and csv.read_bytes() == good})
+        rows.append(
+            {
+                "point": "`ebgan score -o SCORES.csv`",
+                "kind": kind,
+                "status": status,
+                "clear_error": clear,
+                "no_partial_file": left == [],
+                "exact": status2 == 0 and csv.read_bytes() == good,
+                "ok": clear and left == [] and status2 == 0 and csv.read_bytes() == good,
+            }
+        )
     return rows
 
 
@@ -245,9 +303,15 @@ def real_faults(tmp: Path, reference: dict) -> list[dict]:
             clear = status == 3 and len(err) == 1 and "no space left on device writing" in err[0]
             filler.unlink()
             status2, _ = ebgan(["train", "--out", run, "--resume", "--no-progress"])
-            rows.append({"fault": "a real full disk (tmpfs of 8 MiB, 1.2 MB left)", "line": line, "clear_error": clear,
-                         "exact": status2 == 0 and result(run) == reference,
-                         "ok": clear and status2 == 0 and result(run) == reference})
+            rows.append(
+                {
+                    "fault": "a real full disk (tmpfs of 8 MiB, 1.2 MB left)",
+                    "line": line,
+                    "clear_error": clear,
+                    "exact": status2 == 0 and result(run) == reference,
+                    "ok": clear and status2 == 0 and result(run) == reference,
+                }
+            )
             shutil.rmtree(run)
             subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
             try:
@@ -256,10 +320,15 @@ def real_faults(tmp: Path, reference: dict) -> list[dict]:
                 subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
             clear = status == 3 and len(err) == 1 and "read-only file system writing" in err[0]
             status2, _ = ebgan([*RUN, "--out", mnt / "ro"])
-            rows.append({"fault": "a real read-only file system (tmpfs remounted ro)",
-                         "line": err[0].replace(str(mnt), "FS") if err else "", "clear_error": clear,
-                         "exact": status2 == 0 and result(mnt / "ro") == reference,
-                         "ok": clear and status2 == 0 and result(mnt / "ro") == reference})
+            rows.append(
+                {
+                    "fault": "a real read-only file system (tmpfs remounted ro)",
+                    "line": err[0].replace(str(mnt), "FS") if err else "",
+                    "clear_error": clear,
+                    "exact": status2 == 0 and result(mnt / "ro") == reference,
+                    "ok": clear and status2 == 0 and result(mnt / "ro") == reference,
+                }
+            )
         finally:
             subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
     run = tmp / "deleted"
@@ -277,9 +346,15 @@ def real_faults(tmp: Path, reference: dict) -> list[dict]:
         _faults.io_point = real
     clear = status == 3 and len(err) == 1 and "its folder was deleted or moved) writing" in err[0]
     status2, _ = ebgan(["train", "--out", run, "--resume", "--no-progress"])
-    rows.append({"fault": "a real deletion: `samples/` removed under the run", "clear_error": clear,
-                 "line": err[0].replace(str(run), "RUN") if err else "",
-                 "exact": status2 == 0 and result(run) == reference, "ok": clear and status2 == 0})
+    rows.append(
+        {
+            "fault": "a real deletion: `samples/` removed under the run",
+            "clear_error": clear,
+            "line": err[0].replace(str(run), "RUN") if err else "",
+            "exact": status2 == 0 and result(run) == reference,
+            "ok": clear and status2 == 0,
+        }
+    )
     return rows
 
 
@@ -289,8 +364,12 @@ def sweep_kill(tmp: Path, grid_spec: dict, reference_of) -> dict:
 
     from ebgan.sweep import run_sweep
 
-    spec = {**grid_spec, "steps": 300, "base": {"log_every": 50, "ckpt_every": 50, "n_grid": 16},
-            "grid": {"g_size": [16]}}
+    spec = {
+        **grid_spec,
+        "steps": 300,
+        "base": {"log_every": 50, "ckpt_every": 50, "n_grid": 16},
+        "grid": {"g_size": [16]},
+    }
     out = tmp / "killed"
     killed = {}
 
@@ -323,9 +402,13 @@ def sweep_kill(tmp: Path, grid_spec: dict, reference_of) -> dict:
     th.join()
     log = (out / "logs" / "worker-0.log").read_text()
     exact = {(row["method"], row["setting_id"]): timeless(row)} == reference_of(spec, tmp / "kill-ref")
-    return {"fault": "SIGKILL to a sweep worker mid-run (after its first checkpoint)", "killed": bool(killed),
-            "retried": "retry 1 of 2 from the run's last checkpoint" in log, "exact": exact,
-            "ok": bool(killed) and row["status"] == "ok" and exact}
+    return {
+        "fault": "SIGKILL to a sweep worker mid-run (after its first checkpoint)",
+        "killed": bool(killed),
+        "retried": "retry 1 of 2 from the run's last checkpoint" in log,
+        "exact": exact,
+        "ok": bool(killed) and row["status"] == "ok" and exact,
+    }
 
 
 def uninterrupted_sweep(spec: dict, root: Path) -> dict:
@@ -339,9 +422,16 @@ def uninterrupted_sweep(spec: dict, root: Path) -> dict:
     rows = {}
     for s in interleave(chosen):
         cfg = {**to_dict(config_for(grid, s, grid["steps"], 0)), "num_threads": 1}
-        task = {"method": s.method, "setting_id": s.setting_id, "values": s.values, "config": cfg,
-                "run_dir": str(root / s.method / s.setting_id), "data_root": str(resolve_data_root(None).resolve()),
-                "eval_samples": 0, "prune": False}
+        task = {
+            "method": s.method,
+            "setting_id": s.setting_id,
+            "values": s.values,
+            "config": cfg,
+            "run_dir": str(root / s.method / s.setting_id),
+            "data_root": str(resolve_data_root(None).resolve()),
+            "eval_samples": 0,
+            "prune": False,
+        }
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             rows[(s.method, s.setting_id)] = timeless(run_setting(task))
     return rows
@@ -378,18 +468,36 @@ def fsync_cost(tmp: Path, reps: int = 5) -> dict:
     size = sum(f.stat().st_size for f in path.iterdir())
     on = statistics.median(times["fsync"])
     off = statistics.median(times["no_fsync"])
-    return {"checkpoint_bytes": size, "median_s_fsync": on, "median_s_no_fsync": off, "reps": reps,
-            "ckpt_every": cfg.ckpt_every,
-            "extra_s": on - off, "fs": subprocess.run(["stat", "-f", "-c", "%T", str(tmp)], capture_output=True,
-                                                       text=True).stdout.strip()}
+    return {
+        "checkpoint_bytes": size,
+        "median_s_fsync": on,
+        "median_s_no_fsync": off,
+        "reps": reps,
+        "ckpt_every": cfg.ckpt_every,
+        "extra_s": on - off,
+        "fs": subprocess.run(["stat", "-f", "-c", "%T", str(tmp)], capture_output=True, text=True).stdout.strip(),
+    }
 
 
 def run_fuzz(profile: str) -> dict:
     report = Path(tempfile.mkdtemp()) / "fuzz.json"
     env = {**os.environ, "EBGAN_FUZZ_REPORT": str(report), "PYTHONPATH": str(ROOT / "src")}
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "pytest", "tests/test_fuzz.py", "-p", "no:cacheprovider",
-                        f"--hypothesis-profile={profile}"], cwd=ROOT, env=env, capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/test_fuzz.py",
+            "-p",
+            "no:cacheprovider",
+            f"--hypothesis-profile={profile}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     log = report.parent / "pytest.log"
     log.write_text(p.stdout + p.stderr)
     if p.returncode != 0:
@@ -397,8 +505,13 @@ def run_fuzz(profile: str) -> dict:
     summary = [line for line in p.stdout.splitlines() if " passed" in line or " failed" in line]
     tail = summary[-1].strip("= ") if summary else (p.stdout.strip().splitlines() or [p.stderr[-300:]])[-1]
     counts = json.loads(report.read_text()) if report.exists() else {}
-    return {"profile": profile, "exit_status": p.returncode, "summary": tail, "seconds": round(time.perf_counter() - t),
-            "readers": counts}
+    return {
+        "profile": profile,
+        "exit_status": p.returncode,
+        "summary": tail,
+        "seconds": round(time.perf_counter() - t),
+        "readers": counts,
+    }
 
 
 def tick(ok) -> str:
@@ -408,21 +521,30 @@ def tick(ok) -> str:
 def render(rec: dict) -> str:
     head = header(rec.get("command")).rstrip("\n")
     if rec.get("date"):  # re-rendered from the record (--report-only): the provenance of the measurement
-        head = (f"- date: {rec['date']}, commit {rec.get('commit', '?')}\n- machine: {rec.get('machine', '?')}\n"
-                f"- command: `{rec.get('command', '?')}`")
-    lines = ["## Reliability: write failures, killed workers, corrupt and hostile inputs (`benchmarks/reliability.py`)",
-             "", head, ""]
+        head = (
+            f"- date: {rec['date']}, commit {rec.get('commit', '?')}\n- machine: {rec.get('machine', '?')}\n"
+            f"- command: `{rec.get('command', '?')}`"
+        )
+    lines = [
+        "## Reliability: write failures, killed workers, corrupt and hostile inputs (`benchmarks/reliability.py`)",
+        "",
+        head,
+        "",
+    ]
     tr = rec.get("training", [])
     if tr:
         kinds = list(KINDS)
         ok = sum(r["ok"] for r in tr)
-        lines += [f"**Training run** (`ring`, 24 steps, every writer on; one fresh run per cell): {ok} of {len(tr)} "
-                  f"faults injected as `OSError` (`EBGAN_FAULT_OSERROR`) ended with exit status 3 and one line naming "
-                  f"the file and the cause, left the last complete checkpoint intact, and the command that line "
-                  f"names then reached exactly the uninterrupted result (weights, every metrics row, best "
-                  f"checkpoint, threshold, sample grid).", "",
-                  "| write point | " + " | ".join(f"{k} ({KINDS[k]})" for k in kinds) + " |",
-                  "|---|" + "---|" * len(kinds)]
+        lines += [
+            f"**Training run** (`ring`, 24 steps, every writer on; one fresh run per cell): {ok} of {len(tr)} "
+            f"faults injected as `OSError` (`EBGAN_FAULT_OSERROR`) ended with exit status 3 and one line naming "
+            f"the file and the cause, left the last complete checkpoint intact, and the command that line "
+            f"names then reached exactly the uninterrupted result (weights, every metrics row, best "
+            f"checkpoint, threshold, sample grid).",
+            "",
+            "| write point | " + " | ".join(f"{k} ({KINDS[k]})" for k in kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
         for name, _, _ in TRAIN_POINTS:
             cells = []
             for k in kinds:
@@ -436,56 +558,84 @@ def render(rec: dict) -> str:
     if sw:
         ok = sum(r["ok"] for r in sw)
         kinds = sorted({r["kind"] for r in sw}, key=list(KINDS).index)
-        lines += ["", f"**Sweep** (2 settings, 1 worker): {ok} of {len(sw)} faults ended the sweep with status 3 and "
-                  f"one line, left whole rows in `results.jsonl`, and the same command then recorded exactly the rows "
-                  f"of an uninterrupted sweep.", "",
-                  "| write point | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [
+            "",
+            f"**Sweep** (2 settings, 1 worker): {ok} of {len(sw)} faults ended the sweep with status 3 and "
+            f"one line, left whole rows in `results.jsonl`, and the same command then recorded exactly the rows "
+            f"of an uninterrupted sweep.",
+            "",
+            "| write point | " + " | ".join(kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
         for name, _, _ in SWEEP_POINTS:
             cells = [tick(next((r["ok"] for r in sw if r["point"] == name and r["kind"] == k), None)) for k in kinds]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     sc = rec.get("score", [])
     if sc:
-        lines += ["", f"**`ebgan score`**: {sum(r['ok'] for r in sc)} of {len(sc)} ({', '.join(r['kind'] for r in sc)}) "
-                  f"ended with status 3 and one line, left no partial CSV, and the next run wrote the same file."]
+        lines += [
+            "",
+            f"**`ebgan score`**: {sum(r['ok'] for r in sc)} of {len(sc)} ({', '.join(r['kind'] for r in sc)}) "
+            f"ended with status 3 and one line, left no partial CSV, and the next run wrote the same file.",
+        ]
     real = rec.get("real", [])
     if real:
-        lines += ["", "| real fault | the clear error (status 3), or the retry | then the uninterrupted result |",
-                  "|---|---|---|"]
+        lines += [
+            "",
+            "| real fault | the clear error (status 3), or the retry | then the uninterrupted result |",
+            "|---|---|---|",
+        ]
         for r in real:
-            first = tick(r.get("clear_error")) if "clear_error" in r else \
-                f"killed: {tick(r.get('killed'))}, retried from its checkpoint: {tick(r.get('retried'))}"
+            first = (
+                tick(r.get("clear_error"))
+                if "clear_error" in r
+                else f"killed: {tick(r.get('killed'))}, retried from its checkpoint: {tick(r.get('retried'))}"
+            )
             lines.append(f"| {r['fault']} | {first} | {tick(r.get('exact', r.get('ok')))} |")
     fz = rec.get("fuzz")
     if fz:
         readers = fz["readers"]
         total = sum(v.get("inputs", 0) for v in readers.values())
         when = f", {fz['date']}, commit {fz['commit']}" if fz.get("commit") else ""
-        lines += ["", f"**Fuzzing** (Hypothesis, profile `{fz['profile']}`: `python -m pytest tests/test_fuzz.py "
-                  f"--hypothesis-profile={fz['profile']}`; {fz['seconds']} s{when}): {total:,} inputs, valid and mutated "
-                  f"(truncated, bit-flipped, wrong sizes and types, huge headers, NaN/inf, decompression bombs, "
-                  f"symlink loops). Each input gave a valid result or one `EbganError` line; an unexpected exception, "
-                  f"an input taking over 30 s or peak memory growing by 512 MiB would fail the run ({fz['summary']}).",
-                  "", "| reader | inputs | valid | refused (one EbganError line) | unexpected exceptions |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"**Fuzzing** (Hypothesis, profile `{fz['profile']}`: `python -m pytest tests/test_fuzz.py "
+            f"--hypothesis-profile={fz['profile']}`; {fz['seconds']} s{when}): {total:,} inputs, valid and mutated "
+            f"(truncated, bit-flipped, wrong sizes and types, huge headers, NaN/inf, decompression bombs, "
+            f"symlink loops). Each input gave a valid result or one `EbganError` line; an unexpected exception, "
+            f"an input taking over 30 s or peak memory growing by 512 MiB would fail the run ({fz['summary']}).",
+            "",
+            "| reader | inputs | valid | refused (one EbganError line) | unexpected exceptions |",
+            "|---|---|---|---|---|",
+        ]
         for name, c in readers.items():
             unexpected = c.get("inputs", 0) - c.get("valid", 0) - c.get("refused", 0)
             note = ""
             if name.startswith("ebgan seq") and unexpected:
-                note = (" (the known failure, marked xfail: a key of over 4,300 digits raises ValueError in "
-                        "`ebgan.seq.data._parse_keys`; left to its owner)")
-            lines.append(f"| {name} | {c.get('inputs', 0):,} | {c.get('valid', 0):,} | {c.get('refused', 0):,} | "
-                         f"{unexpected}{note} |")
+                note = (
+                    " (the known failure, marked xfail: a key of over 4,300 digits raises ValueError in "
+                    "`ebgan.seq.data._parse_keys`; left to its owner)"
+                )
+            lines.append(
+                f"| {name} | {c.get('inputs', 0):,} | {c.get('valid', 0):,} | {c.get('refused', 0):,} | "
+                f"{unexpected}{note} |"
+            )
         if fz["exit_status"] != 0:
-            lines += ["", f"The fuzz run did not pass: {fz['summary']}; the failing reader is the row with "
-                      f"unexpected exceptions other than the known one."]
+            lines += [
+                "",
+                f"The fuzz run did not pass: {fz['summary']}; the failing reader is the row with "
+                f"unexpected exceptions other than the known one.",
+            ]
     fs = rec.get("fsync")
     if fs:
-        lines += ["", f"**Cost of durability**: a checkpoint of the `mnist` preset's networks and Adam state "
-                  f"({fs['checkpoint_bytes'] / 1e6:.1f} MB) is written in {fs['median_s_fsync'] * 1000:.0f} ms with the "
-                  f"fsyncs (each file before the rename, the folder after) against {fs['median_s_no_fsync'] * 1000:.0f} "
-                  f"ms without (median of {fs['reps']}, on {fs['fs'] or '?'}): "
-                  f"{fs['extra_s'] * 1000:+.0f} ms per checkpoint, which the preset writes every {fs['ckpt_every']:,} "
-                  f"steps."]
+        lines += [
+            "",
+            f"**Cost of durability**: a checkpoint of the `mnist` preset's networks and Adam state "
+            f"({fs['checkpoint_bytes'] / 1e6:.1f} MB) is written in {fs['median_s_fsync'] * 1000:.0f} ms with the "
+            f"fsyncs (each file before the rename, the folder after) against {fs['median_s_no_fsync'] * 1000:.0f} "
+            f"ms without (median of {fs['reps']}, on {fs['fs'] or '?'}): "
+            f"{fs['extra_s'] * 1000:+.0f} ms per checkpoint, which the preset writes every {fs['ckpt_every']:,} "
+            f"steps.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -493,17 +643,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default=",".join(KINDS), help="errnos injected in training runs")
     ap.add_argument("--sweep-kinds", default="ENOSPC,EIO")
-    ap.add_argument("--points", type=int, default=None, help="only the first N write points of each table (a quick try)")
+    ap.add_argument(
+        "--points", type=int, default=None, help="only the first N write points of each table (a quick try)"
+    )
     ap.add_argument("--skip-training", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-fuzz", action="store_true")
     ap.add_argument("--fuzz-profile", default="long")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
-    ap.add_argument("--report-only", action="store_true",
-                    help="write the section again from benchmarks/results/reliability.json, measuring nothing")
-    ap.add_argument("--fuzz-only", action="store_true",
-                    help="run the fuzz part again and replace it in benchmarks/results/reliability.json")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the section again from benchmarks/results/reliability.json, measuring nothing",
+    )
+    ap.add_argument(
+        "--fuzz-only",
+        action="store_true",
+        help="run the fuzz part again and replace it in benchmarks/results/reliability.json",
+    )
     args = ap.parse_args()
     out = ROOT / "benchmarks" / "results" / "reliability.json"
     if args.report_only or args.fuzz_only:
@@ -533,8 +691,11 @@ def main() -> int:
                 for kind in args.kinds.split(","):
                     r = training_case(tmp, name, glob, k, kind, reference)
                     rec["training"].append(r)
-                    print(f"training {name} {kind}: {'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:300]} "
-                          f"({r['seconds']} s)", flush=True)
+                    print(
+                        f"training {name} {kind}: {'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:300]} "
+                        f"({r['seconds']} s)",
+                        flush=True,
+                    )
         rec["score"] = score_cases(tmp, ref_run)
         print("score:", [r["ok"] for r in rec["score"]], flush=True)
         if not args.skip_real:
@@ -549,8 +710,11 @@ def main() -> int:
                 for kind in args.sweep_kinds.split(","):
                     r = sweep_case(tmp, grid, name, glob, k, kind, sweep_ref)
                     rec["sweep"].append(r)
-                    print(f"sweep {name} {kind}: {'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:300]} "
-                          f"({r['seconds']} s)", flush=True)
+                    print(
+                        f"sweep {name} {kind}: {'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:300]} "
+                        f"({r['seconds']} s)",
+                        flush=True,
+                    )
             rec.setdefault("real", []).append(sweep_kill(tmp, SWEEP, uninterrupted_sweep))
             print("sweep kill:", rec["real"][-1], flush=True)
         rec["fsync"] = fsync_cost(tmp)

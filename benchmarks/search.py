@@ -28,38 +28,55 @@ RESULTS = ROOT / "benchmarks" / "results" / "search"
 # section -> preset, loss, goal, {name: (changes, why)}
 CATALOGUES: dict[str, dict] = {
     "mnist_search": dict(
-        preset="mnist", loss="ebgan", goal="IS >= 9.4, FID <= 2 (real test set: IS 9.80, FID 0.13)",
+        preset="mnist",
+        loss="ebgan",
+        goal="IS >= 9.4, FID <= 2 (real test set: IS 9.80, FID 0.13)",
         candidates={
             "preset": ([], "the `mnist` preset as shipped (12,000 steps)"),
             "ema": (["g_ema=0.999"], "a moving average of G's weights"),
             "steps24k": (["steps=24000"], "twice the steps (the same schedule, stretched)"),
             "steps24k-ema": (["steps=24000", "g_ema=0.999"], "twice the steps and G's moving average"),
             "batch128": (["batch_size=128"], "twice the batch: less noisy gradients late in the schedule"),
-            "margin-decay": (["margin_schedule=linear", "margin_final=0"],
-                             "the margin decayed to 0 over the run: fakes near the data stop being pushed up"),
+            "margin-decay": (
+                ["margin_schedule=linear", "margin_final=0"],
+                "the margin decayed to 0 over the run: fakes near the data stop being pushed up",
+            ),
             "no-pt": (["pt_weight=0"], "without the pulling-away term (EBGAN rather than EBGAN-PT)"),
             "pt1": (["pt_weight=1"], "a 10x stronger pulling-away term: more diverse batches"),
             "margin20": (["margin=20"], "twice the margin: fakes pushed further above the real energies"),
             "margin5": (["margin=5"], "half the margin: D's attention on fakes close to the data"),
             "lr5e-4": (["lr_g=5e-4", "lr_d=5e-4"], "half the learning rates: smaller, steadier late steps"),
-        }),
+        },
+    ),
     "stacked_search": dict(
-        preset="stacked-mnist", loss="ebgan", goal="1,000 modes and KL <= 0.05 (PacDCGAN2: 1000 / 0.06; real "
+        preset="stacked-mnist",
+        loss="ebgan",
+        goal="1,000 modes and KL <= 0.05 (PacDCGAN2: 1000 / 0.06; real "
         "triplets 0.022; the preset at 4,000 steps: 997 / 0.313)",
         candidates={
             "ema": (["g_ema=0.999"], "a moving average of G's weights (it evened MNIST's digit shares)"),
-            "steps12k-ema": (["steps=12000", "g_ema=0.999"],
-                             "three times the steps and G's moving average (mnist-conv's digits were still "
-                             "unevenly shared after 4,000 steps)"),
-            "pt1": (["pt_weight=1"], "a 10x stronger pulling-away term (the KL is mostly each channel's digit "
-                    "imbalance: 7 at 19 %, 4 and 8 at 5 % of samples)"),
+            "steps12k-ema": (
+                ["steps=12000", "g_ema=0.999"],
+                "three times the steps and G's moving average (mnist-conv's digits were still "
+                "unevenly shared after 4,000 steps)",
+            ),
+            "pt1": (
+                ["pt_weight=1"],
+                "a 10x stronger pulling-away term (the KL is mostly each channel's digit "
+                "imbalance: 7 at 19 %, 4 and 8 at 5 % of samples)",
+            ),
             "margin10": (["margin=10"], "a lower margin (17 now, scaled from mnist-conv's 10 by sqrt(3))"),
             "margin25": (["margin=25"], "a higher margin (margin 10 lost 63 modes)"),
-            "lr-decay": (["lr_schedule=linear", "lr_decay_from=0.5"],
-                         "the learning rates decayed linearly to 0 over the second half, as the `mnist` preset"),
-        }),
+            "lr-decay": (
+                ["lr_schedule=linear", "lr_decay_from=0.5"],
+                "the learning rates decayed linearly to 0 over the second half, as the `mnist` preset",
+            ),
+        },
+    ),
     "began_2d_search": dict(
-        preset="ring", loss="began", goal="BEGAN covering the ring's 8 modes (EBGAN: 8 / 94.9 %)",
+        preset="ring",
+        loss="began",
+        goal="BEGAN covering the ring's 8 modes (EBGAN: 8 / 94.9 %)",
         candidates={
             "default": ([], "the ring preset with BEGAN's defaults (gamma 0.5, 1-unit code, the preset's Adam)"),
             "gamma0.75": (["began_gamma=0.75"], "a higher diversity ratio"),
@@ -67,50 +84,93 @@ CATALOGUES: dict[str, dict] = {
             "gamma1-lk0.01": (["began_gamma=1.0", "began_lambda_k=0.01"], "and a 10x faster k controller"),
             "code2": (["d_code=2"], "a 2-unit code, as wide as the data"),
             "began-adam": (["lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"], "BEGAN's own Adam (1e-4, 0.5, 0.999)"),
-        }),
+        },
+    ),
     "began_mnist_search": dict(
-        preset="mnist", loss="began", goal="BEGAN training to sensible MNIST samples (EBGAN at 3,000 steps: IS "
+        preset="mnist",
+        loss="began",
+        goal="BEGAN training to sensible MNIST samples (EBGAN at 3,000 steps: IS "
         "7.44, FID 14.7; BEGAN so far IS 1.92, FID 107)",
         candidates={
-            "began-adam": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"],
-                           "BEGAN's own Adam (the loss comparison's best BEGAN setting)"),
-            "began-adam-gamma0.7": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=0.7"],
-                                    "a higher diversity ratio"),
-            "began-adam-gamma1": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
-                                  "gamma 1: fakes as hard to reconstruct as real digits"),
+            "began-adam": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"],
+                "BEGAN's own Adam (the loss comparison's best BEGAN setting)",
+            ),
+            "began-adam-gamma0.7": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=0.7"],
+                "a higher diversity ratio",
+            ),
+            "began-adam-gamma1": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
+                "gamma 1: fakes as hard to reconstruct as real digits",
+            ),
             "lr3e-4": (["steps=3000", "lr_g=3e-4", "lr_d=3e-4", "beta2=0.999"], "between 1e-4 and the preset's 1e-3"),
-            "code16": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "d_code=16"],
-                       "a 16-unit code (the one-class preset's), narrower than 64"),
-            "conv": (["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4", "lr_d=1e-4",
-                      "beta2=0.999"], "the conv nets of mnist-conv (BEGAN's paper uses a conv auto-encoder)"),
-            "no-bn": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false"],
-                      "without batch norm in G and D, as BEGAN's own networks"),
-            "no-bn-gamma1": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false",
-                              "began_gamma=1.0"], "without batch norm, and gamma 1"),
-            "gamma1-lk0.01": (["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0",
-                               "began_lambda_k=0.01"], "gamma 1 with a 10x faster k controller: at 0.001, k was "
-                              "still near 0 after 3,000 steps, so D never pushed the thin strokes up"),
-            "gamma1-12k": (["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
-                           "gamma 1 at the `mnist` preset's full 12,000 steps (k has 4x longer to rise)"),
-            "gamma1-lk0.01-12k": (["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0",
-                                   "began_lambda_k=0.01"],
-                                  "the faster controller at the full 12,000 steps (the convergence measure was "
-                                  "still falling at 3,000)"),
-            "conv-gamma1-lk0.01": (["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4",
-                                    "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0", "began_lambda_k=0.01"],
-                                   "the faster controller and gamma 1 on mnist-conv's conv nets"),
-        }),
+            "code16": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "d_code=16"],
+                "a 16-unit code (the one-class preset's), narrower than 64",
+            ),
+            "conv": (
+                ["arch=conv", "g_channels=32", "d_channels=32", "steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999"],
+                "the conv nets of mnist-conv (BEGAN's paper uses a conv auto-encoder)",
+            ),
+            "no-bn": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false"],
+                "without batch norm in G and D, as BEGAN's own networks",
+            ),
+            "no-bn-gamma1": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "batch_norm=false", "began_gamma=1.0"],
+                "without batch norm, and gamma 1",
+            ),
+            "gamma1-lk0.01": (
+                ["steps=3000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0", "began_lambda_k=0.01"],
+                "gamma 1 with a 10x faster k controller: at 0.001, k was "
+                "still near 0 after 3,000 steps, so D never pushed the thin strokes up",
+            ),
+            "gamma1-12k": (
+                ["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0"],
+                "gamma 1 at the `mnist` preset's full 12,000 steps (k has 4x longer to rise)",
+            ),
+            "gamma1-lk0.01-12k": (
+                ["steps=12000", "lr_g=1e-4", "lr_d=1e-4", "beta2=0.999", "began_gamma=1.0", "began_lambda_k=0.01"],
+                "the faster controller at the full 12,000 steps (the convergence measure was still falling at 3,000)",
+            ),
+            "conv-gamma1-lk0.01": (
+                [
+                    "arch=conv",
+                    "g_channels=32",
+                    "d_channels=32",
+                    "steps=3000",
+                    "lr_g=1e-4",
+                    "lr_d=1e-4",
+                    "beta2=0.999",
+                    "began_gamma=1.0",
+                    "began_lambda_k=0.01",
+                ],
+                "the faster controller and gamma 1 on mnist-conv's conv nets",
+            ),
+        },
+    ),
     "ls_mnist_search": dict(
-        preset="mnist-conv", loss="loss-sensitive", goal="the loss-sensitive GAN training to sensible MNIST "
-        "samples (with the MLP nets: IS 1.11, FID 122)",
+        preset="mnist-conv",
+        loss="loss-sensitive",
+        goal="the loss-sensitive GAN training to sensible MNIST samples (with the MLP nets: IS 1.11, FID 122)",
         candidates={
-            "conv": (["steps=3000", "batch_norm=false"], "a convolutional critic, as in Qi's experiments "
-                     "(mnist-conv nets without batch norm, which the per-sample gradient penalty needs; Adam 2e-4)"),
+            "conv": (
+                ["steps=3000", "batch_norm=false"],
+                "a convolutional critic, as in Qi's experiments "
+                "(mnist-conv nets without batch norm, which the per-sample gradient penalty needs; Adam 2e-4)",
+            ),
             "conv-gp10": (["steps=3000", "batch_norm=false", "ls_gp=10"], "and a 10x stronger gradient penalty"),
-            "conv-sn": (["steps=3000", "ls_gp=0", "spectral_norm=true"],
-                        "spectral norm as the Lipschitz constraint instead, batch norm kept"),
-            "ebgan-reference": (["steps=3000", "loss=ebgan"], "EBGAN-PT on the same conv nets and budget, for reference"),
-        }),
+            "conv-sn": (
+                ["steps=3000", "ls_gp=0", "spectral_norm=true"],
+                "spectral norm as the Lipschitz constraint instead, batch norm kept",
+            ),
+            "ebgan-reference": (
+                ["steps=3000", "loss=ebgan"],
+                "EBGAN-PT on the same conv nets and budget, for reference",
+            ),
+        },
+    ),
 }
 
 
@@ -121,15 +181,31 @@ def parse_try(text: str) -> tuple[str, list[str]]:
     return name, [s for s in sets.split(",") if s]
 
 
-def one(section: str, preset: str, loss: str, name: str, sets: list[str], seed: int, threads: int,
-        data_root: str) -> dict:
+def one(
+    section: str, preset: str, loss: str, name: str, sets: list[str], seed: int, threads: int, data_root: str
+) -> dict:
     run = RESULTS / section / f"{name}-s{seed}"
     scores_path = run / "scores.json"
     if not scores_path.exists():
         extra = [a for s in sets for a in ("--set", s)]
-        run_ebgan("train", "--preset", preset, "--loss", loss, "--seed", str(seed), *extra,
-                  "--set", f"num_threads={threads}", "--data-root", data_root, "--out", str(run), "--resume",
-                  "--no-progress")
+        run_ebgan(
+            "train",
+            "--preset",
+            preset,
+            "--loss",
+            loss,
+            "--seed",
+            str(seed),
+            *extra,
+            "--set",
+            f"num_threads={threads}",
+            "--data-root",
+            data_root,
+            "--out",
+            str(run),
+            "--resume",
+            "--no-progress",
+        )
         out = run_ebgan("eval", str(run), "--data-root", data_root)
         scores_path.write_text(out.strip().splitlines()[-1] + "\n")
     scores = json.loads(scores_path.read_text())
@@ -146,11 +222,15 @@ def _f(v, spec: str) -> str:
 def score_cells(r: dict) -> tuple[str, str]:
     if r["against"] == "mnist":
         shares = r.get("class_shares") or [float("nan")]
-        return ("IS | I' | FID | digit share min-max",
-                f"{r['is']:.2f} | {r['paper_score']:.2f} | {r['fid']:.2f} | {min(shares):.1f}-{max(shares):.1f}%")
+        return (
+            "IS | I' | FID | digit share min-max",
+            f"{r['is']:.2f} | {r['paper_score']:.2f} | {r['fid']:.2f} | {min(shares):.1f}-{max(shares):.1f}%",
+        )
     if r["against"] in ("ring", "grid"):
-        return ("modes | high quality | reverse KL",
-                f"{r['modes']} | {_f(r['hq_pct'], '.1f')}% | {_f(r['reverse_kl'], '.3f')}")
+        return (
+            "modes | high quality | reverse KL",
+            f"{r['modes']} | {_f(r['hq_pct'], '.1f')}% | {_f(r['reverse_kl'], '.3f')}",
+        )
     return "modes | KL", f"{r['modes']} | {_f(r['kl'], '.3f')}"
 
 
@@ -193,15 +273,20 @@ def main() -> None:
     if not results:
         raise SystemExit("no finished runs to report")
     cols = score_cells(results[0])[0]
-    lines = [header().rstrip(),
-             f"- `{preset}` preset, loss `{loss}`, one change per row, {args.threads} thread(s) per run, training "
-             "minutes beside other jobs" + (f"; goal: {goal}" if goal else ""), "",
-             f"| candidate | change | why | seed | steps | train min | {cols} |",
-             "|---|---|---|---|---|---|" + "---|" * (cols.count("|") + 1)]
+    lines = [
+        header().rstrip(),
+        f"- `{preset}` preset, loss `{loss}`, one change per row, {args.threads} thread(s) per run, training "
+        "minutes beside other jobs" + (f"; goal: {goal}" if goal else ""),
+        "",
+        f"| candidate | change | why | seed | steps | train min | {cols} |",
+        "|---|---|---|---|---|---|" + "---|" * (cols.count("|") + 1),
+    ]
     for r in results:
         sets, why = candidates[r["name"]]
-        lines.append(f"| {r['name']} | {' '.join(f'`{s}`' for s in sets) or '-'} | {why} | {r['seed']} | "
-                     f"{r['steps']} | {r['minutes']:.1f} | {score_cells(r)[1]} |")
+        lines.append(
+            f"| {r['name']} | {' '.join(f'`{s}`' for s in sets) or '-'} | {why} | {r['seed']} | "
+            f"{r['steps']} | {r['minutes']:.1f} | {score_cells(r)[1]} |"
+        )
     body = "\n".join(lines) + "\n"
     print(body)
     if not args.no_write:

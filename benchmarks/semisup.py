@@ -57,8 +57,12 @@ PROBE_RUNS = {
     "ebgan-ln-m100": ["--model", "ebgan-ln", "--margin", "100"],
 }
 PAPER = {  # Table 2 of the EBGAN paper (15 seeds): mean, std
-    ("ladder", 100): (1.36, 0.21), ("ladder", 200): (1.24, 0.09), ("ladder", 1000): (1.04, 0.06),
-    ("ebgan-ln", 100): (1.04, 0.12), ("ebgan-ln", 200): (0.99, 0.12), ("ebgan-ln", 1000): (0.89, 0.04),
+    ("ladder", 100): (1.36, 0.21),
+    ("ladder", 200): (1.24, 0.09),
+    ("ladder", 1000): (1.04, 0.06),
+    ("ebgan-ln", 100): (1.04, 0.12),
+    ("ebgan-ln", 200): (0.99, 0.12),
+    ("ebgan-ln", 1000): (0.89, 0.04),
 }
 
 
@@ -144,15 +148,24 @@ def flops_per_step(trainer) -> float:
 
 # (model, variant, compiled): the compiled steps do the same matrix products as the eager ones, whose FLOPs
 # they are credited with (the counter does not see inside compiled code).
-SPEED_RUNS = [("ladder", "bottom", False), ("ladder", "full", False), ("ebgan-ln", "bottom", False),
-              ("ladder", "bottom", True), ("ebgan-ln", "bottom", True)]
+SPEED_RUNS = [
+    ("ladder", "bottom", False),
+    ("ladder", "full", False),
+    ("ebgan-ln", "bottom", False),
+    ("ladder", "bottom", True),
+    ("ebgan-ln", "bottom", True),
+]
 
 
 def measure_speed(threads: int, blocks: int = 7, per_block: int = 20) -> dict:
     import datetime
 
-    out = {"peak": measure_peak(threads), "threads": threads, "models": {},
-           "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    out = {
+        "peak": measure_peak(threads),
+        "threads": threads,
+        "models": {},
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
     flops = {}
     for model, variant, compiled in SPEED_RUNS:
         tr = _trainer(model, variant, 100, threads, compiled)
@@ -170,9 +183,13 @@ def measure_speed(threads: int, blocks: int = 7, per_block: int = 20) -> dict:
         images = tr.cfg.batch * (3 if model == "ebgan-ln" else 2)
         f = flops[(model, variant)]
         out["models"][f"{model}/{variant}" + (" compiled" if compiled else "")] = {
-            "s_per_step": round(sec, 5), "gflop_per_step": round(f / 1e9, 3),
-            "gflops": round(f / sec / 1e9, 1), "images_per_s": round(images / sec, 1),
-            "hours_per_run": round(sec * tr.cfg.steps / 3600, 2), "steps": tr.cfg.steps}
+            "s_per_step": round(sec, 5),
+            "gflop_per_step": round(f / 1e9, 3),
+            "gflops": round(f / sec / 1e9, 1),
+            "images_per_s": round(images / sec, 1),
+            "hours_per_run": round(sec * tr.cfg.steps / 3600, 2),
+            "steps": tr.cfg.steps,
+        }
     out["peak_after"] = measure_peak(threads)
     return out
 
@@ -192,24 +209,35 @@ def in_progress(d: Path) -> dict | None:
     errs = [r for r in rows if "eval/test_error" in r]
     real = [r["energy/real"] for r in rows if "energy/real" in r]
     kept = [p for p in (d / "checkpoints" / "latest", d / "carry" / "latest") if p.is_file()]
-    return {"step": step, "steps": steps, "last_error": errs[-1]["eval/test_error"] if errs else None,
-            "checkpoint": kept[0].read_text().strip() if kept else None,
-            "last_error_step": errs[-1]["step"] if errs else None, "real_cost": real[-1] if real else None}
+    return {
+        "step": step,
+        "steps": steps,
+        "last_error": errs[-1]["eval/test_error"] if errs else None,
+        "checkpoint": kept[0].read_text().strip() if kept else None,
+        "last_error_step": errs[-1]["step"] if errs else None,
+        "real_cost": real[-1] if real else None,
+    }
 
 
 def body(command: str) -> str:
     results = [{**json.loads(p.read_text()), "name": run_name(p.parent)} for p in sorted(OUT.glob("*/result.json"))]
-    pending = {d.name: in_progress(d) for d in sorted(OUT.glob("*"))
-               if d.is_dir() and not (d / "result.json").is_file()}
+    pending = {
+        d.name: in_progress(d) for d in sorted(OUT.glob("*")) if d.is_dir() and not (d / "result.json").is_file()
+    }
     speeds = [json.loads(p.read_text()) for p in speed_files()]
-    lines = [header(command).rstrip(),
-             "- protocol: permutation-invariant MNIST, a class-balanced labelled subset drawn by the seed, all "
-             "60,000 training images unlabelled, test error on the 10,000 test images (clean path, population "
-             "statistics of the training images); each model's default recipe (`ebgan semisup --help`)",
-             f"- status: {'PARTIAL: ' if pending else ''}{len(results)} runs finished"
-             + (f", {len(pending)} in progress" if pending else ""), ""]
-    lines += ["| model | labels | seeds | test error % (mean +- std) | per seed | paper (15 seeds) |",
-              "|---|---|---|---|---|---|"]
+    lines = [
+        header(command).rstrip(),
+        "- protocol: permutation-invariant MNIST, a class-balanced labelled subset drawn by the seed, all "
+        "60,000 training images unlabelled, test error on the 10,000 test images (clean path, population "
+        "statistics of the training images); each model's default recipe (`ebgan semisup --help`)",
+        f"- status: {'PARTIAL: ' if pending else ''}{len(results)} runs finished"
+        + (f", {len(pending)} in progress" if pending else ""),
+        "",
+    ]
+    lines += [
+        "| model | labels | seeds | test error % (mean +- std) | per seed | paper (15 seeds) |",
+        "|---|---|---|---|---|---|",
+    ]
     by: dict[tuple[str, int], list[dict]] = {}
     for r in results:
         by.setdefault((r["name"], r["labels"]), []).append(r)
@@ -218,50 +246,76 @@ def body(command: str) -> str:
         std = f" +- {statistics.stdev(errs):.2f}" if len(errs) > 1 else ""
         p = PAPER.get((model, labels))
         seeds = ", ".join(f"s{r['seed']} {r['test_error']:.2f}" for r in sorted(rs, key=lambda r: r["seed"]))
-        lines.append(f"| {model} | {labels} | {len(errs)} | {statistics.mean(errs):.2f}{std} | {seeds} | "
-                     f"{f'{p[0]:.2f} +- {p[1]:.2f}' if p else '-'} |")
-    lines += ["", "The field at 100 labels (PI-MNIST): Improved GAN 0.93, Triple-GAN 0.91, Bad GAN 0.80 (PAPER.md s.4).",
-              ""]
+        lines.append(
+            f"| {model} | {labels} | {len(errs)} | {statistics.mean(errs):.2f}{std} | {seeds} | "
+            f"{f'{p[0]:.2f} +- {p[1]:.2f}' if p else '-'} |"
+        )
+    lines += [
+        "",
+        "The field at 100 labels (PI-MNIST): Improved GAN 0.93, Triple-GAN 0.91, Bad GAN 0.80 (PAPER.md s.4).",
+        "",
+    ]
     lines += ablation_lines(by)
     if pending:
         lines += ["Runs in progress (resume with the same command):", ""]
         for name, st in pending.items():
             if st:
-                err = (f", test error {st['last_error']:.2f}% at step {st['last_error_step']}"
-                       if st["last_error"] is not None else "")
+                err = (
+                    f", test error {st['last_error']:.2f}% at step {st['last_error_step']}"
+                    if st["last_error"] is not None
+                    else ""
+                )
                 cost = f", bottom cost of real images {st['real_cost']:.1f}" if st["real_cost"] is not None else ""
-                kept = (f"; resumes from {st['checkpoint']}" if st["checkpoint"] else
-                        "; no checkpoint kept (lost with an earlier working copy): restarts from step 0")
+                kept = (
+                    f"; resumes from {st['checkpoint']}"
+                    if st["checkpoint"]
+                    else "; no checkpoint kept (lost with an earlier working copy): restarts from step 0"
+                )
                 lines.append(f"- {name}: step {st['step']} of {st['steps']}{err}{cost}{kept}")
         lines.append("")
     if results:
-        lines += ["Finished runs (wall time on a shared machine):", "", "| run | steps | hours | images/s |",
-                  "|---|---|---|---|"]
+        lines += [
+            "Finished runs (wall time on a shared machine):",
+            "",
+            "| run | steps | hours | images/s |",
+            "|---|---|---|---|",
+        ]
         for r in sorted(results, key=lambda r: (r["labels"], r["name"], r["seed"])):
-            lines.append(f"| {r['name']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
-                         f"{r['seconds'] / 3600:.2f} | {r['images_per_s']:.0f} |")
+            lines.append(
+                f"| {r['name']} {r['labels']} labels s{r['seed']} | {r['steps']} | "
+                f"{r['seconds'] / 3600:.2f} | {r['images_per_s']:.0f} |"
+            )
         lines.append("")
     for speed in speeds:
         peak = speed["peak"]["gflops"]
-        lines += [f"Speed alone at {speed['threads']} thread{'s' if speed['threads'] > 1 else ''} "
-                  f"(`python benchmarks/semisup.py --speed --threads {speed['threads']}`, "
-                  f"{speed.get('date', '2026-11-24 01:08')}, median of blocks of steps; machine peak "
-                  f"{peak} GFLOP/s, float32 2048 x 2048 matrix products, {speed['peak_after']['gflops']} after):",
-                  "", "| model / cost | s/step | images/s | GFLOP/step | GFLOP/s | share of peak | hours per run |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"Speed alone at {speed['threads']} thread{'s' if speed['threads'] > 1 else ''} "
+            f"(`python benchmarks/semisup.py --speed --threads {speed['threads']}`, "
+            f"{speed.get('date', '2026-11-24 01:08')}, median of blocks of steps; machine peak "
+            f"{peak} GFLOP/s, float32 2048 x 2048 matrix products, {speed['peak_after']['gflops']} after):",
+            "",
+            "| model / cost | s/step | images/s | GFLOP/step | GFLOP/s | share of peak | hours per run |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, m in speed["models"].items():
-            lines.append(f"| {name} | {m['s_per_step']:.4f} | {m['images_per_s']:.0f} | {m['gflop_per_step']:.2f} "
-                         f"| {m['gflops']:.1f} | {100 * m['gflops'] / peak:.0f} % | {m['hours_per_run']:.2f} "
-                         f"({m['steps']} steps) |")
+            lines.append(
+                f"| {name} | {m['s_per_step']:.4f} | {m['images_per_s']:.0f} | {m['gflop_per_step']:.2f} "
+                f"| {m['gflops']:.1f} | {100 * m['gflops'] / peak:.0f} % | {m['hours_per_run']:.2f} "
+                f"({m['steps']} steps) |"
+            )
         eager = speed["models"]
-        ratios = [f"{name.split(' ')[0]} {eager[name.split(' ')[0]]['s_per_step'] / m['s_per_step']:.2f}x"
-                  for name, m in eager.items() if name.endswith(" compiled") and name.split(" ")[0] in eager]
+        ratios = [
+            f"{name.split(' ')[0]} {eager[name.split(' ')[0]]['s_per_step'] / m['s_per_step']:.2f}x"
+            for name, m in eager.items()
+            if name.endswith(" compiled") and name.split(" ")[0] in eager
+        ]
         if ratios:
             lines += ["", "`--compile` against eager in the same process: " + ", ".join(ratios) + "."]
         lines.append("")
     if speeds:
-        lines += ["Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated "
-                  "for EBGAN-LN)."]
+        lines += [
+            "Images/s counts every image through the Ladder per step (labelled + unlabelled, + generated for EBGAN-LN)."
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -275,27 +329,38 @@ def ablation_lines(by: dict[tuple[str, int], list[dict]]) -> list[str]:
         if not seeds:
             continue
         diffs = [ln[s] - lad[s] for s in seeds]
-        out += [f"The generator's effect at {labels} labels, paired by seed (the Ladder on EBGAN-LN's recipe: Adam "
-                "beta1 0.5, 120,000 steps; the same labelled subset per seed; EBGAN-LN minus Ladder, negative = "
-                "the generator helps):", "", "| seed | EBGAN-LN % | Ladder, same recipe % | difference |",
-                "|---|---|---|---|"]
+        out += [
+            f"The generator's effect at {labels} labels, paired by seed (the Ladder on EBGAN-LN's recipe: Adam "
+            "beta1 0.5, 120,000 steps; the same labelled subset per seed; EBGAN-LN minus Ladder, negative = "
+            "the generator helps):",
+            "",
+            "| seed | EBGAN-LN % | Ladder, same recipe % | difference |",
+            "|---|---|---|---|",
+        ]
         out += [f"| {s} | {ln[s]:.2f} | {lad[s]:.2f} | {d:+.2f} |" for s, d in zip(seeds, diffs)]
         mean = statistics.mean(diffs)
         if len(diffs) > 1:
             # t interval on the paired differences (two-sided 95 %); t quantiles for 1-9 degrees of freedom
             t = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26][min(len(diffs), 10) - 2]
             half = t * statistics.stdev(diffs) / len(diffs) ** 0.5
-            out += [f"| mean | {statistics.mean(ln[s] for s in seeds):.2f} | "
-                    f"{statistics.mean(lad[s] for s in seeds):.2f} | {mean:+.2f} [95% t interval "
-                    f"{mean - half:+.2f}, {mean + half:+.2f}] |"]
+            out += [
+                f"| mean | {statistics.mean(ln[s] for s in seeds):.2f} | "
+                f"{statistics.mean(lad[s] for s in seeds):.2f} | {mean:+.2f} [95% t interval "
+                f"{mean - half:+.2f}, {mean + half:+.2f}] |"
+            ]
         out.append("")
     return out
 
 
 def probe_body(command: str) -> str:
-    lines = [header(command).rstrip(), "- 100 labels, seed 0, 1,500 steps (the learning rate decays from step "
-             "1,000), 1 thread; test error % after 500 / 1,000 / 1,500 steps", "",
-             "| run | 500 | 1,000 | 1,500 | bottom cost of real images at the end |", "|---|---|---|---|---|"]
+    lines = [
+        header(command).rstrip(),
+        "- 100 labels, seed 0, 1,500 steps (the learning rate decays from step "
+        "1,000), 1 thread; test error % after 500 / 1,000 / 1,500 steps",
+        "",
+        "| run | 500 | 1,000 | 1,500 | bottom cost of real images at the end |",
+        "|---|---|---|---|---|",
+    ]
     for name in PROBE_RUNS:
         d = PROBE / name
         if not (d / "result.json").is_file():
@@ -304,8 +369,10 @@ def probe_body(command: str) -> str:
         rows = metrics_rows(d)
         errs = {r["step"]: r["eval/test_error"] for r in rows if "eval/test_error" in r}
         real = [r["energy/real"] for r in rows if "energy/real" in r][-1]
-        lines.append(f"| {name} | {errs.get(500, float('nan')):.2f} | {errs.get(1000, float('nan')):.2f} | "
-                     f"{errs.get(1500, float('nan')):.2f} | {real:.1f} |")
+        lines.append(
+            f"| {name} | {errs.get(500, float('nan')):.2f} | {errs.get(1000, float('nan')):.2f} | "
+            f"{errs.get(1500, float('nan')):.2f} | {real:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -314,8 +381,12 @@ def _errors(rows: list[dict]) -> dict[int, float]:
 
 
 def search_body(command: str) -> str:
-    lines = [header(command).rstrip(), "- stopped runs that tried a setting other than the default, beside the "
-             "default run and the Ladder on the same labels and seed; test error % every 10,000 steps", ""]
+    lines = [
+        header(command).rstrip(),
+        "- stopped runs that tried a setting other than the default, beside the "
+        "default run and the Ladder on the same labels and seed; test error % every 10,000 steps",
+        "",
+    ]
     for d in sorted(p for p in SEARCH.glob("*") if (p / "config.json").is_file()):
         cfg = json.loads((d / "config.json").read_text())
         labels, seed = cfg["labels"], cfg["seed"]
@@ -323,12 +394,16 @@ def search_body(command: str) -> str:
         last = [r for r in rows if "energy/fake" in r][-1]
         default = run_dir(cfg["model"], labels, seed)
         dcfg = json.loads((default / "config.json").read_text()) if (default / "config.json").is_file() else {}
-        lines += [f"`{d.name}`: {cfg['model']}, {labels} labels, seed {seed}, margin {cfg['margin']:g}, bottom "
-                  f"weight {cfg['weights'][0]:g}; stopped at step {last['step']} of {cfg['steps']}, where the "
-                  f"energy of real images was {last['energy/real']:.1f} and of generated ones "
-                  f"{last['energy/fake']:.1f} (margin then {last['margin']:.1f})", "",
-                  f"| step | this run | default ({default.name}, margin {dcfg.get('margin', float('nan')):g}) | "
-                  f"ladder-{labels}-s{seed} |", "|---|---|---|---|"]
+        lines += [
+            f"`{d.name}`: {cfg['model']}, {labels} labels, seed {seed}, margin {cfg['margin']:g}, bottom "
+            f"weight {cfg['weights'][0]:g}; stopped at step {last['step']} of {cfg['steps']}, where the "
+            f"energy of real images was {last['energy/real']:.1f} and of generated ones "
+            f"{last['energy/fake']:.1f} (margin then {last['margin']:.1f})",
+            "",
+            f"| step | this run | default ({default.name}, margin {dcfg.get('margin', float('nan')):g}) | "
+            f"ladder-{labels}-s{seed} |",
+            "|---|---|---|---|",
+        ]
         ladder = run_dir("ladder", labels, seed)
         mine, dflt, lad = (_errors(r) for r in (rows, metrics_rows(default), metrics_rows(ladder)))
         for step in sorted(k for k in mine if k % 10000 == 0):
@@ -344,9 +419,29 @@ def run_probe(command: str) -> None:
         if (out / "result.json").is_file():
             continue
         restore_carry(out)
-        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", "100", "--seed", "0", "--steps", "1500",
-               "--eval-every", "500", "--threads", "1", "--no-progress", *extra,
-               "--data-root", str(ROOT.parent / "shared" / "data"), "--out", str(out), "--resume"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "semisup",
+            "--labels",
+            "100",
+            "--seed",
+            "0",
+            "--steps",
+            "1500",
+            "--eval-every",
+            "500",
+            "--threads",
+            "1",
+            "--no-progress",
+            *extra,
+            "--data-root",
+            str(ROOT.parent / "shared" / "data"),
+            "--out",
+            str(out),
+            "--resume",
+        ]
         print(" ".join(cmd[2:]), flush=True)
         subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT, check=True)
     write_section("semisup-probe", probe_body(command))
@@ -356,15 +451,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="100,200,1000")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--models", default="ladder,ebgan-ln", help="models (ladder, ebgan-ln) or recipes "
-                    "(ladder-lnrecipe: the Ladder on EBGAN-LN's optimiser and length, the clean ablation)")
+    ap.add_argument(
+        "--models",
+        default="ladder,ebgan-ln",
+        help="models (ladder, ebgan-ln) or recipes "
+        "(ladder-lnrecipe: the Ladder on EBGAN-LN's optimiser and length, the clean ablation)",
+    )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--compile", action="store_true", help="start new runs with --compile (a run keeps the "
-                    "setting it started with)")
+    ap.add_argument(
+        "--compile", action="store_true", help="start new runs with --compile (a run keeps the setting it started with)"
+    )
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--carry", action="store_true", help="copy the newest checkpoint of each unfinished run into "
-                    "DIR/carry/ (committed, so that the run resumes in another working copy) and delete the "
-                    "carries of finished runs; pause the runs first")
+    ap.add_argument(
+        "--carry",
+        action="store_true",
+        help="copy the newest checkpoint of each unfinished run into "
+        "DIR/carry/ (committed, so that the run resumes in another working copy) and delete the "
+        "carries of finished runs; pause the runs first",
+    )
     ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
     ap.add_argument("--probe", action="store_true", help="the short runs behind EBGAN-LN's default margin")
     args = ap.parse_args()
@@ -387,8 +491,12 @@ def main() -> None:
         (OUT / name).write_text(json.dumps(measure_speed(args.threads), indent=1) + "\n")
         write_section("semisup", body(command))
         return
-    plan = [(model, int(n), int(s)) for n in args.labels.split(",") for s in args.seeds.split(",")
-            for model in args.models.split(",")]
+    plan = [
+        (model, int(n), int(s))
+        for n in args.labels.split(",")
+        for s in args.seeds.split(",")
+        for model in args.models.split(",")
+    ]
     env = {"PYTHONPATH": str(ROOT / "src")}
     for model, labels, seed in plan:
         out = run_dir(model, labels, seed)
@@ -396,9 +504,26 @@ def main() -> None:
             continue
         restore_carry(out)
         base, extra = RECIPES.get(model, (model, []))
-        cmd = [sys.executable, "-m", "ebgan.cli", "semisup", "--labels", str(labels), "--model", base, *extra,
-               "--seed", str(seed), "--threads", str(args.threads), "--data-root", str(ROOT.parent / "shared" / "data"),
-               "--out", str(out), "--resume"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "semisup",
+            "--labels",
+            str(labels),
+            "--model",
+            base,
+            *extra,
+            "--seed",
+            str(seed),
+            "--threads",
+            str(args.threads),
+            "--data-root",
+            str(ROOT.parent / "shared" / "data"),
+            "--out",
+            str(out),
+            "--resume",
+        ]
         if args.compile and not (out / "config.json").is_file():
             cmd.append("--compile")
         print(f"{model} {labels} labels seed {seed}: {' '.join(cmd[2:])}", flush=True)

@@ -68,8 +68,10 @@ DEEPLOG = {"precision": 0.95, "recall": 0.96, "f1": 0.96}
 N_NORMAL_DEEPLOG, N_ABNORMAL = 553_366, 16_838
 SEEDS = (0, 1, 2)
 # (pair weighting, end-of-session prediction); --grid full adds DeepLog's model without the end of session
-GRIDS = {"eos": [("count", True), ("distinct", True)],
-         "full": [("count", True), ("distinct", True), ("count", False), ("distinct", False)]}
+GRIDS = {
+    "eos": [("count", True), ("distinct", True)],
+    "full": [("count", True), ("distinct", True), ("count", False), ("distinct", False)],
+}
 FPRS = (0.001, 0.005, 0.01)
 # the model search (on top of the grid's choice): name -> SeqConfig fields that differ from the grid's model
 SEARCH = {"base": {}, "e100": {"epochs": 100}, "h128": {"hidden": 128}, "w20": {"window": 20}, "w30": {"window": 30}}
@@ -77,8 +79,9 @@ SEARCH = {"base": {}, "e100": {"epochs": 100}, "h128": {"hidden": 128}, "w20": {
 # stage trains four more runs of the chosen model, which would put the benchmark well past its 90-minute budget
 SEARCH_EXTRA = {"w20h128": {"window": 20, "hidden": 128}, "w20h128e25": {"window": 20, "hidden": 128, "epochs": 25}}
 # threshold rules: (false-positive rate on the held-out normal sessions, scale): threshold = scale x that quantile
-RULES = ([(p, 1.0) for p in (0.001, 0.005, 0.01, 0.05)]
-         + [(p, c) for p in (0.01, 0.05) for c in (1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5)])
+RULES = [(p, 1.0) for p in (0.001, 0.005, 0.01, 0.05)] + [
+    (p, c) for p in (0.01, 0.05) for c in (1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5)
+]
 MARGIN_SCALES = (1.0, 2.0, 4.0)  # unlearning margins tried, in thresholds
 # the feedback experiment's operating point (a rule, as RULES): FPR 0.01 on the held-out sessions, where the
 # never-updated model has false positives to remove; x 1.2 (a threshold off the energy of a frequent normal
@@ -87,10 +90,12 @@ FEEDBACK_RULE = (0.01, 1.0)
 FEEDBACK_RULES = [FEEDBACK_RULE, (0.01, 1.2)]
 # update settings tried on the validation stream (UpdateSettings fields; L2 guard 1 throughout); the first is the
 # first pass's update (Adam on the false positives' next-key loss, L2 guard only)
-FEEDBACK_GRID = [{"optimizer": "adam", "lr": 0.003, "steps": 30, "floor_scale": None, "keep": 0.0},
-                 {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": 0.9, "keep": 0.0},
-                 {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": 0.9, "keep": 1.0},
-                 {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": None, "keep": 1.0}]
+FEEDBACK_GRID = [
+    {"optimizer": "adam", "lr": 0.003, "steps": 30, "floor_scale": None, "keep": 0.0},
+    {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": 0.9, "keep": 0.0},
+    {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": 0.9, "keep": 1.0},
+    {"optimizer": "sgd", "lr": 0.01, "steps": 30, "floor_scale": None, "keep": 1.0},
+]
 CHUNKS = 10
 
 
@@ -112,17 +117,29 @@ def load():
     normal_test = read_sessions(DATA / "hdfs_test_normal_sample").keys
     tr_i, va_i = seeded_split(len(train), 0.1, 0)
     ab_te, ab_va = seeded_split(len(abnormal), 0.1, 0)
-    return {"train": [train[i] for i in tr_i], "val_normal": [train[i] for i in va_i],
-            "val_abnormal": [abnormal[i] for i in ab_va], "test_abnormal": [abnormal[i] for i in ab_te],
-            "test_normal": normal_test}
+    return {
+        "train": [train[i] for i in tr_i],
+        "val_normal": [train[i] for i in va_i],
+        "val_abnormal": [abnormal[i] for i in ab_va],
+        "test_abnormal": [abnormal[i] for i in ab_te],
+        "test_normal": normal_test,
+    }
 
 
 def figures(en: np.ndarray, ea: np.ndarray, thr: float) -> dict:
     fpr, rec = float((en > thr).mean()), float((ea > thr).mean())
     p, f1 = f1_deeplog(fpr, rec)
-    return {"threshold": thr, "fpr": fpr, "recall": rec, "precision_deeplog": p, "f1_deeplog": f1,
-            "auroc": auroc(en, ea), "false_positives": int((en > thr).sum()), "n_normal": int(en.size),
-            "n_abnormal": int(ea.size)}
+    return {
+        "threshold": thr,
+        "fpr": fpr,
+        "recall": rec,
+        "precision_deeplog": p,
+        "f1_deeplog": f1,
+        "auroc": auroc(en, ea),
+        "false_positives": int((en > thr).sum()),
+        "n_normal": int(en.size),
+        "n_abnormal": int(ea.size),
+    }
 
 
 def rule_threshold(held: np.ndarray, rule) -> float:
@@ -139,8 +156,9 @@ def rule_name(rule) -> str:
 
 def cfg_for(weighting: str, eos: bool, seed: int, epochs: int, energy: str = "max", **kw) -> SeqConfig:
     """The benchmark's settings; ``kw`` (a search's model) may override any, ``epochs`` included."""
-    return SeqConfig(**{"weighting": weighting, "eos": eos, "seed": seed, "epochs": epochs, "energy": energy,
-                        "num_threads": 1, **kw})
+    return SeqConfig(
+        **{"weighting": weighting, "eos": eos, "seed": seed, "epochs": epochs, "energy": energy, "num_threads": 1, **kw}
+    )
 
 
 def train(name: str, cfg: SeqConfig, sessions, work: Path, anomalies=None) -> tuple[Path, dict]:
@@ -183,17 +201,32 @@ def validation(d, args, work: Path) -> dict:
         for energy in ("max", "mean", "topg"):
             en, ea = m.energies(d["val_normal"], energy), m.energies(d["val_abnormal"], energy)
             hold = m.holdout_energies(energy)
-            for fpr in (FPRS if energy != "topg" else (None,)):
+            for fpr in FPRS if energy != "topg" else (None,):
                 thr = threshold_at_fpr(hold, fpr) if fpr is not None else 0.0
-                rows.append({"weighting": weighting, "eos": eos, "energy": energy, "fpr_target": fpr,
-                             **figures(en, ea, thr), "train_seconds": res["seconds"]})
-                print(f"[seq-hdfs] val {name} {energy} fpr={fpr}: F1 {rows[-1]['f1_deeplog']:.4f} "
-                      f"AUROC {rows[-1]['auroc']:.5f}", flush=True)
+                rows.append(
+                    {
+                        "weighting": weighting,
+                        "eos": eos,
+                        "energy": energy,
+                        "fpr_target": fpr,
+                        **figures(en, ea, thr),
+                        "train_seconds": res["seconds"],
+                    }
+                )
+                print(
+                    f"[seq-hdfs] val {name} {energy} fpr={fpr}: F1 {rows[-1]['f1_deeplog']:.4f} "
+                    f"AUROC {rows[-1]['auroc']:.5f}",
+                    flush=True,
+                )
     graded = [r for r in rows if r["energy"] != "topg"]
     best = max(graded, key=lambda r: (round(r["f1_deeplog"], 6), r["auroc"]))
     best_topg = max((r for r in rows if r["energy"] == "topg"), key=lambda r: (round(r["f1_deeplog"], 6), r["auroc"]))
-    out = {"rows": rows, "chosen": {k: best[k] for k in ("weighting", "eos", "energy", "fpr_target")},
-           "chosen_topg": {k: best_topg[k] for k in ("weighting", "eos")}, "epochs": args.epochs}
+    out = {
+        "rows": rows,
+        "chosen": {k: best[k] for k in ("weighting", "eos", "energy", "fpr_target")},
+        "chosen_topg": {k: best_topg[k] for k in ("weighting", "eos")},
+        "epochs": args.epochs,
+    }
     write_json(path, out)
     return out
 
@@ -204,8 +237,14 @@ def validation(d, args, work: Path) -> dict:
 def search_cfg(grid: dict, name: str, seed: int, epochs: int) -> SeqConfig:
     g = grid["chosen"]
     over = {**SEARCH, **SEARCH_EXTRA}[name]
-    return cfg_for(g["weighting"], g["eos"], seed, over.get("epochs", epochs), g["energy"],
-                   **{k: v for k, v in over.items() if k != "epochs"})
+    return cfg_for(
+        g["weighting"],
+        g["eos"],
+        seed,
+        over.get("epochs", epochs),
+        g["energy"],
+        **{k: v for k, v in over.items() if k != "epochs"},
+    )
 
 
 def cross_fit(per_seed: list[dict], rule) -> dict:
@@ -221,8 +260,16 @@ def cross_fit(per_seed: list[dict], rule) -> dict:
             tp += int((s["val_abnormal"] > thr).sum())
             na += s["val_abnormal"].size
     p, f1 = f1_deeplog(fp / n, tp / na)
-    return {"fpr_target": rule[0], "scale": rule[1], "false_positives": fp, "n_normal": n, "fpr": fp / n,
-            "recall": tp / na, "precision_deeplog": p, "f1_deeplog": f1}
+    return {
+        "fpr_target": rule[0],
+        "scale": rule[1],
+        "false_positives": fp,
+        "n_normal": n,
+        "fpr": fp / n,
+        "recall": tp / na,
+        "precision_deeplog": p,
+        "f1_deeplog": f1,
+    }
 
 
 def search(d, args, work: Path, grid: dict) -> dict:
@@ -236,23 +283,50 @@ def search(d, args, work: Path, grid: dict) -> dict:
         for seed in SEEDS:
             run, res = train(f"{name}-s{seed}", search_cfg(grid, name, seed, args.epochs), d["train"], work)
             m = load_run(run)
-            e = {"holdout": m.holdout_energies(energy), "val_normal": m.energies(d["val_normal"], energy),
-                 "val_abnormal": m.energies(d["val_abnormal"], energy)}
+            e = {
+                "holdout": m.holdout_energies(energy),
+                "val_normal": m.energies(d["val_normal"], energy),
+                "val_abnormal": m.energies(d["val_abnormal"], energy),
+            }
             per_seed.append(e)
-            info.append({"seed": seed, "train_seconds": res["seconds"], "epochs": res["epochs"],
-                         "auroc_val": auroc(np.concatenate([e["holdout"], e["val_normal"]]), e["val_abnormal"])})
+            info.append(
+                {
+                    "seed": seed,
+                    "train_seconds": res["seconds"],
+                    "epochs": res["epochs"],
+                    "auroc_val": auroc(np.concatenate([e["holdout"], e["val_normal"]]), e["val_abnormal"]),
+                }
+            )
         rules = [cross_fit(per_seed, r) for r in RULES]
         best = max(rules, key=lambda r: (round(r["f1_deeplog"], 6), -r["fpr_target"], -r["scale"]))
-        configs[name] = {"settings": {**SEARCH, **SEARCH_EXTRA}[name], "seeds": info, "rules": rules, "best": best,
-                         "eligible": name in SEARCH}
-        print(f"[seq-hdfs] search {name}: best {rule_name((best['fpr_target'], best['scale']))} F1 "
-              f"{best['f1_deeplog']:.4f} ({best['false_positives']}/{best['n_normal']} normal, recall "
-              f"{best['recall']:.4f})", flush=True)
-    chosen = max(SEARCH, key=lambda k: (round(configs[k]["best"]["f1_deeplog"], 6),
-                                         statistics.mean(i["auroc_val"] for i in configs[k]["seeds"])))
+        configs[name] = {
+            "settings": {**SEARCH, **SEARCH_EXTRA}[name],
+            "seeds": info,
+            "rules": rules,
+            "best": best,
+            "eligible": name in SEARCH,
+        }
+        print(
+            f"[seq-hdfs] search {name}: best {rule_name((best['fpr_target'], best['scale']))} F1 "
+            f"{best['f1_deeplog']:.4f} ({best['false_positives']}/{best['n_normal']} normal, recall "
+            f"{best['recall']:.4f})",
+            flush=True,
+        )
+    chosen = max(
+        SEARCH,
+        key=lambda k: (
+            round(configs[k]["best"]["f1_deeplog"], 6),
+            statistics.mean(i["auroc_val"] for i in configs[k]["seeds"]),
+        ),
+    )
     b = configs[chosen]["best"]
-    out = {"configs": configs, "chosen": chosen, "rule": [b["fpr_target"], b["scale"]], "energy": energy,
-           "epochs": args.epochs}
+    out = {
+        "configs": configs,
+        "chosen": chosen,
+        "rule": [b["fpr_target"], b["scale"]],
+        "energy": energy,
+        "epochs": args.epochs,
+    }
     write_json(path, out)
     return out
 
@@ -267,19 +341,29 @@ def test_seed(d, args, work: Path, grid: dict, srch: dict, seed: int) -> dict:
     name, rule, energy = srch["chosen"], tuple(srch["rule"]), srch["energy"]
     run, res = train(f"{name}-s{seed}", search_cfg(grid, name, seed, args.epochs), d["train"], work)
     m = load_run(run)
-    out = {"seed": seed, "run": run.name, "settings": {k: getattr(m.cfg, k) for k in
-                                                       ("window", "hidden", "layers", "epochs", "weighting", "eos")},
-           "rule": list(rule)}
+    out = {
+        "seed": seed,
+        "run": run.name,
+        "settings": {k: getattr(m.cfg, k) for k in ("window", "hidden", "layers", "epochs", "weighting", "eos")},
+        "rule": list(rule),
+    }
     for label, kind in (("graded", energy), ("topg", "topg")):
         t0 = time.perf_counter()
         en = m.energies(d["test_normal"], kind)
         ea = m.energies(d["test_abnormal"], kind)
         score_s = time.perf_counter() - t0
         thr = rule_threshold(m.holdout_energies(kind), rule) if kind != "topg" else 0.0
-        out[label] = {"energy": kind, **figures(en, ea, thr), "train_seconds": res["seconds"],
-                      "sessions_per_s": (len(en) + len(ea)) / score_s}
-        print(f"[seq-hdfs] test seed {seed} {label}: "
-              f"{json.dumps({k: out[label][k] for k in ('fpr', 'recall', 'f1_deeplog', 'auroc')})}", flush=True)
+        out[label] = {
+            "energy": kind,
+            **figures(en, ea, thr),
+            "train_seconds": res["seconds"],
+            "sessions_per_s": (len(en) + len(ea)) / score_s,
+        }
+        print(
+            f"[seq-hdfs] test seed {seed} {label}: "
+            f"{json.dumps({k: out[label][k] for k in ('fpr', 'recall', 'f1_deeplog', 'auroc')})}",
+            flush=True,
+        )
     write_json(path, out)
     return out
 
@@ -302,8 +386,13 @@ def unlearning_validation(d, args, work: Path, grid: dict, srch: dict) -> dict:
     known = [patterns[i] for i in perm[:k]]
     known_set = set(known)
     unseen = [s for s in d["val_abnormal"] if s not in known_set]
-    out = {"seed": 0, "known_patterns": k, "distinct_patterns": len(patterns), "unseen_sessions": len(unseen),
-           "rows": []}
+    out = {
+        "seed": 0,
+        "known_patterns": k,
+        "distinct_patterns": len(patterns),
+        "unseen_sessions": len(unseen),
+        "rows": [],
+    }
     runs = [("without", None, work / f"{name}-s0")]
     for scale in MARGIN_SCALES:
         cfg = replace(search_cfg(grid, name, 0, args.epochs), margin=None, margin_scale=scale)
@@ -312,15 +401,24 @@ def unlearning_validation(d, args, work: Path, grid: dict, srch: dict) -> dict:
     for label, scale, run in runs:
         m = load_run(run)
         thr = rule_threshold(m.holdout_energies(energy), rule)
-        row = {"label": label, "margin_scale": scale, **figures(m.energies(d["val_normal"], energy),
-                                                               m.energies(unseen, energy), thr),
-               "normal_loss": final_loss(run), "margin": json.loads((run / "result.json").read_text()).get("margin"),
-               "train_seconds": json.loads((run / "result.json").read_text())["seconds"]}
+        row = {
+            "label": label,
+            "margin_scale": scale,
+            **figures(m.energies(d["val_normal"], energy), m.energies(unseen, energy), thr),
+            "normal_loss": final_loss(run),
+            "margin": json.loads((run / "result.json").read_text()).get("margin"),
+            "train_seconds": json.loads((run / "result.json").read_text())["seconds"],
+        }
         out["rows"].append(row)
-        print(f"[seq-hdfs] unlearning validation {label} x{scale}: recall {row['recall']:.4f} FPR {row['fpr']:.4f} "
-              f"F1 {row['f1_deeplog']:.4f}", flush=True)
-    best = max((r for r in out["rows"] if r["label"] == "with"),
-               key=lambda r: (round(r["f1_deeplog"], 6), r["recall"], -r["margin_scale"]))
+        print(
+            f"[seq-hdfs] unlearning validation {label} x{scale}: recall {row['recall']:.4f} FPR {row['fpr']:.4f} "
+            f"F1 {row['f1_deeplog']:.4f}",
+            flush=True,
+        )
+    best = max(
+        (r for r in out["rows"] if r["label"] == "with"),
+        key=lambda r: (round(r["f1_deeplog"], 6), r["recall"], -r["margin_scale"]),
+    )
     out["chosen_scale"] = best["margin_scale"]
     write_json(path, out)
     return out
@@ -337,11 +435,17 @@ def unlearning_seed(d, args, work: Path, grid: dict, srch: dict, uval: dict, see
     known = [patterns[i] for i in perm[:k]]
     known_set = set(known)
     unseen = [s for s in d["test_abnormal"] if s not in known_set]
-    out = {"seed": seed, "known_patterns": k, "distinct_patterns": len(patterns), "unseen_sessions": len(unseen),
-           "margin_scale": scale}
+    out = {
+        "seed": seed,
+        "known_patterns": k,
+        "distinct_patterns": len(patterns),
+        "unseen_sessions": len(unseen),
+        "margin_scale": scale,
+    }
     base = search_cfg(grid, name, seed, args.epochs)
-    with_run, res = train(f"unlearn-x{scale:g}-s{seed}", replace(base, margin=None, margin_scale=scale),
-                          d["train"], work, known)
+    with_run, res = train(
+        f"unlearn-x{scale:g}-s{seed}", replace(base, margin=None, margin_scale=scale), d["train"], work, known
+    )
     for label, run in (("without", work / f"{name}-s{seed}"), ("with", with_run)):
         m = load_run(run)
         en, ea = m.energies(d["test_normal"], energy), m.energies(unseen, energy)
@@ -350,8 +454,11 @@ def unlearning_seed(d, args, work: Path, grid: dict, srch: dict, uval: dict, see
     out["with"]["known_used"] = res.get("known_anomalies_used")
     out["with"]["margin"] = res.get("margin")
     out["with"]["train_seconds"] = res["seconds"]
-    print(f"[seq-hdfs] unlearning seed {seed}: recall on unseen patterns {out['without']['recall']:.4f} -> "
-          f"{out['with']['recall']:.4f}", flush=True)
+    print(
+        f"[seq-hdfs] unlearning seed {seed}: recall on unseen patterns {out['without']['recall']:.4f} -> "
+        f"{out['with']['recall']:.4f}",
+        flush=True,
+    )
     write_json(path, out)
     return out
 
@@ -359,8 +466,9 @@ def unlearning_seed(d, args, work: Path, grid: dict, srch: dict, uval: dict, see
 # --------------------------------------------------------------------------------------------------- feedback
 
 
-def feedback_stream(base_run: Path, run: Path, normal, abnormal, order_seed: int, energy: str, rule,
-                    settings: dict) -> dict:
+def feedback_stream(
+    base_run: Path, run: Path, normal, abnormal, order_seed: int, energy: str, rule, settings: dict
+) -> dict:
     """Score ``normal`` + ``abnormal`` in a seeded order in :data:`CHUNKS` chunks; after each chunk, feed its
     false positives and negatives back into ``run`` (a copy of ``base_run`` recalibrated at the operating point
     ``rule``) with ``update_run`` and ``UpdateSettings(**settings)``; the never-updated model scores at the same
@@ -404,14 +512,25 @@ def feedback_stream(base_run: Path, run: Path, normal, abnormal, order_seed: int
             "fpr_normal_never_fed": float((model.energies(never_fed, energy) > thr).mean()) if never_fed else None,
             "fpr_holdout": float((model.energies(held, energy) > thr).mean()),
             "fpr_all_normal": float((model.energies(normal, energy) > thr).mean()),
-            "recall": float((model.energies(abnormal, energy) > thr).mean())}
+            "recall": float((model.energies(abnormal, energy) > thr).mean()),
+        }
     later = rows[1:]
-    return {"threshold": thr, "rule": list(rule), "settings": settings, "chunks": rows, "update_seconds": t_upd,
-            "margin": json.loads((run / "updates" / "001" / "config.json").read_text())["margin"]
-            if (run / "updates" / "001").is_dir() else None,
-            "later": {k: {"fp": sum(r[k]["fp"] for r in later), "fn": sum(r[k]["fn"] for r in later)}
-                      for k in ("updated", "never")},
-            "never_fed_normal": len(never_fed), **before_after}
+    return {
+        "threshold": thr,
+        "rule": list(rule),
+        "settings": settings,
+        "chunks": rows,
+        "update_seconds": t_upd,
+        "margin": json.loads((run / "updates" / "001" / "config.json").read_text())["margin"]
+        if (run / "updates" / "001").is_dir()
+        else None,
+        "later": {
+            k: {"fp": sum(r[k]["fp"] for r in later), "fn": sum(r[k]["fn"] for r in later)}
+            for k in ("updated", "never")
+        },
+        "never_fed_normal": len(never_fed),
+        **before_after,
+    }
 
 
 def removed_share(f: dict) -> float | None:
@@ -433,15 +552,27 @@ def feedback_validation(d, args, work: Path, srch: dict) -> dict:
     rows = []
     for rule in FEEDBACK_RULES:
         for i, st in enumerate(FEEDBACK_GRID):
-            r = feedback_stream(work / f"{name}-s0", work / f"feedback-val-{i}", d["val_normal"], d["val_abnormal"],
-                                400, energy, rule, st)
+            r = feedback_stream(
+                work / f"{name}-s0",
+                work / f"feedback-val-{i}",
+                d["val_normal"],
+                d["val_abnormal"],
+                400,
+                energy,
+                rule,
+                st,
+            )
             rows.append(r)
-            print(f"[seq-hdfs] feedback validation {rule_name(rule)}, {settings_name(st)}: later "
-                  f"{json.dumps(r['later'])}", flush=True)
+            print(
+                f"[seq-hdfs] feedback validation {rule_name(rule)}, {settings_name(st)}: later "
+                f"{json.dumps(r['later'])}",
+                flush=True,
+            )
     at = [r for r in rows if tuple(r["rule"]) == FEEDBACK_RULE]
     ok = [r for r in at if r["later"]["updated"]["fn"] <= r["later"]["never"]["fn"]] or at
-    best = max(ok, key=lambda r: (-(r["later"]["updated"]["fp"]), -r["later"]["updated"]["fn"],
-                                  -r["after"]["fpr_holdout"]))
+    best = max(
+        ok, key=lambda r: (-(r["later"]["updated"]["fp"]), -r["later"]["updated"]["fn"], -r["after"]["fpr_holdout"])
+    )
     out = {"rows": rows, "chosen": best["settings"], "rule": list(FEEDBACK_RULE)}
     write_json(path, out)
     return out
@@ -452,9 +583,19 @@ def feedback_seed(d, args, work: Path, srch: dict, fval: dict, seed: int) -> dic
     if path.is_file():
         return json.loads(path.read_text())
     name, energy = srch["chosen"], srch["energy"]
-    out = {"seed": seed, **feedback_stream(work / f"{name}-s{seed}", work / f"feedback-s{seed}", d["test_normal"],
-                                           d["test_abnormal"], 200 + seed, energy, tuple(fval["rule"]),
-                                           fval["chosen"])}
+    out = {
+        "seed": seed,
+        **feedback_stream(
+            work / f"{name}-s{seed}",
+            work / f"feedback-s{seed}",
+            d["test_normal"],
+            d["test_abnormal"],
+            200 + seed,
+            energy,
+            tuple(fval["rule"]),
+            fval["chosen"],
+        ),
+    }
     print(f"[seq-hdfs] feedback seed {seed}: later {json.dumps(out['later'])}", flush=True)
     write_json(path, out)
     return out
@@ -474,43 +615,67 @@ def ms(xs, fmt="{:.4f}") -> str:
 
 def _grid_lines(val: dict) -> list[str]:
     ch = val["chosen"]
-    lines = [f"**1. Grid** (validation, seed 0, {val['epochs']} epochs): graded energy `{ch['energy']}`, pair "
-             f"weighting `{ch['weighting']}`, end-of-session prediction {'on' if ch['eos'] else 'off'} chosen; "
-             f"top-g best with weighting `{val['chosen_topg']['weighting']}`, end of session "
-             f"{'on' if val['chosen_topg']['eos'] else 'off'}. Thresholds here at a false-positive rate on the "
-             "run's 437 held-out sessions (0.001 and 0.005 are its largest and third largest energies).", "",
-             "| validation | energy | calib. FPR | val FPR | val recall | F1 (DeepLog ratio) | AUROC |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"**1. Grid** (validation, seed 0, {val['epochs']} epochs): graded energy `{ch['energy']}`, pair "
+        f"weighting `{ch['weighting']}`, end-of-session prediction {'on' if ch['eos'] else 'off'} chosen; "
+        f"top-g best with weighting `{val['chosen_topg']['weighting']}`, end of session "
+        f"{'on' if val['chosen_topg']['eos'] else 'off'}. Thresholds here at a false-positive rate on the "
+        "run's 437 held-out sessions (0.001 and 0.005 are its largest and third largest energies).",
+        "",
+        "| validation | energy | calib. FPR | val FPR | val recall | F1 (DeepLog ratio) | AUROC |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in val["rows"]:
-        lines.append(f"| {r['weighting']}, eos {'on' if r['eos'] else 'off'} | {r['energy']} | "
-                     f"{r['fpr_target'] if r['fpr_target'] is not None else 'rule'} | {r['fpr']:.4f} | "
-                     f"{r['recall']:.4f} | {r['f1_deeplog']:.4f} | {r['auroc']:.5f} |")
+        lines.append(
+            f"| {r['weighting']}, eos {'on' if r['eos'] else 'off'} | {r['energy']} | "
+            f"{r['fpr_target'] if r['fpr_target'] is not None else 'rule'} | {r['fpr']:.4f} | "
+            f"{r['recall']:.4f} | {r['f1_deeplog']:.4f} | {r['auroc']:.5f} |"
+        )
     return lines + [""]
 
 
 def _search_lines(srch: dict) -> list[str]:
     cf = srch["configs"]
     n = cf[srch["chosen"]]["best"]["n_normal"]
-    lines = [f"**2. Search** (validation, seeds 0-2): the model and the threshold rule, scored by F1 at DeepLog's "
-             f"ratio cross-fitted on validation data ({n:,} normal-session judgements: each run's 437 held-out "
-             "and the 486 validation normal sessions, each set calibrating the rule for the other, and the 1,684 "
-             "validation abnormal sessions). A rule is `scale x` the energy the held-out normal sessions leave a "
-             "false-positive rate above (`SeqConfig(fpr=..., threshold_scale=...)`).", "",
-             "| model | training s (3 seeds) | val AUROC | best rule | val FP / normal | val FPR | val recall "
-             "| F1 (DeepLog ratio) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"**2. Search** (validation, seeds 0-2): the model and the threshold rule, scored by F1 at DeepLog's "
+        f"ratio cross-fitted on validation data ({n:,} normal-session judgements: each run's 437 held-out "
+        "and the 486 validation normal sessions, each set calibrating the rule for the other, and the 1,684 "
+        "validation abnormal sessions). A rule is `scale x` the energy the held-out normal sessions leave a "
+        "false-positive rate above (`SeqConfig(fpr=..., threshold_scale=...)`).",
+        "",
+        "| model | training s (3 seeds) | val AUROC | best rule | val FP / normal | val FPR | val recall "
+        "| F1 (DeepLog ratio) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, c in cf.items():
         b = c["best"]
         desc = ", ".join(f"{k} {v}" for k, v in c["settings"].items()) or "the grid's model"
-        mark = (" (**chosen**)" if name == srch["chosen"] else "" if c.get("eligible", True)
-                else " (not eligible: over the time budget)")
-        lines.append(f"| `{name}`: {desc}{mark} | {ms([i['train_seconds'] for i in c['seeds']], '{:.0f}')} | "
-                     f"{ms([i['auroc_val'] for i in c['seeds']], '{:.5f}')} | "
-                     f"{rule_name((b['fpr_target'], b['scale']))} | {b['false_positives']} / {b['n_normal']} | "
-                     f"{b['fpr']:.4f} | {b['recall']:.4f} | {b['f1_deeplog']:.4f} |")
+        mark = (
+            " (**chosen**)"
+            if name == srch["chosen"]
+            else ""
+            if c.get("eligible", True)
+            else " (not eligible: over the time budget)"
+        )
+        lines.append(
+            f"| `{name}`: {desc}{mark} | {ms([i['train_seconds'] for i in c['seeds']], '{:.0f}')} | "
+            f"{ms([i['auroc_val'] for i in c['seeds']], '{:.5f}')} | "
+            f"{rule_name((b['fpr_target'], b['scale']))} | {b['false_positives']} / {b['n_normal']} | "
+            f"{b['fpr']:.4f} | {b['recall']:.4f} | {b['f1_deeplog']:.4f} |"
+        )
     ch = cf[srch["chosen"]]
-    lines += ["", "The chosen model's rules (cross-fitted, validation): "
-              + "; ".join(f"{rule_name((r['fpr_target'], r['scale']))}: FP {r['false_positives']}, recall "
-                          f"{r['recall']:.3f}, F1 {r['f1_deeplog']:.3f}" for r in ch["rules"]) + ".", ""]
+    lines += [
+        "",
+        "The chosen model's rules (cross-fitted, validation): "
+        + "; ".join(
+            f"{rule_name((r['fpr_target'], r['scale']))}: FP {r['false_positives']}, recall "
+            f"{r['recall']:.3f}, F1 {r['f1_deeplog']:.3f}"
+            for r in ch["rules"]
+        )
+        + ".",
+        "",
+    ]
     return lines
 
 
@@ -521,22 +686,28 @@ def report(args) -> None:
     unl = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("unlearning-s*.json"))]
     fb = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("feedback-s*.json"))]
     n = len(SEEDS)  # the protocol's seeds, whatever one invocation ran
-    partial = (val is None or srch is None or uval is None or fval is None or len(tests) < n or len(unl) < n
-               or len(fb) < n)
-    lines = ["## Log anomaly detection on HDFS (`ebgan seq`)" + (" — PARTIAL" if partial else ""), "",
-             header(), ""]
+    partial = (
+        val is None or srch is None or uval is None or fval is None or len(tests) < n or len(unl) < n or len(fb) < n
+    )
+    lines = ["## Log anomaly detection on HDFS (`ebgan seq`)" + (" — PARTIAL" if partial else ""), "", header(), ""]
     if partial:
-        lines += [f"**PARTIAL**: {len(tests)}/{n} test seeds, {len(unl)}/{n} unlearning seeds, {len(fb)}/{n} "
-                  f"feedback seeds finished; the rest was not run in the time available.", ""]
-    lines += ["DeepLog's HDFS split (`../shared/data/hdfs/`): 4,855 normal training sessions (a seeded 10% kept for "
-              "validation, never trained on), 16,838 abnormal (a seeded 10% kept for validation, excluded below), "
-              "6,000 normal test sessions standing in for DeepLog's 553,366. F1 at DeepLog's ratio: precision = TP / "
-              "(TP + FPR x 553,366), TP = recall x 16,838: one false positive among the 6,000 normal test sessions "
-              "weighs as 92 at DeepLog's scale. Models: DeepLog's next-key LSTM (window 10, 2 layers of 64 units "
-              f"unless the search says otherwise), {args.epochs} epochs over the distinct next-key pairs, batch 256, "
-              "Adam 0.001, one CPU thread, 10% of the training sessions held out to calibrate the threshold; top-g "
-              "is DeepLog's rule (g = 9, any miss flags). Every choice was made on validation data; the test "
-              "sessions were scored once, at the end.", ""]
+        lines += [
+            f"**PARTIAL**: {len(tests)}/{n} test seeds, {len(unl)}/{n} unlearning seeds, {len(fb)}/{n} "
+            f"feedback seeds finished; the rest was not run in the time available.",
+            "",
+        ]
+    lines += [
+        "DeepLog's HDFS split (`../shared/data/hdfs/`): 4,855 normal training sessions (a seeded 10% kept for "
+        "validation, never trained on), 16,838 abnormal (a seeded 10% kept for validation, excluded below), "
+        "6,000 normal test sessions standing in for DeepLog's 553,366. F1 at DeepLog's ratio: precision = TP / "
+        "(TP + FPR x 553,366), TP = recall x 16,838: one false positive among the 6,000 normal test sessions "
+        "weighs as 92 at DeepLog's scale. Models: DeepLog's next-key LSTM (window 10, 2 layers of 64 units "
+        f"unless the search says otherwise), {args.epochs} epochs over the distinct next-key pairs, batch 256, "
+        "Adam 0.001, one CPU thread, 10% of the training sessions held out to calibrate the threshold; top-g "
+        "is DeepLog's rule (g = 9, any miss flags). Every choice was made on validation data; the test "
+        "sessions were scored once, at the end.",
+        "",
+    ]
     if val is not None:
         lines += _grid_lines(val)
     if srch is not None:
@@ -544,109 +715,164 @@ def report(args) -> None:
     if tests:
         rule = tuple(tests[0]["rule"])
         st = tests[0]["settings"]
-        lines += [f"**3. Test** ({len(tests)} seed{'s' if len(tests) != 1 else ''}: "
-                  f"{', '.join(str(t['seed']) for t in tests)}; mean +- std; model `{tests[0]['run'].rsplit('-s', 1)[0]}`: "
-                  f"window {st['window']}, {st['layers']} layers of {st['hidden']}, {st['epochs']} epochs; graded "
-                  f"threshold: {rule_name(rule)} on each run's held-out sessions):", "",
-                  "| energy | FPR (normal test) | detection rate | AUROC | precision (DeepLog ratio) | F1 (DeepLog ratio) |",
-                  "|---|---|---|---|---|---|",
-                  f"| DeepLog (published, top-g) | 833 / 553,366 = 0.0015 | {DEEPLOG['recall']} | - | "
-                  f"{DEEPLOG['precision']} | {DEEPLOG['f1']} |"]
+        lines += [
+            f"**3. Test** ({len(tests)} seed{'s' if len(tests) != 1 else ''}: "
+            f"{', '.join(str(t['seed']) for t in tests)}; mean +- std; model `{tests[0]['run'].rsplit('-s', 1)[0]}`: "
+            f"window {st['window']}, {st['layers']} layers of {st['hidden']}, {st['epochs']} epochs; graded "
+            f"threshold: {rule_name(rule)} on each run's held-out sessions):",
+            "",
+            "| energy | FPR (normal test) | detection rate | AUROC | precision (DeepLog ratio) | F1 (DeepLog ratio) |",
+            "|---|---|---|---|---|---|",
+            f"| DeepLog (published, top-g) | 833 / 553,366 = 0.0015 | {DEEPLOG['recall']} | - | "
+            f"{DEEPLOG['precision']} | {DEEPLOG['f1']} |",
+        ]
         for label in ("topg", "graded"):
             rs = [t[label] for t in tests]
-            lines.append(f"| {rs[0]['energy']} ({'DeepLog rule' if label == 'topg' else 'graded'}) | "
-                         f"{ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
-                         f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['precision_deeplog'] for r in rs])} | "
-                         f"{ms([r['f1_deeplog'] for r in rs])} |")
+            lines.append(
+                f"| {rs[0]['energy']} ({'DeepLog rule' if label == 'topg' else 'graded'}) | "
+                f"{ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
+                f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['precision_deeplog'] for r in rs])} | "
+                f"{ms([r['f1_deeplog'] for r in rs])} |"
+            )
         g = [t["graded"] for t in tests]
-        lines += ["", "Per seed (graded): " + "; ".join(
-            f"seed {t['seed']}: threshold {t['graded']['threshold']:.3f}, {t['graded']['false_positives']} false "
-            f"positives, detection {t['graded']['recall']:.4f}, F1 {t['graded']['f1_deeplog']:.4f}" for t in tests)
-            + ".", "",
+        lines += [
+            "",
+            "Per seed (graded): "
+            + "; ".join(
+                f"seed {t['seed']}: threshold {t['graded']['threshold']:.3f}, {t['graded']['false_positives']} false "
+                f"positives, detection {t['graded']['recall']:.4f}, F1 {t['graded']['f1_deeplog']:.4f}"
+                for t in tests
+            )
+            + ".",
+            "",
             f"Goals: F1 >= 0.97 at DeepLog's ratio with the graded energy: {ms([r['f1_deeplog'] for r in g])} "
             f"(**{'met' if min(r['f1_deeplog'] for r in g) >= 0.97 else 'not met'}** on every seed); AUROC >= 0.995: "
             f"{ms([r['auroc'] for r in g], '{:.5f}')} "
-            f"(**{'met' if min(r['auroc'] for r in g) >= 0.995 else 'not met'}**).", "",
+            f"(**{'met' if min(r['auroc'] for r in g) >= 0.995 else 'not met'}**).",
+            "",
             f"Speed (one busy CPU thread): training {ms([r['train_seconds'] for r in g], '{:.0f}')} s; scoring "
             f"{ms([r['sessions_per_s'] for r in g], '{:.0f}')} sessions/s (repeated sessions and next-key pairs "
-            "are computed once).", ""]
+            "are computed once).",
+            "",
+        ]
     if uval is not None:
-        lines += [f"**4. Unlearning at training time.** Known anomalies pushed to `margin_scale x` the threshold "
-                  f"(recomputed each epoch on the held-out sessions) through their novel positions. Validation "
-                  f"(seed 0): {uval['known_patterns']} of {uval['distinct_patterns']} distinct validation abnormal "
-                  f"patterns known, figures on the other {uval['unseen_sessions']:,} validation abnormal sessions "
-                  "and the 486 validation normal ones:", "",
-                  "| validation | margin (nats, last epoch) | final normal loss | val FPR | detection (unseen) | AUROC "
-                  "| F1 (DeepLog ratio) |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**4. Unlearning at training time.** Known anomalies pushed to `margin_scale x` the threshold "
+            f"(recomputed each epoch on the held-out sessions) through their novel positions. Validation "
+            f"(seed 0): {uval['known_patterns']} of {uval['distinct_patterns']} distinct validation abnormal "
+            f"patterns known, figures on the other {uval['unseen_sessions']:,} validation abnormal sessions "
+            "and the 486 validation normal ones:",
+            "",
+            "| validation | margin (nats, last epoch) | final normal loss | val FPR | detection (unseen) | AUROC "
+            "| F1 (DeepLog ratio) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in uval["rows"]:
             lab = "without" if r["label"] == "without" else f"with, `margin_scale` {r['margin_scale']:g}"
             mg = f"{r['margin']:.2f}" if r.get("margin") is not None else "-"
-            lines.append(f"| {lab} | {mg} | {r['normal_loss']:.3f} | {r['fpr']:.4f} | {r['recall']:.4f} | "
-                         f"{r['auroc']:.5f} | {r['f1_deeplog']:.4f} |")
+            lines.append(
+                f"| {lab} | {mg} | {r['normal_loss']:.3f} | {r['fpr']:.4f} | {r['recall']:.4f} | "
+                f"{r['auroc']:.5f} | {r['f1_deeplog']:.4f} |"
+            )
         lines += ["", f"Chosen: `margin_scale` {uval['chosen_scale']:g}.", ""]
     if unl:
-        lines += [f"Test ({len(unl)} seed{'s' if len(unl) != 1 else ''}): {unl[0]['known_patterns']} of "
-                  f"{unl[0]['distinct_patterns']} distinct abnormal test patterns known (seeded 1%), `margin_scale` "
-                  f"{unl[0]['margin_scale']:g}; figures on the ~{unl[0]['unseen_sessions']:,} abnormal sessions whose "
-                  "pattern was not known:", "",
-                  "| | margin (nats) | final normal loss | FPR (normal test) | detection rate (unseen patterns) | AUROC "
-                  "| F1 (DeepLog ratio) |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"Test ({len(unl)} seed{'s' if len(unl) != 1 else ''}): {unl[0]['known_patterns']} of "
+            f"{unl[0]['distinct_patterns']} distinct abnormal test patterns known (seeded 1%), `margin_scale` "
+            f"{unl[0]['margin_scale']:g}; figures on the ~{unl[0]['unseen_sessions']:,} abnormal sessions whose "
+            "pattern was not known:",
+            "",
+            "| | margin (nats) | final normal loss | FPR (normal test) | detection rate (unseen patterns) | AUROC "
+            "| F1 (DeepLog ratio) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for label in ("without", "with"):
             rs = [u[label] for u in unl]
             mg = ms([r.get("margin") for r in rs], "{:.2f}")
-            lines.append(f"| {label} | {mg} | {ms([r['normal_loss'] for r in rs], '{:.3f}')} | "
-                         f"{ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
-                         f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['f1_deeplog'] for r in rs])} |")
+            lines.append(
+                f"| {label} | {mg} | {ms([r['normal_loss'] for r in rs], '{:.3f}')} | "
+                f"{ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
+                f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['f1_deeplog'] for r in rs])} |"
+            )
         lines.append("")
     if fval is not None:
-        lines += [f"**5. Feedback.** The stream in a seeded order in {CHUNKS} chunks; each chunk's false positives "
-                  "and negatives fed back after it is scored (`update_run`, L2 guard 1, false negatives pushed to "
-                  "`margin_scale x` the threshold); the threshold at the operating point "
-                  f"{rule_name(tuple(fval['rule']))} on each run's held-out sessions (`recalibrate`), where the "
-                  "never-updated model has false positives to remove. Validation (seed 0, the 486 validation normal "
-                  "and 1,684 abnormal sessions), later chunks (2-10):", "",
-                  "| validation: operating point | update | FP never updated | FP updated | FN never | FN updated "
-                  "| FPR held-out after |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**5. Feedback.** The stream in a seeded order in {CHUNKS} chunks; each chunk's false positives "
+            "and negatives fed back after it is scored (`update_run`, L2 guard 1, false negatives pushed to "
+            "`margin_scale x` the threshold); the threshold at the operating point "
+            f"{rule_name(tuple(fval['rule']))} on each run's held-out sessions (`recalibrate`), where the "
+            "never-updated model has false positives to remove. Validation (seed 0, the 486 validation normal "
+            "and 1,684 abnormal sessions), later chunks (2-10):",
+            "",
+            "| validation: operating point | update | FP never updated | FP updated | FN never | FN updated "
+            "| FPR held-out after |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in fval["rows"]:
-            lines.append(f"| {rule_name(tuple(r['rule']))} | {settings_name(r['settings'])} | "
-                         f"{r['later']['never']['fp']} | {r['later']['updated']['fp']} | {r['later']['never']['fn']} "
-                         f"| {r['later']['updated']['fn']} | {r['after']['fpr_holdout']:.4f} |")
-        lines += ["", f"Chosen: {settings_name(fval['chosen'])} (the fewest later false positives at the operating "
-                  "point without more false negatives).", ""]
+            lines.append(
+                f"| {rule_name(tuple(r['rule']))} | {settings_name(r['settings'])} | "
+                f"{r['later']['never']['fp']} | {r['later']['updated']['fp']} | {r['later']['never']['fn']} "
+                f"| {r['later']['updated']['fn']} | {r['after']['fpr_holdout']:.4f} |"
+            )
+        lines += [
+            "",
+            f"Chosen: {settings_name(fval['chosen'])} (the fewest later false positives at the operating "
+            "point without more false negatives).",
+            "",
+        ]
     if fb:
-        lines += [f"Test ({len(fb)} seed{'s' if len(fb) != 1 else ''}; 6,000 normal and ~15,150 abnormal sessions; "
-                  f"threshold {ms([f['threshold'] for f in fb], '{:.3f}')}), later chunks (2-10), mean +- std:", "",
-                  "| | false positives | false negatives |", "|---|---|---|"]
+        lines += [
+            f"Test ({len(fb)} seed{'s' if len(fb) != 1 else ''}; 6,000 normal and ~15,150 abnormal sessions; "
+            f"threshold {ms([f['threshold'] for f in fb], '{:.3f}')}), later chunks (2-10), mean +- std:",
+            "",
+            "| | false positives | false negatives |",
+            "|---|---|---|",
+        ]
         for label in ("never", "updated"):
-            lines.append(f"| {'never updated' if label == 'never' else 'updated after each chunk'} | "
-                         f"{ms([f['later'][label]['fp'] for f in fb], '{:.1f}')} | "
-                         f"{ms([f['later'][label]['fn'] for f in fb], '{:.1f}')} |")
+            lines.append(
+                f"| {'never updated' if label == 'never' else 'updated after each chunk'} | "
+                f"{ms([f['later'][label]['fp'] for f in fb], '{:.1f}')} | "
+                f"{ms([f['later'][label]['fn'] for f in fb], '{:.1f}')} |"
+            )
         removed = [removed_share(f) for f in fb]
         fn_ok = all(f["later"]["updated"]["fn"] <= f["later"]["never"]["fn"] for f in fb)
         met = fn_ok and all(r is not None and r >= 0.5 for r in removed)
-        lines += ["", f"Share of the later chunks' false positives removed: {ms(removed, '{:.2f}')} (per seed "
-                  f"{', '.join('-' if r is None else f'{r:.2f}' for r in removed)}); false negatives "
-                  f"{'not raised' if fn_ok else 'RAISED'} on every seed. Goal (at least half removed, false "
-                  f"negatives not raised): **{'met' if met else 'not met'}**.", "",
-                  "Forgetting (threshold fixed; before -> after the last update): FPR on the normal test sessions "
-                  f"never fed back {ms([f['before']['fpr_normal_never_fed'] for f in fb], '{:.5f}')} -> "
-                  f"{ms([f['after']['fpr_normal_never_fed'] for f in fb], '{:.5f}')}; on the held-out normal "
-                  f"sessions {ms([f['before']['fpr_holdout'] for f in fb], '{:.5f}')} -> "
-                  f"{ms([f['after']['fpr_holdout'] for f in fb], '{:.5f}')}; detection rate on all abnormal test "
-                  f"sessions {ms([f['before']['recall'] for f in fb])} -> {ms([f['after']['recall'] for f in fb])}; "
-                  f"update time {ms([f['update_seconds'] for f in fb], '{:.0f}')} s for the {CHUNKS} updates.", ""]
+        lines += [
+            "",
+            f"Share of the later chunks' false positives removed: {ms(removed, '{:.2f}')} (per seed "
+            f"{', '.join('-' if r is None else f'{r:.2f}' for r in removed)}); false negatives "
+            f"{'not raised' if fn_ok else 'RAISED'} on every seed. Goal (at least half removed, false "
+            f"negatives not raised): **{'met' if met else 'not met'}**.",
+            "",
+            "Forgetting (threshold fixed; before -> after the last update): FPR on the normal test sessions "
+            f"never fed back {ms([f['before']['fpr_normal_never_fed'] for f in fb], '{:.5f}')} -> "
+            f"{ms([f['after']['fpr_normal_never_fed'] for f in fb], '{:.5f}')}; on the held-out normal "
+            f"sessions {ms([f['before']['fpr_holdout'] for f in fb], '{:.5f}')} -> "
+            f"{ms([f['after']['fpr_holdout'] for f in fb], '{:.5f}')}; detection rate on all abnormal test "
+            f"sessions {ms([f['before']['recall'] for f in fb])} -> {ms([f['after']['recall'] for f in fb])}; "
+            f"update time {ms([f['update_seconds'] for f in fb], '{:.0f}')} s for the {CHUNKS} updates.",
+            "",
+        ]
     if not partial:
         grid_s = sum({(r["weighting"], r["eos"]): r["train_seconds"] for r in val["rows"]}.values())
-        search_s = sum(i["train_seconds"] for c in srch["configs"].values() if c.get("eligible", True)
-                       for i in c["seeds"])
-        unl_s = (sum(r["train_seconds"] for r in uval["rows"] if r["label"] == "with")
-                 + sum(u["with"]["train_seconds"] for u in unl))
+        search_s = sum(
+            i["train_seconds"] for c in srch["configs"].values() if c.get("eligible", True) for i in c["seeds"]
+        )
+        unl_s = sum(r["train_seconds"] for r in uval["rows"] if r["label"] == "with") + sum(
+            u["with"]["train_seconds"] for u in unl
+        )
         fb_s = sum(r["update_seconds"] for r in fval["rows"]) + sum(f["update_seconds"] for f in fb)
-        lines += [f"Budget (one busy CPU thread; training and update time as recorded, scoring not counted): grid "
-                  f"{grid_s / 60:.0f} min, search {search_s / 60:.0f} min (the models not eligible: "
-                  f"{sum(i['train_seconds'] for c in srch['configs'].values() if not c.get('eligible', True) for i in c['seeds']) / 60:.0f} "
-                  f"min more), unlearning {unl_s / 60:.0f} min, feedback updates {fb_s / 60:.0f} min: "
-                  f"{(grid_s + search_s + unl_s + fb_s) / 60:.0f} min in all.", ""]
+        ineligible_s = sum(
+            i["train_seconds"] for c in srch["configs"].values() if not c.get("eligible", True) for i in c["seeds"]
+        )
+        lines += [
+            f"Budget (one busy CPU thread; training and update time as recorded, scoring not counted): grid "
+            f"{grid_s / 60:.0f} min, search {search_s / 60:.0f} min (the models not eligible: "
+            f"{ineligible_s / 60:.0f} "
+            f"min more), unlearning {unl_s / 60:.0f} min, feedback updates {fb_s / 60:.0f} min: "
+            f"{(grid_s + search_s + unl_s + fb_s) / 60:.0f} min in all.",
+            "",
+        ]
     write_section("seq_hdfs", "\n".join(lines))
 
 
@@ -657,11 +883,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--work", default="runs/seq-hdfs", help="run folders (default runs/seq-hdfs, not committed)")
-    ap.add_argument("--grid", choices=sorted(GRIDS), default="eos", help="validation grid (default eos: both "
-                    "weightings with the end of session predicted; full: also without, DeepLog's model)")
+    ap.add_argument(
+        "--grid",
+        choices=sorted(GRIDS),
+        default="eos",
+        help="validation grid (default eos: both "
+        "weightings with the end of session predicted; full: also without, DeepLog's model)",
+    )
     ap.add_argument("--only", choices=STAGES, default=None, help="run up to this stage only")
-    ap.add_argument("--extra", action="store_true", help="also measure SEARCH_EXTRA's models (reported, not "
-                    "eligible: over the time budget)")
+    ap.add_argument(
+        "--extra",
+        action="store_true",
+        help="also measure SEARCH_EXTRA's models (reported, not eligible: over the time budget)",
+    )
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -18,10 +18,9 @@ import argparse
 import time
 
 import torch
+from _report import ROOT, header, matmul_peak, median, write_record, write_section
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
-
-from _report import ROOT, header, matmul_peak, median, write_record, write_section
 
 from ebgan import losses
 from ebgan.config import apply_overrides, from_preset, resolve
@@ -87,9 +86,13 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--blocks", type=int, default=7)
     ap.add_argument("--steps-per-block", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads for both loops (1 by default: on a shared 2-core machine two threads "
-                         "stall on OpenMP barriers whenever another process holds a core)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both loops (1 by default: on a shared 2-core machine two threads "
+        "stall on OpenMP barriers whenever another process holds a core)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,8 +101,10 @@ def main() -> None:
     variants = {"ebgan, amp=none (fp32)": {"amp": "none"}, "ebgan, preset as shipped (amp=auto)": {}}
     cfg = resolve(from_preset("mnist"))
     ref = ReferenceLoop(cfg, images)
-    ours = {name: Trainer(resolve(apply_overrides(cfg, o)), Dataset("mnist", "image", images, labels))
-            for name, o in variants.items()}
+    ours = {
+        name: Trainer(resolve(apply_overrides(cfg, o)), Dataset("mnist", "image", images, labels))
+        for name, o in variants.items()
+    }
     b = cfg.batch_size
     variants_amp = {k: t.amp for k, t in ours.items()}
     for _ in range(5):  # warm-up
@@ -117,30 +122,42 @@ def main() -> None:
     flops_ref = step_flops(ref.step)
     flops_ours = {k: step_flops(t.train_step) for k, t in ours.items()}
     base = median(rates["reference"])
-    rows = ["| loop | images/s (median of blocks) | speed-up vs reference | GFLOP per step | achieved GFLOP/s |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| loop | images/s (median of blocks) | speed-up vs reference | GFLOP per step | achieved GFLOP/s |",
+        "|---|---|---|---|---|",
+    ]
     for name in rates:
         r = median(rates[name])
         fl = flops_ref if name == "reference" else flops_ours[name]
         rows.append(f"| {name} | {r:.0f} | {r / base:.2f}x | {fl / 1e9:.3f} | {fl * r / b / 1e9:.1f} |")
     body = (
-        "## Training speed: `mnist` preset vs a plain reference loop\n\n" + header() +
-        f"- amp=auto resolved to {variants_amp['ebgan, preset as shipped (amp=auto)']} on this machine\n"
-        f"- {args.threads} thread(s), batch {b}, {args.blocks} alternating blocks of {args.steps_per_block} steps per loop; "
+        "## Training speed: `mnist` preset vs a plain reference loop\n\n"
+        + header()
+        + f"- amp=auto resolved to {variants_amp['ebgan, preset as shipped (amp=auto)']} on this machine\n"
+        f"- {args.threads} thread(s), batch {b}, {args.blocks} alternating blocks of {args.steps_per_block} steps "
+        "per loop; "
         f"fp32 matmul peak measured in this run: {peak:.0f} GFLOP/s (2048x2048)\n\n" + "\n".join(rows) + "\n\n"
         "The reference: DataLoader with per-item conversion, separate real/fake D passes, a second G forward "
         "for the G step, D weight gradients in the G step, default (foreach) Adam. Ours: one uint8 tensor "
         "indexed per batch, one D pass over real+fake, the D step's fake reused by the G step, D frozen in the "
-        "G step, fused Adam.\n")
+        "G step, fused Adam.\n"
+    )
     print(body)
     if not args.no_write:
-        write_record("speed", {"images_per_s": {k: median(v) for k, v in rates.items()},
-                               "speedup_vs_reference": {k: median(v) / base for k, v in rates.items()},
-                               "gflop_per_step": {"reference": flops_ref / 1e9,
-                                                  **{k: f / 1e9 for k, f in flops_ours.items()}},
-                               "matmul_peak_gflops": peak},
-                     threads=args.threads, batch=b, blocks=args.blocks, steps_per_block=args.steps_per_block,
-                     amp={k: str(v) for k, v in variants_amp.items()})
+        write_record(
+            "speed",
+            {
+                "images_per_s": {k: median(v) for k, v in rates.items()},
+                "speedup_vs_reference": {k: median(v) / base for k, v in rates.items()},
+                "gflop_per_step": {"reference": flops_ref / 1e9, **{k: f / 1e9 for k, f in flops_ours.items()}},
+                "matmul_peak_gflops": peak,
+            },
+            threads=args.threads,
+            batch=b,
+            blocks=args.blocks,
+            steps_per_block=args.steps_per_block,
+            amp={k: str(v) for k, v in variants_amp.items()},
+        )
         write_section("speed", body)
 
 

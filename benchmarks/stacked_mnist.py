@@ -40,15 +40,39 @@ def one(loss: str, seed: int, steps: int, threads: int, sets: list[str], data_ro
     scores_path = run / "scores.json"
     if not (scores_path.exists() and finished(run, steps)):
         extra = [a for s in sets for a in ("--set", s)]
-        run_ebgan("train", "--preset", "stacked-mnist", "--loss", loss, "--seed", str(seed), "--steps", str(steps),
-                  *extra, "--set", f"num_threads={threads}", "--data-root", data_root, "--out", str(run),
-                  "--resume", "--no-progress")
+        run_ebgan(
+            "train",
+            "--preset",
+            "stacked-mnist",
+            "--loss",
+            loss,
+            "--seed",
+            str(seed),
+            "--steps",
+            str(steps),
+            *extra,
+            "--set",
+            f"num_threads={threads}",
+            "--data-root",
+            data_root,
+            "--out",
+            str(run),
+            "--resume",
+            "--no-progress",
+        )
         out = run_ebgan("eval", str(run), "--against", "stacked-mnist", "--data-root", data_root)
         scores_path.write_text(out.strip().splitlines()[-1] + "\n")
     scores = json.loads(scores_path.read_text())
     seconds = max(r.get("time", 0.0) for r in metrics_rows(run))
-    return {"loss": loss, "seed": seed, "steps": steps, "modes": scores["modes"], "kl": scores["kl"],
-            "minutes": seconds / 60, "run": run}
+    return {
+        "loss": loss,
+        "seed": seed,
+        "steps": steps,
+        "modes": scores["modes"],
+        "kl": scores["kl"],
+        "minutes": seconds / 60,
+        "run": run,
+    }
 
 
 def main() -> None:
@@ -57,8 +81,13 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--steps", type=int, default=PRESETS["stacked-mnist"]["steps"])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a change to the preset for every run (its own run folders and report section)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a change to the preset for every run (its own run folders and report section)",
+    )
     ap.add_argument("--report-only", action="store_true", help="train nothing: report the finished runs")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -76,17 +105,25 @@ def main() -> None:
     if not results:
         sys.exit("no finished runs to report")
     changes = f" with `{' '.join('--set ' + s for s in args.set)}`" if args.set else ""
-    lines = [header().rstrip(),
-             f"- `stacked-mnist` preset{changes}: {args.steps} generator steps, batch 64, {args.threads} thread(s) per "
-             "run; training minutes beside other jobs; samples in `benchmarks/results/stacked-mnist/*/samples.png`",
-             f"- published: {PUBLISHED}", "",
-             "| loss | seed | steps | modes (of 1000) | KL | train min |", "|---|---|---|---|---|---|"]
+    lines = [
+        header().rstrip(),
+        f"- `stacked-mnist` preset{changes}: {args.steps} generator steps, batch 64, {args.threads} thread(s) per "
+        "run; training minutes beside other jobs; samples in `benchmarks/results/stacked-mnist/*/samples.png`",
+        f"- published: {PUBLISHED}",
+        "",
+        "| loss | seed | steps | modes (of 1000) | KL | train min |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['loss']} | {r['seed']} | {r['steps']} | {r['modes']} | {r['kl']:.3f} | {r['minutes']:.1f} |")
+        lines.append(
+            f"| {r['loss']} | {r['seed']} | {r['steps']} | {r['modes']} | {r['kl']:.3f} | {r['minutes']:.1f} |"
+        )
     for loss in dict.fromkeys(r["loss"] for r in results):
         rs = [r for r in results if r["loss"] == loss]
-        lines.append(f"| {loss} | **median** ({len(rs)}) | | {statistics.median(r['modes'] for r in rs):g} | "
-                     f"{statistics.median(r['kl'] for r in rs):.3f} | |")
+        lines.append(
+            f"| {loss} | **median** ({len(rs)}) | | {statistics.median(r['modes'] for r in rs):g} | "
+            f"{statistics.median(r['kl'] for r in rs):.3f} | |"
+        )
     body = "\n".join(lines) + "\n"
     print(body)
     if not args.no_write:

@@ -41,11 +41,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
         for i in range(args.images):
-            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(Path(tmp) / f"{i:06d}.jpg",
-                                                                                   quality=90)
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                Path(tmp) / f"{i:06d}.jpg", quality=90
+            )
         ds = StreamedImages(tmp, 64, 3)
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
-        batches = [perm[i * 64:(i + 1) * 64] for i in range(args.batches)]
+        batches = [perm[i * 64 : (i + 1) * 64] for i in range(args.batches)]
         rows = []
         for workers in (0, 1, 2):
             rates = []
@@ -60,18 +61,30 @@ def main() -> None:
     text = BENCHMARKS.read_text()
     m = re.search(r"\| celeba-64 \| [^|]+\| \d+ \|[^|]+\|[^|]+\|[^|]+\|[^|]+\| ([\d.]+) \|", text)
     train_rate = float(m.group(1)) if m else None
-    lines = [header().rstrip(), f"- {args.images} random JPEGs of {w} x {h}, decoded to 64 x 64 RGB, "
-             f"{args.batches} batches of 64, median of 3 passes (worker start included)", "",
-             "| data_workers | images/s decoded |" + (" / celeba-64 training images/s |" if train_rate else ""),
-             "|---|---|" + ("---|" if train_rate else "")]
+    lines = [
+        header().rstrip(),
+        f"- {args.images} random JPEGs of {w} x {h}, decoded to 64 x 64 RGB, "
+        f"{args.batches} batches of 64, median of 3 passes (worker start included)",
+        "",
+        "| data_workers | images/s decoded |" + (" / celeba-64 training images/s |" if train_rate else ""),
+        "|---|---|" + ("---|" if train_rate else ""),
+    ]
     for workers, rate in rows:
         ratio = f" {rate / train_rate:.1f}x |" if train_rate else ""
         lines.append(f"| {workers} | {rate:.0f} |{ratio}")
     if train_rate:
-        lines += ["", f"celeba-64 trains at {train_rate} images/s on this CPU (\"image-presets\"); a GPU step is "
-                  "much faster, so there the workers (and their count) decide whether training waits for data."]
-    write_record("stream", {"images_per_s_by_workers": dict(rows), "celeba64_train_images_per_s": train_rate},
-                 images=args.images, size=args.size, batches=args.batches)
+        lines += [
+            "",
+            f'celeba-64 trains at {train_rate} images/s on this CPU ("image-presets"); a GPU step is '
+            "much faster, so there the workers (and their count) decide whether training waits for data.",
+        ]
+    write_record(
+        "stream",
+        {"images_per_s_by_workers": dict(rows), "celeba64_train_images_per_s": train_rate},
+        images=args.images,
+        size=args.size,
+        batches=args.batches,
+    )
     write_section("stream", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

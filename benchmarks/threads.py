@@ -39,8 +39,14 @@ print(json.dumps({"ms": 1000 * (time.perf_counter() - a) / steps, "threads": t.t
 
 def measure(preset: str, threads: int, steps: int, root: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    out = subprocess.run([sys.executable, "-c", CHILD, preset, str(threads), str(steps), root], env=env,
-                         capture_output=True, text=True, check=True, timeout=1200)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, preset, str(threads), str(steps), root],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -73,17 +79,19 @@ def main() -> None:
                 best = min(med.values())
                 for name, _ in settings:
                     extra = f" (chose {'/'.join(map(str, chosen))})" if name.startswith("default") else ""
-                    rows.append(f"| {preset} | {condition} | {name}{extra} | {med[name]:.2f} | "
-                                f"{med[name] / best:.2f} |")
+                    rows.append(
+                        f"| {preset} | {condition} | {name}{extra} | {med[name]:.2f} | {med[name] / best:.2f} |"
+                    )
         finally:
             if busy is not None:
                 busy.kill()
                 busy.wait()
-    body = (f"## Threads: the default against 1 and 2 threads, idle and with one core busy\n\n{header()}"
-            f"- {args.reps} repetitions of {args.steps} timed steps (after 10 warm-up steps) per setting, each in "
-            f"a fresh process; the busy core is a separate `python -c 'while True: pass'` process\n\n"
-            "| preset | condition | setting | median ms/step | vs best |\n|---|---|---|---|---|\n"
-            + "\n".join(rows) + "\n")
+    body = (
+        f"## Threads: the default against 1 and 2 threads, idle and with one core busy\n\n{header()}"
+        f"- {args.reps} repetitions of {args.steps} timed steps (after 10 warm-up steps) per setting, each in "
+        f"a fresh process; the busy core is a separate `python -c 'while True: pass'` process\n\n"
+        "| preset | condition | setting | median ms/step | vs best |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
     write_record("threads", record, reps=args.reps, steps=args.steps)
     write_section("threads", body)
     print(body)

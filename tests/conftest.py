@@ -23,10 +23,16 @@ except ImportError:  # the test extra is not installed: only the fuzz tests need
     pass
 else:
     _slow = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-    settings.register_profile("ci", max_examples=50, deadline=None, suppress_health_check=_slow,
-                              print_blob=True, derandomize=True, database=None)
-    settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_slow,
-                              print_blob=True)
+    settings.register_profile(
+        "ci",
+        max_examples=50,
+        deadline=None,
+        suppress_health_check=_slow,
+        print_blob=True,
+        derandomize=True,
+        database=None,
+    )
+    settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_slow, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

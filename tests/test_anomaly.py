@@ -84,11 +84,15 @@ def test_parse_classes_and_config_checks():
             parse_classes(bad)
     ok = apply_overrides(Config(), {"classes": "3", "known_anomalies": "classes:5"})
     resolve(ok)
-    for over, msg in (({"known_anomalies": "classes:5"}, "needs classes"),
-                      ({"classes": "3", "known_anomalies": "classes:3"}, "share labels"),
-                      ({"classes": "3", "known_anomalies": "classes:5", "loss": "nsgan"}, "loss=ebgan"),
-                      ({"holdout": 1.0}, "holdout"), ({"threshold_fpr": 0.0}, "threshold_fpr"),
-                      ({"anomaly_share": 1.0}, "anomaly_share"), ({"steps": 0}, "pretrain_steps > 0")):
+    for over, msg in (
+        ({"known_anomalies": "classes:5"}, "needs classes"),
+        ({"classes": "3", "known_anomalies": "classes:3"}, "share labels"),
+        ({"classes": "3", "known_anomalies": "classes:5", "loss": "nsgan"}, "loss=ebgan"),
+        ({"holdout": 1.0}, "holdout"),
+        ({"threshold_fpr": 0.0}, "threshold_fpr"),
+        ({"anomaly_share": 1.0}, "anomaly_share"),
+        ({"steps": 0}, "pretrain_steps > 0"),
+    ):
         with pytest.raises(EbganError, match=msg):
             resolve(apply_overrides(Config(), over))
     resolve(apply_overrides(Config(), {"steps": 0, "pretrain_steps": 5}))  # an auto-encoder alone is valid
@@ -126,8 +130,9 @@ def test_split_holdout_is_seeded_disjoint_and_sized():
 def test_training_data_deep_sad_proportion():
     x = torch.randint(0, 256, (2000, 1, 4, 4), dtype=torch.uint8)
     ds = Dataset("toy", "image", x, torch.arange(2000) % 10)  # 200 per class
-    cfg = apply_overrides(Config(), {"classes": "3", "holdout": 0.1, "known_anomalies": "classes:5",
-                                     "anomaly_share": 0.05})
+    cfg = apply_overrides(
+        Config(), {"classes": "3", "holdout": 0.1, "known_anomalies": "classes:5", "anomaly_share": 0.05}
+    )
     td = training_data(cfg, ds)
     assert len(td.train) == 180 and len(td.holdout) == 20
     # gamma = m / (n + m) = 0.05 with n = 180 normal training samples: m = round(0.05 * 180 / 0.95) = 9
@@ -141,8 +146,23 @@ def test_training_data_deep_sad_proportion():
 
 
 def _ring_cfg(**over):
-    base = dict(data="ring", z_dim=2, g_layers=2, g_size=16, d_layers=2, d_size=16, batch_norm=False, margin=0.5,
-                batch_size=32, steps=30, num_threads=1, log_every=5, sample_every=1000, ckpt_every=1000, n_grid=64)
+    base = dict(
+        data="ring",
+        z_dim=2,
+        g_layers=2,
+        g_size=16,
+        d_layers=2,
+        d_size=16,
+        batch_norm=False,
+        margin=0.5,
+        batch_size=32,
+        steps=30,
+        num_threads=1,
+        log_every=5,
+        sample_every=1000,
+        ckpt_every=1000,
+        n_grid=64,
+    )
     return resolve(apply_overrides(Config(), {**base, **over}))
 
 
@@ -211,9 +231,26 @@ def oneclass_run(tmp_path_factory):
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip("../shared/data/MNIST/raw is not present")
     run = tmp_path_factory.mktemp("oc") / "run"
-    code = main(["train", "--preset", "mnist-oneclass", "--set", "classes=3", "--data-root", str(SHARED_DATA),
-                 "--steps", "6", "--set", "pretrain_steps=4", "--set", "log_every=2", "--no-progress",
-                 "--out", str(run)])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "mnist-oneclass",
+            "--set",
+            "classes=3",
+            "--data-root",
+            str(SHARED_DATA),
+            "--steps",
+            "6",
+            "--set",
+            "pretrain_steps=4",
+            "--set",
+            "log_every=2",
+            "--no-progress",
+            "--out",
+            str(run),
+        ]
+    )
     assert code == 0
     return run
 
@@ -241,19 +278,39 @@ def test_cli_score_npy_writes_one_row_per_input(oneclass_run, tmp_path, capsys, 
     ink = X.reshape(50, -1).astype(np.float64).sum(1) / 255.0
     assert_close(torch.from_numpy(e), torch.from_numpy(raw / np.sqrt(np.maximum(ink, 1.0))))
     # --score energy: the raw energy, and the run's threshold (calibrated on energy/ink) no longer applies.
-    code, _, _ = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "r.csv", "--score",
-                         "energy")
+    code, _, _ = run_cli(
+        capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "r.csv", "--score", "energy"
+    )
     assert code == 0 and (tmp_path / "r.csv").read_text().splitlines()[0] == "name,energy"
-    code, _, err = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "r.csv",
-                           "--score", "energy", "--threshold", "auto")
+    code, _, err = run_cli(
+        capsys,
+        "score",
+        oneclass_run,
+        tmp_path / "X.npy",
+        "-o",
+        tmp_path / "r.csv",
+        "--score",
+        "energy",
+        "--threshold",
+        "auto",
+    )
     assert_one_line_error(code, err, "is for the score energy/ink, not energy")
     # --contamination flags that share of the inputs; --threshold VALUE is used as given.
-    code, out, _ = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "c.csv",
-                           "--contamination", "0.1")
+    code, out, _ = run_cli(
+        capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "c.csv", "--contamination", "0.1"
+    )
     flagged = [int(r["anomaly"]) for r in csv.DictReader((tmp_path / "c.csv").open())]
     assert code == 0 and sum(flagged) == 5
-    code, _, _ = run_cli(capsys, "score", oneclass_run, tmp_path / "X.npy", "-o", tmp_path / "t.csv",
-                         "--threshold", str(float(np.median(e))))
+    code, _, _ = run_cli(
+        capsys,
+        "score",
+        oneclass_run,
+        tmp_path / "X.npy",
+        "-o",
+        tmp_path / "t.csv",
+        "--threshold",
+        str(float(np.median(e))),
+    )
     flagged = [int(r["anomaly"]) for r in csv.DictReader((tmp_path / "t.csv").open())]
     assert code == 0 and flagged == (e > np.median(e)).astype(int).tolist()
 
@@ -274,10 +331,18 @@ def test_cli_score_image_folder_names_files(oneclass_run, tmp_path, capsys, data
     assert [r["name"] for r in rows] == ["a.png", "b.png", "sub/c.png"]
     # Lossless PNGs of the same digits score as the arrays do.
     res = score_run(oneclass_run, x[[1, 0, 2]].numpy())
-    assert_close(torch.tensor([float(r["energy"]) for r in rows], dtype=torch.float64),
-                 torch.from_numpy(res.energy), rtol=0, atol=0)
-    assert_close(torch.tensor([float(r["score"]) for r in rows], dtype=torch.float64),
-                 torch.from_numpy(res.score), rtol=0, atol=0)
+    assert_close(
+        torch.tensor([float(r["energy"]) for r in rows], dtype=torch.float64),
+        torch.from_numpy(res.energy),
+        rtol=0,
+        atol=0,
+    )
+    assert_close(
+        torch.tensor([float(r["score"]) for r in rows], dtype=torch.float64),
+        torch.from_numpy(res.score),
+        rtol=0,
+        atol=0,
+    )
 
 
 def test_cli_score_bad_inputs_give_one_line(oneclass_run, tmp_path, capsys):
@@ -308,15 +373,49 @@ def test_cli_score_bad_inputs_give_one_line(oneclass_run, tmp_path, capsys):
 
 def test_cli_score_refuses_a_run_without_energy_and_auto_without_calibration(tmp_path, capsys):
     run = tmp_path / "gan"
-    assert run_cli(capsys, "train", "--preset", "ring", "--loss", "nsgan", "--steps", 2, "--out", run,
-                   "--no-progress", "--set", "g_size=8", "--set", "d_size=8")[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "train",
+            "--preset",
+            "ring",
+            "--loss",
+            "nsgan",
+            "--steps",
+            2,
+            "--out",
+            run,
+            "--no-progress",
+            "--set",
+            "g_size=8",
+            "--set",
+            "d_size=8",
+        )[0]
+        == 0
+    )
     pts = tmp_path / "p.npy"
     np.save(pts, np.zeros((4, 2), dtype=np.float32))
     code, _, err = run_cli(capsys, "score", run, pts, "-o", tmp_path / "o.csv")
     assert_one_line_error(code, err, "has no energy")
     run = tmp_path / "eb"
-    assert run_cli(capsys, "train", "--preset", "ring", "--steps", 2, "--out", run, "--no-progress",
-                   "--set", "g_size=8", "--set", "d_size=8")[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "train",
+            "--preset",
+            "ring",
+            "--steps",
+            2,
+            "--out",
+            run,
+            "--no-progress",
+            "--set",
+            "g_size=8",
+            "--set",
+            "d_size=8",
+        )[0]
+        == 0
+    )
     code, _, err = run_cli(capsys, "score", run, pts, "-o", tmp_path / "o.csv", "--threshold", "auto")
     assert_one_line_error(code, err, "has no threshold.json")
     code, out, _ = run_cli(capsys, "score", run, pts, "-o", tmp_path / "o.csv")  # no threshold: energies only
@@ -324,8 +423,21 @@ def test_cli_score_refuses_a_run_without_energy_and_auto_without_calibration(tmp
 
 
 def test_cli_train_classes_naming_a_missing_label(tmp_path, capsys, data_root):
-    code, _, err = run_cli(capsys, "train", "--preset", "mnist-oneclass", "--set", "classes=12", "--data-root",
-                           data_root, "--steps", 2, "--out", tmp_path / "r", "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist-oneclass",
+        "--set",
+        "classes=12",
+        "--data-root",
+        data_root,
+        "--steps",
+        2,
+        "--out",
+        tmp_path / "r",
+        "--no-progress",
+    )
     assert_one_line_error(code, err, "label(s) [12]")
     code, _, err = run_cli(capsys, "train", "--preset", "ring", "--set", "classes=x", "--out", tmp_path / "s")
     assert_one_line_error(code, err, "comma-separated integer labels")
@@ -339,9 +451,20 @@ def test_energy_detector_fit_predict_and_from_run(tmp_path):
     known = torch.tensor([[2.5, 2.5], [2.6, 2.4], [2.4, 2.6]])
     X = torch.cat([normal, known]).numpy()
     y = np.r_[np.zeros(1500, dtype=int), np.ones(3, dtype=int)]
-    det = EnergyDetector("ring", contamination=0.05, steps=150, run_dir=tmp_path / "det",
-                         overrides={"holdout": 0.2, "g_size": 32, "d_size": 32, "num_threads": 1,
-                                    "sample_every": 1000, "ckpt_every": 1000})
+    det = EnergyDetector(
+        "ring",
+        contamination=0.05,
+        steps=150,
+        run_dir=tmp_path / "det",
+        overrides={
+            "holdout": 0.2,
+            "g_size": 32,
+            "d_size": 32,
+            "num_threads": 1,
+            "sample_every": 1000,
+            "ckpt_every": 1000,
+        },
+    )
     assert det.fit(X, y) is det
     assert det.decision_scores_.shape == (1500,) and det.labels_.shape == (1500,)
     meta = json.loads((tmp_path / "det" / "data.json").read_text())
@@ -355,8 +478,9 @@ def test_energy_detector_fit_predict_and_from_run(tmp_path):
     assert det.predict(far).tolist() == [1, 1, 1]
     assert det.decision_function(far).min() > np.median(det.decision_scores_)
     again = EnergyDetector.from_run(tmp_path / "det", threshold=det.threshold_)
-    assert_close(torch.from_numpy(again.decision_function(X)), torch.from_numpy(det.decision_function(X)),
-                 rtol=0, atol=0)
+    assert_close(
+        torch.from_numpy(again.decision_function(X)), torch.from_numpy(det.decision_function(X)), rtol=0, atol=0
+    )
     assert again.predict(far).tolist() == [1, 1, 1]
     with pytest.raises(EbganError, match="0/1 labels"):
         EnergyDetector("ring", steps=2).fit(X, y[:-1])
@@ -396,8 +520,11 @@ def test_validation_auroc_uses_the_runs_held_out_normals_only(tmp_path):
     from ebgan.metrics.scores import auroc
     from ebgan.train import train
 
-    cfg = resolve(apply_overrides(from_preset("ring"), {"steps": 20, "g_size": 16, "d_size": 16, "holdout": 0.1,
-                                                        "log_every": 10, "seed": 3}))
+    cfg = resolve(
+        apply_overrides(
+            from_preset("ring"), {"steps": 20, "g_size": 16, "d_size": 16, "holdout": 0.1, "log_every": 10, "seed": 3}
+        )
+    )
     run = tmp_path / "run"
     train(cfg, run, progress=False)
     held = run_holdout(run)
@@ -407,8 +534,9 @@ def test_validation_auroc_uses_the_runs_held_out_normals_only(tmp_path):
     far = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32) * 3
     val = validation_auroc(run, far)
     e_n, e_a = score_run(run, held).score, score_run(run, far).score
-    want = 100 * auroc(torch.from_numpy(np.concatenate([e_n, e_a])),
-                       torch.cat([torch.zeros(len(e_n)), torch.ones(len(e_a))]).long())
+    want = 100 * auroc(
+        torch.from_numpy(np.concatenate([e_n, e_a])), torch.cat([torch.zeros(len(e_n)), torch.ones(len(e_a))]).long()
+    )
     assert val["auroc"] == pytest.approx(want, abs=0) and val["n_normal"] == len(held) and val["n_anomalies"] == 50
     no_holdout = tmp_path / "nh"
     train(resolve(apply_overrides(cfg, {"holdout": 0.0})), no_holdout, progress=False)

@@ -21,14 +21,24 @@ def test_models_share_the_auto_encoder_and_budget():
     preset = from_preset(bench.PRESET)
     spec = {"digit": 3, "seed": 1, "anomaly": None, "share": None}
     eb, ae, pt = (_cfg({**spec, "model": m}) for m in ("ebgan", "ae", "ae-pt"))
-    assert (eb.classes, eb.seed, eb.num_threads, eb.steps, eb.pretrain_steps) == \
-        ("3", 1, 1, preset.steps, preset.pretrain_steps)
+    assert (eb.classes, eb.seed, eb.num_threads, eb.steps, eb.pretrain_steps) == (
+        "3",
+        1,
+        1,
+        preset.steps,
+        preset.pretrain_steps,
+    )
     # ae: as many discriminator updates as the whole ebgan run, with no generator; ae-pt: the pre-training alone
     assert (ae.steps, ae.pretrain_steps) == (0, preset.pretrain_steps + preset.steps)
     assert (pt.steps, pt.pretrain_steps) == (0, preset.pretrain_steps)
     for c in (ae, pt):
-        assert (c.d_size, c.d_code, c.d_layers, c.lr_d, c.holdout) == (eb.d_size, eb.d_code, eb.d_layers, eb.lr_d,
-                                                                       eb.holdout)
+        assert (c.d_size, c.d_code, c.d_layers, c.lr_d, c.holdout) == (
+            eb.d_size,
+            eb.d_code,
+            eb.d_layers,
+            eb.lr_d,
+            eb.holdout,
+        )
     un = _cfg({**spec, "model": "ebgan", "anomaly": 4, "share": 0.05})
     assert (un.known_anomalies, un.anomaly_share) == ("classes:4", 0.05)
 
@@ -47,11 +57,30 @@ def test_report_means_and_unlearning_rows():
     rows = {}
     for d in range(10):
         for m, auc in (("ebgan", 90.0 + d), ("ae", 80.0 + d), ("ae-pt", 70.0 + d)):
-            r = {"model": m, "digit": d, "seed": 0, "anomaly": None, "share": None, "status": "ok", "auroc": auc,
-                 "auroc_ink": auc, "auroc_energy": auc - 10, "train_seconds": 10.0}
+            r = {
+                "model": m,
+                "digit": d,
+                "seed": 0,
+                "anomaly": None,
+                "share": None,
+                "status": "ok",
+                "auroc": auc,
+                "auroc_ink": auc,
+                "auroc_energy": auc - 10,
+                "train_seconds": 10.0,
+            }
             rows[bench.key(r)] = r
-        r = {"model": "ebgan", "digit": d, "seed": 0, "anomaly": (d + 1) % 10, "share": 0.01, "status": "ok",
-             "auroc": 95.0 + d, "auroc_unseen": 94.0 + d, "train_seconds": 10.0}
+        r = {
+            "model": "ebgan",
+            "digit": d,
+            "seed": 0,
+            "anomaly": (d + 1) % 10,
+            "share": 0.01,
+            "status": "ok",
+            "auroc": 95.0 + d,
+            "auroc_unseen": 94.0 + d,
+            "train_seconds": 10.0,
+        }
         rows[bench.key(r)] = r
 
     class Args:

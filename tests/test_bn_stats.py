@@ -31,8 +31,7 @@ def _bn_layers(net: nn.Module) -> list[BN]:
 
 
 def _stats(net: nn.Module) -> list[torch.Tensor]:
-    return [t.detach().clone() for m in _bn_layers(net) for t in (m.running_mean, m.running_var,
-                                                                    m.num_batches_tracked)]
+    return [t.detach().clone() for m in _bn_layers(net) for t in (m.running_mean, m.running_var, m.num_batches_tracked)]
 
 
 def _images(n: int, seed: int, size: int = 28) -> torch.Tensor:
@@ -41,8 +40,9 @@ def _images(n: int, seed: int, size: int = 28) -> torch.Tensor:
     x = torch.randint(0, 60, (n, 1, size, size), generator=g).float()
     ar = torch.arange(size).float()
     cy, cx = torch.randint(6, size - 6, (2, n), generator=g).float()
-    blob = 200 * torch.exp(-((ar[None, :, None] - cy[:, None, None]) ** 2
-                             + (ar[None, None, :] - cx[:, None, None]) ** 2) / 18.0)
+    blob = 200 * torch.exp(
+        -((ar[None, :, None] - cy[:, None, None]) ** 2 + (ar[None, None, :] - cx[:, None, None]) ** 2) / 18.0
+    )
     return (x + blob[:, None]).clamp(0, 255).to(torch.uint8)
 
 
@@ -58,8 +58,16 @@ def _cfg(case: str, **kw):
     else:
         sets = dict(loss="nsgan", g_channels=8, d_channels=8, z_dim=16, steps=4, d_steps=2)
         base = "mnist-conv"
-    sets.update(batch_size=16, d_dropout=0.0, holdout=0.0, amp="none", sample_every=1000, ckpt_every=1000,
-                log_every=1, n_grid=16)
+    sets.update(
+        batch_size=16,
+        d_dropout=0.0,
+        holdout=0.0,
+        amp="none",
+        sample_every=1000,
+        ckpt_every=1000,
+        log_every=1,
+        n_grid=16,
+    )
     sets.update(kw)
     return resolve(apply_overrides(from_preset(base), sets))
 
@@ -69,7 +77,7 @@ CASES = ["ebgan-mlp", "began-conv", "nsgan-conv"]
 
 def _trainer(case: str, **kw) -> Trainer:
     if case.endswith("-bf16"):  # bf16 autocast (emulated on CPUs without native bf16: slow, but these are tiny)
-        case, kw = case[:-len("-bf16")], {"amp": "bf16", **kw}
+        case, kw = case[: -len("-bf16")], {"amp": "bf16", **kw}
     anomalies = _images(40, seed=2) if case == "ebgan-mlp" else None  # unlearning: EBGAN's energy only
     t = Trainer(_cfg(case, **kw), Dataset("mnist", "image", _images(160, seed=1), None), anomalies=anomalies)
     assert _bn_layers(t.D), "the test needs a discriminator with batch norm"
@@ -81,8 +89,14 @@ def _trainer(case: str, **kw) -> Trainer:
 
 def _net(momentum):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4, momentum=momentum), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * 6 * 6, 5), nn.BatchNorm1d(5, momentum=momentum))
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3),
+        nn.BatchNorm2d(4, momentum=momentum),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 5),
+        nn.BatchNorm1d(5, momentum=momentum),
+    )
 
 
 @pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16-autocast"])
@@ -107,7 +121,7 @@ def test_frozen_bn_stats_restores_the_statistics_and_changes_nothing_else(moment
     # The next pass outside the context updates them from where they were, as if the frozen pass never ran.
     c = _net(momentum)
     c.load_state_dict(b.state_dict())
-    for m, s in zip(_bn_layers(c), [before[i:i + 3] for i in range(0, len(before), 3)], strict=True):
+    for m, s in zip(_bn_layers(c), [before[i : i + 3] for i in range(0, len(before), 3)], strict=True):
         m.running_mean.copy_(s[0])
         m.running_var.copy_(s[1])
         m.num_batches_tracked.copy_(s[2])
@@ -245,8 +259,10 @@ def test_resume_with_a_batch_norm_discriminator_is_exact(tmp_path):
     assert all(int(v) == n_real for k, v in a.items() if k.startswith("D.") and k.endswith("num_batches_tracked"))
 
 
-@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("clang++") is None,
-                    reason="torch.compile needs a C++ compiler on a CPU")
+@pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("clang++") is None,
+    reason="torch.compile needs a C++ compiler on a CPU",
+)
 def test_compiled_discriminator_keeps_real_statistics_only():
     """``compile=true`` runs D through torch.compile: the statistics are restored around the compiled passes
     too (the same replay of the real batches, through an eager copy of D)."""

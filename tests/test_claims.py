@@ -51,13 +51,23 @@ def _edit_digit(text: str, cid: str, column: str = "figure") -> tuple[str, str, 
     raise AssertionError(f"claim {cid} not found")
 
 
-@pytest.mark.parametrize("cid,column", [("anomaly", "figure"), ("semisup-100", "figure"), ("ring", "figure"),
-                                        ("robustness", "figure"), ("compare-mnist", "ebgan")])
+@pytest.mark.parametrize(
+    "cid,column",
+    [
+        ("anomaly", "figure"),
+        ("semisup-100", "figure"),
+        ("ring", "figure"),
+        ("robustness", "figure"),
+        ("compare-mnist", "ebgan"),
+    ],
+)
 def test_a_readme_figure_edited_by_hand_fails(cid, column):
     edited, old, new = _edit_digit(README, cid, column)
     errs = cc.check_text(edited, BENCH)
-    assert any(e.startswith("README.md:") and f"`{cid}`" in e and f"is {new} where" in e and f"give(s) {old}" in e
-               for e in errs), errs
+    assert any(
+        e.startswith("README.md:") and f"`{cid}`" in e and f"is {new} where" in e and f"give(s) {old}" in e
+        for e in errs
+    ), errs
 
 
 @pytest.mark.parametrize("cid", ["semisup-speed", "lapgan", "stacked-mnist"])
@@ -99,13 +109,16 @@ def test_the_index_has_unique_titles_paired_markers_and_working_links():
 
 
 def test_numbers_are_figures_not_settings_or_words():
-    assert cc.numbers("`IS >= 3`: 59.4% [46.9, 71.9]; PacDCGAN2 1000 / 0.06; 41,124 images/s; 1.23-1.35x "
-                      "<!-- claim: x1 -->") == ["59.4", "46.9", "71.9", "1000", "0.06", "41,124", "1.23", "1.35"]
+    assert cc.numbers(
+        "`IS >= 3`: 59.4% [46.9, 71.9]; PacDCGAN2 1000 / 0.06; 41,124 images/s; 1.23-1.35x <!-- claim: x1 -->"
+    ) == ["59.4", "46.9", "71.9", "1000", "0.06", "41,124", "1.23", "1.35"]
 
 
 def test_gitub_anchors():
-    assert cc.slug("The paper's margin sweep, Fig. 9 (`benchmarks/robustness.py --margin`)") == \
-        "the-papers-margin-sweep-fig-9-benchmarksrobustnesspy---margin"
+    assert (
+        cc.slug("The paper's margin sweep, Fig. 9 (`benchmarks/robustness.py --margin`)")
+        == "the-papers-margin-sweep-fig-9-benchmarksrobustnesspy---margin"
+    )
     assert cc.anchors("## a\n## a\n```\n## b\n```\n") == {"a", "a-1"}
 
 

@@ -35,8 +35,9 @@ def test_train_then_sample_points(tmp_path, capsys):
     run = tmp_path / "ring"
     code, out, _ = run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY)
     assert code == 0 and "trained 10 steps" in out
-    code, out, _ = run_cli(capsys, "sample", run, "-n", 7, "-o", tmp_path / "s.npy", "--seed", 3,
-                           "--png", tmp_path / "s.png")
+    code, out, _ = run_cli(
+        capsys, "sample", run, "-n", 7, "-o", tmp_path / "s.npy", "--seed", 3, "--png", tmp_path / "s.png"
+    )
     assert code == 0
     x = np.load(tmp_path / "s.npy")
     assert x.dtype == np.float32 and x.shape == (7, 2)
@@ -48,8 +49,21 @@ def test_train_then_sample_points(tmp_path, capsys):
 
 def test_train_then_sample_mnist_images(tmp_path, capsys, data_root):
     run = tmp_path / "mnist"
-    code, out, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", data_root, "--steps", 3,
-                             "--out", run, *TINY, "--set", "g_layers=2")
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist",
+        "--data-root",
+        data_root,
+        "--steps",
+        3,
+        "--out",
+        run,
+        *TINY,
+        "--set",
+        "g_layers=2",
+    )
     assert code == 0, err
     code, _, _ = run_cli(capsys, "sample", run, "-n", 5, "-o", tmp_path / "m.npy", "--png", tmp_path / "m.png")
     x = np.load(tmp_path / "m.npy")
@@ -71,8 +85,7 @@ def test_resume_extends_a_run(tmp_path, capsys):
 
 
 def test_dry_run_prints_resolved_config(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "train", "--preset", "mnist", "--loss", "wgan", "--dry-run",
-                           "--out", tmp_path / "x")
+    code, out, _ = run_cli(capsys, "train", "--preset", "mnist", "--loss", "wgan", "--dry-run", "--out", tmp_path / "x")
     cfg = json.loads(out)
     assert code == 0 and cfg["optim_d"] == "rmsprop" and cfg["d_steps"] == 5 and cfg["g_size"] == 800
     assert not (tmp_path / "x").exists()
@@ -80,17 +93,22 @@ def test_dry_run_prints_resolved_config(tmp_path, capsys):
 
 def test_list(capsys):
     code, out, _ = run_cli(capsys, "list")
-    assert code == 0 and "presets:  ring, grid, mnist, mnist-long, mnist-oneclass, mnist-conv" in out and "wgan-gp" in out
+    assert (
+        code == 0 and "presets:  ring, grid, mnist, mnist-long, mnist-oneclass, mnist-conv" in out and "wgan-gp" in out
+    )
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["train", "--preset", "nope"], "unknown preset 'nope'"),
-    (["train", "--set", "bogus=1"], "unknown config key 'bogus'"),
-    (["train", "--set", "margin=-1"], "margin must be >= 0, got -1.0"),
-    (["train", "--steps", "-3"], "steps must be >= 0, got -3"),
-    (["train", "--set", "steps=ten"], "expected int"),
-    (["train", "--data", "no/such/folder", "--set", "arch=conv"], "no/such/folder"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (["train", "--set", "bogus=1"], "unknown config key 'bogus'"),
+        (["train", "--set", "margin=-1"], "margin must be >= 0, got -1.0"),
+        (["train", "--steps", "-3"], "steps must be >= 0, got -3"),
+        (["train", "--set", "steps=ten"], "expected int"),
+        (["train", "--data", "no/such/folder", "--set", "arch=conv"], "no/such/folder"),
+    ],
+)
 def test_bad_train_input(argv, match, capsys, tmp_path):
     code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "r", "--no-progress")
     assert_one_line_error(code, err, match)
@@ -98,8 +116,17 @@ def test_bad_train_input(argv, match, capsys, tmp_path):
 
 
 def test_missing_and_truncated_mnist(tmp_path, capsys, data_root):
-    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "none",
-                           "--out", tmp_path / "r1", "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist",
+        "--data-root",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "r1",
+        "--no-progress",
+    )
     assert_one_line_error(code, err, "not found")
     raw = tmp_path / "broken" / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -107,28 +134,48 @@ def test_missing_and_truncated_mnist(tmp_path, capsys, data_root):
         shutil.copy(f, raw / f.name)
     blob = (raw / "train-images-idx3-ubyte.gz").read_bytes()
     (raw / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
-    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "broken",
-                           "--out", tmp_path / "r2", "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist",
+        "--data-root",
+        tmp_path / "broken",
+        "--out",
+        tmp_path / "r2",
+        "--no-progress",
+    )
     assert_one_line_error(code, err, "train-images-idx3-ubyte")
     short = gzip.compress(gzip.decompress((data_root / "MNIST/raw/t10k-labels-idx1-ubyte.gz").read_bytes())[:-10])
     (raw / "train-images-idx3-ubyte.gz").write_bytes(blob)
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(short)
-    code, _, err = run_cli(capsys, "train", "--preset", "mnist", "--data-root", tmp_path / "broken",
-                           "--out", tmp_path / "r3", "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist",
+        "--data-root",
+        tmp_path / "broken",
+        "--out",
+        tmp_path / "r3",
+        "--no-progress",
+    )
     assert_one_line_error(code, err, "truncated or corrupt")
 
 
 def test_empty_and_corrupt_image_folders(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    code, _, err = run_cli(capsys, "train", "--data", tmp_path / "empty", "--set", "arch=conv",
-                           "--out", tmp_path / "r1", "--no-progress")
+    code, _, err = run_cli(
+        capsys, "train", "--data", tmp_path / "empty", "--set", "arch=conv", "--out", tmp_path / "r1", "--no-progress"
+    )
     assert_one_line_error(code, err, "no image files")
     bad = tmp_path / "bad"
     bad.mkdir()
     Image.new("RGB", (40, 40), (255, 0, 0)).save(bad / "ok.png")
     (bad / "broken.png").write_bytes(b"not a png at all")
-    code, _, err = run_cli(capsys, "train", "--data", bad, "--set", "arch=conv", "--out", tmp_path / "r2",
-                           "--no-progress")
+    code, _, err = run_cli(
+        capsys, "train", "--data", bad, "--set", "arch=conv", "--out", tmp_path / "r2", "--no-progress"
+    )
     assert_one_line_error(code, err, "broken.png")
 
 
@@ -138,9 +185,27 @@ def test_image_folder_trains_with_conv_nets(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i in range(40):
         Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
-    code, out, err = run_cli(capsys, "train", "--data", folder, "--set", "arch=conv", "--set", "image_size=32",
-                             "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8",
-                             "--steps", 2, "--out", tmp_path / "run", "--no-progress")
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        "--data",
+        folder,
+        "--set",
+        "arch=conv",
+        "--set",
+        "image_size=32",
+        "--set",
+        "g_channels=8",
+        "--set",
+        "d_channels=8",
+        "--set",
+        "batch_size=8",
+        "--steps",
+        2,
+        "--out",
+        tmp_path / "run",
+        "--no-progress",
+    )
     assert code == 0, err
     code, _, _ = run_cli(capsys, "sample", tmp_path / "run", "-n", 3, "-o", tmp_path / "c.npy")
     x = np.load(tmp_path / "c.npy")
@@ -169,8 +234,9 @@ def test_resume_without_a_config_says_there_is_nothing_to_resume(make, tmp_path,
 
 def test_resume_with_a_config_starts_an_empty_folder(tmp_path, capsys):
     # --resume with a configuration is "continue if there is anything, else start": handy in scripts.
-    code, out, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", tmp_path / "new",
-                             "--resume", *TINY)
+    code, out, err = run_cli(
+        capsys, "train", "--preset", "ring", "--steps", 10, "--out", tmp_path / "new", "--resume", *TINY
+    )
     assert code == 0 and "trained 10 steps" in out, err
 
 
@@ -205,8 +271,23 @@ def test_eval_a_run_folder_and_its_samples(tmp_path, capsys):
 
 def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path, capsys):
     run = tmp_path / "ring"
-    code, _, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 20, "--out", run, *TINY,
-                           "--set", "eval_every=10", "--set", "best_metric=hq_pct", "--set", "eval_samples=500")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "ring",
+        "--steps",
+        20,
+        "--out",
+        run,
+        *TINY,
+        "--set",
+        "eval_every=10",
+        "--set",
+        "best_metric=hq_pct",
+        "--set",
+        "eval_samples=500",
+    )
     assert code == 0, err
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "eval/modes" in r]
@@ -231,8 +312,18 @@ def _all_parsers():
 
 def test_every_option_has_help_and_states_its_default():
     _, commands = _all_parsers()
-    assert set(commands) == {"train", "sample", "eval", "score", "train-classifier", "download", "list", "sweep",
-                             "semisup", "seq"}
+    assert set(commands) == {
+        "train",
+        "sample",
+        "eval",
+        "score",
+        "train-classifier",
+        "download",
+        "list",
+        "sweep",
+        "semisup",
+        "seq",
+    }
     commands = dict(commands)
     for action in commands.pop("seq")._actions:  # `ebgan seq` holds commands of its own
         if isinstance(action, argparse._SubParsersAction):
@@ -265,8 +356,10 @@ def test_sample_names_every_file_it_wrote(tmp_path, capsys):
     run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", run, *TINY)
     code, out, _ = run_cli(capsys, "sample", run, "-n", 3000, "-o", tmp_path / "s.npy", "--png", tmp_path / "s.png")
     assert code == 0
-    assert out.splitlines() == [f"wrote {tmp_path / 's.npy'}: float32 [3000, 2]",
-                                f"wrote {tmp_path / 's.png'}: a scatter plot of the first 2500 points"]
+    assert out.splitlines() == [
+        f"wrote {tmp_path / 's.npy'}: float32 [3000, 2]",
+        f"wrote {tmp_path / 's.png'}: a scatter plot of the first 2500 points",
+    ]
     code, _, err = run_cli(capsys, "sample", run, "-n", 3, "-o", tmp_path / "t.npy", "--png", tmp_path / "t.jpg")
     assert_one_line_error(code, err, "--png must name a .png file")
 
@@ -286,8 +379,10 @@ def test_train_states_threads_and_files(tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 5, "--out", tmp_path / "r", *TINY)
     assert code == 0
     assert "on 1 thread (auto: OMP_NUM_THREADS is set)" in out  # conftest sets OMP_NUM_THREADS=1
-    assert (f"run folder: {tmp_path / 'r'} (config.json, data.json, metrics.jsonl, samples.png, samples/, energy.png, "
-            "landscape.png, checkpoints/)") in out
+    assert (
+        f"run folder: {tmp_path / 'r'} (config.json, data.json, metrics.jsonl, samples.png, samples/, energy.png, "
+        "landscape.png, checkpoints/)"
+    ) in out
 
 
 def test_train_without_preset_says_which_defaults_it_uses(tmp_path, capsys):
@@ -301,14 +396,36 @@ def test_progress_lines_in_a_log_file(tmp_path):
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "30",
-                        "--set", "g_size=16", "--set", "d_size=16", "--set", "log_every=10",
-                        "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "train",
+            "--preset",
+            "ring",
+            "--steps",
+            "30",
+            "--set",
+            "g_size=16",
+            "--set",
+            "d_size=16",
+            "--set",
+            "log_every=10",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stderr.splitlines()
     assert "\r" not in p.stderr
-    assert lines[0] == (f"ebgan: training ebgan on ring in {tmp_path / 'r'} from step 0 to step 30; cpu, 1 thread "
-                        "(auto: OMP_NUM_THREADS is set)")
+    assert lines[0] == (
+        f"ebgan: training ebgan on ring in {tmp_path / 'r'} from step 0 to step 30; cpu, 1 thread "
+        "(auto: OMP_NUM_THREADS is set)"
+    )
     assert lines[-1].startswith("ebgan ring 30/30 100% ") and " loss_d " in lines[-1]
 
 

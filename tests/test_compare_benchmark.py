@@ -13,24 +13,43 @@ compare = pytest.importorskip("compare_losses")
 
 def test_own_optimiser_defaults_per_loss():
     ebgan, _ = compare.run_config("ring", "ebgan", 0, 100)
-    assert (ebgan.optim_g, ebgan.lr_g, ebgan.lr_d, ebgan.beta1, ebgan.beta2, ebgan.d_steps) == \
-        ("adam", 1e-3, 1e-3, 0.5, 0.9, 1)  # the ring preset's (EBGAN's tuned) values
+    assert (ebgan.optim_g, ebgan.lr_g, ebgan.lr_d, ebgan.beta1, ebgan.beta2, ebgan.d_steps) == (
+        "adam",
+        1e-3,
+        1e-3,
+        0.5,
+        0.9,
+        1,
+    )  # the ring preset's (EBGAN's tuned) values
     gan, _ = compare.run_config("ring", "gan", 0, 100)
     assert (gan.optim_g, gan.lr_g, gan.beta1, gan.beta2, gan.d_steps) == ("adam", 2e-4, 0.5, 0.999, 1)
     wgan, _ = compare.run_config("ring", "wgan", 0, 100)
     assert (wgan.optim_g, wgan.optim_d, wgan.lr_d, wgan.d_steps) == ("rmsprop", "rmsprop", 5e-5, 5)
     # the networks, batch, schedule and budget are the preset's for every loss
     for cfg in (ebgan, gan, wgan):
-        assert (cfg.arch, cfg.g_size, cfg.d_size, cfg.batch_size, cfg.steps, cfg.lr_schedule, cfg.seed) == \
-            ("mlp", 128, 128, 256, 100, "cosine", 0)
+        assert (cfg.arch, cfg.g_size, cfg.d_size, cfg.batch_size, cfg.steps, cfg.lr_schedule, cfg.seed) == (
+            "mlp",
+            128,
+            128,
+            256,
+            100,
+            "cosine",
+            0,
+        )
     assert {ebgan.loss, gan.loss, wgan.loss} == {"ebgan", "gan", "wgan"}
 
 
 def test_preset_optimiser_control_keeps_each_loss_d_steps():
     for loss in ("gan", "began", "wgan", "wgan-gp"):
         cfg, _ = compare.run_config("grid", loss, 1, 100, optim="preset")
-        assert (cfg.optim_g, cfg.optim_d, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == \
-            ("adam", "adam", 1e-3, 1e-3, 0.5, 0.9)
+        assert (cfg.optim_g, cfg.optim_d, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == (
+            "adam",
+            "adam",
+            1e-3,
+            1e-3,
+            0.5,
+            0.9,
+        )
         assert cfg.d_steps == (5 if loss.startswith("wgan") else 1)
     # EBGAN is the same run under both settings, so its results are shared
     own, _ = compare.run_config("grid", "ebgan", 0, 100)
@@ -81,8 +100,10 @@ def test_verdict_orders_by_modes_then_kl():
         "lsgan": [_run("diverged")],
     }
     s = compare.verdict("ring", ["ebgan", "gan", "wgan", "lsgan"], rows)
-    assert s.startswith("**ring**: by median modes covered, then reverse KL, EBGAN (8 modes, KL 0.050) is behind "
-                        "1 of 2: gan (8 modes, KL 0.010); ahead of wgan; no scored run at all: lsgan.")
+    assert s.startswith(
+        "**ring**: by median modes covered, then reverse KL, EBGAN (8 modes, KL 0.050) is behind "
+        "1 of 2: gan (8 modes, KL 0.010); ahead of wgan; no scored run at all: lsgan."
+    )
     assert "1 of 2 score higher: gan 95.0%" in s
     assert "Diverged or failed seeds elsewhere: lsgan (1)" in s
     rows["ebgan"] = [_run(modes=8.0, hq_pct=90.0, reverse_kl=0.001)]
@@ -92,8 +113,10 @@ def test_verdict_orders_by_modes_then_kl():
 def test_verdict_mnist_by_fid():
     rows = {"ebgan": [_run(**{"is": 7.5, "fid": 14.0})], "nsgan": [_run(**{"is": 4.3, "fid": 44.6})]}
     s = compare.verdict("mnist", ["ebgan", "nsgan"], rows)
-    assert s == ("**mnist**: by median FID, EBGAN (FID 14.0, IS 7.50) is ahead of all 1 other losses. By IS "
-                 "(EBGAN 7.50), 0 of 1 score higher.")
+    assert s == (
+        "**mnist**: by median FID, EBGAN (FID 14.0, IS 7.50) is ahead of all 1 other losses. By IS "
+        "(EBGAN 7.50), 0 of 1 score higher."
+    )
 
 
 def test_tuning_budget_gives_every_loss_its_defaults_and_the_presets_settings():
@@ -130,7 +153,9 @@ def test_selection_key_prefers_modes_then_kl_and_fid():
     b = [_run(modes=7.0, hq_pct=99.0, reverse_kl=0.01)]
     assert compare.selection_key("ring", a) < compare.selection_key("ring", b)
     assert compare.selection_key("ring", b) < compare.selection_key("ring", [_run("diverged")])
-    assert compare.selection_key("ring", [_run(modes=0.0, hq_pct=0.0, reverse_kl=None)]) < \
-        compare.selection_key("ring", [])
-    assert compare.selection_key("mnist", [_run(**{"is": 5.0, "fid": 10.0})]) < \
-        compare.selection_key("mnist", [_run(**{"is": 9.0, "fid": 12.0})])
+    assert compare.selection_key("ring", [_run(modes=0.0, hq_pct=0.0, reverse_kl=None)]) < compare.selection_key(
+        "ring", []
+    )
+    assert compare.selection_key("mnist", [_run(**{"is": 5.0, "fid": 10.0})]) < compare.selection_key(
+        "mnist", [_run(**{"is": 9.0, "fid": 12.0})]
+    )

@@ -39,12 +39,17 @@ def test_one_hot_concatenation_by_hand():
         c(torch.zeros(3, 2))
 
 
-@pytest.mark.parametrize("arch, shape", [("mlp", (2,)), ("mlp", (1, 28, 28)), ("conv", (1, 28, 28)),
-                                         ("conv", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "arch, shape", [("mlp", (2,)), ("mlp", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32))]
+)
 @pytest.mark.parametrize("head", ["ae", "logit"])
 def test_label_routing_through_g_and_d(arch, shape, head):
-    cfg = resolve(apply_overrides(from_preset("mnist"), dict(arch=arch, conditional=True, g_size=32, d_size=32,
-                                                             g_channels=8, d_channels=8, batch_norm=False)))
+    cfg = resolve(
+        apply_overrides(
+            from_preset("mnist"),
+            dict(arch=arch, conditional=True, g_size=32, d_size=32, g_channels=8, d_channels=8, batch_norm=False),
+        )
+    )
     G, D = build_networks(cfg, shape, head, n_classes=10)
     G.eval(), D.eval()  # no batch statistics: each row depends on its own label only
     z = torch.randn(4, cfg.z_dim)
@@ -73,11 +78,24 @@ def test_every_loss_trains_conditionally(loss):
 
 def test_conditional_conv_images_train_and_sample_a_class(tmp_path):
     g = torch.Generator().manual_seed(0)
-    data = Dataset("toy", "image", torch.randint(0, 256, (256, 1, 28, 28), generator=g, dtype=torch.uint8),
-                   torch.arange(256) % 4)
-    cfg = resolve(apply_overrides(from_preset("mnist-conv"), dict(conditional=True, g_channels=8, d_channels=8,
-                                                                  batch_size=16, steps=4, sample_every=4,
-                                                                  ckpt_every=4, num_threads=1)))
+    data = Dataset(
+        "toy", "image", torch.randint(0, 256, (256, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(256) % 4
+    )
+    cfg = resolve(
+        apply_overrides(
+            from_preset("mnist-conv"),
+            dict(
+                conditional=True,
+                g_channels=8,
+                d_channels=8,
+                batch_size=16,
+                steps=4,
+                sample_every=4,
+                ckpt_every=4,
+                num_threads=1,
+            ),
+        )
+    )
     train(cfg, tmp_path / "run", dataset=data, progress=False)
     assert json.loads((tmp_path / "run" / "data.json").read_text())["n_classes"] == 4
     x = sample_from_run(tmp_path / "run", 10, label=3)

@@ -21,8 +21,20 @@ from ebgan.errors import EbganError
 
 def test_mnist_preset_is_the_papers_best_ebgan_pt():
     cfg = resolve(from_preset("mnist"))
-    got = (cfg.g_layers, cfg.g_size, cfg.d_layers, cfg.d_size, cfg.d_dropout, cfg.lr_g, cfg.lr_d, cfg.margin,
-           cfg.pt_weight, cfg.batch_size, cfg.optim_g, cfg.optim_d)
+    got = (
+        cfg.g_layers,
+        cfg.g_size,
+        cfg.d_layers,
+        cfg.d_size,
+        cfg.d_dropout,
+        cfg.lr_g,
+        cfg.lr_d,
+        cfg.margin,
+        cfg.pt_weight,
+        cfg.batch_size,
+        cfg.optim_g,
+        cfg.optim_d,
+    )
     assert got == (5, 800, 2, 1024, 0.0, 1e-3, 1e-3, 10.0, 0.1, 64, "adam", "adam")
 
 
@@ -42,34 +54,43 @@ def test_set_parses_by_field_type():
     assert isinstance(cfg.steps, int) and isinstance(cfg.margin, float)
 
 
-@pytest.mark.parametrize("item, msg", [
-    ("steps=1.5", "expected int"),
-    ("batch_norm=maybe", "expected bool"),
-    ("marjin=3", "did you mean margin"),
-    ("margin", "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "item, msg",
+    [
+        ("steps=1.5", "expected int"),
+        ("batch_norm=maybe", "expected bool"),
+        ("marjin=3", "did you mean margin"),
+        ("margin", "KEY=VALUE"),
+    ],
+)
 def test_set_refuses_bad_items(item, msg):
     with pytest.raises(EbganError, match=msg):
         apply_overrides(Config(), None, [item])
 
 
-@pytest.mark.parametrize("key, value, msg", [
-    ("margin", -1.0, "margin must be >= 0, got -1.0"),
-    ("steps", 0, r"steps must be > 0 \(or pretrain_steps > 0 for an auto-encoder alone\)"),
-    ("steps", -5, "steps must be >= 0, got -5"),
-    ("energy", "l3", "energy must be one of"),
-    ("d_dropout", 1.0, "d_dropout must be in"),
-    ("g_layers", 1, "g_layers must be >= 2"),
-    ("lr_d", 0.0, "lr_d must be > 0"),
-    ("loss", "vae", "unknown loss 'vae'"),
-])
+@pytest.mark.parametrize(
+    "key, value, msg",
+    [
+        ("margin", -1.0, "margin must be >= 0, got -1.0"),
+        ("steps", 0, r"steps must be > 0 \(or pretrain_steps > 0 for an auto-encoder alone\)"),
+        ("steps", -5, "steps must be >= 0, got -5"),
+        ("energy", "l3", "energy must be one of"),
+        ("d_dropout", 1.0, "d_dropout must be in"),
+        ("g_layers", 1, "g_layers must be >= 2"),
+        ("lr_d", 0.0, "lr_d must be > 0"),
+        ("loss", "vae", "unknown loss 'vae'"),
+    ],
+)
 def test_validation_names_the_offending_value(key, value, msg):
     with pytest.raises(EbganError, match=msg):
         resolve(apply_overrides(Config(), {key: value}))
 
 
 def test_unknown_preset():
-    with pytest.raises(EbganError, match="unknown preset 'nope'; valid presets: ring, grid, mnist, mnist-long, mnist-oneclass, mnist-conv"):
+    with pytest.raises(
+        EbganError,
+        match="unknown preset 'nope'; valid presets: ring, grid, mnist, mnist-long, mnist-oneclass, mnist-conv",
+    ):
         from_preset("nope")
 
 
@@ -122,11 +143,14 @@ def test_lr_schedules():
     assert [lr_scale_at(cos, s) for s in (0, 60, 80, 100)] == pytest.approx([1.0, 1.0, 0.5, 0.0], abs=1e-12)
 
 
-@pytest.mark.parametrize("key, value, msg", [
-    ("lr_schedule", "step", "lr_schedule must be one of"),
-    ("lr_final_scale", 1.5, "lr_final_scale must be in"),
-    ("lr_decay_from", 1.0, "lr_decay_from must be in"),
-])
+@pytest.mark.parametrize(
+    "key, value, msg",
+    [
+        ("lr_schedule", "step", "lr_schedule must be one of"),
+        ("lr_final_scale", 1.5, "lr_final_scale must be in"),
+        ("lr_decay_from", 1.0, "lr_decay_from must be in"),
+    ],
+)
 def test_lr_schedule_validation(key, value, msg):
     with pytest.raises(EbganError, match=msg):
         resolve(apply_overrides(Config(), {key: value}))

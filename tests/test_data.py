@@ -552,8 +552,21 @@ def test_cli_download_mirror_option(tmp_path, serve, fake_mnist, capsys):
     from ebgan.cli import main
 
     url = serve(fake_mnist)
-    assert main(["download", "mnist", "--data-root", str(tmp_path / "root"), "--mirror", "http://127.0.0.1:1/x",
-                 "--mirror", url]) == 0
+    assert (
+        main(
+            [
+                "download",
+                "mnist",
+                "--data-root",
+                str(tmp_path / "root"),
+                "--mirror",
+                "http://127.0.0.1:1/x",
+                "--mirror",
+                url,
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == f"MNIST is in {tmp_path / 'root' / 'MNIST' / 'raw'}\n"
     assert load_mnist(tmp_path / "root", "test")[1].tolist() == [7, 2, 1]
     assert main(["download", "mnist", "--data-root", str(tmp_path / "r2"), "--mirror", "http://127.0.0.1:1/x"]) == 2

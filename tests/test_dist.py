@@ -44,14 +44,18 @@ def _spawn(fn, *args, join: bool = True):
 
 
 def _worker(rank: int, world: int, port: int, out: str, losses: list[str]) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     info = dist.setup("cpu")
     x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
     for loss in losses:
-        cfg = resolve(apply_overrides(from_preset("ring"), {"loss": loss, "g_size": 16, "d_size": 16,
-                                                            "batch_size": 16, "d_dropout": 0.1}))
+        cfg = resolve(
+            apply_overrides(
+                from_preset("ring"), {"loss": loss, "g_size": 16, "d_size": 16, "batch_size": 16, "d_dropout": 0.1}
+            )
+        )
         t = Trainer(cfg, Dataset("ring", "points", x, y), info)
         first = t.next_batch()
         t.pos = 0
@@ -76,13 +80,14 @@ def _matched_noise(self, n: int) -> torch.Tensor:
     self._noise_calls = getattr(self, "_noise_calls", 0) + 1
     world, rank = self.info.world_size, self.info.rank
     z = torch.randn(n * world, self.cfg.z_dim, generator=torch.Generator().manual_seed(1000 + self._noise_calls))
-    return z[rank * n:(rank + 1) * n]
+    return z[rank * n : (rank + 1) * n]
 
 
 def _equal_worker(rank: int, world: int, port: int, out: str, batch: int, bn: bool = False) -> None:
     if world > 1:
-        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(port))
+        os.environ.update(
+            RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+        )
     torch.set_num_threads(1)
     info = dist.setup("cpu") if world > 1 else dist.DistInfo()
     x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
@@ -94,8 +99,15 @@ def _equal_worker(rank: int, world: int, port: int, out: str, batch: int, bn: bo
         x = x.double()
     # No dropout, no pulling-away term and (unless sync_bn normalises with the global batch) no batch norm:
     # nothing couples the samples of a batch, so the gradient of the global batch is the mean of the ranks'.
-    sets = {"g_size": 16, "d_size": 16, "batch_size": batch, "pt_weight": 0.0, "lr_schedule": "constant",
-            "batch_norm": bn, "sync_bn": bn}
+    sets = {
+        "g_size": 16,
+        "d_size": 16,
+        "batch_size": batch,
+        "pt_weight": 0.0,
+        "lr_schedule": "constant",
+        "batch_norm": bn,
+        "sync_bn": bn,
+    }
     if bn:
         # The bias of a layer followed by batch norm has a true gradient of 0, which float rounding makes
         # +-1e-9 in another order of summation; Adam divides by its own scale and turns that into steps of
@@ -131,8 +143,9 @@ def test_two_ranks_equal_one_process_at_the_same_global_batch(tmp_path, bn):
 
 
 def _bn_grad_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     dist.setup("cpu")
     g = torch.Generator().manual_seed(0)
@@ -142,12 +155,21 @@ def _bn_grad_worker(rank: int, world: int, port: int, out: str) -> None:
     with torch.no_grad():
         bn[0].weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
         bn[0].bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
-    mine = x[rank * 6:(rank + 1) * 6].clone().requires_grad_(True)
+    mine = x[rank * 6 : (rank + 1) * 6].clone().requires_grad_(True)
     y = bn(mine)
-    (y * w[rank * 6:(rank + 1) * 6]).sum().backward()
+    (y * w[rank * 6 : (rank + 1) * 6]).sum().backward()
     dist.average_gradients(list(bn.parameters()), dist.DistInfo(rank, world, rank))
-    torch.save({"y": y.detach(), "dx": mine.grad, "dw": bn[0].weight.grad, "db": bn[0].bias.grad,
-                "rm": bn[0].running_mean, "rv": bn[0].running_var}, f"{out}/bn-rank{rank}.pt")
+    torch.save(
+        {
+            "y": y.detach(),
+            "dx": mine.grad,
+            "dw": bn[0].weight.grad,
+            "db": bn[0].bias.grad,
+            "rm": bn[0].running_mean,
+            "rv": bn[0].running_var,
+        },
+        f"{out}/bn-rank{rank}.pt",
+    )
     dist.cleanup()
 
 
@@ -187,10 +209,14 @@ def _train_worker(rank: int, world: int, port: int, out: str) -> None:
     from ebgan.train import Interrupted, train
 
     faulthandler.enable(all_threads=True)  # a crash prints every thread's Python stack into the test's output
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    cfg = resolve(apply_overrides(from_preset("ring"), {"g_size": 16, "d_size": 16, "steps": 100000,
-                                                        "log_every": 10, "num_threads": 1}))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    cfg = resolve(
+        apply_overrides(
+            from_preset("ring"), {"g_size": 16, "d_size": 16, "steps": 100000, "log_every": 10, "num_threads": 1}
+        )
+    )
     try:
         train(cfg, f"{out}/run", progress=False)
         stopped = None
@@ -277,8 +303,9 @@ def test_global_batch_norm_swap_keeps_the_state_and_is_plain_batch_norm_in_one_p
 
 
 def _overlap_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     info = dist.setup("cpu")
     torch.manual_seed(0)
@@ -338,15 +365,20 @@ def test_overlapped_average_equals_the_flat_one(tmp_path):
 
 
 def _trainer_overlap_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     info = dist.setup("cpu")
     x, y = sample_mixture("ring", 2048, torch.Generator().manual_seed(0))
     for loss in ("ebgan", "wgan-gp"):
         for overlap in ("on", "off", "auto"):
-            cfg = resolve(apply_overrides(from_preset("ring"), {"loss": loss, "g_size": 16, "d_size": 16,
-                                                                "batch_size": 16, "grad_overlap": overlap}))
+            cfg = resolve(
+                apply_overrides(
+                    from_preset("ring"),
+                    {"loss": loss, "g_size": 16, "d_size": 16, "batch_size": 16, "grad_overlap": overlap},
+                )
+            )
             t = Trainer(cfg, Dataset("ring", "points", x, y), info)
             assert len(t.grad_sync) == (2 if overlap == "on" else 0)  # auto: flat on CPU
             for _ in range(6):
@@ -368,6 +400,8 @@ def test_grad_overlap_values():
 
     with pytest.raises(EbganError, match="grad_overlap must be one of auto, on, off"):
         resolve(apply_overrides(from_preset("ring"), {"grad_overlap": "yes"}))
-    t = Trainer(resolve(apply_overrides(from_preset("ring"), {"grad_overlap": "on", "g_size": 8, "d_size": 8})),
-                Dataset("ring", "points", *sample_mixture("ring", 256, torch.Generator().manual_seed(0))))
+    t = Trainer(
+        resolve(apply_overrides(from_preset("ring"), {"grad_overlap": "on", "g_size": 8, "d_size": 8})),
+        Dataset("ring", "points", *sample_mixture("ring", 256, torch.Generator().manual_seed(0))),
+    )
     assert t.grad_sync == {}  # one process: nothing to average

@@ -27,8 +27,8 @@ def candidates(run, m, seed=0, batch_size=1000, labels=None):
         for i in range(0, m, batch_size):
             z = torch.randn(min(batch_size, m - i), cfg.z_dim, generator=gen)
             if labels is not None:
-                set_labels(G, labels[i:i + len(z)])
-                set_labels(D, labels[i:i + len(z)])
+                set_labels(G, labels[i : i + len(z)])
+                set_labels(D, labels[i : i + len(z)])
             x = G(z)
             xs.append(x)
             es.append(D(x)[0])

@@ -282,8 +282,9 @@ def test_shift_augmentation_moves_whole_images():
     """Shifts of at most 2 px move a digit inside its 4-px empty border: pixel sums are unchanged, and the
     same generator seed gives the same shifts."""
     x = torch.zeros(16, 1, 28, 28, dtype=torch.uint8)
-    x[:, :, 4:24, 4:24] = torch.randint(0, 256, (16, 1, 20, 20), generator=torch.Generator().manual_seed(0),
-                                        dtype=torch.uint8)
+    x[:, :, 4:24, 4:24] = torch.randint(
+        0, 256, (16, 1, 20, 20), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
     a = _shift_batch(x, 2, torch.Generator().manual_seed(5))
     b = _shift_batch(x, 2, torch.Generator().manual_seed(5))
     assert a.shape == x.shape and a.dtype == torch.uint8

@@ -37,13 +37,45 @@ from ebgan.sweep.store import Results, read_rows
 # metrics row every 4 steps, TensorBoard events, checkpoints every 8 steps (weights, state, config, the
 # `latest` pointer), evaluation every 12 steps keeping the best checkpoint (best/ and best.json), sample grids,
 # and at the end samples.png, energy.png, eval.png, landscape.png and threshold.json (a held-out share).
-RUN = ["train", "--preset", "ring", "--steps", "24", "--set", "g_size=16", "--set", "d_size=16",
-       "--set", "log_every=4", "--set", "ckpt_every=8", "--set", "sample_every=12", "--set", "eval_every=12",
-       "--set", "eval_samples=200", "--set", "best_metric=hq_pct", "--set", "n_grid=16",
-       "--set", "keep_checkpoints=5", "--set", "tensorboard=true", "--set", "holdout=0.05", "--no-progress"]
+RUN = [
+    "train",
+    "--preset",
+    "ring",
+    "--steps",
+    "24",
+    "--set",
+    "g_size=16",
+    "--set",
+    "d_size=16",
+    "--set",
+    "log_every=4",
+    "--set",
+    "ckpt_every=8",
+    "--set",
+    "sample_every=12",
+    "--set",
+    "eval_every=12",
+    "--set",
+    "eval_samples=200",
+    "--set",
+    "best_metric=hq_pct",
+    "--set",
+    "n_grid=16",
+    "--set",
+    "keep_checkpoints=5",
+    "--set",
+    "tensorboard=true",
+    "--set",
+    "holdout=0.05",
+    "--no-progress",
+]
 
-CAUSE = {errno.ENOSPC: "no space left on device", errno.EIO: "input/output error",
-         errno.EROFS: "read-only file system", errno.ENOENT: "no such file or directory"}
+CAUSE = {
+    errno.ENOSPC: "no space left on device",
+    errno.EIO: "input/output error",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or directory",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -76,9 +108,15 @@ def result(run: Path) -> dict:
         r.pop("time", None)
     final = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
     threshold = json.loads((run / "threshold.json").read_text())
-    return {"rows": rows, "final": final.name, "weights": weights(final),
-            "best": json.loads((run / "best.json").read_text()), "best_weights": weights(run / "checkpoints" / "best"),
-            "threshold": threshold, "samples": (run / "samples.png").read_bytes()}
+    return {
+        "rows": rows,
+        "final": final.name,
+        "weights": weights(final),
+        "best": json.loads((run / "best.json").read_text()),
+        "best_weights": weights(run / "checkpoints" / "best"),
+        "threshold": threshold,
+        "samples": (run / "samples.png").read_bytes(),
+    }
 
 
 def weights(ckpt: Path) -> dict[str, bytes]:
@@ -136,8 +174,11 @@ def test_a_failed_write_at_every_point_is_one_line_and_resume_is_exact(reference
         glob = glob.format(run=run)
         before = checkpoint_state(run)
         # The command the previous error line named: the same command before the run wrote anything, else --resume.
-        argv = ["train", "--out", run, "--resume", "--no-progress"] if (run / "config.json").exists() else \
-            [*RUN, "--out", run]
+        argv = (
+            ["train", "--out", run, "--resume", "--no-progress"]
+            if (run / "config.json").exists()
+            else [*RUN, "--out", run]
+        )
         status, err = ebgan(argv, capsys, f"{glob}:{errno.errorcode[code]}", monkeypatch)
         assert status == 3, (glob, err)
         assert len(err) == 1, err
@@ -174,8 +215,10 @@ def test_a_run_folder_deleted_under_the_run(tmp_path, capsys, monkeypatch, refer
     monkeypatch.setattr(_faults, "io_point", delete_samples)
     status, err = ebgan([*RUN, "--out", run], capsys)
     assert status == 3 and len(err) == 1, err
-    assert err[0].startswith(f"ebgan: error: no such file or directory (its folder was deleted or moved) writing "
-                             f"{run}/samples/step-00000012.png: the last complete checkpoint is step 8;"), err
+    assert err[0].startswith(
+        f"ebgan: error: no such file or directory (its folder was deleted or moved) writing "
+        f"{run}/samples/step-00000012.png: the last complete checkpoint is step 8;"
+    ), err
     monkeypatch.setattr(_faults, "io_point", real)
     status, err = ebgan(["train", "--out", run, "--resume", "--no-progress"], capsys)
     assert status == 0, err
@@ -204,8 +247,10 @@ def tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs needs root on Linux")
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if p.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({p.stderr.strip() or p.returncode}): the injected faults above "
-                    f"cover the same write points")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({p.stderr.strip() or p.returncode}): the injected faults above "
+            f"cover the same write points"
+        )
     try:
         yield mnt
     finally:
@@ -303,8 +348,14 @@ def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp
     events.clear()
     save_checkpoint(tmp_path / "run", 3, {"G": torch.nn.Linear(2, 2)}, {}, {})
     # weights, state, config fsynced, the folder, the rename, the checkpoints folder; then `latest` likewise.
-    assert events == [("fsync", "file")] * 3 + [("fsync", "dir"), ("replace", "step-00000003"), ("fsync", "dir"),
-                                                 ("fsync", "file"), ("replace", "latest"), ("fsync", "dir")]
+    assert events == [("fsync", "file")] * 3 + [
+        ("fsync", "dir"),
+        ("replace", "step-00000003"),
+        ("fsync", "dir"),
+        ("fsync", "file"),
+        ("replace", "latest"),
+        ("fsync", "dir"),
+    ]
 
 
 def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
@@ -356,14 +407,16 @@ def test_score_reports_a_failed_write_and_keeps_no_partial_file(reference, tmp_p
 def test_a_write_no_writer_wraps_is_still_one_line(reference, tmp_path, capsys, monkeypatch):
     """`ebgan sample -o` saves with numpy: an OSError that only a write can raise (ENOSPC, EDQUOT, EROFS, EFBIG)
     reaching the CLI is one line and status 3 too."""
+
     def full(path, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(np, "save", full)
     out = tmp_path / "x.npy"
     status, err = ebgan(["sample", reference["run"], "-n", "10", "-o", out], capsys)
-    assert status == 3 and err == [f"ebgan: error: no space left on device writing {out}.tmp.npy: free space and run "
-                                   f"the command again"], err
+    assert status == 3 and err == [
+        f"ebgan: error: no space left on device writing {out}.tmp.npy: free space and run the command again"
+    ], err
 
 
 # --------------------------------------------------------------------------------------------------- sweeps
@@ -423,8 +476,13 @@ def test_a_damaged_line_inside_results_stops_the_sweep_until_repaired(tmp_path, 
     assert (tmp_path / "results.jsonl").read_text().endswith(text[2] + "\n")
 
 
-SWEEP = {"preset": "ring", "steps": 20, "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
-         "grid": {"g_size": [16, 32]}, "methods": {"ebgan": {}}}
+SWEEP = {
+    "preset": "ring",
+    "steps": 20,
+    "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
+    "grid": {"g_size": [16, 32]},
+    "methods": {"ebgan": {}},
+}
 
 
 def uninterrupted_rows(spec: dict, root: Path) -> dict:
@@ -440,9 +498,16 @@ def uninterrupted_rows(spec: dict, root: Path) -> dict:
     rows = {}
     for s in interleave(chosen):
         cfg = {**to_dict(config_for(grid, s, grid["steps"], 0)), "num_threads": 1}
-        task = {"method": s.method, "setting_id": s.setting_id, "values": s.values, "config": cfg,
-                "run_dir": str(root / s.method / s.setting_id), "data_root": str(resolve_data_root(None).resolve()),
-                "eval_samples": 0, "prune": False}
+        task = {
+            "method": s.method,
+            "setting_id": s.setting_id,
+            "values": s.values,
+            "config": cfg,
+            "run_dir": str(root / s.method / s.setting_id),
+            "data_root": str(resolve_data_root(None).resolve()),
+            "eval_samples": 0,
+            "prune": False,
+        }
         rows[(s.method, s.setting_id)] = timeless(run_setting(task))
     return rows
 
@@ -464,10 +529,14 @@ def test_a_sweep_stops_on_a_failed_write_and_the_same_command_finishes_it(tmp_pa
         (f"{out}/tasks/*:EIO", f"input/output error writing {out}/tasks/ebgan-"),
         (f"{out}/runs/*/checkpoints/step-*/state.pt:ENOSPC", f"no space left on device writing {out}/runs/ebgan/"),
         (f"{out}/runs/*/result.json:EROFS", f"read-only file system writing {out}/runs/ebgan/"),
-        (f"{out}/results.jsonl:ENOSPC", f"no space left on device writing {out}/results.jsonl: the sweep stopped, "
-                                        f"0 of 1 runs recorded"),
-        (f"{out}/report.md:ENOSPC", f"no space left on device writing {out}/report.md: free space and run the "
-                                    f"command again"),
+        (
+            f"{out}/results.jsonl:ENOSPC",
+            f"no space left on device writing {out}/results.jsonl: the sweep stopped, 0 of 1 runs recorded",
+        ),
+        (
+            f"{out}/report.md:ENOSPC",
+            f"no space left on device writing {out}/report.md: free space and run the command again",
+        ),
     ]
     for fault, start in chain:
         status, err = ebgan(argv, capsys, fault, monkeypatch)
@@ -492,8 +561,10 @@ def test_a_worker_that_cannot_start_never_drops_a_setting_silently(tmp_path, cap
     status, err = ebgan(["sweep", grid, "--out", tmp_path / "sweep", "--workers", "1", "--no-progress"], capsys)
     assert status == 4 and len(err) == 1, err
     assert err[0].startswith("ebgan: error: the sweep could not run 2 setting(s) (ebgan "), err
-    assert "a worker failed with BlockingIOError: [Errno 11] Resource temporarily unavailable; 0 of 2 runs recorded; fix " \
-           "the cause and run the same command again to run them" in err[0]
+    assert (
+        "a worker failed with BlockingIOError: [Errno 11] Resource temporarily unavailable; 0 of 2 runs recorded; fix "
+        "the cause and run the same command again to run them" in err[0]
+    )
     assert not (tmp_path / "sweep" / "report.md").exists() and read_rows(tmp_path / "sweep") == []
 
 
@@ -503,8 +574,7 @@ def test_a_worker_killed_from_outside_resumes_its_run_from_the_checkpoint(tmp_pa
     its last checkpoint, and the row is that of an uninterrupted run."""
     import threading
 
-    spec = {**SWEEP, "steps": 300, "base": {"log_every": 50, "ckpt_every": 50, "n_grid": 16},
-            "grid": {"g_size": [16]}}
+    spec = {**SWEEP, "steps": 300, "base": {"log_every": 50, "ckpt_every": 50, "n_grid": 16}, "grid": {"g_size": [16]}}
     out = tmp_path / "sweep"
     killed = {}
 
@@ -546,5 +616,3 @@ def _children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 out.append(int(d.name))
     return out
-
-

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from ebgan.cli import main
-from ebgan.errors import EbganError
 
 TINY = ["--set", "g_size=16", "--set", "d_size=16", "--set", "log_every=5", "--no-progress"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -39,15 +38,22 @@ def shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
     argv = shlex.split(command)
     assert argv[0] == "ebgan", command
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "ebgan.cli", *argv[1:]], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ebgan.cli", *argv[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def ring_run(tmp_path, capsys):
     run = tmp_path / "ring"
-    code, _, err = run_cli(capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY,
-                           "--set", "ckpt_every=5")
+    code, _, err = run_cli(
+        capsys, "train", "--preset", "ring", "--steps", 10, "--out", run, *TINY, "--set", "ckpt_every=5"
+    )
     assert code == 0, err
     return run
 
@@ -57,16 +63,29 @@ def ring_run(tmp_path, capsys):
 
 def test_resume_starts_from_the_runs_own_config(ring_run, capsys):
     # Overrides apply to the run's configuration, not to the Config defaults: a ring run stays a ring run.
-    code, out, err = run_cli(capsys, "train", "--resume", "--out", ring_run, "--set", "log_every=2",
-                             "--set", "sample_every=4", "--steps", 14, "--no-progress")
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        "--resume",
+        "--out",
+        ring_run,
+        "--set",
+        "log_every=2",
+        "--set",
+        "sample_every=4",
+        "--steps",
+        14,
+        "--no-progress",
+    )
     assert code == 0, err
     cfg = json.loads((ring_run / "config.json").read_text())
     assert (cfg["data"], cfg["margin"], cfg["log_every"], cfg["sample_every"], cfg["steps"]) == ("ring", 0.3, 2, 4, 14)
     steps = [json.loads(line)["step"] for line in (ring_run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 12, 14]
     # The same seed and loss as the run's are no change at all.
-    code, _, err = run_cli(capsys, "train", "--resume", "--out", ring_run, "--seed", 0, "--loss", "ebgan",
-                           "--no-progress")
+    code, _, err = run_cli(
+        capsys, "train", "--resume", "--out", ring_run, "--seed", 0, "--loss", "ebgan", "--no-progress"
+    )
     assert code == 0, err
 
 
@@ -92,8 +111,19 @@ def test_semisup_resume_can_extend_the_run(tmp_path):
 
 def test_semisup_resume_reads_the_runs_data_root(tmp_path, data_root):
     """The printed resume hint has no --data-root: the run's own is used (here ./data does not exist)."""
-    common = ["--labels", "100", "--steps", "4", "--eval-every", "4", "--threads", "1", "--ckpt-every", "2",
-              "--no-progress"]
+    common = [
+        "--labels",
+        "100",
+        "--steps",
+        "4",
+        "--eval-every",
+        "4",
+        "--threads",
+        "1",
+        "--ckpt-every",
+        "2",
+        "--no-progress",
+    ]
     first = shell(f"ebgan semisup {' '.join(common)} --steps 2 --data-root {data_root} --out run", tmp_path)
     assert first.returncode == 0, first.stderr
     assert json.loads((tmp_path / "run" / "data.json").read_text())["data_root"] == str(Path(data_root).resolve())
@@ -133,9 +163,14 @@ def test_interrupt_hint_works_as_printed(tmp_path):
     import time
 
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
-    p = subprocess.Popen([sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "3000",
-                          "--out", "run", *TINY], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "3000", "--out", "run", *TINY],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
@@ -153,8 +188,13 @@ def test_interrupt_hint_works_as_printed(tmp_path):
 
 
 def test_a_sweep_whose_runs_all_fail_exits_non_zero_and_says_how_to_retry(tmp_path, data_root):
-    spec = {"preset": "mnist", "steps": 5, "base": {"g_size": 16, "d_size": 16, "log_every": 5},
-            "grid": {"g_layers": [2, 3]}, "methods": {"ebgan": {}}}
+    spec = {
+        "preset": "mnist",
+        "steps": 5,
+        "base": {"g_size": 16, "d_size": 16, "log_every": 5},
+        "grid": {"g_layers": [2, 3]},
+        "methods": {"ebgan": {}},
+    }
     (tmp_path / "grid.json").write_text(json.dumps(spec))
     first = shell("ebgan sweep grid.json --out sw --workers 1 --no-progress --data-root nowhere", tmp_path)
     assert first.returncode == 2, first.stderr
@@ -174,9 +214,13 @@ def test_a_sweep_whose_runs_all_fail_exits_non_zero_and_says_how_to_retry(tmp_pa
 
 
 def test_sweep_progress_shows_the_whole_error(tmp_path):
-    spec = {"preset": "ring", "steps": 5, "base": {"log_every": 5, "n_grid": 16},
-            "grid": {"data": ["ring", str(tmp_path / ("no-such-folder-with-a-long-name" * 3))]},
-            "methods": {"ebgan": {}}}
+    spec = {
+        "preset": "ring",
+        "steps": 5,
+        "base": {"log_every": 5, "n_grid": 16},
+        "grid": {"data": ["ring", str(tmp_path / ("no-such-folder-with-a-long-name" * 3))]},
+        "methods": {"ebgan": {}},
+    }
     (tmp_path / "grid.json").write_text(json.dumps(spec))
     res = shell("ebgan sweep grid.json --out sw --workers 1", tmp_path)
     assert res.returncode == 0, res.stderr
@@ -195,13 +239,16 @@ def _semisup_folder(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "--resume", "--out", "{d}"],
-    ["train", "--resume", "--out", "{d}", "--set", "log_every=3"],
-    ["sample", "{d}", "-n", "2", "-o", "{t}/x.npy"],
-    ["eval", "{d}"],
-    ["score", "{d}", "{t}/x.npy", "-o", "{t}/s.csv"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--resume", "--out", "{d}"],
+        ["train", "--resume", "--out", "{d}", "--set", "log_every=3"],
+        ["sample", "{d}", "-n", "2", "-o", "{t}/x.npy"],
+        ["eval", "{d}"],
+        ["score", "{d}", "{t}/x.npy", "-o", "{t}/s.csv"],
+    ],
+)
 def test_commands_on_a_semisup_folder_name_its_kind(tmp_path, capsys, argv):
     d = _semisup_folder(tmp_path)
     (tmp_path / "x.npy").write_bytes(b"")
@@ -213,8 +260,10 @@ def test_commands_on_a_semisup_folder_name_its_kind(tmp_path, capsys, argv):
 
 def test_semisup_resume_on_an_image_run_names_its_kind(ring_run, capsys):
     code, _, err = run_cli(capsys, "semisup", "--out", ring_run, "--resume")
-    assert one_error_line(code, err) == (f"ebgan: error: {ring_run} is a run of `ebgan train`; `ebgan semisup` "
-                                         f"expects a semi-supervised run of `ebgan semisup`")
+    assert one_error_line(code, err) == (
+        f"ebgan: error: {ring_run} is a run of `ebgan train`; `ebgan semisup` "
+        f"expects a semi-supervised run of `ebgan semisup`"
+    )
 
 
 def test_eval_and_train_on_a_sweep_folder(tmp_path, capsys):
@@ -226,7 +275,8 @@ def test_eval_and_train_on_a_sweep_folder(tmp_path, capsys):
     ln = _semisup_folder(tmp_path)
     code, _, err = run_cli(capsys, "sweep", "paper-margin", "--out", ln, "--no-progress")
     assert "is a semi-supervised run of `ebgan semisup`; `ebgan sweep --out` expects a sweep" in one_error_line(
-        code, err)
+        code, err
+    )
 
 
 def test_sample_before_the_first_checkpoint_says_so(tmp_path, capsys):
@@ -247,8 +297,9 @@ def test_oneclass_preset_needs_classes(tmp_path, capsys):
 
 
 def test_lr_shorthand_and_non_finite_values(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "train", "--preset", "ring", "--set", "lr=3e-4", "--dry-run",
-                           "--out", tmp_path / "r")
+    code, out, _ = run_cli(
+        capsys, "train", "--preset", "ring", "--set", "lr=3e-4", "--dry-run", "--out", tmp_path / "r"
+    )
     cfg = json.loads(out)
     assert code == 0 and cfg["lr_g"] == cfg["lr_d"] == 3e-4
     for bad in ("margin=inf", "lr=nan", "pt_weight=-inf"):
@@ -263,9 +314,28 @@ def test_dry_run_of_an_image_preset_needs_no_data(capsys):
 
 
 def test_pretraining_is_named_in_the_start_line(tmp_path, capsys, data_root):
-    code, _, err = run_cli(capsys, "train", "--preset", "mnist-oneclass", "--set", "classes=3", "--steps", 2,
-                           "--set", "pretrain_steps=2", "--set", "holdout=0", "--data-root", data_root,
-                           "--out", tmp_path / "r", "--set", "g_size=16", "--set", "d_size=16")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--preset",
+        "mnist-oneclass",
+        "--set",
+        "classes=3",
+        "--steps",
+        2,
+        "--set",
+        "pretrain_steps=2",
+        "--set",
+        "holdout=0",
+        "--data-root",
+        data_root,
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "g_size=16",
+        "--set",
+        "d_size=16",
+    )
     assert code == 0, err
     assert "to step 4 (2 pre-training + 2 adversarial)" in err
 
@@ -276,10 +346,18 @@ def test_bare_ebgan_is_a_usage_error(capsys):
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
-    cmd = (f"{shlex.quote(sys.executable)} -m ebgan.cli train --preset ring --steps 5 --out run "
-           f"{' '.join(TINY)} | head -n 0")
-    res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=tmp_path, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1"), timeout=300)
+    cmd = (
+        f"{shlex.quote(sys.executable)} -m ebgan.cli train --preset ring --steps 5 --out run "
+        f"{' '.join(TINY)} | head -n 0"
+    )
+    res = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1"),
+        timeout=300,
+    )
     assert "Traceback" not in res.stderr and "BrokenPipeError" not in res.stderr, res.stderr
     assert res.returncode == 141
 

@@ -47,8 +47,14 @@ from ebgan.errors import EbganError
 HANG_S = 30
 MEMORY_BOUND = 512 << 20  # bytes of peak resident memory a reader's inputs may add
 COUNTS: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-NO_FIXTURE_CHECK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                   HealthCheck.data_too_large, HealthCheck.filter_too_much])
+NO_FIXTURE_CHECK = settings(
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ]
+)
 
 
 class Hang(BaseException):
@@ -142,10 +148,10 @@ def mutated(draw, valid: bytes, max_ops: int = 4) -> bytes:
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         elif op == "delete" and data:
-            del data[pos: pos + draw(st.integers(1, 16))]
+            del data[pos : pos + draw(st.integers(1, 16))]
         elif op == "overwrite" and data:
             chunk = draw(st.binary(min_size=1, max_size=8))
-            data[pos: pos + len(chunk)] = chunk
+            data[pos : pos + len(chunk)] = chunk
         elif op == "append":
             data += draw(st.binary(min_size=1, max_size=64))
     return bytes(data)
@@ -187,8 +193,9 @@ def idx_bytes(arr: np.ndarray) -> bytes:
 def idx_files(draw):
     ndim = draw(st.sampled_from([1, 3]))
     shape = tuple(draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim)))
-    arr = np.frombuffer(draw(st.binary(min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
-                        np.uint8).reshape(shape)
+    arr = np.frombuffer(draw(st.binary(min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))), np.uint8).reshape(
+        shape
+    )
     raw = draw(mutated(idx_bytes(arr)))
     gz = draw(st.booleans())
     if gz:
@@ -239,8 +246,10 @@ def npy_files(draw):
     shape = draw(st.lists(st.integers(0, 2**62), max_size=4).map(tuple))
     descr = draw(st.sampled_from(["<f4", "|u1", "|O", "<U5", "|V8", "<M8[s]", "[('a', '<f4')]", "<f4x", "bogus"]))
     fortran = draw(st.sampled_from(["False", "True", "0", "'x'"]))
-    header = f"{{'descr': {descr if descr.startswith('[') else repr(descr)}, 'fortran_order': {fortran}, " \
-             f"'shape': {shape!r}, }}"
+    header = (
+        f"{{'descr': {descr if descr.startswith('[') else repr(descr)}, 'fortran_order': {fortran}, "
+        f"'shape': {shape!r}, }}"
+    )
     header = header.ljust(len(header) + (64 - (len(header) + 11) % 64)) + "\n"
     body = draw(st.binary(max_size=64))
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + body
@@ -361,6 +370,7 @@ def test_fuzz_image_zip(work, case):
 
 def _png_header_only(w: int, h: int) -> bytes:
     """A PNG that claims ``w x h`` pixels and holds a few bytes of image data: a decompression bomb's header."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -382,8 +392,12 @@ def test_image_bombs_are_refused_from_their_headers(work):
     name = b"d/zeros.png"
     crc, size, csize = 0, 1 << 30, len(data)
     local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, csize, size, len(name), 0) + name
-    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, csize, size, len(name),
-                          0, 0, 0, 0, 0, 0) + name
+    central = (
+        struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, csize, size, len(name), 0, 0, 0, 0, 0, 0
+        )
+        + name
+    )
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + csize, 0)
     path = write(work / "bomb.zip", local + data + central + end)
     before = _peak_rss()
@@ -394,35 +408,58 @@ def test_image_bombs_are_refused_from_their_headers(work):
 
 # ------------------------------------------------------------------------------------------- sweep grids
 FIELDS = [f for f in to_dict(Config())] + ["lr"]
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["adam", "sgd", "ring", "mnist", "ebgan", "nan"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                      max_leaves=12)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["adam", "sgd", "ring", "mnist", "ebgan", "nan"]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 @st.composite
 def grid_specs(draw):
     fields = st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), VALUES, max_size=4)
-    spec = draw(st.fixed_dictionaries({}, optional={
-        "preset": st.one_of(st.sampled_from(["ring", "mnist", "nope"]), VALUES),
-        "steps": st.one_of(st.integers(-2, 10**6), VALUES),
-        "base": st.one_of(fields, VALUES),
-        "grid": st.one_of(fields, VALUES),
-        "methods": st.one_of(st.dictionaries(st.one_of(st.sampled_from(["gan", "ebgan", "ebgan-pt", "wgan"]),
-                                                       st.text(max_size=6)), st.one_of(st.none(), fields),
-                                             max_size=3), VALUES),
-        "default_methods": st.one_of(st.lists(st.sampled_from(["gan", "ebgan", "x"]), max_size=3), VALUES),
-        "description": VALUES,
-        "bogus": VALUES,
-    }))
+    spec = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "preset": st.one_of(st.sampled_from(["ring", "mnist", "nope"]), VALUES),
+                "steps": st.one_of(st.integers(-2, 10**6), VALUES),
+                "base": st.one_of(fields, VALUES),
+                "grid": st.one_of(fields, VALUES),
+                "methods": st.one_of(
+                    st.dictionaries(
+                        st.one_of(st.sampled_from(["gan", "ebgan", "ebgan-pt", "wgan"]), st.text(max_size=6)),
+                        st.one_of(st.none(), fields),
+                        max_size=3,
+                    ),
+                    VALUES,
+                ),
+                "default_methods": st.one_of(st.lists(st.sampled_from(["gan", "ebgan", "x"]), max_size=3), VALUES),
+                "description": VALUES,
+                "bogus": VALUES,
+            },
+        )
+    )
     return spec
 
 
-YAML_BOMB = "description:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-    f"  {chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)) + \
-    "grid: {g_size: *i}\nmethods: {ebgan: {lr: *h}}\n"
+YAML_BOMB = (
+    "description:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(
+        f"  {chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    + "grid: {g_size: *i}\nmethods: {ebgan: {lr: *h}}\n"
+)
 
 
 @st.composite
@@ -462,13 +499,21 @@ def test_fuzz_grid_file(work, case):
 
 
 # ----------------------------------------------------------------------------------------- --set values
-TEXT_VALUES = st.one_of(st.text(max_size=20), st.sampled_from(["nan", "inf", "-inf", "1e400", "none", "null", "true",
-                                                                "٣", "1_000", "0x10", " 7 ", "9" * 5000, ""]),
-                        st.integers().map(str), st.floats().map(str))
+TEXT_VALUES = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(
+        ["nan", "inf", "-inf", "1e400", "none", "null", "true", "٣", "1_000", "0x10", " 7 ", "9" * 5000, ""]
+    ),
+    st.integers().map(str),
+    st.floats().map(str),
+)
 
 
-@given(st.one_of(st.sampled_from(FIELDS + ["d-size", "lr"]), st.text(max_size=10)), TEXT_VALUES,
-       st.sampled_from(["=", "", "=="]))
+@given(
+    st.one_of(st.sampled_from(FIELDS + ["d-size", "lr"]), st.text(max_size=10)),
+    TEXT_VALUES,
+    st.sampled_from(["=", "", "=="]),
+)
 def test_fuzz_set_values(key, value, sep):
     def read():
         cfg = resolve(apply_overrides(Config(), None, [f"{key}{sep}{value}"]))
@@ -479,10 +524,11 @@ def test_fuzz_set_values(key, value, sep):
 
 
 # ------------------------------------------------------------------------------------ a run's config.json
-JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
-                           lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                   st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-                           max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -519,8 +565,11 @@ def test_fuzz_run_config(work, raw):
 def trainer_and_checkpoint(tmp_path_factory):
     from ebgan.train import Trainer
 
-    cfg = resolve(apply_overrides(Config(), {"data": "ring", "g_size": 8, "d_size": 8, "steps": 4, "num_threads": 1,
-                                             "batch_size": 8}))
+    cfg = resolve(
+        apply_overrides(
+            Config(), {"data": "ring", "g_size": 8, "d_size": 8, "steps": 4, "num_threads": 1, "batch_size": 8}
+        )
+    )
     trainer = Trainer(cfg, load_dataset("ring", n_points=64))
     trainer.train_step()
     out = tmp_path_factory.mktemp("ckpt")
@@ -532,7 +581,7 @@ def _safetensors_crafted(draw, valid: bytes) -> bytes:
     """``valid`` with its JSON header rewritten: offsets, shapes or dtypes changed, or a header length that
     does not fit the file."""
     n = struct.unpack("<Q", valid[:8])[0]
-    header = json.loads(valid[8: 8 + n])
+    header = json.loads(valid[8 : 8 + n])
     key = draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
     field = draw(st.sampled_from(["data_offsets", "shape", "dtype", "length", "drop"]))
     if field == "data_offsets":
@@ -545,20 +594,55 @@ def _safetensors_crafted(draw, valid: bytes) -> bytes:
         del header[key]
     text = json.dumps(header).encode()
     length = len(text) if field != "length" else draw(st.sampled_from([0, 7, len(text) + 1, 2**40, 2**64 - 1]))
-    return struct.pack("<Q", length) + text + valid[8 + n:]
+    return struct.pack("<Q", length) + text + valid[8 + n :]
 
 
 def _state_crafted(draw) -> bytes:
     """A state.pt written by torch.save whose fields have wrong values: types, shapes, missing keys, NaN."""
     from ebgan.checkpoint import FORMAT_VERSION
 
-    state = {"format_version": FORMAT_VERSION, "step": 1, "elapsed": 0.0, "pos": 0, "perm": torch.arange(64),
-             "loop": {"sums": {}, "count": 0}}
-    wrong = st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=5), st.just({}),
-                      st.just([1, 2]), st.just(torch.zeros(3)), st.just(torch.tensor(float("nan"))))
-    for k in draw(st.lists(st.sampled_from(["format_version", "step", "elapsed", "opt_g", "opt_d", "scaler_g",
-                                            "gen_data", "gen_noise", "torch_rng", "perm", "pos", "objective",
-                                            "threads", "ema_updates", "loop"]), max_size=4)):
+    state = {
+        "format_version": FORMAT_VERSION,
+        "step": 1,
+        "elapsed": 0.0,
+        "pos": 0,
+        "perm": torch.arange(64),
+        "loop": {"sums": {}, "count": 0},
+    }
+    wrong = st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=5),
+        st.just({}),
+        st.just([1, 2]),
+        st.just(torch.zeros(3)),
+        st.just(torch.tensor(float("nan"))),
+    )
+    for k in draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "format_version",
+                    "step",
+                    "elapsed",
+                    "opt_g",
+                    "opt_d",
+                    "scaler_g",
+                    "gen_data",
+                    "gen_noise",
+                    "torch_rng",
+                    "perm",
+                    "pos",
+                    "objective",
+                    "threads",
+                    "ema_updates",
+                    "loop",
+                ]
+            ),
+            max_size=4,
+        )
+    ):
         state[k] = draw(wrong)
     buf = io.BytesIO()
     torch.save(state if draw(st.integers(0, 9)) else draw(wrong), buf)
@@ -644,10 +728,15 @@ def test_fuzz_session_files(work, case, labels):
     _read_sessions(work, case, labels)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "ebgan.seq.data._parse_keys: a key of more than 4,300 digits makes int() raise ValueError (Python's limit on "
-    "integer strings) instead of an EbganError; reported to the owner of ebgan.seq (fix: refuse keys longer than "
-    "18 digits). Remove this mark with the fix."))
+@pytest.mark.xfail(
+    raises=ValueError,
+    strict=True,
+    reason=(
+        "ebgan.seq.data._parse_keys: a key of more than 4,300 digits makes int() raise ValueError (Python's limit on "
+        "integer strings) instead of an EbganError; reported to the owner of ebgan.seq (fix: refuse keys longer than "
+        "18 digits). Remove this mark with the fix."
+    ),
+)
 def test_a_session_key_longer_than_python_parses(work):
     _read_sessions(work, (".txt", b"1 2 " + b"9" * 5000 + b"\n"), False)
 
@@ -674,5 +763,7 @@ def test_inputs_the_fuzzer_found(work, trainer_and_checkpoint):
     x = check(".npy arrays", lambda: read_npy(write(work / "big-endian.npy", buf.getvalue())))
     assert x.dtype.isnative and torch.from_numpy(x).tolist() == [[0, 1], [2, 3], [4, 5]]
     # A --set value holding a line break made a two-line error.
-    assert refused("--set values", lambda: apply_overrides(Config(), None, ["image_size=\n"])) == \
-        "--set image_size='\\n': expected int"
+    assert (
+        refused("--set values", lambda: apply_overrides(Config(), None, ["image_size=\n"]))
+        == "--set image_size='\\n': expected int"
+    )

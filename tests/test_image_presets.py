@@ -33,8 +33,11 @@ def test_generator_channels_follow_dcgan_and_the_papers_imagenet_spec():
 
 @pytest.mark.parametrize("size", [28, 32, 64, 128, 256])
 def test_every_resolution_builds_generator_and_auto_encoder(size):
-    cfg = resolve(apply_overrides(from_preset("mnist-conv"), {"image_size": size, "channels": 3,
-                                                              "g_channels": 8, "d_channels": 8}))
+    cfg = resolve(
+        apply_overrides(
+            from_preset("mnist-conv"), {"image_size": size, "channels": 3, "g_channels": 8, "d_channels": 8}
+        )
+    )
     torch.manual_seed(0)
     G, D = build_networks(cfg, (3, size, size), "ae")
     x = G(torch.randn(2, cfg.z_dim))
@@ -68,15 +71,29 @@ def test_conv_d_parameters_and_mlp_flops_by_hand():
     cfg = resolve(apply_overrides(from_preset("celeba-64"), {"data": "folder"}))
     d = describe_networks(cfg, (3, 64, 64), "ae")
     conv = lambda i, o: i * o * 16 + o  # noqa: E731
-    by_hand = (conv(3, 64) + conv(64, 128) + 2 * 128 + conv(128, 256) + 2 * 256
-               + conv(256, 128) + 2 * 128 + conv(128, 64) + 2 * 64 + conv(64, 3))
+    by_hand = (
+        conv(3, 64)
+        + conv(64, 128)
+        + 2 * 128
+        + conv(128, 256)
+        + 2 * 256
+        + conv(256, 128)
+        + 2 * 128
+        + conv(128, 64)
+        + 2 * 64
+        + conv(64, 3)
+    )
     assert d["params_d"] == by_hand == 1318659
     # A tiny MLP on 2-D points, batch 8: G 2-4-2, D 2-3-2. Matrix products only (2 M K N each):
     # D update: G forward 256 (no grad) + two D forwards 2 x 192 + two D backwards 2 x (192 + 96: no gradient
     # for the data) = 1216; G update: G forward 256 + D forward 192 + D backward 192 (inputs only) + G backward
     # 256 + 128 (no gradient for z) = 1024.
-    tiny = resolve(apply_overrides(from_preset("ring"), {"z_dim": 2, "g_layers": 2, "g_size": 4, "d_layers": 2,
-                                                         "d_size": 3, "batch_size": 8, "batch_norm": False}))
+    tiny = resolve(
+        apply_overrides(
+            from_preset("ring"),
+            {"z_dim": 2, "g_layers": 2, "g_size": 4, "d_layers": 2, "d_size": 3, "batch_size": 8, "batch_norm": False},
+        )
+    )
     assert describe_networks(tiny, (2,), "ae") == {"params_g": 22, "params_d": 17, "flops_per_step": 2240}
 
 
@@ -90,14 +107,35 @@ def image_folder(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("preset, size, batch", [("celeba-64", 64, 4), ("imagenet-128", 128, 4),
-                                                 ("imagenet-256", 256, 2)])
-def test_image_presets_train_on_a_folder_and_sample_their_resolution(tmp_path, image_folder, capsys, preset,
-                                                                      size, batch):
+@pytest.mark.parametrize(
+    "preset, size, batch", [("celeba-64", 64, 4), ("imagenet-128", 128, 4), ("imagenet-256", 256, 2)]
+)
+def test_image_presets_train_on_a_folder_and_sample_their_resolution(
+    tmp_path, image_folder, capsys, preset, size, batch
+):
     out = tmp_path / preset
-    code = main(["train", "--preset", preset, "--data", str(image_folder), "--out", str(out), "--steps", "2",
-                 "--no-progress", "--set", f"batch_size={batch}", "--set", "g_channels=8", "--set", "d_channels=8",
-                 "--set", "n_grid=4"])
+    code = main(
+        [
+            "train",
+            "--preset",
+            preset,
+            "--data",
+            str(image_folder),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--no-progress",
+            "--set",
+            f"batch_size={batch}",
+            "--set",
+            "g_channels=8",
+            "--set",
+            "d_channels=8",
+            "--set",
+            "n_grid=4",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, size, size]
     x = sample_from_run(out, 3, seed=1)
@@ -114,20 +152,26 @@ def test_image_preset_without_data_and_unsupported_resolution_are_one_error_line
     assert len(err) == 1 and "pass --data FOLDER" in err[0]
     assert main(["train", "--preset", "celeba-64", "--out", str(tmp_path / "a"), "--dry-run"]) == 0
     assert "(pass --data FOLDER, a folder of images, to train)" in capsys.readouterr().err
-    assert main(["train", "--preset", "mnist-conv", "--set", "image_size=96", "--out", str(tmp_path / "b"),
-                 "--dry-run"]) == 2
+    assert (
+        main(["train", "--preset", "mnist-conv", "--set", "image_size=96", "--out", str(tmp_path / "b"), "--dry-run"])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "conv nets support image_size 28, 32, 64, 128 or 256, got 96" in err[0]
 
 
 def test_dry_run_reports_parameters_and_flops(tmp_path, capsys):
-    assert main(["train", "--preset", "imagenet-128", "--data", str(tmp_path), "--dry-run",
-                 "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(["train", "--preset", "imagenet-128", "--data", str(tmp_path), "--dry-run", "--out", str(tmp_path / "r")])
+        == 0
+    )
     err = capsys.readouterr().err
     cfg = resolve(apply_overrides(from_preset("imagenet-128"), {"data": str(tmp_path)}))
     d = describe_networks(cfg, (3, 128, 128), "ae")
-    assert (f"G {d['params_g'] / 1e6:.2f} M parameters, D {d['params_d'] / 1e6:.2f} M; "
-            f"{d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch 64") in err
+    assert (
+        f"G {d['params_g'] / 1e6:.2f} M parameters, D {d['params_d'] / 1e6:.2f} M; "
+        f"{d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch 64"
+    ) in err
     assert not (tmp_path / "r").exists()
 
 
@@ -136,8 +180,12 @@ def _tiny_image_trainer(**kw):
     from ebgan.train import Trainer
 
     x = torch.arange(6 * 8 * 8, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(6, 1, 8, 8)
-    cfg = resolve(apply_overrides(from_preset("mnist"), {"g_layers": 2, "g_size": 8, "d_layers": 2, "d_size": 8,
-                                                         "batch_size": 3, "num_threads": 1, **kw}))
+    cfg = resolve(
+        apply_overrides(
+            from_preset("mnist"),
+            {"g_layers": 2, "g_size": 8, "d_layers": 2, "d_size": 8, "batch_size": 3, "num_threads": 1, **kw},
+        )
+    )
     return Trainer(cfg, Dataset("tiny", "image", x, None)), x
 
 
@@ -150,7 +198,7 @@ def test_random_crops_are_windows_at_offsets_drawn_from_the_data_generator():
     top, left = torch.randint(5, (3,), generator=gen), torch.randint(5, (3,), generator=gen)
     for i in range(3):
         t, l = int(top[i]), int(left[i])
-        assert torch.equal(out[i], x[i, :, t:t + 4, l:l + 4])
+        assert torch.equal(out[i], x[i, :, t : t + 4, l : l + 4])
 
 
 def test_flips_mirror_the_images_drawn_for_it():
@@ -165,22 +213,72 @@ def test_flips_mirror_the_images_drawn_for_it():
 
 def test_lsun_preset_trains_on_64_pixel_crops_of_96_pixel_images(tmp_path, image_folder, capsys):
     out = tmp_path / "lsun"
-    code = main(["train", "--preset", "lsun-64", "--data", str(image_folder), "--out", str(out), "--steps", "2",
-                 "--no-progress", "--set", "batch_size=4", "--set", "g_channels=8", "--set", "d_channels=8",
-                 "--set", "n_grid=4", "--set", "flip=true"])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "lsun-64",
+            "--data",
+            str(image_folder),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--no-progress",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "g_channels=8",
+            "--set",
+            "d_channels=8",
+            "--set",
+            "n_grid=4",
+            "--set",
+            "flip=true",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, 64, 64]
     assert sample_from_run(out, 2).shape == (2, 3, 64, 64)
-    assert main(["train", "--preset", "lsun-64", "--data", str(image_folder), "--out", str(tmp_path / "x"),
-                 "--set", "crop_size=128", "--dry-run"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "lsun-64",
+                "--data",
+                str(image_folder),
+                "--out",
+                str(tmp_path / "x"),
+                "--set",
+                "crop_size=128",
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
     assert "crop_size (128) must not exceed image_size (96)" in capsys.readouterr().err
 
 
 def test_stacked_mnist_preset_trains_on_three_channel_digits(tmp_path, data_root, capsys):
     """The Stacked MNIST preset: 3 x 28 x 28 images from ../shared/data, samples scored per channel."""
     out = tmp_path / "stacked"
-    code = main(["train", "--preset", "stacked-mnist", "--data-root", str(data_root), "--out", str(out), "--steps",
-                 "2", "--no-progress", "--set", "n_grid=4"])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "stacked-mnist",
+            "--data-root",
+            str(data_root),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--no-progress",
+            "--set",
+            "n_grid=4",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "data.json").read_text())["sample_shape"] == [3, 28, 28]
     x = sample_from_run(out, 5, seed=1)

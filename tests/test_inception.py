@@ -35,8 +35,10 @@ def weights_file(tmp_path_factory):
     """A weights file shaped like the published one, with random values that keep activations alive through
     the 94 layers (He-normal convolutions, BN statistics left at 0 / 1)."""
     cls = _extractor()
-    with mock.patch.object(cls, "load_state_dict", lambda self, sd, *a, **k: None), \
-            mock.patch("torch.load", lambda *a, **k: {}):
+    with (
+        mock.patch.object(cls, "load_state_dict", lambda self, sd, *a, **k: None),
+        mock.patch("torch.load", lambda *a, **k: {}),
+    ):
         m = cls("x", ["2048", "logits_unbiased"], feature_extractor_weights_path="unused")
     g = torch.Generator().manual_seed(0)
     sd = {}
@@ -98,8 +100,9 @@ def test_environment_variable_names_the_weights(weights_file, monkeypatch):
 
 def test_missing_torch_fidelity_is_one_clear_error(monkeypatch):
     real = I.importlib.util.find_spec
-    monkeypatch.setattr(I.importlib.util, "find_spec", lambda name, *a: None if name == "torch_fidelity"
-                        else real(name, *a))
+    monkeypatch.setattr(
+        I.importlib.util, "find_spec", lambda name, *a: None if name == "torch_fidelity" else real(name, *a)
+    )
     with pytest.raises(EbganError, match=r"pip install 'ebgan\[inception\]'"):
         I._extractor_class()
 
@@ -121,8 +124,11 @@ def test_outputs_are_the_networks_and_grey_is_repeated_rgb(inc):
 
 
 def test_bad_inputs(inc):
-    for bad, match in [(torch.zeros(2, 3, 8, 8), "uint8"), (_images(2, 2), "1- or 3-channel"),
-                       (torch.zeros(3, 8, 8, dtype=torch.uint8), "uint8 images")]:
+    for bad, match in [
+        (torch.zeros(2, 3, 8, 8), "uint8"),
+        (_images(2, 2), "1- or 3-channel"),
+        (torch.zeros(3, 8, 8, dtype=torch.uint8), "uint8 images"),
+    ]:
         with pytest.raises(EbganError, match=match):
             I.inception_outputs(inc, bad)
     with pytest.raises(EbganError, match="between 10"):
@@ -149,13 +155,13 @@ def test_references(tmp_path):
 
     real = _images(12, 3, 32, seed=3)
     np.save(tmp_path / "real.npy", real.numpy())
-    torch.testing.assert_close(I.load_reference(tmp_path / "real.npy", 16, 3), resize_images(real, 16),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(I.load_reference(tmp_path / "real.npy", 16, 3), resize_images(real, 16), rtol=0, atol=0)
     torch.testing.assert_close(I.load_reference(tmp_path / "real.npy", 32, 3), real, rtol=0, atol=0)
     (tmp_path / "f").mkdir()
     Image.fromarray(real[0].permute(1, 2, 0).numpy()).save(tmp_path / "f" / "a.png")
-    torch.testing.assert_close(I.load_reference(tmp_path / "f", 16, 1), load_image_folder(tmp_path / "f", 16, 1),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        I.load_reference(tmp_path / "f", 16, 1), load_image_folder(tmp_path / "f", 16, 1), rtol=0, atol=0
+    )
     np.save(tmp_path / "float.npy", real.numpy().astype(np.float32))
     for ref, match in [(tmp_path / "float.npy", "uint8 images"), (tmp_path / "none", "does not exist")]:
         with pytest.raises(EbganError, match=match):
@@ -184,8 +190,17 @@ def test_cli_eval_inception(tmp_path, capsys, weights_file):
     real = _images(12, 1, 16, seed=4)
     np.save(tmp_path / "real.npy", real.numpy())
     np.save(tmp_path / "fake.npy", _images(10, 1, 16, seed=5).numpy())
-    argv = ["eval", tmp_path / "fake.npy", "--inception", "--reference", tmp_path / "real.npy",
-            "--inception-weights", weights_file, "--batch-size", 5]
+    argv = [
+        "eval",
+        tmp_path / "fake.npy",
+        "--inception",
+        "--reference",
+        tmp_path / "real.npy",
+        "--inception-weights",
+        weights_file,
+        "--batch-size",
+        5,
+    ]
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     assert code == 2 and "not the FID Inception weights" in err and len(err.strip().splitlines()) == 1
@@ -222,13 +237,35 @@ def test_cli_eval_inception_of_a_run_uses_its_image_folder(tmp_path, capsys, wei
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)).save(folder / f"im{i:02d}.png")
     run = tmp_path / "run"
-    code = main(["train", "--preset", "celeba-64", "--data", str(folder), "--out", str(run), "--steps", "1",
-                 "--no-progress", "--set", "image_size=32", "--set", "batch_size=4", "--set", "g_channels=4",
-                 "--set", "d_channels=4", "--set", "n_grid=4"])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "celeba-64",
+            "--data",
+            str(folder),
+            "--out",
+            str(run),
+            "--steps",
+            "1",
+            "--no-progress",
+            "--set",
+            "image_size=32",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "g_channels=4",
+            "--set",
+            "d_channels=4",
+            "--set",
+            "n_grid=4",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
-    code = main(["eval", str(run), "--inception", "-n", "10", "--inception-weights", str(weights_file),
-                 "--allow-other-weights"])
+    code = main(
+        ["eval", str(run), "--inception", "-n", "10", "--inception-weights", str(weights_file), "--allow-other-weights"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     res = json.loads(out.strip().splitlines()[-1])
@@ -237,7 +274,8 @@ def test_cli_eval_inception_of_a_run_uses_its_image_folder(tmp_path, capsys, wei
     ring_run = tmp_path / "ring"
     assert main(["train", "--preset", "ring", "--steps", "1", "--out", str(ring_run), "--no-progress"]) == 0
     capsys.readouterr()
-    code = main(["eval", str(ring_run), "--inception", "--inception-weights", str(weights_file),
-                 "--allow-other-weights"])
+    code = main(
+        ["eval", str(ring_run), "--inception", "--inception-weights", str(weights_file), "--allow-other-weights"]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and "pass --reference" in err

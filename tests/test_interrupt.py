@@ -27,10 +27,39 @@ from ebgan.rundir import RunLock
 # A tiny MNIST run that exercises every writer: log rows every 4 steps and checkpoints every 15 (so a
 # checkpoint falls between two log rows), sample grids, evaluation every 10 steps keeping the best IS (which
 # improves, so the best checkpoint is re-saved), batch norm and dropout (the global RNG).
-RUN = ["train", "--preset", "mnist", "--data-root", SHARED_DATA, "--steps", "40", "--set", "g_layers=2",
-       "--set", "g_size=32", "--set", "d_size=32", "--set", "log_every=4", "--set", "ckpt_every=15",
-       "--set", "sample_every=10", "--set", "eval_every=10", "--set", "eval_samples=200",
-       "--set", "best_metric=is", "--set", "d_dropout=0.1", "--set", "n_grid=16", "--set", "keep_checkpoints=5"]
+RUN = [
+    "train",
+    "--preset",
+    "mnist",
+    "--data-root",
+    SHARED_DATA,
+    "--steps",
+    "40",
+    "--set",
+    "g_layers=2",
+    "--set",
+    "g_size=32",
+    "--set",
+    "d_size=32",
+    "--set",
+    "log_every=4",
+    "--set",
+    "ckpt_every=15",
+    "--set",
+    "sample_every=10",
+    "--set",
+    "eval_every=10",
+    "--set",
+    "eval_samples=200",
+    "--set",
+    "best_metric=is",
+    "--set",
+    "d_dropout=0.1",
+    "--set",
+    "n_grid=16",
+    "--set",
+    "keep_checkpoints=5",
+]
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), reason="no ../shared/data/MNIST")
 
@@ -38,8 +67,14 @@ pytestmark = pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), re
 def ebgan(*args, env=None, **kw) -> subprocess.Popen:
     e = dict(os.environ)  # OMP_NUM_THREADS=1 from conftest: bit-exact comparisons need one thread count
     e.update(env or {})
-    return subprocess.Popen([sys.executable, "-m", "ebgan.cli", *map(str, args)], env=e, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ebgan.cli", *map(str, args)],
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def run_to_end(*args, env=None) -> subprocess.CompletedProcess:
@@ -78,15 +113,18 @@ def reference(tmp_path_factory) -> dict:
     return result(run)
 
 
-@pytest.mark.parametrize("fault", [
-    "log-row:2",            # before the first checkpoint (step 8): --resume starts from step 0
-    "eval:2",               # during the evaluation at step 20, after the checkpoint at 15
-    "checkpoint-write:2",   # half-way through writing the checkpoint at step 30
-    "checkpoint-pointer:1",  # checkpoint 15 in place, `latest` not yet pointing at it
-    "checkpoint-replace:1",  # between the two renames of a re-saved best checkpoint
-    "write.png:3",          # inside a sample grid write (an atomic temp file, not yet renamed)
-    "write.png:6",          # inside the final plots, after the last checkpoint
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "log-row:2",  # before the first checkpoint (step 8): --resume starts from step 0
+        "eval:2",  # during the evaluation at step 20, after the checkpoint at 15
+        "checkpoint-write:2",  # half-way through writing the checkpoint at step 30
+        "checkpoint-pointer:1",  # checkpoint 15 in place, `latest` not yet pointing at it
+        "checkpoint-replace:1",  # between the two renames of a re-saved best checkpoint
+        "write.png:3",  # inside a sample grid write (an atomic temp file, not yet renamed)
+        "write.png:6",  # inside the final plots, after the last checkpoint
+    ],
+)
 def test_kill_at_any_point_then_resume_gives_the_uninterrupted_result(fault, reference, tmp_path):
     run = tmp_path / "run"
     killed = run_to_end(*RUN, "--out", run, "--no-progress", env={"EBGAN_FAULT": fault})
@@ -100,9 +138,26 @@ def test_kill_at_any_point_then_resume_gives_the_uninterrupted_result(fault, ref
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_checkpoints_the_current_step_and_resume_is_exact(sig, tmp_path):
     # Long enough to be signalled mid-run; no checkpoint is due before the end, log rows every 7 steps.
-    args = ["train", "--preset", "ring", "--steps", "2000", "--set", "g_size=16", "--set", "d_size=16",
-            "--set", "batch_size=32", "--set", "log_every=7", "--set", "ckpt_every=5000",
-            "--set", "sample_every=5000", "--no-progress"]
+    args = [
+        "train",
+        "--preset",
+        "ring",
+        "--steps",
+        "2000",
+        "--set",
+        "g_size=16",
+        "--set",
+        "d_size=16",
+        "--set",
+        "batch_size=32",
+        "--set",
+        "log_every=7",
+        "--set",
+        "ckpt_every=5000",
+        "--set",
+        "sample_every=5000",
+        "--no-progress",
+    ]
     ref = run_to_end(*args, "--out", tmp_path / "ref")
     assert ref.returncode == 0, ref.stderr
     run = tmp_path / "run"
@@ -129,8 +184,22 @@ def test_signal_checkpoints_the_current_step_and_resume_is_exact(sig, tmp_path):
 
 def test_second_process_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
     run = tmp_path / "run"
-    p = ebgan("train", "--preset", "ring", "--steps", "100000", "--set", "g_size=16", "--set", "d_size=16",
-              "--set", "log_every=10", "--no-progress", "--out", run)
+    p = ebgan(
+        "train",
+        "--preset",
+        "ring",
+        "--steps",
+        "100000",
+        "--set",
+        "g_size=16",
+        "--set",
+        "d_size=16",
+        "--set",
+        "log_every=10",
+        "--no-progress",
+        "--out",
+        run,
+    )
     deadline = time.monotonic() + 120
     while not (run / "metrics.jsonl").exists():
         assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else ""
@@ -138,8 +207,10 @@ def test_second_process_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, cap
     code = main(["train", "--out", str(run), "--resume", "--steps", "10", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert err[0] == (f"ebgan: error: {run} is in use by another ebgan process (pid {p.pid}); wait for it to "
-                      f"finish or stop it, then run this again")
+    assert err[0] == (
+        f"ebgan: error: {run} is in use by another ebgan process (pid {p.pid}); wait for it to "
+        f"finish or stop it, then run this again"
+    )
     p.kill()
     p.communicate(timeout=60)
     # The kernel dropped the lock with the process: the run resumes (from step 0, as it had no checkpoint).

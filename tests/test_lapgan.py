@@ -29,8 +29,10 @@ def test_pyramid_steps_by_hand():
     x = torch.tensor([[[[0.0, 4.0], [8.0, 12.0]]]])
     # Bilinear x2 (half-pixel centres, edges clamped): source positions 0, 0.25, 0.75, 1 along each axis of
     # the plane 8 i + 4 j.
-    assert_close(pyramid_up(x)[0, 0], torch.tensor([[0.0, 1.0, 3.0, 4.0], [2.0, 3.0, 5.0, 6.0],
-                                                    [6.0, 7.0, 9.0, 10.0], [8.0, 9.0, 11.0, 12.0]]))
+    assert_close(
+        pyramid_up(x)[0, 0],
+        torch.tensor([[0.0, 1.0, 3.0, 4.0], [2.0, 3.0, 5.0, 6.0], [6.0, 7.0, 9.0, 10.0], [8.0, 9.0, 11.0, 12.0]]),
+    )
     assert_close(pyramid_down(x), torch.tensor([[[[6.0]]]]))  # the 2x2 mean
     residuals, coarse = laplacian_pyramid(x, 1)
     assert_close(coarse, torch.tensor([[[[6.0]]]]))
@@ -72,10 +74,34 @@ def test_fakes_are_conditioned_on_the_real_coarser_image():
 
 def test_lapgan_trains_on_mnist_at_32_pixels_and_samples(tmp_path, capsys, data_root):
     out = tmp_path / "lap"
-    code = main(["train", "--preset", "mnist-conv", "--loss", "nsgan", "--set", "arch=lapgan", "--set",
-                 "image_size=32", "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8",
-                 "--set", "n_grid=4", "--steps", "3", "--no-progress", "--data-root", str(data_root),
-                 "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "mnist-conv",
+            "--loss",
+            "nsgan",
+            "--set",
+            "arch=lapgan",
+            "--set",
+            "image_size=32",
+            "--set",
+            "g_channels=8",
+            "--set",
+            "d_channels=8",
+            "--set",
+            "batch_size=8",
+            "--set",
+            "n_grid=4",
+            "--steps",
+            "3",
+            "--no-progress",
+            "--data-root",
+            str(data_root),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     x = sample_from_run(out, 4, seed=3)
     assert x.shape == (4, 1, 32, 32) and x.dtype == np.uint8
@@ -85,14 +111,38 @@ def test_lapgan_trains_on_mnist_at_32_pixels_and_samples(tmp_path, capsys, data_
 
 
 def test_lapgan_with_an_energy_loss_or_a_bad_size_is_one_error_line(tmp_path, capsys, data_root):
-    assert main(["train", "--preset", "mnist-conv", "--set", "arch=lapgan", "--dry-run",
-                 "--out", str(tmp_path / "a")]) == 2
+    assert (
+        main(["train", "--preset", "mnist-conv", "--set", "arch=lapgan", "--dry-run", "--out", str(tmp_path / "a")])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "arch=lapgan is the multi-scale GAN baseline" in err[0]
-    assert main(["train", "--preset", "mnist-conv", "--loss", "nsgan", "--set", "arch=lapgan", "--steps", "1",
-                 "--no-progress", "--data-root", str(data_root), "--out", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "mnist-conv",
+                "--loss",
+                "nsgan",
+                "--set",
+                "arch=lapgan",
+                "--steps",
+                "1",
+                "--no-progress",
+                "--data-root",
+                str(data_root),
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "16, 32, 64" in err[0] and "got 28" in err[0]
-    cfg = resolve(apply_overrides(from_preset("mnist-conv"), {"arch": "lapgan", "loss": "wgan-gp",
-                                                              "batch_norm": False, "image_size": 32}))
+    cfg = resolve(
+        apply_overrides(
+            from_preset("mnist-conv"), {"arch": "lapgan", "loss": "wgan-gp", "batch_norm": False, "image_size": 32}
+        )
+    )
     assert cfg.arch == "lapgan"

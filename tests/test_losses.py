@@ -385,8 +385,15 @@ def test_hinge_g_loss():
 
 @pytest.mark.parametrize(
     "fn",
-    [L.gan_g_loss, L.nsgan_g_loss, L.wgan_g_loss, L.lsgan_g_loss, L.hinge_g_loss, L.began_g_loss,
-     L.loss_sensitive_g_loss],
+    [
+        L.gan_g_loss,
+        L.nsgan_g_loss,
+        L.wgan_g_loss,
+        L.lsgan_g_loss,
+        L.hinge_g_loss,
+        L.began_g_loss,
+        L.loss_sensitive_g_loss,
+    ],
 )
 def test_family_g_losses_reject_unreduced_outputs(fn):
     """An [N, 1] discriminator output must be squeezed by the caller; every G loss rejects it."""

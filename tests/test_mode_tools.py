@@ -36,8 +36,17 @@ from ebgan.objectives import make_objective
 from ebgan.train import Trainer, train
 
 LOSSES = ["ebgan", "gan", "nsgan", "wgan", "wgan-gp", "lsgan", "loss-sensitive", "began", "hinge"]
-TINY_2D = dict(g_size=32, d_size=32, g_layers=3, d_layers=3, batch_size=24, log_every=5, sample_every=1000,
-               ckpt_every=1000, n_grid=64)
+TINY_2D = dict(
+    g_size=32,
+    d_size=32,
+    g_layers=3,
+    d_layers=3,
+    batch_size=24,
+    log_every=5,
+    sample_every=1000,
+    ckpt_every=1000,
+    n_grid=64,
+)
 E1, E2 = math.exp(-1), math.exp(-2)
 
 
@@ -56,14 +65,24 @@ def cfg_2d(**kw):
 
 
 def cfg_img(**kw):
-    sets = dict(g_channels=8, d_channels=8, z_dim=16, batch_size=12, steps=3, log_every=1, sample_every=1000,
-                ckpt_every=1000, n_grid=16)
+    sets = dict(
+        g_channels=8,
+        d_channels=8,
+        z_dim=16,
+        batch_size=12,
+        steps=3,
+        log_every=1,
+        sample_every=1000,
+        ckpt_every=1000,
+        n_grid=16,
+    )
     if kw.get("loss") in ("wgan-gp", "loss-sensitive"):
         sets["batch_norm"] = False  # their per-sample gradient penalties refuse batch norm
     return resolve(apply_overrides(from_preset("mnist-conv"), {**sets, **kw}))
 
 
 # -- minibatch discrimination: the formula by hand ----------------------------------------------------------
+
 
 def hand_T() -> torch.Tensor:
     """Kernel 0: M = f; kernel 1: M = [f_0, f_0] (A = 2 features, B = 2 kernels, C = 2)."""
@@ -80,9 +99,7 @@ HAND_F = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 def test_minibatch_features_on_three_hand_made_rows(twice):
     # Kernel 0's L1 distances: rows 1-2: 2, 1-3: 1, 2-3: 1. Kernel 1 (M = [1,1], [0,0], [1,1]): 2, 0, 2.
     o = minibatch_features(HAND_F, hand_T(), twice_differentiable=twice)
-    expected = torch.tensor([[(E2 + E1) / 2, (E2 + 1) / 2],
-                             [(E2 + E1) / 2, E2],
-                             [E1, (1 + E2) / 2]])
+    expected = torch.tensor([[(E2 + E1) / 2, (E2 + 1) / 2], [(E2 + E1) / 2, E2], [E1, (1 + E2) / 2]])
     assert_close(o, expected)
     assert_close(o[0], torch.tensor([0.251607, 0.567668]), atol=1e-6, rtol=0)
     # The paper's sum over j = 1..n, the j = i term (exp 0 = 1) included: 1 + (n - 1) o.
@@ -118,8 +135,9 @@ def test_minibatch_module_appends_its_features_and_t_is_learned():
         D.out.weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 10.0]]))
         D.out.bias.zero_()
     score, feats = D(HAND_F)
-    assert_close(score, torch.tensor([(E2 + E1) / 2 + 10 * (E2 + 1) / 2, (E2 + E1) / 2 + 10 * E2,
-                                      E1 + 10 * (1 + E2) / 2]))
+    assert_close(
+        score, torch.tensor([(E2 + E1) / 2 + 10 * (E2 + 1) / 2, (E2 + E1) / 2 + 10 * E2, E1 + 10 * (1 + E2) / 2])
+    )
     assert torch.equal(feats, HAND_F)  # the features returned are the encoder's own
     score.sum().backward()
     assert mbd.T.grad is not None and mbd.T.grad.abs().sum() > 0
@@ -163,9 +181,13 @@ def test_with_minibatch_features_a_sample_energy_depends_on_its_batch():
 
 def test_default_networks_have_neither_tool():
     """mbd_kernels=0, pack=1 (the defaults) build the plain networks: no T, no pack wrapper."""
-    for cfg, shape, head in [(cfg_2d(), (2,), "ae"), (cfg_2d(d_code=3), (2,), "ae"),
-                             (cfg_img(), (1, 28, 28), "ae"), (cfg_img(d_code=8), (1, 28, 28), "ae"),
-                             (cfg_img(loss="nsgan"), (1, 28, 28), "logit")]:
+    for cfg, shape, head in [
+        (cfg_2d(), (2,), "ae"),
+        (cfg_2d(d_code=3), (2,), "ae"),
+        (cfg_img(), (1, 28, 28), "ae"),
+        (cfg_img(d_code=8), (1, 28, 28), "ae"),
+        (cfg_img(loss="nsgan"), (1, 28, 28), "logit"),
+    ]:
         torch.manual_seed(0)
         _, D = build_networks(cfg, shape, head)
         assert not any(isinstance(m, (MinibatchDiscrimination, Packed)) for m in D.modules())
@@ -173,6 +195,7 @@ def test_default_networks_have_neither_tool():
 
 
 # -- packing ----------------------------------------------------------------------------------------------------
+
 
 def test_pack_shape_and_member_order_for_points():
     x = torch.arange(8.0).view(4, 2)  # [[0, 1], [2, 3], [4, 5], [6, 7]]
@@ -326,8 +349,10 @@ TOOLS = {"mbd": dict(mbd_kernels=4, mbd_dim=3), "pack": dict(pack=3), "both": di
 @pytest.mark.parametrize("tool", sorted(TOOLS))
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains_with_the_tool_on_points_and_images(loss, tool):
-    for cfg, data in ((cfg_2d(loss=loss, steps=3, **TOOLS[tool]), ring()),
-                      (cfg_img(loss=loss, **TOOLS[tool]), images())):
+    for cfg, data in (
+        (cfg_2d(loss=loss, steps=3, **TOOLS[tool]), ring()),
+        (cfg_img(loss=loss, **TOOLS[tool]), images()),
+    ):
         t = Trainer(cfg, data)
         d0 = [p.detach().clone() for p in t.D.parameters()]
         for _ in range(3):
@@ -343,9 +368,23 @@ def test_batch_norm_statistics_still_come_from_the_real_pass_alone():
     """A D with batch norm and both tools: after an iteration (D step, G step), its running statistics are
     those of one training-mode pass over the real batch, as without the tools."""
     for extra in (dict(mbd_kernels=4), dict(pack=2), dict(pack=2, mbd_kernels=3)):
-        cfg = resolve(apply_overrides(from_preset("mnist-oneclass"), dict(
-            d_layers=4, d_size=32, g_size=32, z_dim=8, d_code=8, steps=2, batch_size=16, holdout=0.0,
-            amp="none", **extra)))
+        cfg = resolve(
+            apply_overrides(
+                from_preset("mnist-oneclass"),
+                dict(
+                    d_layers=4,
+                    d_size=32,
+                    g_size=32,
+                    z_dim=8,
+                    d_code=8,
+                    steps=2,
+                    batch_size=16,
+                    holdout=0.0,
+                    amp="none",
+                    **extra,
+                ),
+            )
+        )
         t = Trainer(cfg, images(64))
         real = t.next_batch()
         t.next_batch = lambda real=real: real
@@ -361,6 +400,7 @@ def test_batch_norm_statistics_still_come_from_the_real_pass_alone():
 
 
 # -- exact resume, checkpoints, landscape ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("tool", ["mbd", "pack"])
 def test_resume_equals_uninterrupted_and_checkpoints_hold_t(tool, tmp_path):
@@ -380,8 +420,9 @@ def test_resume_equals_uninterrupted_and_checkpoints_hold_t(tool, tmp_path):
     b = load_file(str(part / "checkpoints/step-00000030/weights.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert {k: v for k, v in resumed["final"].items() if k != "time"} == \
-        {k: v for k, v in full["final"].items() if k != "time"}
+    assert {k: v for k, v in resumed["final"].items() if k != "time"} == {
+        k: v for k, v in full["final"].items() if k != "time"
+    }
     if tool == "mbd":
         assert a["D.mbd.T"].shape == (32, 4, 3)
         start = load_file(str(tmp_path / "full/checkpoints/step-00000020/weights.safetensors"))
@@ -409,18 +450,22 @@ def test_per_sample_energies_are_refused_and_the_landscape_uses_copies():
 
 # -- refusals --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sets, match", [
-    (dict(mbd_kernels=4, holdout=0.1), "anomaly-scoring"),
-    (dict(mbd_kernels=4, known_anomalies="a.npy"), "anomaly-scoring"),
-    (dict(pack=2, holdout=0.1), "anomaly-scoring"),
-    (dict(pack=3, batch_size=256), "multiple of 3"),
-    (dict(pack=2, conditional=True), "conditional"),
-    (dict(pack=128, batch_size=128, pt_weight=1.0), "batch_size / pack >= 2"),
-    (dict(mbd_kernels=2, pack=64, batch_size=64, pt_weight=0.0), "at least 2"),
-    (dict(pack=0), "pack must be >= 1"),
-    (dict(mbd_kernels=-1), "mbd_kernels must be >= 0"),
-    (dict(mbd_dim=0), "mbd_dim must be >= 1"),
-])
+
+@pytest.mark.parametrize(
+    "sets, match",
+    [
+        (dict(mbd_kernels=4, holdout=0.1), "anomaly-scoring"),
+        (dict(mbd_kernels=4, known_anomalies="a.npy"), "anomaly-scoring"),
+        (dict(pack=2, holdout=0.1), "anomaly-scoring"),
+        (dict(pack=3, batch_size=256), "multiple of 3"),
+        (dict(pack=2, conditional=True), "conditional"),
+        (dict(pack=128, batch_size=128, pt_weight=1.0), "batch_size / pack >= 2"),
+        (dict(mbd_kernels=2, pack=64, batch_size=64, pt_weight=0.0), "at least 2"),
+        (dict(pack=0), "pack must be >= 1"),
+        (dict(mbd_kernels=-1), "mbd_kernels must be >= 0"),
+        (dict(mbd_dim=0), "mbd_dim must be >= 1"),
+    ],
+)
 def test_config_refuses_what_the_tools_cannot_do(sets, match):
     with pytest.raises(EbganError, match=match):
         resolve(apply_overrides(from_preset("ring"), sets))

@@ -17,10 +17,18 @@ def _cfg(**kw) -> Config:
     return resolve(apply_overrides(Config(), kw))
 
 
-@pytest.mark.parametrize("arch, shape", [
-    ("mlp", (2,)), ("mlp", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (1, 32, 32)), ("conv", (3, 32, 32)),
-    ("conv", (3, 64, 64)), ("conv", (1, 64, 64)),
-])
+@pytest.mark.parametrize(
+    "arch, shape",
+    [
+        ("mlp", (2,)),
+        ("mlp", (1, 28, 28)),
+        ("conv", (1, 28, 28)),
+        ("conv", (1, 32, 32)),
+        ("conv", (3, 32, 32)),
+        ("conv", (3, 64, 64)),
+        ("conv", (1, 64, 64)),
+    ],
+)
 @pytest.mark.parametrize("head", ["ae", "logit"])
 def test_shapes(arch, shape, head):
     cfg = _cfg(arch=arch, g_size=32, d_size=32, g_channels=8, d_channels=8, z_dim=16)
@@ -92,8 +100,7 @@ def test_conv_64_autoencoder_is_the_papers():
     cfg = _cfg(arch="conv", d_channels=64)
     _, D = build_networks(cfg, (3, 64, 64), "ae")
     enc = [(m.out_channels, m.kernel_size, m.stride) for m in D.encoder.modules() if isinstance(m, nn.Conv2d)]
-    dec = [(m.out_channels, m.kernel_size, m.stride) for m in D.decoder.modules()
-           if isinstance(m, nn.ConvTranspose2d)]
+    dec = [(m.out_channels, m.kernel_size, m.stride) for m in D.decoder.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert enc == [(64, (4, 4), (2, 2)), (128, (4, 4), (2, 2)), (256, (4, 4), (2, 2))]
     assert dec == [(128, (4, 4), (2, 2)), (64, (4, 4), (2, 2)), (3, (4, 4), (2, 2))]
     _, code = D(torch.zeros(2, 3, 64, 64))
@@ -101,8 +108,9 @@ def test_conv_64_autoencoder_is_the_papers():
     assert math.prod(code.shape[1:]) == 16384
 
 
-@pytest.mark.parametrize("arch, shape", [("mlp", (1, 28, 28)), ("mlp", (2,)), ("conv", (1, 28, 28)),
-                                         ("conv", (3, 64, 64))])
+@pytest.mark.parametrize(
+    "arch, shape", [("mlp", (1, 28, 28)), ("mlp", (2,)), ("conv", (1, 28, 28)), ("conv", (3, 64, 64))]
+)
 def test_d_code_bottleneck_sets_the_code_size(arch, shape):
     cfg = _cfg(arch=arch, d_size=32, d_channels=8, d_code=5)
     _, D = build_networks(cfg, shape, "ae")
@@ -117,8 +125,7 @@ def test_d_code_bottleneck_sets_the_code_size(arch, shape):
     assert plain(x)[1].shape[1] != 5
 
 
-@pytest.mark.parametrize("arch, shape, code", [("mlp", (2,), 1), ("mlp", (1, 28, 28), 64),
-                                               ("conv", (1, 28, 28), 64)])
+@pytest.mark.parametrize("arch, shape, code", [("mlp", (2,), 1), ("mlp", (1, 28, 28), 64), ("conv", (1, 28, 28), 64)])
 def test_began_defaults_to_a_code_narrower_than_the_data(arch, shape, code):
     """BEGAN's auto-encoder gets its paper's bottleneck unless d_code says otherwise; EBGAN gets none."""
     x = torch.rand(4, *shape) * 2 - 1
@@ -126,7 +133,9 @@ def test_began_defaults_to_a_code_narrower_than_the_data(arch, shape, code):
     assert D(x)[1].shape == (4, code)
     _, D = build_networks(_cfg(arch=arch, loss="began", d_size=32, d_channels=8, d_code=3), shape, "ae")
     assert D(x)[1].shape == (4, 3)
-    for cfg in (_cfg(arch=arch, loss="began", d_size=32, d_channels=8, d_code=0),
-                _cfg(arch=arch, loss="ebgan", d_size=32, d_channels=8)):
+    for cfg in (
+        _cfg(arch=arch, loss="began", d_size=32, d_channels=8, d_code=0),
+        _cfg(arch=arch, loss="ebgan", d_size=32, d_channels=8),
+    ):
         _, D = build_networks(cfg, shape, "ae")
         assert D(x)[1].shape[1] == (32 if arch == "mlp" else math.prod(D.encoder(x).shape[1:]))

@@ -50,8 +50,17 @@ FAKE = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
 
 def ring_cfg(loss: str, **kw):
     # Pinned here so that re-tuning the ring preset cannot change these hand-derived values.
-    small = dict(loss=loss, steps=20, g_size=32, d_size=32, batch_size=64, device="cpu", pt_weight=0.1,
-                 margin=1.0, lr_schedule="constant")
+    small = dict(
+        loss=loss,
+        steps=20,
+        g_size=32,
+        d_size=32,
+        batch_size=64,
+        device="cpu",
+        pt_weight=0.1,
+        margin=1.0,
+        lr_schedule="constant",
+    )
     small.update(kw)
     return resolve(apply_overrides(from_preset("ring"), small))
 
@@ -89,11 +98,16 @@ HAND = [
     # EBGAN, m = 1: mean(1 + max(0, 1 - 0), 3 + max(0, 1 - 2)) = mean(2, 3) = 2.5; G: mean(0, 2) = 1 (PT off).
     ("ebgan", 1.0, dict(pt_weight=0.0), 2.5, 1.0, {"energy_real": 2.0, "energy_fake": 1.0}),
     # GAN: mean softplus(-[1, 3]) + mean softplus([0, 2]); G: -mean softplus([0, 2]).
-    ("gan", 1.0, {}, (sp(-1) + sp(-3)) / 2 + (sp(0) + sp(2)) / 2, -(sp(0) + sp(2)) / 2,
-     {"d_real": 2.0, "d_fake": 1.0}),
+    ("gan", 1.0, {}, (sp(-1) + sp(-3)) / 2 + (sp(0) + sp(2)) / 2, -(sp(0) + sp(2)) / 2, {"d_real": 2.0, "d_fake": 1.0}),
     # NS-GAN: same D loss; G: mean softplus(-[0, 2]) = (log 2 + softplus(-2)) / 2.
-    ("nsgan", 1.0, {}, (sp(-1) + sp(-3)) / 2 + (sp(0) + sp(2)) / 2, (math.log(2) + sp(-2)) / 2,
-     {"d_real": 2.0, "d_fake": 1.0}),
+    (
+        "nsgan",
+        1.0,
+        {},
+        (sp(-1) + sp(-3)) / 2 + (sp(0) + sp(2)) / 2,
+        (math.log(2) + sp(-2)) / 2,
+        {"d_real": 2.0, "d_fake": 1.0},
+    ),
     # WGAN: mean f(fake) - mean f(real) = 1 - 2 = -1; G: -1.
     ("wgan", 1.0, {}, -1.0, -1.0, {"d_real": 2.0, "d_fake": 1.0}),
     # WGAN-GP with f(x) = 2 x_0: gradient (2, 0) everywhere, norm 2, penalty (2 - 1)^2 = 1 whatever alpha is;
@@ -135,7 +149,7 @@ def test_loss_sensitive_lipschitz_regulariser_by_hand():
     scale, w = 2.0, 0.5
     obj = make_objective(ring_cfg("loss-sensitive", ls_gp=w))
     base = make_objective(ring_cfg("loss-sensitive", ls_gp=0.0))
-    gp = scale ** 2 * 3 / 4
+    gp = scale**2 * 3 / 4
     loss, stats = obj.d_loss(ScoreD(scale), REAL, FAKE, 0)
     loss0, stats0 = base.d_loss(ScoreD(scale), REAL, FAKE, 0)
     assert_close(stats["gp"], torch.tensor(gp))
@@ -164,8 +178,11 @@ def test_loss_sensitive_regulariser_trains_the_loss_function():
 def test_loss_sensitive_regulariser_refuses_batch_norm():
     with pytest.raises(EbganError, match="batch_norm=false or ls_gp=0"):
         resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "batch_norm": True, "d_layers": 3}))
-    resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "batch_norm": True, "d_layers": 3,
-                                                  "ls_gp": 0.0}))
+    resolve(
+        apply_overrides(
+            from_preset("ring"), {"loss": "loss-sensitive", "batch_norm": True, "d_layers": 3, "ls_gp": 0.0}
+        )
+    )
     with pytest.raises(EbganError, match="ls_gp must be >= 0"):
         resolve(apply_overrides(from_preset("ring"), {"loss": "loss-sensitive", "ls_gp": -1.0}))
 
@@ -209,8 +226,12 @@ def test_short_run_on_ring(name, ring):
             assert v.dim() == 0 and not v.requires_grad, k
             assert torch.isfinite(v), (k, float(v))
     expected = {"energy_real", "energy_fake"} if OBJECTIVES[name].head == "ae" else {"d_real", "d_fake"}
-    expected |= {"wgan-gp": {"gp"}, "began": {"k", "convergence"}, "loss-sensitive": {"delta", "gp"},
-                 "ebgan": {"pt", "margin"}}.get(name, set())
+    expected |= {
+        "wgan-gp": {"gp"},
+        "began": {"k", "convergence"},
+        "loss-sensitive": {"delta", "gp"},
+        "ebgan": {"pt", "margin"},
+    }.get(name, set())
     assert set(stats) == {"loss_d", "loss_g"} | expected
     x = trainer.sample(100, seed=0)
     assert x.shape == (100, 2) and torch.isfinite(x).all()
@@ -265,8 +286,9 @@ def test_began_k_moves_as_began_update_k_says(ring):
         k_before = trainer.objective.k
         stats = trainer.train_step()
         assert float(stats["k"]) == pytest.approx(k_before)
-        expected = L.began_update_k(k_before, stats["energy_real"], stats["energy_fake"], cfg.began_gamma,
-                                    cfg.began_lambda_k)
+        expected = L.began_update_k(
+            k_before, stats["energy_real"], stats["energy_fake"], cfg.began_gamma, cfg.began_lambda_k
+        )
         assert trainer.objective.k == expected
     assert trainer.objective.k > 0
 

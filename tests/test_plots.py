@@ -33,8 +33,17 @@ def _close_figures():
 
 
 def ring_cfg(loss: str, **kw):
-    small = dict(loss=loss, steps=20, g_size=32, d_size=32, batch_size=64, device="cpu", pt_weight=0.1,
-                 margin=1.0, lr_schedule="constant")
+    small = dict(
+        loss=loss,
+        steps=20,
+        g_size=32,
+        d_size=32,
+        batch_size=64,
+        device="cpu",
+        pt_weight=0.1,
+        margin=1.0,
+        lr_schedule="constant",
+    )
     small.update(kw)
     return resolve(apply_overrides(from_preset("ring"), small))
 
@@ -62,8 +71,10 @@ def logged_keys(loss: str) -> list[str]:
 
 def rows_for(keys: list[str], n: int) -> list[dict]:
     """``n`` rows at steps 10, 20, ...; key ``i`` has the value ``i + step / 1000`` (all distinct)."""
-    return [{"step": 10 * (j + 1), "time": 0.5 * j, **{k: i + (10 * (j + 1)) / 1000 for i, k in enumerate(keys)}}
-            for j in range(n)]
+    return [
+        {"step": 10 * (j + 1), "time": 0.5 * j, **{k: i + (10 * (j + 1)) / 1000 for i, k in enumerate(keys)}}
+        for j in range(n)
+    ]
 
 
 def lines_by_label(fig) -> dict[str, list]:
@@ -146,13 +157,20 @@ def test_training_curves_without_rows_warn_nothing_and_write(tmp_path):
 
 
 def test_pretraining_and_lapgan_level_losses_are_plotted():
-    rows = [{"step": 1, "pretrain/energy_real": 0.5}, {"step": 2, "pretrain/energy_real": 0.25},
-            {"step": 3, "loss_d": 1.0, "loss_g": 2.0, "loss_d/level0": 0.4, "loss_g/level1": 0.6}]
+    rows = [
+        {"step": 1, "pretrain/energy_real": 0.5},
+        {"step": 2, "pretrain/energy_real": 0.25},
+        {"step": 3, "loss_d": 1.0, "loss_g": 2.0, "loss_d/level0": 0.4, "loss_g/level1": 0.6},
+    ]
     fig = plots.training_curves_figure(rows, ring_cfg("nsgan"))
     lines = lines_by_label(fig)
     assert list(lines["real: D(x), pre-training"][0].get_ydata()) == [0.5, 0.25]
-    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["loss_d", "loss_g", "loss_d/level0",
-                                                                     "loss_g/level1"]
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == [
+        "loss_d",
+        "loss_g",
+        "loss_d/level0",
+        "loss_g/level1",
+    ]
     assert len(fig.axes) == 2
 
 
@@ -226,7 +244,11 @@ def test_save_grid_title_rgb_and_no_title_unchanged(tmp_path):
 # --------------------------------------------------------------------------------------------- sweep report
 def test_method_colors_fixed_and_distinct():
     assert report.method_colors(["ebgan", "gan", "ebgan-pt", "gan-minimax"]) == {
-        "gan": "tab:red", "gan-minimax": "tab:orange", "ebgan": "tab:blue", "ebgan-pt": "tab:green"}
+        "gan": "tab:red",
+        "gan-minimax": "tab:orange",
+        "ebgan": "tab:blue",
+        "ebgan-pt": "tab:green",
+    }
     many = ["gan", "ebgan", "wgan-gp", "hinge", "lsgan", "nsgan", "began"]
     colors = report.method_colors(many)
     assert len(set(colors.values())) == len(many)
@@ -237,20 +259,47 @@ def test_method_colors_fixed_and_distinct():
 
 
 def write_sweep(tmp_path, rows, methods):
-    (tmp_path / "sweep.json").write_text(json.dumps({"grid": "test", "spec": {"preset": "mnist"}, "steps": 10,
-                                                     "seed": 0, "methods": methods, "sample": None}))
+    (tmp_path / "sweep.json").write_text(
+        json.dumps(
+            {"grid": "test", "spec": {"preset": "mnist"}, "steps": 10, "seed": 0, "methods": methods, "sample": None}
+        )
+    )
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def gan_sweep_rows():
     rows = []
     for i, v in enumerate([6.0, 7.0, 8.5, 2.0]):
-        rows.append({"method": "ebgan", "setting_id": f"e{i}", "g_layers": 2 + i, "d_layers": 2, "status": "ok",
-                     "is": v, "paper_score": v / 4, "margin": [1.0, 8.0][i % 2]})
-    for i, (v, od, lr) in enumerate([(1.0, "sgd", 0.01), (5.5, "adam", 0.001), (6.0, "adam", 0.01),
-                                     (3.0, "sgd", 0.001)]):
-        rows.append({"method": "gan", "setting_id": f"g{i}", "g_layers": 3, "d_layers": 3, "optim_d": od,
-                     "optim_g": "adam", "lr": lr, "status": "ok", "is": v, "paper_score": v / 4, "margin": 1.0})
+        rows.append(
+            {
+                "method": "ebgan",
+                "setting_id": f"e{i}",
+                "g_layers": 2 + i,
+                "d_layers": 2,
+                "status": "ok",
+                "is": v,
+                "paper_score": v / 4,
+                "margin": [1.0, 8.0][i % 2],
+            }
+        )
+    for i, (v, od, lr) in enumerate(
+        [(1.0, "sgd", 0.01), (5.5, "adam", 0.001), (6.0, "adam", 0.01), (3.0, "sgd", 0.001)]
+    ):
+        rows.append(
+            {
+                "method": "gan",
+                "setting_id": f"g{i}",
+                "g_layers": 3,
+                "d_layers": 3,
+                "optim_d": od,
+                "optim_g": "adam",
+                "lr": lr,
+                "status": "ok",
+                "is": v,
+                "paper_score": v / 4,
+                "margin": 1.0,
+            }
+        )
     return rows
 
 
@@ -291,8 +340,11 @@ def test_report_uses_one_colour_per_method_in_every_figure(tmp_path, captured):
 
 
 def test_fig2_histograms_of_identical_scores_are_both_drawn_distinctly():
-    rows = [{"method": m, "setting_id": f"{m}{i}", "status": "ok", "is": v}
-            for m in ("gan", "ebgan") for i, v in enumerate((2.0, 5.0, 5.0, 7.0))]  # identical histograms
+    rows = [
+        {"method": m, "setting_id": f"{m}{i}", "status": "ok", "is": v}
+        for m in ("gan", "ebgan")
+        for i, v in enumerate((2.0, 5.0, 5.0, 7.0))
+    ]  # identical histograms
     fig = report.fig2_figure(rows, ["gan", "ebgan"], "is")
     (ax,) = fig.axes
     steps = _step_hists(ax)
@@ -328,10 +380,19 @@ def test_fig3_is_skipped_without_gan_runs(tmp_path):
 
 
 def test_report_without_gan_warns_nothing(tmp_path):
-    rows = [{"method": m, "setting_id": f"{m}{mg}", "margin": mg, "status": "ok", "is": v, "g_layers": 5,
-             "d_layers": 5}  # nLayer 5: the nLayer <= 4 and <= 3 panels are empty
-            for m, scores in (("ebgan", (2.0, 6.0, 5.0)), ("ebgan-pt", (3.0, 7.0, 4.0)))
-            for mg, v in zip((1.0, 8.0, 32.0), scores)]
+    rows = [
+        {
+            "method": m,
+            "setting_id": f"{m}{mg}",
+            "margin": mg,
+            "status": "ok",
+            "is": v,
+            "g_layers": 5,
+            "d_layers": 5,
+        }  # nLayer 5: the nLayer <= 4 and <= 3 panels are empty
+        for m, scores in (("ebgan", (2.0, 6.0, 5.0)), ("ebgan-pt", (3.0, 7.0, 4.0)))
+        for mg, v in zip((1.0, 8.0, 32.0), scores)
+    ]
     write_sweep(tmp_path, rows, ["ebgan", "ebgan-pt"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "No artists with labels found to put in legend" would raise

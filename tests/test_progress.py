@@ -20,13 +20,26 @@ class Tty(io.StringIO):
         return True
 
 
-VALUES = {"loss_d": 9.6712, "loss_g": 4.2111, "energy_real": 8.5, "energy_fake": 10.2, "pt": 0.3312,
-          "margin": 10.0, "lr_scale": 1.0}
+VALUES = {
+    "loss_d": 9.6712,
+    "loss_g": 4.2111,
+    "energy_real": 8.5,
+    "energy_fake": 10.2,
+    "pt": 0.3312,
+    "margin": 10.0,
+    "lr_scale": 1.0,
+}
 
 
 def test_format_duration():
-    assert [format_duration(s) for s in (0, 59.4, 75, 3725, -1, float("inf"))] == \
-        ["00:00", "00:59", "01:15", "1:02:05", "?", "?"]
+    assert [format_duration(s) for s in (0, 59.4, 75, 3725, -1, float("inf"))] == [
+        "00:00",
+        "00:59",
+        "01:15",
+        "1:02:05",
+        "?",
+        "?",
+    ]
 
 
 def test_line_fits_80_columns_and_keeps_counts_times_and_whole_values():

@@ -47,7 +47,7 @@ def synthetic_data(n=600, n_test=200, seed=0, labels=100) -> SemisupData:
         y = torch.arange(m) % 10
         x = 0.2 * torch.rand(m, 784, generator=g)
         for c in range(10):
-            x[y == c, c * 78:(c + 1) * 78] += 0.6
+            x[y == c, c * 78 : (c + 1) * 78] += 0.6
         return x.clamp(0, 1), y
 
     xs, ys = make(n)
@@ -56,8 +56,7 @@ def synthetic_data(n=600, n_test=200, seed=0, labels=100) -> SemisupData:
 
 
 def tiny_cfg(**kw) -> SemisupConfig:
-    base = dict(labels=100, layers=TINY, steps=20, batch=20, eval_every=10, log_every=5, ckpt_every=10,
-                num_threads=1)
+    base = dict(labels=100, layers=TINY, steps=20, batch=20, eval_every=10, log_every=5, ckpt_every=10, num_threads=1)
     return SemisupConfig(**{**base, **kw})
 
 
@@ -128,8 +127,9 @@ def test_zero_weights_remove_a_layers_cost():
     both = denoise([1.0, 0.0, 3.0, 0.0])
     assert_close(both, denoise([1.0, 0.0, 0.0, 0.0]) + 3 * denoise([0.0, 0.0, 1.0, 0.0]))
     assert denoise([0.0, 0.0, 0.0, 0.0]) == 0
-    costs = ladder.decode(ladder.encode(torch.cat([x_lab, x_unl]), [10, 20]), 1, [10, 20], [0, 0, 1.0, 0],
-                          ladder.encode(x_unl, [20]))
+    costs = ladder.decode(
+        ladder.encode(torch.cat([x_lab, x_unl]), [10, 20]), 1, [10, 20], [0, 0, 1.0, 0], ladder.encode(x_unl, [20])
+    )
     assert [c is None for c in costs] == [True, True, False, True]
 
 
@@ -187,6 +187,7 @@ def test_default_margin_follows_the_bottom_weight():
     # an explicit margin is kept as given, 0 included.
     def margin(**kw):
         return resolve_semisup(SemisupConfig(model="ebgan-ln", **kw)).margin
+
     assert [margin(labels=n) for n in (100, 200, 1000, 5000)] == [30.0, 30.0, 12.0, 12.0]
     assert margin(labels=100, weights=[1000.0, 10, 0.1, 0.1, 0.1, 0.1, 0.1]) == 6.0
     assert margin(labels=100, variant="full") == 6.0 and margin(labels=1000, variant="full") == 12.0
@@ -203,16 +204,19 @@ def test_defaults_follow_the_reference_recipes():
     assert resolve_semisup(SemisupConfig(labels=200, variant="full")).weights[:2] == [1000.0, 10.0]
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(labels=7), "multiple of 10"),
-    (dict(labels=0), "multiple of 10"),
-    (dict(labels=60010), "more than the 60000"),
-    (dict(variant="middle"), "unknown variant 'middle'"),
-    (dict(model="gan"), "unknown model 'gan'"),
-    (dict(weights=[1.0, 2.0]), "weights needs 7"),
-    (dict(model="ebgan-ln", weights=[0.0, 1, 1, 1, 1, 1, 1]), "first"),
-    (dict(steps=0), "--steps"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(labels=7), "multiple of 10"),
+        (dict(labels=0), "multiple of 10"),
+        (dict(labels=60010), "more than the 60000"),
+        (dict(variant="middle"), "unknown variant 'middle'"),
+        (dict(model="gan"), "unknown model 'gan'"),
+        (dict(weights=[1.0, 2.0]), "weights needs 7"),
+        (dict(model="ebgan-ln", weights=[0.0, 1, 1, 1, 1, 1, 1]), "first"),
+        (dict(steps=0), "--steps"),
+    ],
+)
 def test_bad_settings_are_named(kw, message):
     with pytest.raises(EbganError, match=message):
         resolve_semisup(SemisupConfig(**kw))
@@ -224,8 +228,9 @@ def test_bad_settings_are_named(kw, message):
 @pytest.mark.parametrize("model", ["ladder", "ebgan-ln"])
 def test_short_run_reduces_the_error(tmp_path, model):
     data = synthetic_data()
-    result = semisup(tiny_cfg(model=model, steps=60, eval_every=60, lr=0.01), tmp_path / model, data=data,
-                     progress=False)
+    result = semisup(
+        tiny_cfg(model=model, steps=60, eval_every=60, lr=0.01), tmp_path / model, data=data, progress=False
+    )
     from ebgan.semisup.recipe import build_models, test_error
 
     untrained = test_error(build_models(resolve_semisup(tiny_cfg(model=model)))[0], data)
@@ -320,17 +325,21 @@ def test_resume_refuses_other_settings(tmp_path):
 def _cli(*args, env=None):
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "ebgan.cli", "semisup", *args], capture_output=True, text=True,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "ebgan.cli", "semisup", *args], capture_output=True, text=True, env=env
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--labels", "7"], "--labels must be a positive multiple of 10"),
-    (["--labels", "70000"], "more than the 60000 MNIST training images"),
-    (["--variant", "middle"], "unknown variant 'middle'"),
-    (["--model", "ladr"], "unknown model 'ladr'"),
-    (["--weights", "a,b"], "--weights must be comma-separated numbers"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--labels", "7"], "--labels must be a positive multiple of 10"),
+        (["--labels", "70000"], "more than the 60000 MNIST training images"),
+        (["--variant", "middle"], "unknown variant 'middle'"),
+        (["--model", "ladr"], "unknown model 'ladr'"),
+        (["--weights", "a,b"], "--weights must be comma-separated numbers"),
+    ],
+)
 def test_cli_bad_input_is_one_error_line(tmp_path, capsys, args, message):
     code = main(["semisup", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path), *args])
     err = capsys.readouterr().err.strip().splitlines()
@@ -346,8 +355,23 @@ def test_cli_needs_out(capsys):
 def test_cli_on_mnist_killed_and_resumed_matches_uninterrupted(tmp_path, data_root):
     """The real command on MNIST (full-size Ladder, a few steps): SIGKILL while the step-20 checkpoint is being
     published, resume from step 10, and compare with an uninterrupted run: same weights, same test error."""
-    common = ["--labels", "100", "--model", "ebgan-ln", "--steps", "20", "--eval-every", "20", "--threads", "1",
-              "--ckpt-every", "10", "--data-root", str(data_root), "--no-progress"]
+    common = [
+        "--labels",
+        "100",
+        "--model",
+        "ebgan-ln",
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--threads",
+        "1",
+        "--ckpt-every",
+        "10",
+        "--data-root",
+        str(data_root),
+        "--no-progress",
+    ]
     full = _cli(*common, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     result = json.loads((tmp_path / "full" / "result.json").read_text())

@@ -70,8 +70,12 @@ def test_carry_keeps_the_newest_checkpoint_and_restores_it_where_resume_looks(be
 
     # Carrying again replaces the carry by the newer checkpoint, nothing else left in it.
     assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00004000"]
-    assert sorted(_files(run / "carry")) == ["latest", "step-00004000/config.json", "step-00004000/state.pt",
-                                             "step-00004000/weights.safetensors"]
+    assert sorted(_files(run / "carry")) == [
+        "latest",
+        "step-00004000/config.json",
+        "step-00004000/state.pt",
+        "step-00004000/weights.safetensors",
+    ]
     assert not (run / "carry.tmp").exists()
 
 
@@ -85,17 +89,32 @@ def test_search_report_sets_a_stopped_run_beside_the_default_run_and_the_ladder(
     search = tmp_path / "search"
     monkeypatch.setattr(bench, "SEARCH", search)
     cfg = {"model": "ebgan-ln", "labels": 1000, "seed": 0, "steps": 120000, "weights": [2000.0] + [0.0] * 6}
-    _run_folder(search / "ebgan-ln-1000-s0-margin30", {**cfg, "margin": 30.0}, [
-        {"step": 10000, "eval/test_error": 4.23}, {"step": 15000, "eval/test_error": 2.5},
-        {"step": 20000, "eval/test_error": 2.15},
-        {"step": 20100, "energy/real": 10.24, "energy/fake": 32.18, "margin": 24.97}])
+    _run_folder(
+        search / "ebgan-ln-1000-s0-margin30",
+        {**cfg, "margin": 30.0},
+        [
+            {"step": 10000, "eval/test_error": 4.23},
+            {"step": 15000, "eval/test_error": 2.5},
+            {"step": 20000, "eval/test_error": 2.15},
+            {"step": 20100, "energy/real": 10.24, "energy/fake": 32.18, "margin": 24.97},
+        ],
+    )
     _run_folder(tmp_path / "ebgan-ln-1000-s0", {**cfg, "margin": 12.0}, [{"step": 10000, "eval/test_error": 1.5}])
-    _run_folder(tmp_path / "ladder-1000-s0", {**cfg, "model": "ladder", "margin": 12.0},
-                [{"step": 10000, "eval/test_error": 1.77}, {"step": 20000, "eval/test_error": 1.32}])
+    _run_folder(
+        tmp_path / "ladder-1000-s0",
+        {**cfg, "model": "ladder", "margin": 12.0},
+        [{"step": 10000, "eval/test_error": 1.77}, {"step": 20000, "eval/test_error": 1.32}],
+    )
     text = bench.search_body("cmd")
-    assert ("`ebgan-ln-1000-s0-margin30`: ebgan-ln, 1000 labels, seed 0, margin 30, bottom weight 2000; stopped at "
-            "step 20100 of 120000, where the energy of real images was 10.2 and of generated ones 32.2 (margin "
-            "then 25.0)") in text
-    table = text[text.index("| step |"):].strip().splitlines()
-    assert table == ["| step | this run | default (ebgan-ln-1000-s0, margin 12) | ladder-1000-s0 |",
-                     "|---|---|---|---|", "| 10000 | 4.23 | 1.50 | 1.77 |", "| 20000 | 2.15 | - | 1.32 |"]
+    assert (
+        "`ebgan-ln-1000-s0-margin30`: ebgan-ln, 1000 labels, seed 0, margin 30, bottom weight 2000; stopped at "
+        "step 20100 of 120000, where the energy of real images was 10.2 and of generated ones 32.2 (margin "
+        "then 25.0)"
+    ) in text
+    table = text[text.index("| step |") :].strip().splitlines()
+    assert table == [
+        "| step | this run | default (ebgan-ln-1000-s0, margin 12) | ladder-1000-s0 |",
+        "|---|---|---|---|",
+        "| 10000 | 4.23 | 1.50 | 1.77 |",
+        "| 20000 | 2.15 | - | 1.32 |",
+    ]

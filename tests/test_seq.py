@@ -42,8 +42,9 @@ ANOMALOUS = [(1, 2, 5), (1, 5, 2, 3, 4), (1, 2, 3, 4, 5, 5, 5)]
 
 
 def tiny(**kw) -> SeqConfig:
-    base = dict(window=3, hidden=8, layers=1, epochs=30, batch=8, lr=0.02, holdout=0.2, fpr=0.05, num_threads=1,
-                margin=6.0)
+    base = dict(
+        window=3, hidden=8, layers=1, epochs=30, batch=8, lr=0.02, holdout=0.2, fpr=0.05, num_threads=1, margin=6.0
+    )
     return SeqConfig(**{**base, **kw})
 
 
@@ -111,8 +112,10 @@ def test_topg_rule_against_a_brute_force_count():
     vocab = Vocab(range(1, 8))
     m = NextKeyLSTM(vocab.n, hidden=6, layers=2, eos=True)
     gen = torch.Generator().manual_seed(1)
-    sessions = [tuple(torch.randint(1, 9, (int(n),), generator=gen).tolist())  # key 8 is unseen
-                for n in torch.randint(0, 14, (40,), generator=gen)]
+    sessions = [
+        tuple(torch.randint(1, 9, (int(n),), generator=gen).tolist())  # key 8 is unseen
+        for n in torch.randint(0, 14, (40,), generator=gen)
+    ]
     for g in (1, 3, 7):
         got = energies(m, vocab, sessions, window=4, kinds=("topg",), g=g)["topg"]
         want = []
@@ -225,8 +228,9 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
     assert after["fn"][0] > before["fn"][0] + 1.0
     moved = np.abs(after["others"] - before["others"])
     assert moved.max() < 0.5  # the stated bound
-    update_run(tmp_path / "noguard", fp, fn, UpdateSettings(steps=10, lr=0.01, l2=0.0, margin=9.0, **adam),
-               progress=False)
+    update_run(
+        tmp_path / "noguard", fp, fn, UpdateSettings(steps=10, lr=0.01, l2=0.0, margin=9.0, **adam), progress=False
+    )
     unguarded = np.abs(load_run(tmp_path / "noguard").energies(others) - before["others"])
     assert unguarded.max() > moved.max()
     folder = run / "updates" / "001"
@@ -301,9 +305,33 @@ def test_killed_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
     anom = write_lines(tmp_path / "anom", ANOMALOUS)
     cfg = tiny(data=str(data), anomalies=str(anom), epochs=6)
     full = train_seq(cfg, tmp_path / "full", progress=False)
-    common = ["--data", str(data), "--anomalies", str(anom), "--window", "3", "--hidden", "8", "--layers", "1",
-              "--epochs", "6", "--batch", "8", "--lr", "0.02", "--holdout", "0.2", "--fpr", "0.05", "--margin", "6",
-              "--threads", "1", "--no-progress"]
+    common = [
+        "--data",
+        str(data),
+        "--anomalies",
+        str(anom),
+        "--window",
+        "3",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--epochs",
+        "6",
+        "--batch",
+        "8",
+        "--lr",
+        "0.02",
+        "--holdout",
+        "0.2",
+        "--fpr",
+        "0.05",
+        "--margin",
+        "6",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     killed = _cli("train", *common, "--out", str(tmp_path / "part"), env={"EBGAN_FAULT": "checkpoint-pointer:4"})
     assert killed.returncode == -9
     assert (tmp_path / "part/checkpoints/latest").read_text().strip() == f"step-{3 * 3:08d}"  # 3 steps per epoch
@@ -313,11 +341,14 @@ def test_killed_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
     a = load_file(str(tmp_path / "full/checkpoints" / final / "weights.safetensors"))
     b = load_file(str(tmp_path / "part/checkpoints" / final / "weights.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    strip = lambda p: [{k: v for k, v in json.loads(r).items() if k != "time"}  # noqa: E731
-                       for r in p.read_text().splitlines()]
+
+    def strip(p):
+        return [{k: v for k, v in json.loads(r).items() if k != "time"} for r in p.read_text().splitlines()]
+
     assert strip(tmp_path / "full/metrics.jsonl") == strip(tmp_path / "part/metrics.jsonl")
     assert json.loads((tmp_path / "part/threshold.json").read_text()) == json.loads(
-        (tmp_path / "full/threshold.json").read_text())
+        (tmp_path / "full/threshold.json").read_text()
+    )
     # resuming may lengthen the run, nothing else (in-process: the same command line)
     assert main(["seq", "train", "--out", str(tmp_path / "part"), "--resume", "--epochs", "7", "--no-progress"]) == 0
     assert json.loads((tmp_path / "part/result.json").read_text())["epochs"] == 7
@@ -326,15 +357,19 @@ def test_killed_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
 def test_resume_refuses_other_settings(tmp_path, capsys):
     data = write_lines(tmp_path / "train", NORMAL)
     train_seq(tiny(data=str(data), epochs=1), tmp_path / "r", progress=False)
-    msg = _one_error(capsys, ["seq", "train", "--out", str(tmp_path / "r"), "--resume", "--epochs", "3", "--lr",
-                              "0.1", "--window", "4"])
+    msg = _one_error(
+        capsys,
+        ["seq", "train", "--out", str(tmp_path / "r"), "--resume", "--epochs", "3", "--lr", "0.1", "--window", "4"],
+    )
     assert "refusing to resume" in msg and "lr: 0.02 -> 0.1" in msg and "window: 3 -> 4" in msg
     assert "epochs:" not in msg
-    assert "already holds a run" in _one_error(capsys, ["seq", "train", "--data", str(data), "--out",
-                                                        str(tmp_path / "r")])
+    assert "already holds a run" in _one_error(
+        capsys, ["seq", "train", "--data", str(data), "--out", str(tmp_path / "r")]
+    )
     other = write_lines(tmp_path / "train", NORMAL[:-1])  # the data file changed under the run
-    assert "changed since the run started" in _one_error(capsys, ["seq", "train", "--out", str(tmp_path / "r"),
-                                                                  "--resume", "--epochs", "2"])
+    assert "changed since the run started" in _one_error(
+        capsys, ["seq", "train", "--out", str(tmp_path / "r"), "--resume", "--epochs", "2"]
+    )
     assert other.is_file()
 
 
@@ -380,19 +415,35 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
     assert "holds no sessions" in msg and not (tmp_path / "r1").exists()
     bad = tmp_path / "bad"
     bad.write_text("1 2 3\n1 x 3\n")
-    assert "line 2: 'x' is not a log key" in _one_error(capsys, ["seq", "train", "--data", str(bad), "--out",
-                                                                 str(tmp_path / "r2")])
+    assert "line 2: 'x' is not a log key" in _one_error(
+        capsys, ["seq", "train", "--data", str(bad), "--out", str(tmp_path / "r2")]
+    )
     csvf = tmp_path / "s.csv"
     csvf.write_text("id,keys\na,1 2 3\n")
     assert "has no column 'session' (its columns: id, keys)" in _one_error(
-        capsys, ["seq", "train", "--data", str(csvf), "--out", str(tmp_path / "r3")])
+        capsys, ["seq", "train", "--data", str(csvf), "--out", str(tmp_path / "r3")]
+    )
     assert "has no column 'label'" in _one_error(
-        capsys, ["seq", "train", "--data", str(csvf), "--column", "keys", "--label-column", "label", "--out",
-                 str(tmp_path / "r4")])
+        capsys,
+        [
+            "seq",
+            "train",
+            "--data",
+            str(csvf),
+            "--column",
+            "keys",
+            "--label-column",
+            "label",
+            "--out",
+            str(tmp_path / "r4"),
+        ],
+    )
     assert "unknown energy 'median'" in _one_error(
-        capsys, ["seq", "train", "--data", str(bad), "--energy", "median", "--out", str(tmp_path / "r5")])
-    assert "is not a run folder" in _one_error(capsys, ["seq", "score", str(tmp_path), str(bad), "-o",
-                                                        str(tmp_path / "o.csv")])
+        capsys, ["seq", "train", "--data", str(bad), "--energy", "median", "--out", str(tmp_path / "r5")]
+    )
+    assert "is not a run folder" in _one_error(
+        capsys, ["seq", "score", str(tmp_path), str(bad), "-o", str(tmp_path / "o.csv")]
+    )
     log = tmp_path / "x.log"
     log.write_text("081109 203615 INFO open file a\n081109 203616 INFO close file a\n")
     pytest.importorskip("drain3")
@@ -417,16 +468,32 @@ def test_parse_a_raw_log_into_sessions(tmp_path, capsys):
     pytest.importorskip("drain3")
     lines = []
     for i, blk in enumerate(["blk_1", "blk_-2", "blk_3"]):
-        lines += [f"0811 20{i}0 INFO dfs.DataNode: Receiving block {blk} src: /10.0.0.{i}:50010",
-                  f"0811 20{i}1 INFO dfs.FSNamesystem: allocateBlock: /user/job{i}/part-{i} {blk}",
-                  f"0811 20{i}2 INFO dfs.DataNode: PacketResponder {i} for block {blk} terminating"]
+        lines += [
+            f"0811 20{i}0 INFO dfs.DataNode: Receiving block {blk} src: /10.0.0.{i}:50010",
+            f"0811 20{i}1 INFO dfs.FSNamesystem: allocateBlock: /user/job{i}/part-{i} {blk}",
+            f"0811 20{i}2 INFO dfs.DataNode: PacketResponder {i} for block {blk} terminating",
+        ]
     lines.insert(4, "0811 2999 WARN dfs.DataNode: no block on this line")
     lines.append("0811 2030 INFO dfs.DataNode: Receiving block blk_3 src: /10.0.0.9:50010")
     log = tmp_path / "hdfs.log"
     log.write_text("\n".join(lines) + "\n")
     out = tmp_path / "sessions.csv"
-    assert main(["seq", "parse", str(log), "--session", r"(blk_-?\d+)", "--content", r"INFO (?P<content>.*)$",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "seq",
+                "parse",
+                str(log),
+                "--session",
+                r"(blk_-?\d+)",
+                "--content",
+                r"INFO (?P<content>.*)$",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "3 sessions over 3 keys" in capsys.readouterr().out
     s = read_sessions(out)
     assert s.ids == ["blk_1", "blk_-2", "blk_3"]
@@ -442,8 +509,9 @@ def test_parse_a_raw_log_into_sessions(tmp_path, capsys):
 def test_sequence_detector_fit_predict_and_from_run(tmp_path):
     X = NORMAL + ANOMALOUS
     y = [0] * len(NORMAL) + [1] * len(ANOMALOUS)
-    det = SequenceDetector(run_dir=tmp_path / "r", **{k: v for k, v in vars(tiny()).items()
-                                                     if k not in ("data", "anomalies")}).fit(X, y)
+    det = SequenceDetector(
+        run_dir=tmp_path / "r", **{k: v for k, v in vars(tiny()).items() if k not in ("data", "anomalies")}
+    ).fit(X, y)
     assert det.threshold_ is not None and det.decision_scores_.shape == (len(NORMAL),)
     scores = det.decision_function([(1, 2, 3, 4, 5), (1, 2, 5), (1, 9, 3)])
     assert scores[0] < det.threshold_ < min(scores[1], scores[2])

@@ -30,16 +30,24 @@ def folder(tmp_path):
 
 
 def _cfg(data, **kw):
-    base = {"data": str(data), "image_size": 32, "channels": 3, "batch_size": 4, "num_threads": 1, "g_channels": 4,
-            "d_channels": 4}
+    base = {
+        "data": str(data),
+        "image_size": 32,
+        "channels": 3,
+        "batch_size": 4,
+        "num_threads": 1,
+        "g_channels": 4,
+        "d_channels": 4,
+    }
     return resolve(apply_overrides(from_preset("mnist-conv"), {**base, **kw}))
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_streamed_batches_equal_the_in_memory_ones(folder, workers):
     mem = Trainer(_cfg(folder, crop_size=28, flip=True), load_dataset(str(folder), image_size=32, channels=3))
-    st = Trainer(_cfg(folder, crop_size=28, flip=True, stream=True, data_workers=workers),
-                 StreamedImages(folder, 32, 3))
+    st = Trainer(
+        _cfg(folder, crop_size=28, flip=True, stream=True, data_workers=workers), StreamedImages(folder, 32, 3)
+    )
     for _ in range(7):  # three epochs of two batches (10 images, the remainder dropped) and one more
         assert torch.equal(mem.next_batch(), st.next_batch())
 
@@ -69,9 +77,30 @@ def test_resume_mid_epoch_reads_on_exactly(folder):
 
 def test_cli_trains_streamed_and_names_an_unreadable_file(folder, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--preset", "mnist-conv", "--data", str(folder), "--steps", "2", "--no-progress",
-            "--set", "stream=true", "--set", "image_size=32", "--set", "channels=3", "--set", "batch_size=4",
-            "--set", "g_channels=4", "--set", "d_channels=4", "--set", "n_grid=4"]
+    args = [
+        "train",
+        "--preset",
+        "mnist-conv",
+        "--data",
+        str(folder),
+        "--steps",
+        "2",
+        "--no-progress",
+        "--set",
+        "stream=true",
+        "--set",
+        "image_size=32",
+        "--set",
+        "channels=3",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "g_channels=4",
+        "--set",
+        "d_channels=4",
+        "--set",
+        "n_grid=4",
+    ]
     assert main(args + ["--out", str(out)]) == 0, capsys.readouterr().err
     capsys.readouterr()
     (folder / "broken.png").write_bytes(b"\x89PNG but not really")
@@ -107,12 +136,40 @@ def test_ctrl_c_to_the_process_group_checkpoints_once_and_leaves_no_worker(folde
     src = str(Path(__file__).resolve().parents[1] / "src")
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ebgan.cli", "train", "--preset", "mnist-conv", "--data", str(folder), "--steps",
-         "1000000", "--no-progress", "--out", str(out), "--set", "stream=true", "--set", "image_size=32",
-         "--set", "channels=3", "--set", "batch_size=4", "--set", "g_channels=4", "--set", "d_channels=4",
-         "--set", "log_every=1"],
-        env=dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1"), stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "train",
+            "--preset",
+            "mnist-conv",
+            "--data",
+            str(folder),
+            "--steps",
+            "1000000",
+            "--no-progress",
+            "--out",
+            str(out),
+            "--set",
+            "stream=true",
+            "--set",
+            "image_size=32",
+            "--set",
+            "channels=3",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "g_channels=4",
+            "--set",
+            "d_channels=4",
+            "--set",
+            "log_every=1",
+        ],
+        env=dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1"),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text().count("\n") >= 3):
         assert time.time() < deadline and proc.poll() is None, "the run did not start"

@@ -21,8 +21,13 @@ from ebgan.sweep.report import bootstrap_share, write_report
 from ebgan.sweep.store import Results, read_rows
 
 # A grid of tiny ring runs (a few seconds each): 2 methods x 2 settings.
-TINY = {"preset": "ring", "steps": 20, "base": {"log_every": 10, "n_grid": 64},
-        "grid": {"g_size": [16, 32]}, "methods": {"gan": {}, "ebgan": {}}}
+TINY = {
+    "preset": "ring",
+    "steps": 20,
+    "base": {"log_every": 10, "n_grid": 64},
+    "grid": {"g_size": [16, 32]},
+    "methods": {"gan": {}, "ebgan": {}},
+}
 
 
 def write_grid(tmp_path: Path, spec: dict, name: str = "grid.json") -> Path:
@@ -32,8 +37,7 @@ def write_grid(tmp_path: Path, spec: dict, name: str = "grid.json") -> Path:
 
 
 def cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ebgan.cli", *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "ebgan.cli", *argv], capture_output=True, text=True, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------------- grids
@@ -52,8 +56,10 @@ def test_gan_grid_is_optimiser_pairs_times_learning_rates():
     gan = expand(spec, "gan")
     combos = {(s.values["optim_d"], s.values["optim_g"], s.values["lr"]) for s in gan}
     assert len(combos) == 12
-    arch = {(s.values["g_layers"], s.values["d_layers"], s.values["g_size"], s.values["d_size"],
-             s.values["d_dropout"]) for s in gan}
+    arch = {
+        (s.values["g_layers"], s.values["d_layers"], s.values["g_size"], s.values["d_size"], s.values["d_dropout"])
+        for s in gan
+    }
     assert len(arch) == 512
 
 
@@ -66,19 +72,48 @@ def test_sample_is_stable_nested_and_per_method():
     assert [s.setting_id for s in sample(settings, 10, seed=0)] == a[:10]  # nested
     assert a != [s.setting_id for s in sample(settings, 64, seed=1)]
     # The id is a hash of the method and its values: fixed across versions and machines.
-    s = Setting("ebgan", {"g_layers": 4, "d_layers": 3, "g_size": 400, "d_size": 512, "d_dropout": 0.0,
-                          "optim_g": "adam", "optim_d": "adam", "lr": 1e-3, "margin": 10.0})
+    s = Setting(
+        "ebgan",
+        {
+            "g_layers": 4,
+            "d_layers": 3,
+            "g_size": 400,
+            "d_size": 512,
+            "d_dropout": 0.0,
+            "optim_g": "adam",
+            "optim_d": "adam",
+            "lr": 1e-3,
+            "margin": 10.0,
+        },
+    )
     assert s.setting_id == "50c76240e8"
     assert sample(expand(spec, "ebgan"), 1, seed=0)[0].setting_id == "50c76240e8"
 
 
 def test_config_for_a_setting():
     _, spec = load_grid("paper-mnist")
-    s = Setting("gan", {"g_layers": 2, "d_layers": 5, "g_size": 3200, "d_size": 128, "d_dropout": 0.5,
-                        "optim_g": "sgd", "optim_d": "adam", "lr": 1e-2})
+    s = Setting(
+        "gan",
+        {
+            "g_layers": 2,
+            "d_layers": 5,
+            "g_size": 3200,
+            "d_size": 128,
+            "d_dropout": 0.5,
+            "optim_g": "sgd",
+            "optim_d": "adam",
+            "lr": 1e-2,
+        },
+    )
     cfg = config_for(spec, s, steps=938, seed=3)
-    assert (cfg.loss, cfg.g_layers, cfg.d_layers, cfg.g_size, cfg.d_size, cfg.d_dropout) == \
-        ("nsgan", 2, 5, 3200, 128, 0.5)
+    assert (cfg.loss, cfg.g_layers, cfg.d_layers, cfg.g_size, cfg.d_size, cfg.d_dropout) == (
+        "nsgan",
+        2,
+        5,
+        3200,
+        128,
+        0.5,
+    )
     assert (cfg.optim_g, cfg.optim_d, cfg.lr_g, cfg.lr_d, cfg.steps, cfg.seed) == ("sgd", "adam", 1e-2, 1e-2, 938, 3)
     assert cfg.batch_size == 64 and cfg.batch_norm  # the rest is the mnist preset
     e = config_for(spec, Setting("ebgan", {"margin": 10.0}), steps=5, seed=0)
@@ -98,16 +133,19 @@ def test_grid_file_forms(tmp_path):
     assert spec_y == load_grid(TINY)[1]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["nope", "--out", "{d}/s"], "unknown grid 'nope'"),
-    (["paper-mnist", "--out", "{d}/s", "--sample", "0"], "--sample must be at least 1"),
-    (["{d}/bad.json", "--out", "{d}/s"], "unknown field 'g_layerz'"),
-    (["{d}/empty.json", "--out", "{d}/s"], "is empty"),
-    (["paper-mnist", "--out", "{d}/s", "--methods", "gan,vae"], "unknown method 'vae'"),
-    (["paper-margin", "--out", "{d}/s", "--methods", "gan"], "no settings for method 'gan'"),
-    (["paper-mnist", "--out", "{d}/other", "--sample", "1"], "not empty and holds no sweep"),
-    (["paper-mnist"], "--out is required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["nope", "--out", "{d}/s"], "unknown grid 'nope'"),
+        (["paper-mnist", "--out", "{d}/s", "--sample", "0"], "--sample must be at least 1"),
+        (["{d}/bad.json", "--out", "{d}/s"], "unknown field 'g_layerz'"),
+        (["{d}/empty.json", "--out", "{d}/s"], "is empty"),
+        (["paper-mnist", "--out", "{d}/s", "--methods", "gan,vae"], "unknown method 'vae'"),
+        (["paper-margin", "--out", "{d}/s", "--methods", "gan"], "no settings for method 'gan'"),
+        (["paper-mnist", "--out", "{d}/other", "--sample", "1"], "not empty and holds no sweep"),
+        (["paper-mnist"], "--out is required"),
+    ],
+)
 def test_bad_input_one_error_line(tmp_path, capsys, argv, message):
     (tmp_path / "bad.json").write_text(json.dumps({"g_layerz": [1]}))
     (tmp_path / "empty.json").write_text(json.dumps({"g_layers": []}))
@@ -163,12 +201,15 @@ def _children_of(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkill_at_any_moment_then_rerun_gives_one_row_per_setting(tmp_path):
-    spec = {**TINY, "steps": 150, "base": {"log_every": 10, "n_grid": 64, "ckpt_every": 25},
-            "grid": {"g_size": [16, 32, 64]}}
+    spec = {
+        **TINY,
+        "steps": 150,
+        "base": {"log_every": 10, "n_grid": 64, "ckpt_every": 25},
+        "grid": {"g_size": [16, 32, 64]},
+    }
     grid = write_grid(tmp_path, spec)
     out = tmp_path / "sweep"
-    argv = [sys.executable, "-m", "ebgan.cli", "sweep", str(grid), "--out", str(out), "--workers", "2",
-            "--no-progress"]
+    argv = [sys.executable, "-m", "ebgan.cli", "sweep", str(grid), "--out", str(out), "--workers", "2", "--no-progress"]
     for wait_for in ("checkpoint", "row"):  # kill mid-run (a checkpoint written, no row), then after a row
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
@@ -208,12 +249,16 @@ def _state(pid: int) -> str:
 
 
 def test_sigint_checkpoints_running_runs_and_rerun_finishes(tmp_path):
-    spec = {**TINY, "steps": 3000, "base": {"log_every": 100, "n_grid": 64, "ckpt_every": 3000},
-            "grid": {"g_size": [16]}, "methods": {"ebgan": {}}}
+    spec = {
+        **TINY,
+        "steps": 3000,
+        "base": {"log_every": 100, "n_grid": 64, "ckpt_every": 3000},
+        "grid": {"g_size": [16]},
+        "methods": {"ebgan": {}},
+    }
     grid = write_grid(tmp_path, spec)
     out = tmp_path / "sweep"
-    argv = [sys.executable, "-m", "ebgan.cli", "sweep", str(grid), "--out", str(out), "--workers", "1",
-            "--no-progress"]
+    argv = [sys.executable, "-m", "ebgan.cli", "sweep", str(grid), "--out", str(out), "--workers", "1", "--no-progress"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dirs = out / "runs" / "ebgan"
     deadline = time.time() + 120
@@ -234,15 +279,22 @@ def test_sigint_checkpoints_running_runs_and_rerun_finishes(tmp_path):
 
 
 def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
-    spec = {"preset": "ring", "steps": 20, "base": {"log_every": 10, "n_grid": 64},
-            "grid": {"data": ["ring", str(tmp_path / "missing-folder")], "lr": [1e-3, 1e9]},
-            "methods": {"gan": {"optim_g": ["sgd"], "optim_d": ["sgd"]}}}
+    spec = {
+        "preset": "ring",
+        "steps": 20,
+        "base": {"log_every": 10, "n_grid": 64},
+        "grid": {"data": ["ring", str(tmp_path / "missing-folder")], "lr": [1e-3, 1e9]},
+        "methods": {"gan": {"optim_g": ["sgd"], "optim_d": ["sgd"]}},
+    }
     out = tmp_path / "sweep"
     rows = run_sweep(spec, out, workers=2, progress=False)
     status = {(r["data"], r["lr"]): r["status"] for r in rows}
-    assert status == {("ring", 1e-3): "ok", ("ring", 1e9): "diverged",
-                      (str(tmp_path / "missing-folder"), 1e-3): "failed",
-                      (str(tmp_path / "missing-folder"), 1e9): "failed"}
+    assert status == {
+        ("ring", 1e-3): "ok",
+        ("ring", 1e9): "diverged",
+        (str(tmp_path / "missing-folder"), 1e-3): "failed",
+        (str(tmp_path / "missing-folder"), 1e9): "failed",
+    }
     failed = [r for r in rows if r["status"] == "failed"]
     assert all("unknown data set" in r["error"] for r in failed)
     assert "NaN or infinite" in next(r for r in rows if r["status"] == "diverged")["error"]
@@ -256,8 +308,9 @@ def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 # ------------------------------------------------------------------------------------------- results
 def test_results_file_keeps_the_first_row_and_repairs_a_torn_line(tmp_path):
-    (tmp_path / "results.jsonl").write_text('{"method": "a", "setting_id": "1", "is": 2}\n'
-                                            '{"method": "a", "setting_id": "1", "is": 3}\n{"method": "b"')
+    (tmp_path / "results.jsonl").write_text(
+        '{"method": "a", "setting_id": "1", "is": 2}\n{"method": "a", "setting_id": "1", "is": 3}\n{"method": "b"'
+    )
     res = Results(tmp_path)
     assert res.rows == [{"method": "a", "setting_id": "1", "is": 2}]
     assert (tmp_path / "results.jsonl").read_text().endswith("}\n")
@@ -278,18 +331,46 @@ def test_bootstrap_share_values():
 def test_report_from_rows(tmp_path):
     rows = []
     for i, v in enumerate([6.0, 7.0, 8.5, 2.0]):
-        rows.append({"method": "ebgan", "setting_id": f"e{i}", "g_layers": 2 + i, "d_layers": 2, "status": "ok",
-                     "is": v, "paper_score": v / 4})
-    rows.append({"method": "ebgan", "setting_id": "e9", "g_layers": 2, "d_layers": 2, "status": "failed",
-                 "error": "boom"})
+        rows.append(
+            {
+                "method": "ebgan",
+                "setting_id": f"e{i}",
+                "g_layers": 2 + i,
+                "d_layers": 2,
+                "status": "ok",
+                "is": v,
+                "paper_score": v / 4,
+            }
+        )
+    rows.append(
+        {"method": "ebgan", "setting_id": "e9", "g_layers": 2, "d_layers": 2, "status": "failed", "error": "boom"}
+    )
     for i, (v, od, lr) in enumerate([(1.0, "sgd", 0.01), (5.5, "adam", 0.001), (None, "adam", 0.01)]):
-        r = {"method": "gan", "setting_id": f"g{i}", "g_layers": 3, "d_layers": 3, "optim_d": od,
-             "optim_g": "adam", "lr": lr, "status": "ok" if v else "diverged"}
+        r = {
+            "method": "gan",
+            "setting_id": f"g{i}",
+            "g_layers": 3,
+            "d_layers": 3,
+            "optim_d": od,
+            "optim_g": "adam",
+            "lr": lr,
+            "status": "ok" if v else "diverged",
+        }
         if v:
             r.update({"is": v, "paper_score": v / 4})
         rows.append(r)
-    (tmp_path / "sweep.json").write_text(json.dumps({"grid": "test", "spec": {"preset": "mnist"}, "steps": 10,
-                                                     "seed": 0, "methods": ["gan", "ebgan"], "sample": None}))
+    (tmp_path / "sweep.json").write_text(
+        json.dumps(
+            {
+                "grid": "test",
+                "spec": {"preset": "mnist"},
+                "steps": 10,
+                "seed": 0,
+                "methods": ["gan", "ebgan"],
+                "sample": None,
+            }
+        )
+    )
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = write_report(tmp_path).read_text()
     # ebgan: 4 scored (the failed run left out), 3 at IS >= 5, 1 at >= 8; gan: 3 scored (1 diverged), 1 >= 5.
@@ -305,11 +386,22 @@ def test_report_from_rows(tmp_path):
 
 
 def test_report_margin_sweep(tmp_path):
-    rows = [{"method": m, "setting_id": f"{m}{mg}", "margin": mg, "status": "ok", "is": v}
-            for m, scores in (("ebgan", (2.0, 6.0, 5.0)), ("ebgan-pt", (3.0, 7.0, 4.0)))
-            for mg, v in zip((1.0, 8.0, 32.0), scores)]
-    (tmp_path / "sweep.json").write_text(json.dumps({"grid": "paper-margin", "spec": {"preset": "mnist"},
-                                                     "steps": 10, "seed": 0, "methods": ["ebgan", "ebgan-pt"]}))
+    rows = [
+        {"method": m, "setting_id": f"{m}{mg}", "margin": mg, "status": "ok", "is": v}
+        for m, scores in (("ebgan", (2.0, 6.0, 5.0)), ("ebgan-pt", (3.0, 7.0, 4.0)))
+        for mg, v in zip((1.0, 8.0, 32.0), scores)
+    ]
+    (tmp_path / "sweep.json").write_text(
+        json.dumps(
+            {
+                "grid": "paper-margin",
+                "spec": {"preset": "mnist"},
+                "steps": 10,
+                "seed": 0,
+                "methods": ["ebgan", "ebgan-pt"],
+            }
+        )
+    )
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = write_report(tmp_path).read_text()
     assert "| method | m=1 | m=8 | m=32 |" in text

@@ -30,8 +30,9 @@ def test_scalars_and_images_mirror_the_run(tmp_path):
     for key in ("loss_d", "loss_g", "energy_real", "energy_fake", "pt", "margin"):
         events = acc.Scalars(key)
         assert [e.step for e in events] == [r["step"] for r in rows]
-        torch.testing.assert_close(torch.tensor([e.value for e in events]),
-                                   torch.tensor([r[key] for r in rows], dtype=torch.float32))
+        torch.testing.assert_close(
+            torch.tensor([e.value for e in events]), torch.tensor([r[key] for r in rows], dtype=torch.float32)
+        )
     assert [e.step for e in acc.Images("samples")] == [10, 20]
 
 

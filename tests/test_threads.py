@@ -56,8 +56,11 @@ def test_trainer_keeps_the_run_s_thread_count_on_resume(monkeypatch):
         resumed = Trainer(cfg, Dataset("ring", "points", x, y))
         assert resumed.threads == 1
         resumed.load_state_dict(state)  # a resumed run computes with the count it started with
-        assert (resumed.threads, resumed.threads_reason, torch.get_num_threads()) == \
-            (2, "auto, kept from the run's start", 2)
+        assert (resumed.threads, resumed.threads_reason, torch.get_num_threads()) == (
+            2,
+            "auto, kept from the run's start",
+            2,
+        )
         fixed = Trainer(resolve(apply_overrides(cfg, {"num_threads": 1})), Dataset("ring", "points", x, y))
         fixed.load_state_dict(state)  # an explicit num_threads wins
         assert (fixed.threads, fixed.threads_reason, torch.get_num_threads()) == (1, "num_threads", 1)

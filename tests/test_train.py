@@ -18,8 +18,17 @@ from ebgan.data import Dataset, sample_mixture
 from ebgan.errors import EbganError
 from ebgan.train import Trainer, TrainingDiverged, train
 
-TINY = dict(g_size=32, d_size=32, g_layers=3, d_layers=3, batch_size=32, log_every=5, sample_every=1000,
-            ckpt_every=1000, n_grid=64)
+TINY = dict(
+    g_size=32,
+    d_size=32,
+    g_layers=3,
+    d_layers=3,
+    batch_size=32,
+    log_every=5,
+    sample_every=1000,
+    ckpt_every=1000,
+    n_grid=64,
+)
 
 
 def ring(n=4096) -> Dataset:
@@ -63,8 +72,9 @@ def test_pretraining_touches_only_d():
 
 
 def test_lr_schedule_sets_both_optimisers_and_is_logged():
-    cfg = tiny_cfg(steps=10, lr_g=1e-3, lr_d=2e-3, lr_schedule="linear", lr_decay_from=0.5, lr_final_scale=0.0,
-                   pretrain_steps=2)
+    cfg = tiny_cfg(
+        steps=10, lr_g=1e-3, lr_d=2e-3, lr_schedule="linear", lr_decay_from=0.5, lr_final_scale=0.0, pretrain_steps=2
+    )
     t = Trainer(cfg, ring())
     seen = []
     for _ in range(cfg.pretrain_steps + cfg.steps):
@@ -101,9 +111,18 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     cfg = tiny_cfg(steps=20, ckpt_every=10, sample_every=10)
     summary = train(cfg, tmp_path / "run", dataset=ring(), progress=False)
     run = tmp_path / "run"
-    for name in ("config.json", "data.json", "metrics.jsonl", "samples.png", "energy.png", "landscape.png",
-                 "samples/step-00000010.png", "checkpoints/latest", "checkpoints/step-00000020/weights.safetensors",
-                 "checkpoints/step-00000020/state.pt"):
+    for name in (
+        "config.json",
+        "data.json",
+        "metrics.jsonl",
+        "samples.png",
+        "energy.png",
+        "landscape.png",
+        "samples/step-00000010.png",
+        "checkpoints/latest",
+        "checkpoints/step-00000020/weights.safetensors",
+        "checkpoints/step-00000020/state.pt",
+    ):
         assert (run / name).is_file(), name
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 15, 20]
@@ -140,8 +159,13 @@ def test_resume_accepts_the_same_networks_spelt_by_an_older_default(tmp_path):
     # For BEGAN, None means a 1-unit code on points: not the same networks as d_code=0.
     train(tiny_cfg(steps=5, loss="began", d_code=0), tmp_path / "began", dataset=ring(), progress=False)
     with pytest.raises(EbganError, match="d_code: 0 -> None"):
-        train(tiny_cfg(steps=10, loss="began", d_code=None), tmp_path / "began", dataset=ring(), progress=False,
-              resume=True)
+        train(
+            tiny_cfg(steps=10, loss="began", d_code=None),
+            tmp_path / "began",
+            dataset=ring(),
+            progress=False,
+            resume=True,
+        )
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -190,11 +214,29 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     """A real SIGKILL in the middle of a run, then `--resume` with the same command line."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "ebgan.cli", "train", "--preset", "ring", "--steps", "400", "--no-progress",
-            "--set", "g_size=32", "--set", "d_size=32", "--set", "ckpt_every=25", "--set", "sample_every=1000"]
+    args = [
+        sys.executable,
+        "-m",
+        "ebgan.cli",
+        "train",
+        "--preset",
+        "ring",
+        "--steps",
+        "400",
+        "--no-progress",
+        "--set",
+        "g_size=32",
+        "--set",
+        "d_size=32",
+        "--set",
+        "ckpt_every=25",
+        "--set",
+        "sample_every=1000",
+    ]
     subprocess.run(args + ["--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(args + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     latest = tmp_path / "killed/checkpoints/latest"
     deadline = time.time() + 120
     while time.time() < deadline and not (latest.exists() and latest.read_text().strip() >= "step-00000050"):
@@ -241,6 +283,7 @@ def test_amp_auto_follows_native_bf16_support(monkeypatch):
             if str(path) == "/proc/cpuinfo":
                 return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
             return real_open(path, *a, **kw)
+
         return opener
 
     cpu = torch.device("cpu")
@@ -258,8 +301,11 @@ def test_channels_last_trains_to_the_same_weights(tmp_path):
     x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     params = []
     for cl in (False, True):
-        cfg = resolve(apply_overrides(from_preset("mnist-conv"), {"g_channels": 8, "d_channels": 8,
-                                                                  "batch_size": 8, "channels_last": cl}))
+        cfg = resolve(
+            apply_overrides(
+                from_preset("mnist-conv"), {"g_channels": 8, "d_channels": 8, "batch_size": 8, "channels_last": cl}
+            )
+        )
         t = Trainer(cfg, Dataset("mnist", "image", x, None))
         for _ in range(3):
             t.train_step()

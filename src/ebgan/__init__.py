@@ -20,6 +20,19 @@ from .sampling import load_generator, sample_from_run  # noqa: E402
 from .train import Trainer, train  # noqa: E402
 
 __all__ = [
-    "Config", "PRESETS", "apply_overrides", "from_preset", "resolve", "Dataset", "load_dataset", "EbganError",
-    "load_generator", "sample_from_run", "Trainer", "train", "EnergyDetector", "score_run", "__version__",
+    "Config",
+    "PRESETS",
+    "apply_overrides",
+    "from_preset",
+    "resolve",
+    "Dataset",
+    "load_dataset",
+    "EbganError",
+    "load_generator",
+    "sample_from_run",
+    "Trainer",
+    "train",
+    "EnergyDetector",
+    "score_run",
+    "__version__",
 ]

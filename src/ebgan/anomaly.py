@@ -101,19 +101,29 @@ class ScoreResult:
 
     def summary_lines(self, what: str) -> list[str]:
         e = self.score
-        lines = [f"scored {len(e)} inputs of {what} at step {self.step}: {self.score_name} min {e.min():.4g}, "
-                 f"median {np.median(e):.4g}, max {e.max():.4g} (higher = more anomalous)"]
+        lines = [
+            f"scored {len(e)} inputs of {what} at step {self.step}: {self.score_name} min {e.min():.4g}, "
+            f"median {np.median(e):.4g}, max {e.max():.4g} (higher = more anomalous)"
+        ]
         if self.labels is not None:
             k = int(self.labels.sum())
-            lines.append(f"threshold {self.threshold:.6g} ({self.threshold_source}): {k} of {len(e)} flagged "
-                         f"anomalous ({100 * k / len(e):.2f} %)")
+            lines.append(
+                f"threshold {self.threshold:.6g} ({self.threshold_source}): {k} of {len(e)} flagged "
+                f"anomalous ({100 * k / len(e):.2f} %)"
+            )
         return lines + self.notes
 
 
-def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | np.ndarray,
-              checkpoint: str = "latest", threshold: str | float | None = None,
-              contamination: float | None = None, batch_size: int = 1000, device: str = "cpu",
-              score: str | None = None) -> ScoreResult:
+def score_run(
+    run_dir: str | os.PathLike,
+    inputs: str | os.PathLike | Tensor | np.ndarray,
+    checkpoint: str = "latest",
+    threshold: str | float | None = None,
+    contamination: float | None = None,
+    batch_size: int = 1000,
+    device: str = "cpu",
+    score: str | None = None,
+) -> ScoreResult:
     """Score ``inputs`` (a path for :func:`load_inputs`, or an array shaped like the run's samples) with the
     energy of the run's discriminator at ``checkpoint``, and the anomaly score ``score`` (default: the run's
     ``anomaly_score``; see :func:`ebgan.energy.anomaly_scores`) computed from it.
@@ -130,8 +140,10 @@ def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | n
         check_contamination(contamination)
     _, D, cfg, meta, step = load_networks(run_dir, device, checkpoint)
     if getattr(D, "head", None) != "ae":
-        raise EbganError(f"{run_dir} was trained with loss={cfg.loss}, whose discriminator has no energy; "
-                         f"anomaly scores need loss=ebgan (or began)")
+        raise EbganError(
+            f"{run_dir} was trained with loss={cfg.loss}, whose discriminator has no energy; "
+            f"anomaly scores need loss=ebgan (or began)"
+        )
     if isinstance(inputs, (str, os.PathLike)):
         x, names = load_inputs(inputs, meta)
     else:
@@ -149,8 +161,10 @@ def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | n
     calib = read_threshold(run_dir)
     if calib is not None and calib.get("score", "energy") != score:
         if threshold == "auto":
-            raise EbganError(f"{run_dir}'s threshold.json is for the score {calib.get('score', 'energy')}, not "
-                             f"{score}; pass --threshold VALUE or --contamination C")
+            raise EbganError(
+                f"{run_dir}'s threshold.json is for the score {calib.get('score', 'energy')}, not "
+                f"{score}; pass --threshold VALUE or --contamination C"
+            )
         calib = None
     if contamination is not None:
         res.threshold = threshold_at_fpr(s, contamination)  # thresholds apply to the anomaly score
@@ -158,14 +172,20 @@ def score_run(run_dir: str | os.PathLike, inputs: str | os.PathLike | Tensor | n
     elif threshold == "auto" or threshold is None:
         if calib is not None and int(calib.get("step", -1)) == step:
             res.threshold = float(calib["threshold"])
-            res.threshold_source = (f"the run's threshold.json: false-positive rate {calib['fpr']} on "
-                                    f"{calib['n_holdout']} held-out normal samples")
+            res.threshold_source = (
+                f"the run's threshold.json: false-positive rate {calib['fpr']} on "
+                f"{calib['n_holdout']} held-out normal samples"
+            )
         elif threshold == "auto":
             if calib is None:
-                raise EbganError(f"{run_dir} has no threshold.json; train with --set holdout=0.1 (a share kept aside "
-                                 f"for calibration) or pass --threshold VALUE or --contamination C")
-            raise EbganError(f"{run_dir}'s threshold.json was calibrated at step {calib.get('step')}, not at this "
-                             f"checkpoint's step {step}; pass --threshold VALUE or --contamination C")
+                raise EbganError(
+                    f"{run_dir} has no threshold.json; train with --set holdout=0.1 (a share kept aside "
+                    f"for calibration) or pass --threshold VALUE or --contamination C"
+                )
+            raise EbganError(
+                f"{run_dir}'s threshold.json was calibrated at step {calib.get('step')}, not at this "
+                f"checkpoint's step {step}; pass --threshold VALUE or --contamination C"
+            )
         elif calib is not None:
             res.notes.append(f"note: threshold.json belongs to step {calib.get('step')}, not {step}: no labels")
     else:
@@ -187,8 +207,11 @@ def write_scores_csv(path: str | os.PathLike, res: ScoreResult) -> None:
     extra = res.score_name != "energy"
     w.writerow(["name", "energy"] + (["score"] if extra else []) + (["anomaly"] if res.labels is not None else []))
     for i, name in enumerate(res.names):
-        w.writerow([name, repr(float(res.energy[i]))] + ([repr(float(res.score[i]))] if extra else [])
-                   + ([int(res.labels[i])] if res.labels is not None else []))
+        w.writerow(
+            [name, repr(float(res.energy[i]))]
+            + ([repr(float(res.score[i]))] if extra else [])
+            + ([int(res.labels[i])] if res.labels is not None else [])
+        )
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(p, buf.getvalue())
@@ -205,17 +228,18 @@ def run_holdout(run_dir: str | os.PathLike, data_root: str | None = None) -> Ten
 
     cfg = saved_config(run_dir)
     if cfg.holdout <= 0:
-        raise EbganError(f"{run_dir} held nothing out (holdout=0): train with --set holdout=0.1 to have "
-                         f"validation normals")
+        raise EbganError(
+            f"{run_dir} held nothing out (holdout=0): train with --set holdout=0.1 to have validation normals"
+        )
     meta_path = Path(run_dir) / "data.json"
     root = data_root or (json.loads(meta_path.read_text()).get("data_root") if meta_path.is_file() else None)
-    ds = load_dataset(cfg.data, root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
-                      download=False)
+    ds = load_dataset(cfg.data, root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed, download=False)
     return training_data(dataclasses.replace(cfg, known_anomalies=None), ds).holdout
 
 
-def validation_auroc(run_dir: str | os.PathLike, anomalies, data_root: str | None = None,
-                     checkpoint: str = "latest") -> dict[str, float]:
+def validation_auroc(
+    run_dir: str | os.PathLike, anomalies, data_root: str | None = None, checkpoint: str = "latest"
+) -> dict[str, float]:
     """AUROC (%) of a run's scores on validation data from the training split: its held-out normal samples
     (:func:`run_holdout`) against ``anomalies``, labelled anomalies the user takes from their training data
     (never from the data the final figures are measured on). Returns ``auroc`` for the run's own
@@ -229,12 +253,15 @@ def validation_auroc(run_dir: str | os.PathLike, anomalies, data_root: str | Non
     held = run_holdout(run_dir, data_root)
     res_n = score_run(run_dir, held, checkpoint=checkpoint)
     res_a = score_run(run_dir, anomalies, checkpoint=checkpoint)
-    x = torch.cat([held, torch.as_tensor(np.asarray(anomalies)) if not isinstance(anomalies, Tensor)
-                   else anomalies])
+    x = torch.cat([held, torch.as_tensor(np.asarray(anomalies)) if not isinstance(anomalies, Tensor) else anomalies])
     e = torch.from_numpy(np.concatenate([res_n.energy, res_a.energy]))
     y = torch.cat([torch.zeros(len(held)), torch.ones(len(res_a.energy))]).long()
-    out = {"auroc": 100 * auroc(torch.from_numpy(np.concatenate([res_n.score, res_a.score])), y),
-           "auroc_energy": 100 * auroc(e, y), "n_normal": len(held), "n_anomalies": len(res_a.energy)}
+    out = {
+        "auroc": 100 * auroc(torch.from_numpy(np.concatenate([res_n.score, res_a.score])), y),
+        "auroc_energy": 100 * auroc(e, y),
+        "n_normal": len(held),
+        "n_anomalies": len(res_a.energy),
+    }
     if x.dim() == 4:
         cfg_energy = json.loads((Path(run_dir) / "config.json").read_text()).get("energy", "l2")
         out["auroc_ink"] = 100 * auroc(anomaly_scores(e, x, "energy/ink", cfg_energy), y)
@@ -261,9 +288,18 @@ class EnergyDetector:
     collected or the interpreter exits. Pass ``run_dir`` to keep it.
     """
 
-    def __init__(self, preset: str = "mnist-oneclass", contamination: float = 0.05, *, steps: int | None = None,
-                 seed: int = 0, overrides: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
-                 device: str = "cpu", progress: bool = False) -> None:
+    def __init__(
+        self,
+        preset: str = "mnist-oneclass",
+        contamination: float = 0.05,
+        *,
+        steps: int | None = None,
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+        run_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        progress: bool = False,
+    ) -> None:
         self.preset, self.contamination = preset, check_contamination(contamination)
         self.steps, self.seed, self.overrides = steps, seed, dict(overrides or {})
         self.run_dir, self.device, self.progress = run_dir, device, progress
@@ -288,8 +324,7 @@ class EnergyDetector:
                 raise EbganError(f"y must be 0/1 labels for each of the {len(x)} rows of X (1 = known anomaly)")
             anomalies = x[yt == 1] if bool((yt == 1).any()) else None
             x = x[yt == 0]
-        over = {**self.overrides, "seed": self.seed, "classes": None, "known_anomalies": None,
-                "device": self.device}
+        over = {**self.overrides, "seed": self.seed, "classes": None, "known_anomalies": None, "device": self.device}
         if self.steps is not None:
             over["steps"] = self.steps
         cfg = from_preset(self.preset)
@@ -315,8 +350,9 @@ class EnergyDetector:
         return self
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike, checkpoint: str = "latest", threshold: float | None = None,
-                 device: str = "cpu") -> EnergyDetector:
+    def from_run(
+        cls, run_dir: str | os.PathLike, checkpoint: str = "latest", threshold: float | None = None, device: str = "cpu"
+    ) -> EnergyDetector:
         """Wrap a trained run folder; ``threshold_`` is ``threshold`` or the run's ``threshold.json`` (None if
         neither: ``predict`` then needs :meth:`set_threshold`)."""
         from .sampling import load_networks

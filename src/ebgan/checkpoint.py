@@ -86,8 +86,9 @@ def _write_file(path: Path, hook: Path, fill) -> None:
         os.fsync(f.fileno())
 
 
-def write_checkpoint_dir(final: Path, step: int, nets: dict[str, torch.nn.Module], state: dict[str, Any],
-                         config: dict[str, Any]) -> Path:
+def write_checkpoint_dir(
+    final: Path, step: int, nets: dict[str, torch.nn.Module], state: dict[str, Any], config: dict[str, Any]
+) -> Path:
     """Fill a temporary folder beside ``final`` and rename it into place (replacing an older one).
 
     Every file is fsynced before the rename and the folder after it, so that ``latest`` (written next) never
@@ -107,8 +108,11 @@ def write_checkpoint_dir(final: Path, step: int, nets: dict[str, torch.nn.Module
         del blob
         _faults.point("checkpoint-write")
         with writing(final / "state.pt"):
-            _write_file(tmp / "state.pt", final / "state.pt",
-                        lambda f: torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, f))
+            _write_file(
+                tmp / "state.pt",
+                final / "state.pt",
+                lambda f: torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, f),
+            )
         text = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
         with writing(final / "config.json"):
             _write_file(tmp / "config.json", final / "config.json", text)
@@ -134,8 +138,14 @@ def write_checkpoint_dir(final: Path, step: int, nets: dict[str, torch.nn.Module
     return final
 
 
-def save_checkpoint(run_dir: str | os.PathLike, step: int, nets: dict[str, torch.nn.Module],
-                    state: dict[str, Any], config: dict[str, Any], keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    step: int,
+    nets: dict[str, torch.nn.Module],
+    state: dict[str, Any],
+    config: dict[str, Any],
+    keep: int = 2,
+) -> Path:
     """Write ``checkpoints/step-XXXXXXXX`` atomically, point ``latest`` at it, and prune to ``keep``."""
     root = Path(run_dir) / "checkpoints"
     name = f"step-{step:08d}"
@@ -190,8 +200,10 @@ def latest_checkpoint(run_dir: str | os.PathLike, which: str = "latest") -> Path
             every = f" (every {int(json.loads((run_dir / 'config.json').read_text())['ckpt_every'])} steps)"
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        raise EbganError(f"{run_dir} has no checkpoint yet: the run is still before its first checkpoint{every}, "
-                         f"or it stopped there; wait for one, or resume the run to write one")
+        raise EbganError(
+            f"{run_dir} has no checkpoint yet: the run is still before its first checkpoint{every}, "
+            f"or it stopped there; wait for one, or resume the run to write one"
+        )
     if which == "best":
         ckpt = run_dir / "checkpoints" / "best"
         if not ckpt.is_dir():
@@ -214,20 +226,25 @@ def load_weights(ckpt: Path, nets: dict[str, torch.nn.Module]) -> None:
     try:
         flat = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError, KeyError, OverflowError) as e:
-        raise EbganError(f"cannot read {path}: {str(e)[:200] or type(e).__name__} (the checkpoint is damaged)") from None
+        raise EbganError(
+            f"cannot read {path}: {str(e)[:200] or type(e).__name__} (the checkpoint is damaged)"
+        ) from None
     for k, v in flat.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise EbganError(f"{path}: {k} holds NaN or infinite values (the checkpoint is damaged)")
     for prefix, net in nets.items():
-        sub = {k[len(prefix) + 1:]: v for k, v in flat.items() if k.startswith(prefix + ".")}
+        sub = {k[len(prefix) + 1 :]: v for k, v in flat.items() if k.startswith(prefix + ".")}
         try:
             missing, unexpected = net.load_state_dict(sub, strict=False)
         except RuntimeError as e:  # shapes that do not fit the network
-            raise EbganError(f"{ckpt}: weights do not match the network {prefix} "
-                             f"({' '.join(str(e).split())[:300]})") from None
+            raise EbganError(
+                f"{ckpt}: weights do not match the network {prefix} ({' '.join(str(e).split())[:300]})"
+            ) from None
         if missing or unexpected:
-            raise EbganError(f"{ckpt}: weights do not match the network {prefix} "
-                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise EbganError(
+                f"{ckpt}: weights do not match the network {prefix} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
 
 
 def _check_pt_archive(path: Path) -> None:
@@ -240,14 +257,22 @@ def _check_pt_archive(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-            UnicodeDecodeError) as e:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        UnicodeDecodeError,
+    ) as e:
         raise EbganError(f"cannot read {path}: not a checkpoint archive ({str(e)[:200] or type(e).__name__})") from None
     for info in infos:
-        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size or \
-                info.file_size > size:
-            raise EbganError(f"cannot read {path}: its record {info.filename[:80]!r} is compressed or larger than the "
-                             f"file (the checkpoint is damaged, or not written by ebgan)")
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size or info.file_size > size:
+            raise EbganError(
+                f"cannot read {path}: its record {info.filename[:80]!r} is compressed or larger than the "
+                f"file (the checkpoint is damaged, or not written by ebgan)"
+            )
 
 
 def load_state(ckpt: Path) -> dict[str, Any]:

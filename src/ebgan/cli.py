@@ -50,9 +50,11 @@ from .data import default_data_root
 from .errors import EbganError
 
 DATA_ROOT_HELP = "folder holding MNIST/raw/ (default: $EBGAN_DATA_ROOT, else ./data)"
-ENERGY_KEEP_HELP = ("rejection by the learned energy (runs with an auto-encoder discriminator): draw N / Q "
-                    "candidates and keep the N of lowest energy, per class for a conditional run; a different "
-                    "sampler from G alone (default 1: no rejection)")
+ENERGY_KEEP_HELP = (
+    "rejection by the learned energy (runs with an auto-encoder discriminator): draw N / Q "
+    "candidates and keep the N of lowest energy, per class for a conditional run; a different "
+    "sampler from G alone (default 1: no rejection)"
+)
 
 
 # ----------------------------------------------------------------------------------------------------- train
@@ -77,8 +79,10 @@ def build_config(args: argparse.Namespace):
             raise EbganError("--resume needs --out RUN_DIR")
         expect_kind(args.out, "train", "ebgan train --resume")
     if args.resume and not given and not saved:
-        raise EbganError(f"nothing to resume in {args.out} (no config.json); start a run there with --preset "
-                         f"or --set (with or without --resume)")
+        raise EbganError(
+            f"nothing to resume in {args.out} (no config.json); start a run there with --preset "
+            f"or --set (with or without --resume)"
+        )
     cfg = saved_config(Path(args.out)) if saved and args.preset is None else from_preset(args.preset)
     flags = {k: v for k, v in (("data", args.data), ("loss", args.loss), ("seed", args.seed)) if v is not None}
     cfg = apply_overrides(cfg, flags, args.set)
@@ -98,8 +102,11 @@ def _resume_hint_on_abort(out: str, command: str):
         yield
     except KeyboardInterrupt:
         if (Path(out) / "config.json").is_file():
-            print(f"\nebgan: stopped at once, without a checkpoint of this step; continue from the last one with: "
-                  f"{command} --out {shlex.quote(str(out))} --resume", file=sys.stderr)
+            print(
+                f"\nebgan: stopped at once, without a checkpoint of this step; continue from the last one with: "
+                f"{command} --out {shlex.quote(str(out))} --resume",
+                file=sys.stderr,
+            )
         raise
 
 
@@ -109,9 +116,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     resuming_saved = args.resume and args.out and (Path(args.out) / "config.json").is_file()
     if args.preset is None and args.data is None and not resuming_saved:
-        print("ebgan: no --preset given: using the Config defaults (the paper's MNIST EBGAN-PT values, "
-              f"{cfg.steps} steps, constant learning rate); `--preset mnist` is the tuned version (see `ebgan "
-              "list`)", file=sys.stderr)
+        print(
+            "ebgan: no --preset given: using the Config defaults (the paper's MNIST EBGAN-PT values, "
+            f"{cfg.steps} steps, constant learning rate); `--preset mnist` is the tuned version (see `ebgan "
+            "list`)",
+            file=sys.stderr,
+        )
     if args.out is None:
         args.out = str(Path("runs") / f"{args.preset or cfg.data}-{cfg.loss}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.dry_run:
@@ -125,25 +135,38 @@ def cmd_train(args: argparse.Namespace) -> int:
             shape = (shape[0], cfg.crop_size, cfg.crop_size)
         # The class inputs of a conditional run depend on the data's labels: describe the nets without them.
         d = describe_networks(dataclasses.replace(cfg, conditional=False), shape, make_objective(cfg).head)
-        print(f"networks for samples of shape {list(shape)}: G {d['params_g'] / 1e6:.2f} M parameters, D "
-              f"{d['params_d'] / 1e6:.2f} M; {d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch "
-              f"{cfg.batch_size} (forward and backward{', without the class inputs' if cfg.conditional else ''})",
-              file=sys.stderr)
+        print(
+            f"networks for samples of shape {list(shape)}: G {d['params_g'] / 1e6:.2f} M parameters, D "
+            f"{d['params_d'] / 1e6:.2f} M; {d['flops_per_step'] / 1e9:.1f} GFLOP per training step at batch "
+            f"{cfg.batch_size} (forward and backward{', without the class inputs' if cfg.conditional else ''})",
+            file=sys.stderr,
+        )
         from .config import IMAGE_PRESET_DATA
 
-        print(f"would train in {args.out}" + (" (pass --data FOLDER, a folder of images, to train)"
-                                               if cfg.data == IMAGE_PRESET_DATA else ""), file=sys.stderr)
+        print(
+            f"would train in {args.out}"
+            + (" (pass --data FOLDER, a folder of images, to train)" if cfg.data == IMAGE_PRESET_DATA else ""),
+            file=sys.stderr,
+        )
         return 0
     from .train import train
 
     with _resume_hint_on_abort(args.out, "ebgan train"):
-        summary = train(cfg, args.out, data_root=args.data_root, resume=args.resume,
-                        progress=not args.no_progress, restart=args.restart)
+        summary = train(
+            cfg,
+            args.out,
+            data_root=args.data_root,
+            resume=args.resume,
+            progress=not args.no_progress,
+            restart=args.restart,
+        )
     final = summary.get("final", {})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if k not in ("step", "time"))
     threads = summary["threads"]
-    print(f"trained {summary['steps']} steps in {summary['seconds']:.1f} s on {threads} "
-          f"thread{'s' if threads != 1 else ''} ({summary['threads_reason']}); {shown}")
+    print(
+        f"trained {summary['steps']} steps in {summary['seconds']:.1f} s on {threads} "
+        f"thread{'s' if threads != 1 else ''} ({summary['threads_reason']}); {shown}"
+    )
     out = Path(summary["run_dir"])
     files = ["config.json", "data.json", "metrics.jsonl", "samples.png", "samples/", "energy.png"]
     files += [f for f in ("landscape.png", "eval.png", "best.json", "threshold.json") if (out / f).exists()]
@@ -157,9 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .sampling import sample_from_run
-
     from .folders import expect_kind
+    from .sampling import sample_from_run
 
     expect_kind(args.run_dir, "train", "ebgan sample")
     out = Path(args.output)
@@ -167,8 +189,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise EbganError(f"-o must name a .npy file, got {out}")
     if args.png and Path(args.png).suffix.lower() != ".png":
         raise EbganError(f"--png must name a .png file, got {args.png}")
-    x = sample_from_run(args.run_dir, args.n, seed=args.seed, checkpoint=args.checkpoint, weights=args.weights,
-                        label=args.label, energy_keep=args.energy_keep)
+    x = sample_from_run(
+        args.run_dir,
+        args.n,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        weights=args.weights,
+        label=args.label,
+        energy_keep=args.energy_keep,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, x)
@@ -260,8 +289,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         clf = load_classifier(args.classifier)
     result = evaluate(
-        samples, against, data_root=args.data_root, n=n, batch_size=args.batch_size,
-        progress=sys.stderr.isatty(), classifier=clf, fid_split=args.fid_split,
+        samples,
+        against,
+        data_root=args.data_root,
+        n=n,
+        batch_size=args.batch_size,
+        progress=sys.stderr.isatty(),
+        classifier=clf,
+        fid_split=args.fid_split,
     )
     sampler = _energy_keep_note(args, result)
     for line in summary_lines(result, str(src), clf.info if clf else None, str(clf.path) if clf else None):
@@ -289,8 +324,13 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
             if not Path(data).is_dir():
                 raise EbganError(f"run {src} was trained on {data}, not a folder of images: pass --reference")
             reference = data
-        samples = sample_from_run(src, args.n if args.n is not None else 10_000, seed=args.seed,
-                                  weights=args.weights, energy_keep=args.energy_keep)
+        samples = sample_from_run(
+            src,
+            args.n if args.n is not None else 10_000,
+            seed=args.seed,
+            weights=args.weights,
+            energy_keep=args.energy_keep,
+        )
     else:
         samples = load_samples(src)
         if reference is None:
@@ -299,10 +339,11 @@ def _eval_inception(args: argparse.Namespace, src: Path) -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # 5.7 GFLOP an image: a GPU when there is one
     inc = load_inception(args.inception_weights, verify=not args.allow_other_weights, device=device)
-    res = inception_scores(samples, reference, inc, n=args.n, batch_size=args.batch_size,
-                           progress=sys.stderr.isatty())
-    print(f"{src}: {res['n']} samples against {res['n_reference']} images of {reference} "
-          f"(FID Inception, weights {inc.path})")
+    res = inception_scores(samples, reference, inc, n=args.n, batch_size=args.batch_size, progress=sys.stderr.isatty())
+    print(
+        f"{src}: {res['n']} samples against {res['n_reference']} images of {reference} "
+        f"(FID Inception, weights {inc.path})"
+    )
     if sampler := _energy_keep_note(args, res):
         print(f"sampler: {sampler}")
     print(f"IS  {res['is']:.3f} +- {res['is_std']:.3f} (10 splits)")
@@ -325,10 +366,11 @@ def _eval_per_class(args: argparse.Namespace, src: Path) -> int:
     n = args.n if args.n is not None else 1000
     if n < 1:
         raise EbganError(f"-n must be >= 1, got {n}")
-    samples = {k: sample_from_run(src, n, seed=args.seed + k, weights=args.weights, label=k,
-                                  energy_keep=args.energy_keep) for k in range(10)}
-    res = class_scores(samples, args.data_root, classifier=load_classifier(args.classifier),
-                       batch_size=args.batch_size)
+    samples = {
+        k: sample_from_run(src, n, seed=args.seed + k, weights=args.weights, label=k, energy_keep=args.energy_keep)
+        for k in range(10)
+    }
+    res = class_scores(samples, args.data_root, classifier=load_classifier(args.classifier), batch_size=args.batch_size)
     print(f"{src}: {n} samples per class")
     print("class  accuracy  FID vs that digit's training images")
     for k, v in res["per_class"].items():
@@ -363,8 +405,15 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise EbganError(f"-o must name a .csv file, got {out}")
     if not Path(args.input).exists():
         raise EbganError(f"INPUT {args.input} does not exist (an .npy array or a folder of images)")
-    res = score_run(args.run_dir, args.input, checkpoint=args.checkpoint, threshold=args.threshold,
-                    contamination=args.contamination, batch_size=args.batch_size, score=args.score)
+    res = score_run(
+        args.run_dir,
+        args.input,
+        checkpoint=args.checkpoint,
+        threshold=args.threshold,
+        contamination=args.contamination,
+        batch_size=args.batch_size,
+        score=args.score,
+    )
     write_scores_csv(out, res)
     for line in res.summary_lines(str(args.input)):
         print(line)
@@ -383,8 +432,10 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else cache_dir() / "classifier" / f"{stem}-seed{args.seed}.safetensors"
     info = train_classifier(args.data_root, out, seed=args.seed, epochs=args.epochs, progress=True, arch=args.arch)
     ref = info["reference"]
-    print(f"wrote {out} and {out.with_suffix('.json')}: test accuracy {100 * info['test_accuracy']:.2f} %, "
-          f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}")
+    print(
+        f"wrote {out} and {out.with_suffix('.json')}: test accuracy {100 * info['test_accuracy']:.2f} %, "
+        f"real test IS {ref['is']:.4f}, FID test vs train {ref['fid_test_vs_train']:.4f}"
+    )
     print(f"use it with: ebgan eval SAMPLES.npy --against mnist --classifier {out}")
     print(json.dumps(info), flush=True)
     return 0
@@ -409,15 +460,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"wrote {write_report(args.out)}")
         return 0
     if args.grid is None:
-        raise EbganError(f"GRID is required: a name ({', '.join(GRIDS)}) or a .json/.yaml file of lists per "
-                         "config field")
+        raise EbganError(
+            f"GRID is required: a name ({', '.join(GRIDS)}) or a .json/.yaml file of lists per config field"
+        )
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods is not None else None
     if methods is not None and not methods:
         raise EbganError("--methods is empty")
-    rows = run_sweep(args.grid, args.out, methods=methods, sample=args.sample, steps=args.steps,
-                     workers=args.workers, threads=args.threads, backend=args.backend, address=args.address,
-                     seed=args.seed, data_root=args.data_root, eval_samples=args.eval_samples,
-                     retry_failed=args.retry_failed, prune=args.prune, progress=not args.no_progress)
+    rows = run_sweep(
+        args.grid,
+        args.out,
+        methods=methods,
+        sample=args.sample,
+        steps=args.steps,
+        workers=args.workers,
+        threads=args.threads,
+        backend=args.backend,
+        address=args.address,
+        seed=args.seed,
+        data_root=args.data_root,
+        eval_samples=args.eval_samples,
+        retry_failed=args.retry_failed,
+        prune=args.prune,
+        progress=not args.no_progress,
+    )
     counts: dict[str, dict[str, int]] = {}
     for r in rows:
         c = counts.setdefault(r["method"], {"ok": 0, "diverged": 0, "failed": 0})
@@ -448,21 +513,41 @@ def cmd_semisup(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise EbganError("--out is required: the run folder")
-    given = {"labels": args.labels, "model": args.model, "variant": args.variant, "seed": args.seed,
-             "steps": args.steps, "lr": args.lr, "margin": args.margin, "eval_every": args.eval_every,
-             "num_threads": args.threads, "batch": args.batch, "ckpt_every": args.ckpt_every, "beta1": args.beta1,
-             "weights": _float_list(args.weights) if args.weights is not None else None,
-             "compile": True if args.compile else None, "validation": args.validation}
+    given = {
+        "labels": args.labels,
+        "model": args.model,
+        "variant": args.variant,
+        "seed": args.seed,
+        "steps": args.steps,
+        "lr": args.lr,
+        "margin": args.margin,
+        "eval_every": args.eval_every,
+        "num_threads": args.threads,
+        "batch": args.batch,
+        "ckpt_every": args.ckpt_every,
+        "beta1": args.beta1,
+        "weights": _float_list(args.weights) if args.weights is not None else None,
+        "compile": True if args.compile else None,
+        "validation": args.validation,
+    }
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume and (Path(args.out) / "config.json").is_file():
         base = saved_semisup_config(args.out)  # the run's own settings; flags may change the cadences
     else:
         base = SemisupConfig()
     with _resume_hint_on_abort(args.out, "ebgan semisup"):
-        result = semisup(replace(base, **given), args.out, data_root=args.data_root, resume=args.resume,
-                         progress=not args.no_progress, restart=args.restart)
-    print(f"test error {result['test_error']:.2f}% ({result['model']}, {result['labels']} labels, seed "
-          f"{result['seed']}, {result['steps']} steps); {Path(args.out) / 'result.json'}")
+        result = semisup(
+            replace(base, **given),
+            args.out,
+            data_root=args.data_root,
+            resume=args.resume,
+            progress=not args.no_progress,
+            restart=args.restart,
+        )
+    print(
+        f"test error {result['test_error']:.2f}% ({result['model']}, {result['labels']} labels, seed "
+        f"{result['seed']}, {result['steps']} steps); {Path(args.out) / 'result.json'}"
+    )
     return 0
 
 
@@ -516,36 +601,67 @@ def make_parser() -> argparse.ArgumentParser:
     from .metrics.training import DEFAULT_EPOCHS
 
     parser = argparse.ArgumentParser(
-        prog="ebgan", description="Energy-based GANs (Zhao, Mathieu, LeCun 2017) and the GAN family on one "
-        "trainer. `ebgan COMMAND --help` describes a command.")
+        prog="ebgan",
+        description="Energy-based GANs (Zhao, Mathieu, LeCun 2017) and the GAN family on one "
+        "trainer. `ebgan COMMAND --help` describes a command.",
+    )
     parser.add_argument("--version", action="version", version=f"ebgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train (or resume) a run",
-                       description="Train a run into a folder: samples, plots, metrics.jsonl and checkpoints. "
-                       "Ctrl-C or SIGTERM writes a checkpoint of the current step before stopping.")
-    p.add_argument("--preset", help=f"named configuration: {', '.join(PRESETS)} (see `ebgan list`; "
-                   "default: none, the Config defaults)")
-    p.add_argument("--data", help="data set name (ring, grid, mnist, stacked-mnist) or a folder of images "
-                   "(default: the preset's)")
-    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default: with --resume the "
-                   "run's own, else $EBGAN_DATA_ROOT, else ./data)")
+    p = sub.add_parser(
+        "train",
+        help="train (or resume) a run",
+        description="Train a run into a folder: samples, plots, metrics.jsonl and checkpoints. "
+        "Ctrl-C or SIGTERM writes a checkpoint of the current step before stopping.",
+    )
+    p.add_argument(
+        "--preset",
+        help=f"named configuration: {', '.join(PRESETS)} (see `ebgan list`; default: none, the Config defaults)",
+    )
+    p.add_argument(
+        "--data", help="data set name (ring, grid, mnist, stacked-mnist) or a folder of images (default: the preset's)"
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding MNIST/raw/ (default: with --resume the run's own, else $EBGAN_DATA_ROOT, else ./data)",
+    )
     p.add_argument("--out", help="run folder (default: runs/<preset>-<loss>-<date-time>)")
-    p.add_argument("--steps", type=int, help="adversarial training steps (default: the preset's); a preset with "
-                   "pre-training (pretrain_steps, e.g. mnist-oneclass: 1,000) runs those first, on top")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="adversarial training steps (default: the preset's); a preset with "
+        "pre-training (pretrain_steps, e.g. mnist-oneclass: 1,000) runs those first, on top",
+    )
     p.add_argument("--seed", type=int, help="seed of weights, batch order and noise (default: the preset's, 0)")
-    p.add_argument("--loss", help="ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge "
-                   "(default: the preset's, ebgan)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its newest checkpoint (from step 0 if it has none) under "
-                   "its own configuration; flags and --set may then change only its length and cadences")
-    p.add_argument("--restart", action="store_true",
-                   help="start the run in --out again from step 0 with these settings, when the folder holds no "
-                   "checkpoint (a run that failed before its first one); a folder with checkpoints is refused")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, repeatable (every field: `ebgan list --config`)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration, the networks' "
-                   "parameter counts and FLOPs per step, and exit")
+    p.add_argument(
+        "--loss",
+        help="ebgan, gan, nsgan, wgan, wgan-gp, lsgan, loss-sensitive, began, hinge (default: the preset's, ebgan)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint (from step 0 if it has none) under "
+        "its own configuration; flags and --set may then change only its length and cadences",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start the run in --out again from step 0 with these settings, when the folder holds no "
+        "checkpoint (a run that failed before its first one); a folder with checkpoints is refused",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, repeatable (every field: `ebgan list --config`)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved configuration, the networks' parameter counts and FLOPs per step, and exit",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_train)
 
@@ -554,219 +670,423 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, required=True, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="FILE.npy: uint8 [N,C,H,W] images or float32 [N,2] points")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0; the same seed gives the same samples)")
-    p.add_argument("--png", help="also save a picture of the samples (a grid of up to 256 images, or a scatter "
-                   "plot of up to 2,500 points)")
-    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
-                   help="which checkpoint to sample from (default latest; best: kept by best_metric in training)")
-    p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
-                   help="the generator's weights: auto (their moving average when the run kept one, g_ema > 0, "
-                   "else the raw weights), ema or raw (default auto)")
-    p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
-                   help="a conditional run (conditional=true): draw class K only (default: every class in turn)")
+    p.add_argument(
+        "--png",
+        help="also save a picture of the samples (a grid of up to 256 images, or a scatter plot of up to 2,500 points)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default="latest",
+        choices=["latest", "best"],
+        help="which checkpoint to sample from (default latest; best: kept by best_metric in training)",
+    )
+    p.add_argument(
+        "--weights",
+        default="auto",
+        choices=["auto", "ema", "raw"],
+        help="the generator's weights: auto (their moving average when the run kept one, g_ema > 0, "
+        "else the raw weights), ema or raw (default auto)",
+    )
+    p.add_argument(
+        "--class",
+        dest="label",
+        type=int,
+        default=None,
+        metavar="K",
+        help="a conditional run (conditional=true): draw class K only (default: every class in turn)",
+    )
     p.add_argument("--energy-keep", type=float, default=1.0, metavar="Q", help=ENERGY_KEEP_HELP)
     p.set_defaults(func=cmd_sample)
 
     from .evaluate import DATASETS
 
     p = sub.add_parser(
-        "eval", help="score samples (.npy) or a run's checkpoint against mnist, ring, grid or stacked-mnist",
-        description="Score samples against a data set. The last line of standard output is one JSON object.")
+        "eval",
+        help="score samples (.npy) or a run's checkpoint against mnist, ring, grid or stacked-mnist",
+        description="Score samples against a data set. The last line of standard output is one JSON object.",
+    )
     p.add_argument("samples", nargs="?", help="SAMPLES.npy (uint8 [N,C,28,28] or float32 [N,2]) or a RUN_DIR")
-    p.add_argument("--against", help=f"data set to score against: {', '.join(DATASETS)} (default for a RUN_DIR: "
-                   "its data set)")
+    p.add_argument(
+        "--against", help=f"data set to score against: {', '.join(DATASETS)} (default for a RUN_DIR: its data set)"
+    )
     p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
-    p.add_argument("-n", type=int, default=None, help="number of samples to score (default: the protocol's: "
-                   "mnist 10,000, ring/grid 2,500, stacked-mnist 26,000)")
+    p.add_argument(
+        "-n",
+        type=int,
+        default=None,
+        help="number of samples to score (default: the protocol's: "
+        "mnist 10,000, ring/grid 2,500, stacked-mnist 26,000)",
+    )
     p.add_argument("--batch-size", type=int, default=500, help="images per classifier pass (default 500)")
     p.add_argument("--classifier", default=None, help="classifier .safetensors (default: the packaged one)")
     p.add_argument("--fid-split", default="train", help="real MNIST split for FID: train (default) or test")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for a RUN_DIR (default 0)")
-    p.add_argument("--weights", default="auto", choices=["auto", "ema", "raw"],
-                   help="for a RUN_DIR, the generator's weights: auto (their moving average when the run kept "
-                   "one, g_ema > 0, else the raw weights), ema or raw (default auto)")
+    p.add_argument(
+        "--weights",
+        default="auto",
+        choices=["auto", "ema", "raw"],
+        help="for a RUN_DIR, the generator's weights: auto (their moving average when the run kept "
+        "one, g_ema > 0, else the raw weights), ema or raw (default auto)",
+    )
     p.add_argument("--energy-keep", type=float, default=1.0, metavar="Q", help="for a RUN_DIR: " + ENERGY_KEEP_HELP)
-    p.add_argument("--per-class", action="store_true", help="a conditional MNIST RUN_DIR: for each digit, draw -n "
-                   "samples of it (default 1000) and report the classifier's accuracy on that digit and the FID "
-                   "against its real training images")
-    p.add_argument("--inception", action="store_true", help="natural images: IS and FID on the FID Inception "
-                   "network (the published metrics' network; optional extra ebgan[inception]) against --reference")
-    p.add_argument("--reference", default=None, metavar="FOLDER|IMAGES.npy",
-                   help="with --inception: the real images (default for a RUN_DIR trained on a folder: that folder)")
-    p.add_argument("--inception-weights", default=None, metavar="FILE",
-                   help="with --inception: the weights file (default $EBGAN_INCEPTION_WEIGHTS, else the copy "
-                   "`ebgan download inception` keeps in the cache)")
-    p.add_argument("--allow-other-weights", action="store_true",
-                   help="with --inception: accept a weights file whose SHA-256 is not the published one's (its "
-                   "scores are then not comparable with published FID and IS)")
+    p.add_argument(
+        "--per-class",
+        action="store_true",
+        help="a conditional MNIST RUN_DIR: for each digit, draw -n "
+        "samples of it (default 1000) and report the classifier's accuracy on that digit and the FID "
+        "against its real training images",
+    )
+    p.add_argument(
+        "--inception",
+        action="store_true",
+        help="natural images: IS and FID on the FID Inception "
+        "network (the published metrics' network; optional extra ebgan[inception]) against --reference",
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="FOLDER|IMAGES.npy",
+        help="with --inception: the real images (default for a RUN_DIR trained on a folder: that folder)",
+    )
+    p.add_argument(
+        "--inception-weights",
+        default=None,
+        metavar="FILE",
+        help="with --inception: the weights file (default $EBGAN_INCEPTION_WEIGHTS, else the copy "
+        "`ebgan download inception` keeps in the cache)",
+    )
+    p.add_argument(
+        "--allow-other-weights",
+        action="store_true",
+        help="with --inception: accept a weights file whose SHA-256 is not the published one's (its "
+        "scores are then not comparable with published FID and IS)",
+    )
     p.add_argument("--list-metrics", action="store_true", help="list the registered metrics and exit")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
-        "score", help="anomaly scores: a run's energy for each input, flagged above a threshold",
+        "score",
+        help="anomaly scores: a run's energy for each input, flagged above a threshold",
         description="Score inputs with the energy of a run's discriminator, or the energy per unit of the "
         "input's ink (higher = more anomalous), and write one CSV row per input, in input order. The run must have "
-        "an energy (loss=ebgan).")
+        "an energy (loss=ebgan).",
+    )
     p.add_argument("run_dir", help="a run folder written by `ebgan train`")
-    p.add_argument("input", help="INPUT: an .npy array shaped like the run's samples (uint8 [N,C,H,W] images "
-                   "or float [N,2] points) or a folder of images (converted to the run's size and channels)")
-    p.add_argument("-o", "--output", required=True, help="SCORES.csv: name (row index or file), energy and, "
-                   "with a threshold, anomaly 0/1")
-    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"],
-                   help="which checkpoint's discriminator scores (default latest)")
-    p.add_argument("--threshold", type=_threshold_arg, default=None, metavar="auto|VALUE",
-                   help="auto: the run's threshold.json (calibrated on held-out normal data, train with holdout "
-                   "> 0); or a number (default: the run's threshold when it has one, else no anomaly column)")
-    p.add_argument("--contamination", type=float, default=None, metavar="C",
-                   help="flag the share C in (0, 0.5] of the inputs with the highest scores (default: off)")
-    p.add_argument("--score", choices=["energy", "energy/ink"], default=None,
-                   help="the anomaly score: the energy, or the energy per unit of the input's ink (images; see "
-                   "the README) (default: the run's anomaly_score)")
+    p.add_argument(
+        "input",
+        help="INPUT: an .npy array shaped like the run's samples (uint8 [N,C,H,W] images "
+        "or float [N,2] points) or a folder of images (converted to the run's size and channels)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="SCORES.csv: name (row index or file), energy and, with a threshold, anomaly 0/1",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default="latest",
+        choices=["latest", "best"],
+        help="which checkpoint's discriminator scores (default latest)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default=None,
+        metavar="auto|VALUE",
+        help="auto: the run's threshold.json (calibrated on held-out normal data, train with holdout "
+        "> 0); or a number (default: the run's threshold when it has one, else no anomaly column)",
+    )
+    p.add_argument(
+        "--contamination",
+        type=float,
+        default=None,
+        metavar="C",
+        help="flag the share C in (0, 0.5] of the inputs with the highest scores (default: off)",
+    )
+    p.add_argument(
+        "--score",
+        choices=["energy", "energy/ink"],
+        default=None,
+        help="the anomaly score: the energy, or the energy per unit of the input's ink (images; see "
+        "the README) (default: the run's anomaly_score)",
+    )
     p.add_argument("--batch-size", type=int, default=1000, help="inputs per discriminator pass (default 1000)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
-        "train-classifier", help="train the MNIST classifier the image metrics use (reproducible from --seed)",
+        "train-classifier",
+        help="train the MNIST classifier the image metrics use (reproducible from --seed)",
         description="Train the MNIST ConvNet and write weights (.safetensors) plus a .json with its test "
-        "accuracy and real-data scores.")
+        "accuracy and real-data scores.",
+    )
     p.add_argument("--data-root", default=default_data_root(), help=DATA_ROOT_HELP)
-    p.add_argument("--out", default=None,
-                   help="weights path (default: <cache>/classifier/mnist_classifier-seed<N>.safetensors)")
+    p.add_argument(
+        "--out", default=None, help="weights path (default: <cache>/classifier/mnist_classifier-seed<N>.safetensors)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and augmentation (default 0)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                   help=f"passes over the training set (default {DEFAULT_EPOCHS})")
-    p.add_argument("--arch", choices=["conv", "mlp"], default="conv",
-                   help="conv: the ConvNet every metric uses (default); mlp: the fully connected second evaluator "
-                   "(the packaged one: --arch mlp --seed 1)")
+    p.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS, help=f"passes over the training set (default {DEFAULT_EPOCHS})"
+    )
+    p.add_argument(
+        "--arch",
+        choices=["conv", "mlp"],
+        default="conv",
+        help="conv: the ConvNet every metric uses (default); mlp: the fully connected second evaluator "
+        "(the packaged one: --arch mlp --seed 1)",
+    )
     p.set_defaults(func=cmd_train_classifier)
 
     p = sub.add_parser(
-        "sweep", help="train and score every setting of a grid (the paper's robustness experiment); resumable",
+        "sweep",
+        help="train and score every setting of a grid (the paper's robustness experiment); resumable",
         description="Train and score each setting of a grid as an ordinary run folder (DIR/runs/METHOD/ID/), "
         "one row per setting in DIR/results.jsonl, and write DIR/report.md with the paper's histograms. "
         "Re-running the same command continues: finished settings are skipped, interrupted runs resume from "
-        "their checkpoints. Ctrl-C checkpoints the running runs and stops.")
-    p.add_argument("grid", nargs="?", help="paper-mnist (the paper's Table 1: EBGAN 512, GAN 6144 settings), "
-                   "paper-margin (Fig. 9), or a .json/.yaml file of lists per config field (see the README)")
+        "their checkpoints. Ctrl-C checkpoints the running runs and stops.",
+    )
+    p.add_argument(
+        "grid",
+        nargs="?",
+        help="paper-mnist (the paper's Table 1: EBGAN 512, GAN 6144 settings), "
+        "paper-margin (Fig. 9), or a .json/.yaml file of lists per config field (see the README)",
+    )
     p.add_argument("--out", help="the sweep folder (new, or one this sweep started)")
-    p.add_argument("--methods", default=None, help="comma-separated methods: gan (non-saturating), gan-minimax, "
-                   "ebgan, ebgan-pt, or any loss of `ebgan list` (default: the grid's)")
-    p.add_argument("--sample", type=int, default=None, metavar="K",
-                   help="a seeded random subset of K settings per method (nested: a larger K extends a sweep) "
-                   "(default: every setting)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the grid's; "
-                   "paper-mnist: 938, one epoch at batch 64)")
-    p.add_argument("--workers", type=int, default=None, help="runs at a time (default: one per core not busy "
-                   "with other processes)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the free cores "
-                   "divided among the workers, 1 with the default --workers)")
-    p.add_argument("--backend", choices=["local", "ray"], default="local",
-                   help="local: a process pool on this machine; ray: Ray tasks (pip install 'ebgan[ray]') "
-                   "(default local)")
-    p.add_argument("--address", default=None, help="with --backend ray: a Ray cluster's address (default: a "
-                   "local Ray instance); the sweep folder must be visible at the same path on every node")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated methods: gan (non-saturating), gan-minimax, "
+        "ebgan, ebgan-pt, or any loss of `ebgan list` (default: the grid's)",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="a seeded random subset of K settings per method (nested: a larger K extends a sweep) "
+        "(default: every setting)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per run (default: the grid's; paper-mnist: 938, one epoch at batch 64)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="runs at a time (default: one per core not busy with other processes)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per run (default: the free cores divided among the workers, 1 with the default --workers)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: a process pool on this machine; ray: Ray tasks (pip install 'ebgan[ray]') (default local)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: a Ray cluster's address (default: a "
+        "local Ray instance); the sweep folder must be visible at the same path on every node",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled subset and of every run (default 0)")
     p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
-    p.add_argument("--eval-samples", type=int, default=0, help="samples scored per run (default: the protocol's, "
-                   "10,000 for MNIST)")
+    p.add_argument(
+        "--eval-samples", type=int, default=0, help="samples scored per run (default: the protocol's, 10,000 for MNIST)"
+    )
     p.add_argument("--retry-failed", action="store_true", help="run the settings recorded as failed again")
-    p.add_argument("--prune", action="store_true", help="delete each run's checkpoints once it is scored "
-                   "(keeps config, metrics, samples and result.json)")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete each run's checkpoints once it is scored (keeps config, metrics, samples and result.json)",
+    )
     p.add_argument("--report-only", action="store_true", help="only rewrite DIR/report.md from results.jsonl")
     p.add_argument("--list", action="store_true", help="list the named grids with their settings per method")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
-        "semisup", help="semi-supervised MNIST: a Ladder Network or EBGAN-LN (the paper's Table 2); resumable",
+        "semisup",
+        help="semi-supervised MNIST: a Ladder Network or EBGAN-LN (the paper's Table 2); resumable",
         description="Train a Ladder Network (Rasmus et al. 2015), or EBGAN-LN (the Ladder as an EBGAN "
         "discriminator), on permutation-invariant MNIST with a class-balanced labelled subset chosen by --seed, "
         "log the test error every --eval-every steps, and write DIR/result.json (test_error in percent on the "
-        "10,000 test images). Ctrl-C checkpoints; --resume continues exactly.")
-    p.add_argument("--labels", type=int, default=None, help="labelled training images, a multiple of 10 "
-                   "(the paper: 100, 200, 1000) (default 100)")
+        "10,000 test images). Ctrl-C checkpoints; --resume continues exactly.",
+    )
+    p.add_argument(
+        "--labels",
+        type=int,
+        default=None,
+        help="labelled training images, a multiple of 10 (the paper: 100, 200, 1000) (default 100)",
+    )
     p.add_argument("--model", default=None, help="ladder or ebgan-ln (default ladder)")
-    p.add_argument("--variant", default=None, help="bottom: denoising cost on the pixels only (the paper's "
-                   "EBGAN-LN); full: on every layer (default bottom)")
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="bottom: denoising cost on the pixels only (the paper's EBGAN-LN); full: on every layer (default bottom)",
+    )
     p.add_argument("--out", help="the run folder (new, or one to --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint "
-                   "under its own settings and data root; flags may change --steps, cadences and --threads")
-    p.add_argument("--restart", action="store_true", help="start the run in --out again from step 0 with these "
-                   "settings, when the folder holds no checkpoint; a folder with checkpoints is refused")
-    p.add_argument("--seed", type=int, default=None, help="seed of the labelled subset, initial weights and "
-                   "noise (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: 90,000 for ladder, "
-                   "120,000 for ebgan-ln; the learning rate decays to 0 over the last third)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint "
+        "under its own settings and data root; flags may change --steps, cadences and --threads",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start the run in --out again from step 0 with these "
+        "settings, when the folder holds no checkpoint; a folder with checkpoints is refused",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of the labelled subset, initial weights and noise (default 0)"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps (default: 90,000 for ladder, "
+        "120,000 for ebgan-ln; the learning rate decays to 0 over the last third)",
+    )
     p.add_argument("--data-root", default=None, help=DATA_ROOT_HELP)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of both networks (default 0.002)")
-    p.add_argument("--beta1", type=float, default=None, help="Adam's beta1 for both networks (default 0.9 for "
-                   "ladder, 0.5 for ebgan-ln)")
-    p.add_argument("--batch", type=int, default=None, help="labelled images per step, and as many unlabelled "
-                   "(and generated) ones (default 100)")
-    p.add_argument("--weights", default=None, help="denoising cost weights per layer, pixels first, "
-                   "comma-separated (default: the reference code's for the variant and label count)")
-    p.add_argument("--margin", type=float, default=None, help="ebgan-ln: the margin at step 0, decayed "
-                   "linearly to 0, in units of the weighted bottom cost (default 0.006 times the bottom weight: "
-                   "30 below 1000 labels, 12 at 1000)")
-    p.add_argument("--eval-every", type=int, default=None, help="log the test error (with --validation: the "
-                   "validation error) every N steps (default 5000)")
-    p.add_argument("--validation", type=int, default=None, metavar="N",
-                   help="hold out N training images (a fixed seeded split, the same for every seed) and log "
-                   "their error instead of the test error; the test images are then scored once, at the end "
-                   "(default 0; the Ladder's reference holds out 10,000)")
+    p.add_argument(
+        "--beta1",
+        type=float,
+        default=None,
+        help="Adam's beta1 for both networks (default 0.9 for ladder, 0.5 for ebgan-ln)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="labelled images per step, and as many unlabelled (and generated) ones (default 100)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="denoising cost weights per layer, pixels first, "
+        "comma-separated (default: the reference code's for the variant and label count)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="ebgan-ln: the margin at step 0, decayed "
+        "linearly to 0, in units of the weighted bottom cost (default 0.006 times the bottom weight: "
+        "30 below 1000 labels, 12 at 1000)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="log the test error (with --validation: the validation error) every N steps (default 5000)",
+    )
+    p.add_argument(
+        "--validation",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hold out N training images (a fixed seeded split, the same for every seed) and log "
+        "their error instead of the test error; the test images are then scored once, at the end "
+        "(default 0; the Ladder's reference holds out 10,000)",
+    )
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores not busy with "
-                   "other processes)")
-    p.add_argument("--compile", action="store_true", help="run the Ladder through torch.compile: about a "
-                   "minute of compilation, then faster steps (a C++ compiler is needed on a CPU); a run keeps "
-                   "the setting it started with")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: the cores not busy with other processes)"
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the Ladder through torch.compile: about a "
+        "minute of compilation, then faster steps (a C++ compiler is needed on a CPU); a run keeps "
+        "the setting it started with",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_semisup)
 
     p = sub.add_parser(
-        "seq", help="event sequences: log anomaly detection with a next-key predictor's energy (DeepLog)",
+        "seq",
+        help="event sequences: log anomaly detection with a next-key predictor's energy (DeepLog)",
         description="Log anomaly detection on sessions of log keys: parse raw logs into sessions, train a next-key "
         "LSTM on normal sessions (known anomalies pushed above a margin), score sessions by their energy, and feed "
-        "an operator's corrections back. See the README, 'Log anomaly detection'.")
+        "an operator's corrections back. See the README, 'Log anomaly detection'.",
+    )
     p.set_defaults(func=cmd_seq, seq_command=None)
     seq = p.add_subparsers(dest="seq_command", metavar="SEQ_COMMAND")
     q = seq.add_parser("parse", help="raw log lines to key sessions with the template miner drain3 (ebgan[seq])")
     q.add_argument("logfile", help="a raw log file, one event per line")
-    q.add_argument("--session", required=True, metavar="REGEX", help="finds each line's session identifier(s) "
-                   "(first group, else the whole match), e.g. 'blk_-?\\d+' for HDFS; a line joins every one it finds")
-    q.add_argument("--content", default=None, metavar="REGEX", help="picks the message out of a line (group "
-                   "'content', else the first group) before mining (default: the whole line)")
+    q.add_argument(
+        "--session",
+        required=True,
+        metavar="REGEX",
+        help="finds each line's session identifier(s) "
+        "(first group, else the whole match), e.g. 'blk_-?\\d+' for HDFS; a line joins every one it finds",
+    )
+    q.add_argument(
+        "--content",
+        default=None,
+        metavar="REGEX",
+        help="picks the message out of a line (group "
+        "'content', else the first group) before mining (default: the whole line)",
+    )
     q.add_argument("--drain-config", default=None, metavar="FILE.ini", help="drain3 settings (default: drain3's)")
     q.add_argument("-o", "--output", required=True, help="SESSIONS.csv (id, session); the templates go beside it")
     q = seq.add_parser("train", help="train (or resume) a next-key predictor on normal sessions")
-    q.add_argument("--data", help="normal sessions: a session file (one per line, keys separated by spaces) or a "
-                   "CSV (rows labelled 1 in --label-column are known anomalies)")
+    q.add_argument(
+        "--data",
+        help="normal sessions: a session file (one per line, keys separated by spaces) or a "
+        "CSV (rows labelled 1 in --label-column are known anomalies)",
+    )
     q.add_argument("--anomalies", help="known anomalous sessions, pushed above --margin (unlearning)")
     q.add_argument("--out", help="the run folder (new, or one to --resume)")
     q.add_argument("--column", default=None, help="the CSV column holding the sessions (default session)")
     q.add_argument("--label-column", default=None, help="a CSV column of 0 (normal) / 1 (known anomaly)")
-    q.add_argument("--energy", default=None, help="max (largest surprise, default), sum, mean, or topg "
-                   "(DeepLog's rule: keys outside the top g)")
+    q.add_argument(
+        "--energy",
+        default=None,
+        help="max (largest surprise, default), sum, mean, or topg (DeepLog's rule: keys outside the top g)",
+    )
     q.add_argument("--epochs", type=int, default=None, help="passes over the distinct next-key pairs (default 100)")
     q.add_argument("--window", type=int, default=None, help="keys of history (default 10)")
     q.add_argument("--hidden", type=int, default=None, help="LSTM units per layer (default 64)")
     q.add_argument("--layers", type=int, default=None, help="LSTM layers (default 2)")
     q.add_argument("--eos", choices=["on", "off"], default=None, help="also predict each session's end (default on)")
-    q.add_argument("--weighting", default=None, help="count (every pair as often as it occurs, DeepLog) or "
-                   "distinct (each distinct pair once) (default count)")
+    q.add_argument(
+        "--weighting",
+        default=None,
+        help="count (every pair as often as it occurs, DeepLog) or distinct (each distinct pair once) (default count)",
+    )
     q.add_argument("-g", type=int, default=None, help="DeepLog's top g (default 9)")
     q.add_argument("--batch", type=int, default=None, help="pairs per step (default 256)")
     q.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.001)")
     q.add_argument("--seed", type=int, default=None, help="seed of weights, holdout and batch order (default 0)")
-    q.add_argument("--holdout", type=float, default=None, help="share of the normal sessions held out to "
-                   "calibrate the threshold (default 0.1)")
-    q.add_argument("--fpr", type=float, default=None, help="false-positive rate of the threshold on the held-out "
-                   "sessions (default 0.001)")
+    q.add_argument(
+        "--holdout",
+        type=float,
+        default=None,
+        help="share of the normal sessions held out to calibrate the threshold (default 0.1)",
+    )
+    q.add_argument(
+        "--fpr",
+        type=float,
+        default=None,
+        help="false-positive rate of the threshold on the held-out sessions (default 0.001)",
+    )
     q.add_argument("--margin", type=float, default=None, help="energy the known anomalies are pushed to (default 20)")
     q.add_argument("--anomaly-weight", type=float, default=None, help="weight of the margin hinge (default 1)")
     q.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N epochs (default 1)")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: by the machine's load)")
-    q.add_argument("--resume", action="store_true", help="continue the run in --out under its own settings and "
-                   "data; flags may change --epochs, --ckpt-every and --threads")
+    q.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out under its own settings and "
+        "data; flags may change --epochs, --ckpt-every and --threads",
+    )
     q.add_argument("--restart", action="store_true", help="start the run in --out again when it holds no checkpoint")
     q.add_argument("--no-progress", action="store_true", help="no progress display")
     q = seq.add_parser("score", help="the energy of each session, flagged above the run's threshold")
@@ -775,38 +1095,67 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", required=True, help="SCORES.csv: index, energy, score, anomaly")
     q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
     q.add_argument("--energy", default=None, help="max, sum, mean or topg (default: the run's)")
-    q.add_argument("--threshold", default=None, metavar="auto|VALUE", help="auto: calibrated on the run's "
-                   "held-out normal sessions at its --fpr (topg: DeepLog's rule, 0); or a number (default auto)")
-    q = seq.add_parser("update", help="feed false positives and false negatives back into a run (kept in "
-                       "RUN/updates/NNN/)")
+    q.add_argument(
+        "--threshold",
+        default=None,
+        metavar="auto|VALUE",
+        help="auto: calibrated on the run's "
+        "held-out normal sessions at its --fpr (topg: DeepLog's rule, 0); or a number (default auto)",
+    )
+    q = seq.add_parser(
+        "update", help="feed false positives and false negatives back into a run (kept in RUN/updates/NNN/)"
+    )
     q.add_argument("run_dir", help="a run folder of `ebgan seq train`")
     q.add_argument("--false-positives", default=None, metavar="FILE", help="normal sessions the run flagged")
     q.add_argument("--false-negatives", default=None, metavar="FILE", help="anomalous sessions the run missed")
     q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
     q.add_argument("--steps", type=int, default=None, help="Adam steps (default 50)")
     q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.001)")
-    q.add_argument("--l2", type=float, default=None, help="weight of the squared distance to the previous "
-                   "weights, the guard against forgetting (default 1)")
-    q.add_argument("--margin", type=float, default=None, help="energy the false negatives are pushed to "
-                   "(default: the run's margin, or twice its threshold when higher)")
+    q.add_argument(
+        "--l2",
+        type=float,
+        default=None,
+        help="weight of the squared distance to the previous weights, the guard against forgetting (default 1)",
+    )
+    q.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="energy the false negatives are pushed to (default: the run's margin, or twice its threshold when higher)",
+    )
     q.add_argument("--resume", action="store_true", help="finish an update that was stopped")
     q.add_argument("--no-progress", action="store_true", help="no progress display")
 
     p = sub.add_parser("download", help="download a data set or the FID Inception weights (checksums verified)")
-    p.add_argument("name", choices=["mnist", "inception"], help="mnist (the data set) or inception (the FID "
-                   "Inception weights, for `ebgan eval --inception`)")
-    p.add_argument("--data-root", default=default_data_root(), help="folder to put MNIST/raw/ in (default: "
-                   "$EBGAN_DATA_ROOT, else ./data)")
-    p.add_argument("--mirror", action="append", metavar="URL",
-                   help="base URL serving the four MNIST .gz files, tried instead of the built-in mirrors; "
-                   "repeatable (default: the built-in list); for inception, the weights file's full URL")
-    p.add_argument("--out", default=None, metavar="FILE", help="inception: where to put the weights (default: "
-                   "the cache, where `ebgan eval --inception` finds them)")
+    p.add_argument(
+        "name",
+        choices=["mnist", "inception"],
+        help="mnist (the data set) or inception (the FID Inception weights, for `ebgan eval --inception`)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=default_data_root(),
+        help="folder to put MNIST/raw/ in (default: $EBGAN_DATA_ROOT, else ./data)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        metavar="URL",
+        help="base URL serving the four MNIST .gz files, tried instead of the built-in mirrors; "
+        "repeatable (default: the built-in list); for inception, the weights file's full URL",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="inception: where to put the weights (default: the cache, where `ebgan eval --inception` finds them)",
+    )
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("list", help="list presets, losses, data sets and metrics")
-    p.add_argument("--config", action="store_true",
-                   help="list every config field with its type, default and meaning (Markdown)")
+    p.add_argument(
+        "--config", action="store_true", help="list every config field with its type, default and meaning (Markdown)"
+    )
     p.set_defaults(func=cmd_list)
     return parser
 

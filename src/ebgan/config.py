@@ -103,7 +103,9 @@ class Config:
     compile: bool = False  # train G and D through torch.compile (first steps slower while it compiles)
     tf32: bool = True  # CUDA: allow TF32 matrix products and convolutions (Ampere and newer; no effect on CPU)
     grad_overlap: str = "auto"  # torchrun: all-reduce during the backward pass: on, off, auto (on for CUDA)
-    sync_bn: bool = False  # torchrun: batch norm with the global batch's statistics (SyncBatchNorm; CPU: GlobalBatchNorm)
+    sync_bn: bool = (
+        False  # torchrun: batch norm with the global batch's statistics (SyncBatchNorm; CPU: GlobalBatchNorm)
+    )
     amp: str = "none"  # none | bf16 (autocast) | fp16 (CUDA autocast, loss scaling) | auto (bf16 where native)
     log_every: int = 50  # steps per row of metrics.jsonl (values averaged over them)
     sample_every: int = 1000  # steps between sample grids in samples/step-N.png
@@ -131,15 +133,53 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # high-quality samples went from 95.0 to 95.9 % and 3 -> 4 seeds reached 95 % (BENCHMARKS.md,
     # quality_2d-g_ema0.999); on grid it was measured on one seed only (91.5 -> 91.8 %) and is left off.
     "ring": dict(
-        data="ring", arch="mlp", z_dim=2, g_layers=4, g_size=128, d_layers=3, d_size=128, batch_norm=False,
-        margin=0.3, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
-        lr_schedule="cosine", lr_decay_from=0.0, g_ema=0.999, sample_every=2500, ckpt_every=2500, log_every=50,
+        data="ring",
+        arch="mlp",
+        z_dim=2,
+        g_layers=4,
+        g_size=128,
+        d_layers=3,
+        d_size=128,
+        batch_norm=False,
+        margin=0.3,
+        pt_weight=1.0,
+        batch_size=256,
+        steps=10000,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        beta1=0.5,
+        beta2=0.9,
+        lr_schedule="cosine",
+        lr_decay_from=0.0,
+        g_ema=0.999,
+        sample_every=2500,
+        ckpt_every=2500,
+        log_every=50,
         n_grid=2500,
     ),
     "grid": dict(
-        data="grid", arch="mlp", z_dim=2, g_layers=4, g_size=256, d_layers=3, d_size=256, batch_norm=False,
-        margin=1.0, pt_weight=1.0, batch_size=256, steps=10000, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9,
-        lr_schedule="cosine", lr_decay_from=0.0, sample_every=2500, ckpt_every=2500, log_every=50, n_grid=2500,
+        data="grid",
+        arch="mlp",
+        z_dim=2,
+        g_layers=4,
+        g_size=256,
+        d_layers=3,
+        d_size=256,
+        batch_norm=False,
+        margin=1.0,
+        pt_weight=1.0,
+        batch_size=256,
+        steps=10000,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        beta1=0.5,
+        beta2=0.9,
+        lr_schedule="cosine",
+        lr_decay_from=0.0,
+        sample_every=2500,
+        ckpt_every=2500,
+        log_every=50,
+        n_grid=2500,
     ),
     # The paper's best MNIST EBGAN-PT MLP (docs/paper.md s.1): nLayerG 5, sizeG 800, nLayerD 2, sizeD 1024,
     # no dropout, Adam lr 1e-3, margin 10, PT 0.1, batch 64. The paper does not give Adam's betas or a
@@ -149,18 +189,47 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # samples (seed 0): IS 3.4 -> 7.3 at 3000 steps for beta1 0.9 -> 0.5, and at 12000 steps IS 8.49 / FID 5.8
     # without the decay, 8.73 / 3.1 with it (see BENCHMARKS.md).
     "mnist": dict(
-        data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
-        margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",
-        lr_decay_from=0.5, steps=12000, amp="auto",
+        data="mnist",
+        arch="mlp",
+        g_layers=5,
+        g_size=800,
+        d_layers=2,
+        d_size=1024,
+        d_dropout=0.0,
+        margin=10.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        beta1=0.5,
+        lr_schedule="linear",
+        lr_decay_from=0.5,
+        steps=12000,
+        amp="auto",
     ),
     # The same networks and settings at twice the budget, sampled from a moving average of G's weights: the
     # best of the MNIST search (BENCHMARKS.md, mnist_search): FID 1.77 / IS 8.95 (seed 0; seed 1: 1.81 / 8.87)
-    # against 3.12 / 8.75 for `mnist`, about 10 minutes on two idle cores (24,000 steps at 24.4 ms). A larger batch, a decaying
-    # margin or a stronger pulling-away term did no better at 12,000 steps.
+    # against 3.12 / 8.75 for `mnist`, about 10 minutes on two idle cores (24,000 steps at 24.4 ms). A larger batch,
+    # a decaying margin or a stronger pulling-away term did no better at 12,000 steps.
     "mnist-long": dict(
-        data="mnist", arch="mlp", g_layers=5, g_size=800, d_layers=2, d_size=1024, d_dropout=0.0,
-        margin=10.0, pt_weight=0.1, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",
-        lr_decay_from=0.5, steps=24000, g_ema=0.999, amp="auto",
+        data="mnist",
+        arch="mlp",
+        g_layers=5,
+        g_size=800,
+        d_layers=2,
+        d_size=1024,
+        d_dropout=0.0,
+        margin=10.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        beta1=0.5,
+        lr_schedule="linear",
+        lr_decay_from=0.5,
+        steps=24000,
+        g_ema=0.999,
+        amp="auto",
     ),
     # One-class training for anomaly detection (`--set classes=K`: one digit is normal; `ebgan score`): the
     # paper's MLP family at a size that trains on one digit's 6,000 images in about two minutes, with a 16-unit
@@ -176,26 +245,68 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # 97.8 / 98.0 at gamma 1 / 5 %, against 98.2 / 98.1 with 20). 10 % of the normal images are held out to
     # calibrate threshold.json.
     "mnist-oneclass": dict(
-        data="mnist", arch="mlp", z_dim=64, g_layers=3, g_size=512, d_layers=2, d_size=512, d_code=16,
-        batch_norm=True, margin=10.0, margin_schedule="linear", margin_final=0.0, pt_weight=0.1,
-        pretrain_steps=1000, steps=4000, batch_size=64, lr_g=1e-3, lr_d=1e-3, beta1=0.5, lr_schedule="linear",
-        lr_decay_from=0.5, holdout=0.1, anomaly_score="energy/ink", anomaly_margin=20.0, sample_every=1000,
+        data="mnist",
+        arch="mlp",
+        z_dim=64,
+        g_layers=3,
+        g_size=512,
+        d_layers=2,
+        d_size=512,
+        d_code=16,
+        batch_norm=True,
+        margin=10.0,
+        margin_schedule="linear",
+        margin_final=0.0,
+        pt_weight=0.1,
+        pretrain_steps=1000,
+        steps=4000,
+        batch_size=64,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        beta1=0.5,
+        lr_schedule="linear",
+        lr_decay_from=0.5,
+        holdout=0.1,
+        anomaly_score="energy/ink",
+        anomaly_margin=20.0,
+        sample_every=1000,
         ckpt_every=1000,
     ),
     # DCGAN-style convolutional EBGAN on MNIST at 28 pixels (Adam 2e-4, beta1 0.5 as in the paper's image
     # runs), at half the DCGAN widths (32 maps) so that a run fits in minutes on a CPU. Measured: IS 5.8,
     # FID 21.5 after 4000 steps (see BENCHMARKS.md).
     "mnist-conv": dict(
-        data="mnist", arch="conv", z_dim=100, g_channels=32, d_channels=32, margin=10.0, pt_weight=0.1,
-        batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
+        data="mnist",
+        arch="conv",
+        z_dim=100,
+        g_channels=32,
+        d_channels=32,
+        margin=10.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=4000,
     ),
     # Stacked MNIST (VEEGAN / PacGAN protocol: three MNIST digits as the channels of one 28x28 image, 1000
     # modes, scored on 26,000 samples by the classifier per channel): the mnist-conv networks with three
     # channels and its margin scaled by sqrt(3) (the l2 energy of 3 x 784 values at mnist-conv's per-pixel
     # error). `benchmarks/stacked_mnist.py` trains it with EBGAN-PT and with the non-saturating GAN.
     "stacked-mnist": dict(
-        data="stacked-mnist", arch="conv", channels=3, z_dim=100, g_channels=32, d_channels=32, margin=17.0,
-        pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=4000,
+        data="stacked-mnist",
+        arch="conv",
+        channels=3,
+        z_dim=100,
+        g_channels=32,
+        d_channels=32,
+        margin=17.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=4000,
     ),
     # The paper's single-scale image models (docs/paper.md s.1), to train on a folder of images: `--data DIR`.
     # Adam 2e-4, beta1 0.5, the paper's margins for the l2 energy (CelebA 20, LSUN 80 on random 64-px crops of
@@ -203,20 +314,71 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # paper's 64-px auto-encoder and 128/256-px generators with one noise plane per layer (the paper does not
     # say how many). The number of steps is not in the paper: 20,000 (CelebA-64), 50,000 (128 and 256 px).
     "celeba-64": dict(
-        data=IMAGE_PRESET_DATA, arch="conv", image_size=64, channels=3, z_dim=100, g_channels=64, d_channels=64,
-        margin=20.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=20000,
+        data=IMAGE_PRESET_DATA,
+        arch="conv",
+        image_size=64,
+        channels=3,
+        z_dim=100,
+        g_channels=64,
+        d_channels=64,
+        margin=20.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=20000,
     ),
     "lsun-64": dict(
-        data=IMAGE_PRESET_DATA, arch="conv", image_size=96, crop_size=64, channels=3, z_dim=100, g_channels=64,
-        d_channels=64, margin=80.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=20000,
+        data=IMAGE_PRESET_DATA,
+        arch="conv",
+        image_size=96,
+        crop_size=64,
+        channels=3,
+        z_dim=100,
+        g_channels=64,
+        d_channels=64,
+        margin=80.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=20000,
     ),
     "imagenet-128": dict(
-        data=IMAGE_PRESET_DATA, arch="conv", image_size=128, channels=3, z_dim=100, g_channels=64, d_channels=64,
-        g_noise_planes=1, margin=40.0, pt_weight=0.1, batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=50000,
+        data=IMAGE_PRESET_DATA,
+        arch="conv",
+        image_size=128,
+        channels=3,
+        z_dim=100,
+        g_channels=64,
+        d_channels=64,
+        g_noise_planes=1,
+        margin=40.0,
+        pt_weight=0.1,
+        batch_size=64,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=50000,
     ),
     "imagenet-256": dict(
-        data=IMAGE_PRESET_DATA, arch="conv", image_size=256, channels=3, z_dim=100, g_channels=64, d_channels=64,
-        g_noise_planes=1, margin=80.0, pt_weight=0.1, batch_size=32, lr_g=2e-4, lr_d=2e-4, beta1=0.5, steps=50000,
+        data=IMAGE_PRESET_DATA,
+        arch="conv",
+        image_size=256,
+        channels=3,
+        z_dim=100,
+        g_channels=64,
+        d_channels=64,
+        g_noise_planes=1,
+        margin=80.0,
+        pt_weight=0.1,
+        batch_size=32,
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        steps=50000,
     ),
 }
 
@@ -254,12 +416,16 @@ def config_reference() -> str:
     """The Markdown table of every ``Config`` field: name, type, default and meaning, by section."""
     types = _field_types()
     notes = _field_comments()
-    lines = ["# Configuration fields", "",
-             "Every field of `ebgan.config.Config`; set any of them with `ebgan train --set KEY=VALUE` (or "
-             "`apply_overrides` in Python). Presets (`ebgan list`) are named sets of overrides; "
-             "`ebgan train --preset NAME --dry-run` prints a resolved configuration. The shorthand `lr=X` sets "
-             "`lr_g` and `lr_d` together. Float values must be finite. Generated from the "
-             "dataclass by `ebgan list --config`.", ""]
+    lines = [
+        "# Configuration fields",
+        "",
+        "Every field of `ebgan.config.Config`; set any of them with `ebgan train --set KEY=VALUE` (or "
+        "`apply_overrides` in Python). Presets (`ebgan list`) are named sets of overrides; "
+        "`ebgan train --preset NAME --dry-run` prints a resolved configuration. The shorthand `lr=X` sets "
+        "`lr_g` and `lr_d` together. Float values must be finite. Generated from the "
+        "dataclass by `ebgan list --config`.",
+        "",
+    ]
     section = None
     for f in fields(Config):
         sec, note = notes.get(f.name, ("", ""))
@@ -326,8 +492,9 @@ def unknown_key_error(key: str) -> EbganError:
 SHORTHANDS = {"lr": ("lr_g", "lr_d")}
 
 
-def apply_overrides(cfg: Config, overrides: dict[str, typing.Any] | None = None,
-                    assignments: list[str] | None = None) -> Config:
+def apply_overrides(
+    cfg: Config, overrides: dict[str, typing.Any] | None = None, assignments: list[str] | None = None
+) -> Config:
     """Return ``cfg`` with a dict of typed values and then ``KEY=VALUE`` strings applied, type-checked.
 
     ``lr`` sets both learning rates (``lr_g`` and ``lr_d``), as in sweep grids."""
@@ -352,8 +519,11 @@ def apply_overrides(cfg: Config, overrides: dict[str, typing.Any] | None = None,
 
 # Fields a preset cannot guess: a run of the preset without them is refused with this explanation.
 PRESET_NEEDS = {
-    "mnist-oneclass": ("classes", "the normal digit(s) of one-class training, e.g. --set classes=3 (a run without "
-                       "them would train on all ten digits and flag nothing)"),
+    "mnist-oneclass": (
+        "classes",
+        "the normal digit(s) of one-class training, e.g. --set classes=3 (a run without "
+        "them would train on all ten digits and flag nothing)",
+    ),
 }
 
 
@@ -423,8 +593,15 @@ def resolve(cfg: Config) -> Config:
 
 
 # Metrics a run can keep its best checkpoint by, and whether higher is better.
-BEST_METRICS = {"is": True, "paper_score": True, "fid": False, "modes": True, "hq_pct": True,
-                "reverse_kl": False, "kl": False}
+BEST_METRICS = {
+    "is": True,
+    "paper_score": True,
+    "fid": False,
+    "modes": True,
+    "hq_pct": True,
+    "reverse_kl": False,
+    "kl": False,
+}
 EVAL_TARGETS = ("mnist", "ring", "grid", "stacked-mnist")
 
 
@@ -441,33 +618,56 @@ def validate(cfg: Config) -> None:
     need(cfg.margin >= 0, f"margin must be >= 0, got {cfg.margin}")
     need(cfg.margin_final >= 0, f"margin_final must be >= 0, got {cfg.margin_final}")
     need(cfg.margin_final <= cfg.margin, f"margin_final ({cfg.margin_final}) must not exceed margin ({cfg.margin})")
-    need(cfg.margin_schedule in MARGIN_SCHEDULES,
-         f"margin_schedule must be one of {', '.join(MARGIN_SCHEDULES)}, got {cfg.margin_schedule!r}")
+    need(
+        cfg.margin_schedule in MARGIN_SCHEDULES,
+        f"margin_schedule must be one of {', '.join(MARGIN_SCHEDULES)}, got {cfg.margin_schedule!r}",
+    )
     need(cfg.margin_decay_steps >= 0, f"margin_decay_steps must be >= 0, got {cfg.margin_decay_steps}")
     need(cfg.pt_weight >= 0, f"pt_weight must be >= 0, got {cfg.pt_weight}")
     need(cfg.energy in ENERGIES, f"energy must be one of {', '.join(ENERGIES)}, got {cfg.energy!r}")
     need(cfg.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     need(cfg.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
-    need(cfg.grad_overlap in ("auto", "on", "off"),
-         f"grad_overlap must be one of auto, on, off, got {cfg.grad_overlap!r}")
+    need(
+        cfg.grad_overlap in ("auto", "on", "off"),
+        f"grad_overlap must be one of auto, on, off, got {cfg.grad_overlap!r}",
+    )
     need(cfg.steps >= 0, f"steps must be >= 0, got {cfg.steps}")
     need(cfg.steps + cfg.pretrain_steps > 0, "steps must be > 0 (or pretrain_steps > 0 for an auto-encoder alone)")
-    for name in ("batch_size", "z_dim", "g_size", "d_size", "g_channels", "d_channels", "d_steps",
-                 "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "n_grid"):
+    for name in (
+        "batch_size",
+        "z_dim",
+        "g_size",
+        "d_size",
+        "g_channels",
+        "d_channels",
+        "d_steps",
+        "log_every",
+        "sample_every",
+        "ckpt_every",
+        "keep_checkpoints",
+        "n_grid",
+    ):
         need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
     need(cfg.pretrain_steps >= 0, f"pretrain_steps must be >= 0, got {cfg.pretrain_steps}")
     need(cfg.g_noise_planes >= 0, f"g_noise_planes must be >= 0, got {cfg.g_noise_planes}")
     need(cfg.g_noise_planes == 0 or cfg.arch == "conv", "g_noise_planes needs arch=conv")
     if cfg.arch == "lapgan":
-        need(cfg.loss not in ("ebgan", "began"), "arch=lapgan is the multi-scale GAN baseline: use a loss with a "
-             "scalar discriminator (nsgan, gan, lsgan, wgan, wgan-gp, hinge, loss-sensitive)")
-        need(not cfg.conditional and cfg.pretrain_steps == 0 and cfg.crop_size is None,
-             "arch=lapgan does not combine with conditional, pretrain_steps or crop_size")
+        need(
+            cfg.loss not in ("ebgan", "began"),
+            "arch=lapgan is the multi-scale GAN baseline: use a loss with a "
+            "scalar discriminator (nsgan, gan, lsgan, wgan, wgan-gp, hinge, loss-sensitive)",
+        )
+        need(
+            not cfg.conditional and cfg.pretrain_steps == 0 and cfg.crop_size is None,
+            "arch=lapgan does not combine with conditional, pretrain_steps or crop_size",
+        )
     need(cfg.g_layers >= 2, f"g_layers must be >= 2 (one hidden layer and the output), got {cfg.g_layers}")
     need(cfg.d_layers >= 2, f"d_layers must be >= 2 (one encoder layer and the decoder), got {cfg.d_layers}")
     need(0 <= cfg.d_dropout < 1, f"d_dropout must be in [0, 1), got {cfg.d_dropout}")
-    need(cfg.d_code is None or cfg.d_code >= 0,
-         f"d_code must be >= 0 (0: no bottleneck; None: the loss's default), got {cfg.d_code}")
+    need(
+        cfg.d_code is None or cfg.d_code >= 0,
+        f"d_code must be >= 0 (0: no bottleneck; None: the loss's default), got {cfg.d_code}",
+    )
     need(cfg.pt_weight == 0 or cfg.batch_size >= 2, "the pulling-away term needs batch_size >= 2")
     # Mode-coverage tools that let D see several samples at once (ebgan.nets): minibatch discrimination and
     # PacGAN packing. D's value then depends on more than one sample, so per-sample energies (the threshold of
@@ -478,23 +678,33 @@ def validate(cfg: Config) -> None:
     for name, on in (("mbd_kernels", cfg.mbd_kernels > 0), ("pack", cfg.pack > 1)):
         if not on:
             continue
-        need(cfg.holdout == 0 and not cfg.known_anomalies,
-             f"{name}={getattr(cfg, name)} makes D's energy depend on more than one sample, so it does not combine "
-             "with the anomaly-scoring options holdout and known_anomalies (they need one energy per sample)")
+        need(
+            cfg.holdout == 0 and not cfg.known_anomalies,
+            f"{name}={getattr(cfg, name)} makes D's energy depend on more than one sample, so it does not combine "
+            "with the anomaly-scoring options holdout and known_anomalies (they need one energy per sample)",
+        )
         need(cfg.arch != "lapgan", f"{name} does not combine with arch=lapgan (one discriminator per pyramid level)")
     if cfg.pack > 1:
-        need(cfg.batch_size % cfg.pack == 0,
-             f"pack={cfg.pack} forms packs of {cfg.pack} consecutive samples: batch_size ({cfg.batch_size}) must be a "
-             f"multiple of {cfg.pack}")
+        need(
+            cfg.batch_size % cfg.pack == 0,
+            f"pack={cfg.pack} forms packs of {cfg.pack} consecutive samples: batch_size ({cfg.batch_size}) must be a "
+            f"multiple of {cfg.pack}",
+        )
         need(not cfg.conditional, "pack > 1 does not combine with conditional=true (one label per sample)")
-        need(cfg.pt_weight == 0 or cfg.batch_size // cfg.pack >= 2,
-             f"the pulling-away term acts on the packs' codes: it needs batch_size / pack >= 2, got "
-             f"{cfg.batch_size // cfg.pack}")
-    need(cfg.mbd_kernels == 0 or cfg.batch_size // cfg.pack >= 2,
-         "minibatch discrimination compares the samples (packs) of a batch: it needs at least 2 per batch")
+        need(
+            cfg.pt_weight == 0 or cfg.batch_size // cfg.pack >= 2,
+            f"the pulling-away term acts on the packs' codes: it needs batch_size / pack >= 2, got "
+            f"{cfg.batch_size // cfg.pack}",
+        )
+    need(
+        cfg.mbd_kernels == 0 or cfg.batch_size // cfg.pack >= 2,
+        "minibatch discrimination compares the samples (packs) of a batch: it needs at least 2 per batch",
+    )
     for name in ("optim_g", "optim_d"):
-        need(getattr(cfg, name) in OPTIMIZERS,
-             f"{name} must be one of {', '.join(OPTIMIZERS)}, got {getattr(cfg, name)!r}")
+        need(
+            getattr(cfg, name) in OPTIMIZERS,
+            f"{name} must be one of {', '.join(OPTIMIZERS)}, got {getattr(cfg, name)!r}",
+        )
     for name in ("lr_g", "lr_d"):
         need(getattr(cfg, name) > 0, f"{name} must be > 0, got {getattr(cfg, name)}")
     for name in ("beta1", "beta2"):
@@ -508,48 +718,72 @@ def validate(cfg: Config) -> None:
     # batch norm from its second encoder layer on (d_layers > 2), the conv D always (batch_norm also drives G's).
     need(cfg.ls_gp >= 0, f"ls_gp must be >= 0, got {cfg.ls_gp}")
     penalised = cfg.loss == "wgan-gp" or (cfg.loss == "loss-sensitive" and cfg.ls_gp > 0)
-    need(not (penalised and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
-         f"loss={cfg.loss} needs a discriminator without batch norm (its gradient penalty is per sample); "
-         "set batch_norm=false" + (" or ls_gp=0" if cfg.loss == "loss-sensitive" else ""))
-    need(cfg.lr_schedule in LR_SCHEDULES,
-         f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+    need(
+        not (penalised and cfg.batch_norm and (cfg.arch == "conv" or cfg.d_layers > 2)),
+        f"loss={cfg.loss} needs a discriminator without batch norm (its gradient penalty is per sample); "
+        "set batch_norm=false" + (" or ls_gp=0" if cfg.loss == "loss-sensitive" else ""),
+    )
+    need(
+        cfg.lr_schedule in LR_SCHEDULES,
+        f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}",
+    )
     need(0 <= cfg.lr_decay_from < 1, f"lr_decay_from must be in [0, 1), got {cfg.lr_decay_from}")
     need(0 <= cfg.lr_final_scale <= 1, f"lr_final_scale must be in [0, 1], got {cfg.lr_final_scale}")
     need(0 <= cfg.g_ema < 1, f"g_ema must be in [0, 1) (0: off), got {cfg.g_ema}")
-    need(not (cfg.conditional and (cfg.known_anomalies or cfg.holdout > 0)),
-         "conditional=true does not combine with known_anomalies or holdout (anomaly scores are unconditional)")
+    need(
+        not (cfg.conditional and (cfg.known_anomalies or cfg.holdout > 0)),
+        "conditional=true does not combine with known_anomalies or holdout (anomaly scores are unconditional)",
+    )
     need(cfg.num_threads >= 0, f"num_threads must be >= 0, got {cfg.num_threads}")
     need(cfg.eval_every >= 0, f"eval_every must be >= 0, got {cfg.eval_every}")
     need(cfg.eval_samples >= 0, f"eval_samples must be >= 0, got {cfg.eval_samples}")
     if cfg.eval_every:
         target = cfg.eval_against or cfg.data
-        need(target in EVAL_TARGETS, f"eval_against must be one of {', '.join(EVAL_TARGETS)} (data {cfg.data!r} "
-             f"has no reference metrics), got {target!r}")
+        need(
+            target in EVAL_TARGETS,
+            f"eval_against must be one of {', '.join(EVAL_TARGETS)} (data {cfg.data!r} "
+            f"has no reference metrics), got {target!r}",
+        )
     if cfg.best_metric is not None:
-        need(cfg.best_metric in BEST_METRICS,
-             f"best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.best_metric!r}")
+        need(
+            cfg.best_metric in BEST_METRICS,
+            f"best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.best_metric!r}",
+        )
         need(cfg.eval_every > 0, "best_metric needs eval_every > 0")
-    need(cfg.data != IMAGE_PRESET_DATA, "this preset trains on your images: pass --data FOLDER (a folder of "
-         "image files)")
+    need(
+        cfg.data != IMAGE_PRESET_DATA, "this preset trains on your images: pass --data FOLDER (a folder of image files)"
+    )
     if cfg.image_size is not None:
         need(cfg.image_size > 0, f"image_size must be > 0, got {cfg.image_size}")
-        need(cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch in ("mlp", "lapgan"),
-             f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}")
+        need(
+            cfg.crop_size is not None or cfg.image_size in CONV_SIZES or cfg.arch in ("mlp", "lapgan"),
+            f"conv nets support image_size 28, 32, 64, 128 or 256, got {cfg.image_size}",
+        )
     need(cfg.data_workers >= 0, f"data_workers must be >= 0, got {cfg.data_workers}")
     if cfg.stream:
-        need(cfg.data not in ("ring", "grid", "mnist", "mnist-test", "stacked-mnist"),
-             f"stream=true reads an image folder or a .zip from disk; {cfg.data!r} is held in memory (drop stream)")
-        need(cfg.holdout == 0 and not cfg.known_anomalies and cfg.classes is None and not cfg.conditional,
-             "stream=true does not combine with holdout, known_anomalies, classes or conditional (image folders "
-             "have no labels)")
+        need(
+            cfg.data not in ("ring", "grid", "mnist", "mnist-test", "stacked-mnist"),
+            f"stream=true reads an image folder or a .zip from disk; {cfg.data!r} is held in memory (drop stream)",
+        )
+        need(
+            cfg.holdout == 0 and not cfg.known_anomalies and cfg.classes is None and not cfg.conditional,
+            "stream=true does not combine with holdout, known_anomalies, classes or conditional (image folders "
+            "have no labels)",
+        )
     if cfg.crop_size is not None:
         need(cfg.crop_size > 0, f"crop_size must be > 0, got {cfg.crop_size}")
-        need(cfg.crop_size in CONV_SIZES or cfg.arch == "mlp",
-             f"conv nets support crop_size 28, 32, 64, 128 or 256, got {cfg.crop_size}")
-        need(cfg.image_size is None or cfg.crop_size <= cfg.image_size,
-             f"crop_size ({cfg.crop_size}) must not exceed image_size ({cfg.image_size})")
-        need(cfg.holdout == 0 and not cfg.known_anomalies,
-             "crop_size does not combine with holdout or known_anomalies (their energies need whole images)")
+        need(
+            cfg.crop_size in CONV_SIZES or cfg.arch == "mlp",
+            f"conv nets support crop_size 28, 32, 64, 128 or 256, got {cfg.crop_size}",
+        )
+        need(
+            cfg.image_size is None or cfg.crop_size <= cfg.image_size,
+            f"crop_size ({cfg.crop_size}) must not exceed image_size ({cfg.image_size})",
+        )
+        need(
+            cfg.holdout == 0 and not cfg.known_anomalies,
+            "crop_size does not combine with holdout or known_anomalies (their energies need whole images)",
+        )
     if cfg.channels is not None:
         need(cfg.channels in (1, 3), f"channels must be 1 or 3, got {cfg.channels}")
     if cfg.classes is not None:
@@ -557,17 +791,21 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.holdout < 1, f"holdout must be in [0, 1), got {cfg.holdout}")
     need(0 < cfg.threshold_fpr < 1, f"threshold_fpr must be in (0, 1), got {cfg.threshold_fpr}")
     need(0 < cfg.anomaly_share < 1, f"anomaly_share must be in (0, 1), got {cfg.anomaly_share}")
-    need(cfg.anomaly_score in ANOMALY_SCORES,
-         f"anomaly_score must be one of {', '.join(ANOMALY_SCORES)}, got {cfg.anomaly_score!r}")
+    need(
+        cfg.anomaly_score in ANOMALY_SCORES,
+        f"anomaly_score must be one of {', '.join(ANOMALY_SCORES)}, got {cfg.anomaly_score!r}",
+    )
     need(cfg.anomaly_weight >= 0, f"anomaly_weight must be >= 0, got {cfg.anomaly_weight}")
-    need(cfg.anomaly_margin is None or cfg.anomaly_margin > 0,
-         f"anomaly_margin must be > 0 (or none: the margin), got {cfg.anomaly_margin}")
+    need(
+        cfg.anomaly_margin is None or cfg.anomaly_margin > 0,
+        f"anomaly_margin must be > 0 (or none: the margin), got {cfg.anomaly_margin}",
+    )
     if cfg.known_anomalies is not None:
         need(cfg.loss == "ebgan", f"known_anomalies (unlearning) needs the EBGAN energy: loss=ebgan, got {cfg.loss}")
         if cfg.known_anomalies.startswith("classes:"):
-            parse_classes(cfg.known_anomalies[len("classes:"):], "known_anomalies=classes:")
+            parse_classes(cfg.known_anomalies[len("classes:") :], "known_anomalies=classes:")
             need(cfg.classes is not None, "known_anomalies=classes:K needs classes (the normal labels) too")
-            overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[len("classes:"):]))
+            overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[len("classes:") :]))
             need(not overlap, f"known_anomalies and classes share labels {sorted(overlap)}")
 
 

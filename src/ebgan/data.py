@@ -104,6 +104,7 @@ def _read_idx(path: Path, expect_dims: int) -> np.ndarray:
     The header is read first; the body is then read up to the size the header promises (at most
     :data:`MAX_IDX_BYTES`) and one byte more, so that memory never exceeds the promise whatever the file holds.
     """
+
     def bad(what: str) -> EbganError:
         return EbganError(f"{path} is truncated or corrupt: {what} (delete it and download it again)")
 
@@ -119,17 +120,20 @@ def _read_idx(path: Path, expect_dims: int) -> np.ndarray:
             dims_raw = f.read(4 * ndim)
             if len(dims_raw) < 4 * ndim:
                 raise bad(f"{len(head) + len(dims_raw)} bytes, shorter than its header")
-            dims = [int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+            dims = [int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
             size = math.prod(dims)
             header = 4 + 4 * ndim
             if math.prod(d for d in dims if d) > MAX_IDX_BYTES:  # a zero dimension cannot excuse a huge other one
-                raise EbganError(f"{path}: its header promises {header + size:,} bytes ({' x '.join(map(str, dims))}), "
-                                 f"more than the reader's limit of {MAX_IDX_BYTES:,}; the file is corrupt or not "
-                                 f"an image set")
+                raise EbganError(
+                    f"{path}: its header promises {header + size:,} bytes ({' x '.join(map(str, dims))}), "
+                    f"more than the reader's limit of {MAX_IDX_BYTES:,}; the file is corrupt or not "
+                    f"an image set"
+                )
             body = f.read(size + 1)
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise EbganError(f"cannot read {path}: {e} (the file is truncated or corrupt; delete it and download "
-                         f"again)") from None
+        raise EbganError(
+            f"cannot read {path}: {e} (the file is truncated or corrupt; delete it and download again)"
+        ) from None
     if len(body) != size:
         got = f"{header + len(body)} bytes" if len(body) < size else "more bytes"
         raise bad(f"{got}, the header promises {header + size}")
@@ -143,7 +147,8 @@ def _find_mnist_file(root: Path, stem: str) -> Path:
                 return folder / name
     raise EbganError(
         f"MNIST file {stem}(.gz) not found under {root / 'MNIST' / 'raw'}; "
-        f"pass --data-root DIR (the folder holding MNIST/raw/) or download it with `ebgan download mnist --data-root DIR`"
+        "pass --data-root DIR (the folder holding MNIST/raw/) or download it with "
+        "`ebgan download mnist --data-root DIR`"
     )
 
 
@@ -250,7 +255,7 @@ def download_mnist(
     try:
         raw.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise EbganError(f"cannot create {raw}: {e}; pass a writable --data-root")
+        raise EbganError(f"cannot create {raw}: {e}; pass a writable --data-root") from e
     try:
         _download_mnist_files(raw, mirrors, progress, timeout)
     except BaseException:
@@ -410,8 +415,20 @@ def list_images(folder: Path) -> list[Path]:
 MAX_IMAGE_PIXELS = 1 << 26
 
 # What Pillow may raise on a damaged or hostile file (its own fuzzing tolerates the same set).
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, struct.error,
-                 ZeroDivisionError, Image.DecompressionBombError, MemoryError, RecursionError)
+_IMAGE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    IndexError,
+    KeyError,
+    struct.error,
+    ZeroDivisionError,
+    Image.DecompressionBombError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def _load_image(file: Path, image_size: int, mode: str, crop: str, generator: torch.Generator | None) -> np.ndarray:
@@ -421,9 +438,11 @@ def _load_image(file: Path, image_size: int, mode: str, crop: str, generator: to
     try:
         with Image.open(file) as im:
             if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise EbganError(f"cannot read image {file}: {im.width} x {im.height} pixels, more than the limit of "
-                                 f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or too large to train on; fix or "
-                                 f"remove the file)")
+                raise EbganError(
+                    f"cannot read image {file}: {im.width} x {im.height} pixels, more than the limit of "
+                    f"{MAX_IMAGE_PIXELS:,} (a decompression bomb, or too large to train on; fix or "
+                    f"remove the file)"
+                )
             # Apply the EXIF orientation so that camera photos are not loaded sideways.
             im = ImageOps.exif_transpose(im).convert(mode)  # convert() forces the full decode inside the try
             w, h = im.size
@@ -433,8 +452,9 @@ def _load_image(file: Path, image_size: int, mode: str, crop: str, generator: to
             if (nw, nh) != (w, h):
                 im = im.resize((nw, nh), _BICUBIC)  # Pillow's resize filters (antialiases) when shrinking
     except _IMAGE_ERRORS as e:
-        raise EbganError(f"cannot read image {file}: {str(e)[:200] or type(e).__name__} (fix or remove the "
-                         f"file)") from e
+        raise EbganError(
+            f"cannot read image {file}: {str(e)[:200] or type(e).__name__} (fix or remove the file)"
+        ) from e
     if crop == "center":
         left, top = (nw - image_size) // 2, (nh - image_size) // 2
     else:
@@ -580,7 +600,8 @@ def expected_sample_shape(data: str, image_size: int | None = None, channels: in
     if data in ("ring", "grid"):
         return (2,)
     c, s = {"mnist": (1, 28), "mnist-test": (1, 28), "stacked-mnist": (3, 28)}.get(
-        data, (FOLDER_CHANNELS, FOLDER_IMAGE_SIZE))
+        data, (FOLDER_CHANNELS, FOLDER_IMAGE_SIZE)
+    )
     s = image_size or s
     return (channels or c, s, s)
 
@@ -668,8 +689,10 @@ def select_classes(ds: Dataset, labels: list[int]) -> Dataset:
     present = set(torch.unique(ds.labels).tolist())
     missing = [k for k in labels if k not in present]
     if missing:
-        raise EbganError(f"classes names label(s) {missing} that {ds.name!r} does not have; its labels are "
-                         f"{min(present)}..{max(present)}")
+        raise EbganError(
+            f"classes names label(s) {missing} that {ds.name!r} does not have; its labels are "
+            f"{min(present)}..{max(present)}"
+        )
     keep = torch.isin(ds.labels, torch.tensor(labels, dtype=ds.labels.dtype))
     return Dataset(ds.name, ds.kind, ds.data[keep], ds.labels[keep])
 
@@ -726,8 +749,9 @@ def check_like(x: Tensor, like: Dataset, what: str) -> Tensor:
             hint = " (map floats in [-1, 1] with ebgan.data.to_uint8)" if x.dtype.is_floating_point else ""
             raise EbganError(f"{what} must be uint8 images [N, {', '.join(map(str, shape))}], got {x.dtype}{hint}")
         if tuple(x.shape[1:]) != shape or x.dim() != 4:
-            raise EbganError(f"{what} must be uint8 images [N, {', '.join(map(str, shape))}], got shape "
-                             f"{list(x.shape)}")
+            raise EbganError(
+                f"{what} must be uint8 images [N, {', '.join(map(str, shape))}], got shape {list(x.shape)}"
+            )
     else:
         if not x.dtype.is_floating_point:
             raise EbganError(f"{what} must be float points [N, {shape[0]}], got {x.dtype}")
@@ -770,8 +794,10 @@ def read_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
     try:
         with open(p, "rb") as f:
             if f.read(6) != b"\x93NUMPY":  # numpy would call any other file "pickled data", which misleads
-                raise EbganError(f"{p} is not a .npy array file (it does not start with the .npy header); write "
-                                 f"arrays with numpy.save")
+                raise EbganError(
+                    f"{p} is not a .npy array file (it does not start with the .npy header); write "
+                    f"arrays with numpy.save"
+                )
             f.seek(0)
             version = np.lib.format.read_magic(f)
             shape, fortran, dtype = _read_npy_header(f, version)
@@ -779,21 +805,26 @@ def read_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:
     except EbganError:
         raise
     except Exception as e:  # noqa: BLE001 - numpy parses the header as a Python literal: any error means damaged
-        raise EbganError(f"cannot read {p} as a .npy array: its header is damaged "
-                         f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})") from None
+        raise EbganError(
+            f"cannot read {p} as a .npy array: its header is damaged "
+            f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})"
+        ) from None
     if dtype.hasobject:  # never unpickled: a file from elsewhere could run code
         raise EbganError(f"{p} holds Python objects (dtype object), not numbers")
     if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
         raise EbganError(f"{p} holds {dtype}, not numbers")
     need = math.prod(shape) * dtype.itemsize
     if need > size - offset:
-        raise EbganError(f"{p} is truncated or corrupt: its header promises {need:,} bytes of data "
-                         f"({' x '.join(map(str, shape)) or 'scalar'} {dtype}), the file holds {size - offset:,}")
+        raise EbganError(
+            f"{p} is truncated or corrupt: its header promises {need:,} bytes of data "
+            f"({' x '.join(map(str, shape)) or 'scalar'} {dtype}), the file holds {size - offset:,}"
+        )
     try:
         x = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise EbganError(f"cannot read {p} as a .npy array: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise EbganError(
+            f"cannot read {p} as a .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     if not isinstance(x, np.ndarray):
         raise EbganError(f"{p} does not hold a single array")
     if not x.dtype.isnative:  # a big-endian file: torch takes native byte order only
@@ -811,8 +842,11 @@ class TrainingData:
     anomalies: Tensor | None = None
 
     def describe(self) -> dict:
-        return {"n_train": len(self.train), "n_holdout": 0 if self.holdout is None else len(self.holdout),
-                "n_anomalies": 0 if self.anomalies is None else len(self.anomalies)}
+        return {
+            "n_train": len(self.train),
+            "n_holdout": 0 if self.holdout is None else len(self.holdout),
+            "n_anomalies": 0 if self.anomalies is None else len(self.anomalies),
+        }
 
 
 def training_data(cfg, ds: Dataset, anomalies: Tensor | None = None) -> TrainingData:
@@ -834,9 +868,8 @@ def training_data(cfg, ds: Dataset, anomalies: Tensor | None = None) -> Training
     elif cfg.known_anomalies is not None:
         spec = cfg.known_anomalies
         if spec.startswith("classes:"):
-            labels = parse_classes(spec[len("classes:"):], "known_anomalies=classes:")
-            anomalies = draw_known_anomalies(full, labels, n_known_anomalies(cfg.anomaly_share, len(train)),
-                                             cfg.seed)
+            labels = parse_classes(spec[len("classes:") :], "known_anomalies=classes:")
+            anomalies = draw_known_anomalies(full, labels, n_known_anomalies(cfg.anomaly_share, len(train)), cfg.seed)
         else:
             anomalies = load_known_anomalies(spec, ds)
     return TrainingData(train, holdout, anomalies)

@@ -34,7 +34,7 @@ def energies(D: nn.Module, x: Tensor, batch_size: int = 1000, device: torch.devi
     out = []
     try:
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(device)
+            xb = x[i : i + batch_size].to(device)
             xb = xb.float().div_(127.5).sub_(1.0) if xb.dtype == torch.uint8 else xb.float()
             out.append(D(xb)[0].float().cpu())
     finally:
@@ -95,7 +95,17 @@ def threshold_at_fpr(scores: Tensor | np.ndarray, fpr: float) -> float:
 def calibration(scores: Tensor, fpr: float, step: int, score: str = "energy") -> dict:
     """What ``threshold.json`` holds: the threshold at ``fpr`` on held-out normal data and how it was found."""
     s = np.asarray(scores, dtype=np.float64)
-    return {"threshold": threshold_at_fpr(s, fpr), "score": score, "fpr": fpr, "n_holdout": int(s.size),
-            "step": int(step), "holdout_scores": {"mean": float(s.mean()), "min": float(s.min()),
-                                                  "median": float(np.median(s)), "max": float(s.max())},
-            "rule": f"anomalous when {score} > threshold"}
+    return {
+        "threshold": threshold_at_fpr(s, fpr),
+        "score": score,
+        "fpr": fpr,
+        "n_holdout": int(s.size),
+        "step": int(step),
+        "holdout_scores": {
+            "mean": float(s.mean()),
+            "min": float(s.min()),
+            "median": float(np.median(s)),
+            "max": float(s.max()),
+        },
+        "rule": f"anomalous when {score} > threshold",
+    }

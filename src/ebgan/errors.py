@@ -22,12 +22,18 @@ class EbganError(Exception):
 _CAUSES = {
     _errno.ENOSPC: ("no space left on device", "free space and run the command again"),
     _errno.EDQUOT: ("disk quota exceeded", "free space (or raise the quota) and run the command again"),
-    _errno.EIO: ("input/output error", ("the disk reported an error (see `dmesg`); check it, then run the command "
-                                        "again")),
-    _errno.EROFS: ("read-only file system", ("the file system is mounted read-only (often after disk errors); "
-                                             "remount it read-write or write elsewhere")),
-    _errno.ENOENT: ("no such file or directory (its folder was deleted or moved)",
-                    "recreate the folder or choose another one, then run the command again"),
+    _errno.EIO: (
+        "input/output error",
+        ("the disk reported an error (see `dmesg`); check it, then run the command again"),
+    ),
+    _errno.EROFS: (
+        "read-only file system",
+        ("the file system is mounted read-only (often after disk errors); remount it read-write or write elsewhere"),
+    ),
+    _errno.ENOENT: (
+        "no such file or directory (its folder was deleted or moved)",
+        "recreate the folder or choose another one, then run the command again",
+    ),
     _errno.EFBIG: ("file too large", "write to a file system that allows larger files"),
     _errno.EACCES: ("permission denied", "choose a folder you may write to"),
     _errno.ENOTDIR: ("a file stands where a folder is needed", "choose another path"),

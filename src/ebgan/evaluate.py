@@ -47,7 +47,9 @@ def _check_images(x: np.ndarray, channels: int, against: str) -> None:
     if x.ndim != 4 or x.shape[1:] != (channels, 28, 28):
         hint = ""
         if x.ndim == 4 and x.shape[2:] == (28, 28) and x.shape[1] in (1, 3) and x.shape[1] != channels:
-            hint = f" (for {x.shape[1]}-channel samples use --against {'mnist' if x.shape[1] == 1 else 'stacked-mnist'})"
+            hint = (
+                f" (for {x.shape[1]}-channel samples use --against {'mnist' if x.shape[1] == 1 else 'stacked-mnist'})"
+            )
         raise EbganError(f"{against} samples must be uint8 [N, {channels}, 28, 28], got shape {list(x.shape)}{hint}")
 
 
@@ -169,23 +171,31 @@ def evaluate(
         classifier_accuracy=clf.test_accuracy,
         # The share of samples the classifier assigns to each digit: a missing or rare digit is the first
         # sign of mode collapse, before IS or FID move much.
-        class_shares=[round(100.0 * float(c) / n, 2)
-                      for c in torch.bincount(probs.argmax(dim=1), minlength=10).tolist()],
+        class_shares=[
+            round(100.0 * float(c) / n, 2) for c in torch.bincount(probs.argmax(dim=1), minlength=10).tolist()
+        ],
     )
     from .metrics.classifier import load_second_classifier
 
-    clf2 = (load_second_classifier() if second_classifier == "auto" else second_classifier
-            if isinstance(second_classifier, LoadedClassifier) or second_classifier is None
-            else load_second_classifier(second_classifier))
+    clf2 = (
+        load_second_classifier()
+        if second_classifier == "auto"
+        else second_classifier
+        if isinstance(second_classifier, LoadedClassifier) or second_classifier is None
+        else load_second_classifier(second_classifier)
+    )
     if clf2 is not None:
         mu_real2, sigma_real2 = real_feature_stats(clf2, root, fid_split, batch_size, progress)
         probs2, mu2, sigma2 = image_outputs(clf2, images, batch_size, progress, desc="samples (second evaluator)")
         is2, is2_std = scores.inception_score(probs2, splits=10)
         result.update(
-            is_mlp=is2, is_mlp_std=is2_std, fid_mlp=scores.frechet_distance(mu2, sigma2, mu_real2, sigma_real2),
+            is_mlp=is2,
+            is_mlp_std=is2_std,
+            fid_mlp=scores.frechet_distance(mu2, sigma2, mu_real2, sigma_real2),
             mlp_accuracy=clf2.test_accuracy,
-            class_shares_mlp=[round(100.0 * float(c) / n, 2)
-                              for c in torch.bincount(probs2.argmax(dim=1), minlength=10).tolist()],
+            class_shares_mlp=[
+                round(100.0 * float(c) / n, 2) for c in torch.bincount(probs2.argmax(dim=1), minlength=10).tolist()
+            ],
         )
     return result
 
@@ -271,8 +281,11 @@ def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_p
     ]
     shares = result.get("class_shares")
     if shares:
-        lines.append("  digits (% of samples) " + "  ".join(f"{d}:{s:.1f}" for d, s in enumerate(shares))
-                     + "   (real data: about 10 each)")
+        lines.append(
+            "  digits (% of samples) "
+            + "  ".join(f"{d}:{s:.1f}" for d, s in enumerate(shares))
+            + "   (real data: about 10 each)"
+        )
     if "fid_mlp" in result:
         from .metrics.classifier import SECOND_WEIGHTS, sidecar_path
 
@@ -286,8 +299,7 @@ def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_p
             f"  inception score      {_fmt(result['is_mlp'])} +- {_fmt(result['is_mlp_std'])}"
             + (f"   (real test set: {ref2['is']:.4f})" if "is" in ref2 else ""),
             f"  FID vs real {result.get('fid_split', 'train'):5s}    {_fmt(result['fid_mlp'])}"
-            + (f"   (real test set vs train: {ref2['fid_test_vs_train']:.4f})" if "fid_test_vs_train" in ref2
-               else ""),
+            + (f"   (real test set vs train: {ref2['fid_test_vs_train']:.4f})" if "fid_test_vs_train" in ref2 else ""),
         ]
         shares2 = result.get("class_shares_mlp")
         if shares2:
@@ -295,8 +307,9 @@ def summary_lines(result: dict, source: str, clf_info: dict | None = None, clf_p
     return lines
 
 
-def class_scores(samples: dict[int, np.ndarray], data_root: str | os.PathLike | None = None, classifier=None,
-                 batch_size: int = 500) -> dict:
+def class_scores(
+    samples: dict[int, np.ndarray], data_root: str | os.PathLike | None = None, classifier=None, batch_size: int = 500
+) -> dict:
     """Scores of a class-conditional MNIST generator, one class at a time.
 
     ``samples`` maps a digit ``k`` to ``uint8 [N, 1, 28, 28]`` images drawn for class ``k``. For each class:
@@ -319,8 +332,13 @@ def class_scores(samples: dict[int, np.ndarray], data_root: str | os.PathLike | 
         _check_images(x, 1, "mnist")
         probs, mu, sigma = image_outputs(clf, torch.from_numpy(x), batch_size)
         _, mu_r, sigma_r = image_outputs(clf, images[labels == k], batch_size)
-        per_class[k] = {"accuracy": float((probs.argmax(1) == k).double().mean()),
-                        "fid": frechet_distance(mu, sigma, mu_r, sigma_r), "n": int(len(x))}
-    return {"per_class": per_class,
-            "accuracy": float(np.mean([v["accuracy"] for v in per_class.values()])),
-            "fid_mean": float(np.mean([v["fid"] for v in per_class.values()]))}
+        per_class[k] = {
+            "accuracy": float((probs.argmax(1) == k).double().mean()),
+            "fid": frechet_distance(mu, sigma, mu_r, sigma_r),
+            "n": int(len(x)),
+        }
+    return {
+        "per_class": per_class,
+        "accuracy": float(np.mean([v["accuracy"] for v in per_class.values()])),
+        "fid_mean": float(np.mean([v["fid"] for v in per_class.values()])),
+    }

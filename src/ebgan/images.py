@@ -132,7 +132,11 @@ def titled(image: Image.Image, title: str) -> Image.Image:
 
 
 def save_grid(
-    images: Tensor, path: str | os.PathLike, nrow: int | None = None, padding: int = 2, pad_value: int = 0,
+    images: Tensor,
+    path: str | os.PathLike,
+    nrow: int | None = None,
+    padding: int = 2,
+    pad_value: int = 0,
     title: str | None = None,
 ) -> Path:
     """:func:`image_grid` of ``images`` saved atomically to ``path`` (normally a ``.png``) by :func:`save_image`.

@@ -174,8 +174,9 @@ class frozen_bn_stats:
 # refuse eval mode with an error that says so (config.validate refuses the anomaly-scoring options with them).
 
 
-def minibatch_features(f: Tensor, T: Tensor, include_self: bool = False, mean: bool = True,
-                       twice_differentiable: bool = False) -> Tensor:
+def minibatch_features(
+    f: Tensor, T: Tensor, include_self: bool = False, mean: bool = True, twice_differentiable: bool = False
+) -> Tensor:
     """Minibatch-discrimination features (Salimans et al. 2016, s.3.2): ``[n, A], [A, B, C] -> [n, B]``.
 
     ``M_i = f(x_i) T`` in ``R^{B x C}`` (one row ``M_{i,b}`` per kernel ``b``),
@@ -237,9 +238,11 @@ class MinibatchDiscrimination(nn.Module):
 
     def forward(self, f: Tensor) -> Tensor:
         if not self.training:
-            raise EbganError("this discriminator uses minibatch discrimination (mbd_kernels > 0): its output for a "
-                             "sample depends on the rest of its batch, so per-sample energies and scores (ebgan "
-                             "score, thresholds, energy rejection, the energy landscape) are not defined for it")
+            raise EbganError(
+                "this discriminator uses minibatch discrimination (mbd_kernels > 0): its output for a "
+                "sample depends on the rest of its batch, so per-sample energies and scores (ebgan "
+                "score, thresholds, energy rejection, the energy landscape) are not defined for it"
+            )
         dev = f.device.type  # float32 under autocast (a meta tensor, describe_networks, has no autocast)
         with torch.autocast(dev, enabled=False) if dev in ("cpu", "cuda") else contextlib.nullcontext():
             return minibatch_features(f.float(), self.T.float(), twice_differentiable=self.twice_differentiable)
@@ -304,8 +307,10 @@ class Packed(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if not self.training:
-            raise EbganError(f"this discriminator scores packs of {self.m} samples (pack={self.m}): per-sample "
-                             "energies and scores (ebgan score, thresholds, energy rejection) are not defined for it")
+            raise EbganError(
+                f"this discriminator scores packs of {self.m} samples (pack={self.m}): per-sample "
+                "energies and scores (ebgan score, thresholds, energy rejection) are not defined for it"
+            )
         return self.inner(pack_samples(x, self.m))
 
     def copies(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -336,8 +341,9 @@ def _maybe_sn(layer: nn.Module, spectral_norm: bool) -> nn.Module:
 class MLPGenerator(nn.Module):
     """``z [N, z_dim] -> x [N, *sample_shape]`` with ``n_layers`` weight layers of width ``size``."""
 
-    def __init__(self, z_dim: int, sample_shape: tuple[int, ...], n_layers: int, size: int, batch_norm: bool,
-                 out_act: str) -> None:
+    def __init__(
+        self, z_dim: int, sample_shape: tuple[int, ...], n_layers: int, size: int, batch_norm: bool, out_act: str
+    ) -> None:
         super().__init__()
         self.sample_shape = tuple(sample_shape)
         layers: list[nn.Module] = []
@@ -357,8 +363,9 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(z.shape[0], *self.sample_shape)
 
 
-def _mlp_encoder(in_dim: int, n_layers: int, size: int, batch_norm: bool, dropout: float,
-                 spectral_norm: bool) -> nn.Sequential:
+def _mlp_encoder(
+    in_dim: int, n_layers: int, size: int, batch_norm: bool, dropout: float, spectral_norm: bool
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     d = in_dim
     for i in range(n_layers):
@@ -388,8 +395,9 @@ class AEDiscriminator(nn.Module):
 
     head = "ae"
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, energy: str,
-                 mbd: MinibatchDiscrimination | None = None) -> None:
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, energy: str, mbd: MinibatchDiscrimination | None = None
+    ) -> None:
         super().__init__()
         self.encoder, self.decoder, self.energy = encoder, decoder, energy
         self.mbd = mbd
@@ -420,8 +428,9 @@ class LogitDiscriminator(nn.Module):
 
     head = "logit"
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, spectral_norm: bool,
-                 mbd: MinibatchDiscrimination | None = None) -> None:
+    def __init__(
+        self, encoder: nn.Module, feature_dim: int, spectral_norm: bool, mbd: MinibatchDiscrimination | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.mbd = mbd
@@ -512,13 +521,19 @@ class ConvGenerator(nn.Module):
         base, n_up = _conv_plan(size)
         chans = generator_channels(size, width)
         k = noise_planes
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, chans[0], base, 1, 0, bias=False),
-                                   nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, chans[0], base, 1, 0, bias=False),
+            nn.BatchNorm2d(chans[0]),
+            nn.ReLU(inplace=True),
+        ]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             if k:
                 layers.append(NoisePlanes(k))
-            layers += [nn.ConvTranspose2d(c_in + k, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(c_in + k, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         if k:
             layers.append(NoisePlanes(k))
         if size >= 128:  # every upsampling was a hidden layer: a 3x3 convolution makes the image
@@ -532,8 +547,9 @@ class ConvGenerator(nn.Module):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
 
 
-def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropout: float,
-                  spectral_norm: bool) -> tuple[nn.Sequential, int, int]:
+def _conv_encoder(
+    channels: int, size: int, width: int, batch_norm: bool, dropout: float, spectral_norm: bool
+) -> tuple[nn.Sequential, int, int]:
     """Strided 4x4 convolutions down to 7x7 (28 px) or 8x8 (32-256 px): ``(encoder, out_channels, out_size)``."""
     _conv_plan(size)
     n_down = 2 if size == 28 else int(math.log2(size // 8))
@@ -550,8 +566,7 @@ def _conv_encoder(channels: int, size: int, width: int, batch_norm: bool, dropou
     return nn.Sequential(*layers), c_in, size // 2**n_down
 
 
-def _conv_decoder(code_channels: int, channels: int, n_up: int, batch_norm: bool,
-                  extra_in: int = 0) -> nn.Sequential:
+def _conv_decoder(code_channels: int, channels: int, n_up: int, batch_norm: bool, extra_in: int = 0) -> nn.Sequential:
     """Transposed 4x4 convolutions halving the maps up to ``channels``; the first also reads ``extra_in`` more
     input channels (minibatch-discrimination planes)."""
     layers: list[nn.Module] = []
@@ -594,8 +609,9 @@ def code_size(cfg: Config, sample_shape: tuple[int, ...]) -> int:
     return 0
 
 
-def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
-                   energy: str | None = None, n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+def build_networks(
+    cfg: Config, sample_shape: tuple[int, ...], head: str, energy: str | None = None, n_classes: int = 0
+) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for ``cfg`` and samples of ``sample_shape`` (``(2,)`` points or ``(C, H, W)`` images).
 
     ``head`` is ``"ae"`` (auto-encoder D) or ``"logit"`` (scalar D); both share the backbone sizes. ``energy``
@@ -610,19 +626,24 @@ def build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str,
     points = len(sample_shape) == 1
     if cfg.arch == "lapgan":
         if points or head != "logit" or sample_shape[1] != sample_shape[2]:
-            raise EbganError("arch=lapgan needs square images and a loss with a scalar discriminator (nsgan, gan, "
-                             "lsgan, wgan, wgan-gp, hinge, loss-sensitive)")
+            raise EbganError(
+                "arch=lapgan needs square images and a loss with a scalar discriminator (nsgan, gan, "
+                "lsgan, wgan, wgan-gp, hinge, loss-sensitive)"
+            )
         if cfg.pack > 1 or cfg.mbd_kernels:
             raise EbganError("arch=lapgan does not combine with pack or mbd_kernels")
         c, size = sample_shape[0], sample_shape[1]
-        return (LapGenerator(cfg.z_dim, c, size, cfg.g_channels, cfg.batch_norm),
-                LapDiscriminator(c, size, cfg.d_channels, cfg.d_dropout, cfg.spectral_norm))
+        return (
+            LapGenerator(cfg.z_dim, c, size, cfg.g_channels, cfg.batch_norm),
+            LapDiscriminator(c, size, cfg.d_channels, cfg.d_dropout, cfg.spectral_norm),
+        )
     G, D = _build_networks(cfg, sample_shape, head, energy, n_classes)
     return (G, Packed(D, cfg.pack)) if cfg.pack > 1 else (G, D)
 
 
-def _build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str, energy: str,
-                    n_classes: int) -> tuple[nn.Module, nn.Module]:
+def _build_networks(
+    cfg: Config, sample_shape: tuple[int, ...], head: str, energy: str, n_classes: int
+) -> tuple[nn.Module, nn.Module]:
     points = len(sample_shape) == 1
     sn = cfg.spectral_norm
     code = code_size(cfg, sample_shape)
@@ -641,12 +662,19 @@ def _build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str, energ
         return MinibatchDiscrimination(features, B, cfg.mbd_dim, twice) if B else None
 
     if cfg.arch == "mlp":
-        G = MLPGenerator(cfg.z_dim + c_in, sample_shape, cfg.g_layers, cfg.g_size, cfg.batch_norm,
-                         out_act="none" if points else "tanh")
+        G = MLPGenerator(
+            cfg.z_dim + c_in,
+            sample_shape,
+            cfg.g_layers,
+            cfg.g_size,
+            cfg.batch_norm,
+            out_act="none" if points else "tanh",
+        )
         in_dim = m * math.prod(sample_shape)  # a pack of m samples, concatenated (pack_samples)
         # nLayerD counts encoder layers plus the one decoder (or output) layer.
-        enc = nn.Sequential(nn.Flatten(), _mlp_encoder(in_dim + c_in, cfg.d_layers - 1, cfg.d_size,
-                                                       cfg.batch_norm, cfg.d_dropout, sn))
+        enc = nn.Sequential(
+            nn.Flatten(), _mlp_encoder(in_dim + c_in, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm, cfg.d_dropout, sn)
+        )
         if head == "ae":  # (layers created in this order so that the initial weights stay those of before)
             d = code or cfg.d_size
             dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size + (0 if code else B), in_dim), sn)
@@ -666,8 +694,9 @@ def _build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str, energ
     G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels, cfg.g_noise_planes)
     # A pack of m images is one image of m*c channels (pack_samples): D's first layer (and the auto-encoder's
     # last) are built for it.
-    enc, code_ch, map_size = _conv_encoder(m * c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout,
-                                           cfg.spectral_norm)
+    enc, code_ch, map_size = _conv_encoder(
+        m * c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm
+    )
     flat = code_ch * map_size * map_size
     if head == "ae":
         n_up = int(round(math.log2(h / map_size)))
@@ -676,8 +705,9 @@ def _build_networks(cfg: Config, sample_shape: tuple[int, ...], head: str, energ
         dec = _conv_decoder(code_ch, m * c, n_up, cfg.batch_norm, extra_in=0 if code else B)
         if code:  # a bottleneck: the feature maps through a linear code of `code` units and back
             enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, code), sn))
-            dec = nn.Sequential(nn.Linear(code + B, flat), nn.ReLU(inplace=True),
-                                nn.Unflatten(1, (code_ch, map_size, map_size)), *dec)
+            dec = nn.Sequential(
+                nn.Linear(code + B, flat), nn.ReLU(inplace=True), nn.Unflatten(1, (code_ch, map_size, map_size)), *dec
+            )
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
         D = AEDiscriminator(enc, dec, energy, mbd(code or flat))
     else:
@@ -780,12 +810,15 @@ class _LapLevelD(nn.Module):
 
     def __init__(self, in_channels: int, size: int, width: int, dropout: float, spectral_norm: bool) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(in_channels, width, 3, 1, 1), spectral_norm),
-                                   nn.LeakyReLU(0.2, inplace=True),
-                                   _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1), spectral_norm),
-                                   nn.LeakyReLU(0.2, inplace=True),
-                                   _maybe_sn(nn.Conv2d(2 * width, 2 * width, 4, 2, 1), spectral_norm),
-                                   nn.LeakyReLU(0.2, inplace=True), nn.Flatten()]
+        layers: list[nn.Module] = [
+            _maybe_sn(nn.Conv2d(in_channels, width, 3, 1, 1), spectral_norm),
+            nn.LeakyReLU(0.2, inplace=True),
+            _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1), spectral_norm),
+            nn.LeakyReLU(0.2, inplace=True),
+            _maybe_sn(nn.Conv2d(2 * width, 2 * width, 4, 2, 1), spectral_norm),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Flatten(),
+        ]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         self.encoder = nn.Sequential(*layers)
@@ -806,8 +839,9 @@ class LapDiscriminator(nn.Module):
     def __init__(self, channels: int, size: int, width: int, dropout: float, spectral_norm: bool) -> None:
         super().__init__()
         self.n_levels = lapgan_levels(size)
-        self.levels = nn.ModuleList(_LapLevelD(2 * channels, size // 2**k, width, dropout, spectral_norm)
-                                    for k in range(self.n_levels))
+        self.levels = nn.ModuleList(
+            _LapLevelD(2 * channels, size // 2**k, width, dropout, spectral_norm) for k in range(self.n_levels)
+        )
         self.coarse = _LapLevelD(channels, LAPGAN_BASE, width, dropout, spectral_norm)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -830,9 +864,9 @@ def describe_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> 
     ``cfg.batch_size`` (``d_steps`` D updates on a real and a generated batch, then one G update; forward and
     backward), counted by ``torch.utils.flop_counter`` on shape-only (meta) tensors, so that even a 256-pixel
     model is described in a moment without allocating it. Unconditional nets; the pulling-away term, the
-    pairwise distances of minibatch discrimination and the losses' own arithmetic are not counted (a fraction of a percent for conv nets). For ``arch=lapgan`` G runs
-    its whole coarse-to-fine chain and D scores every level of the images' pyramid, which is the training
-    step's work up to that bookkeeping."""
+    pairwise distances of minibatch discrimination and the losses' own arithmetic are not counted (a fraction of a
+    percent for conv nets). For ``arch=lapgan`` G runs its whole coarse-to-fine chain and D scores every level of
+    the images' pyramid, which is the training step's work up to that bookkeeping."""
     from torch.utils.flop_counter import FlopCounterMode
 
     B = cfg.batch_size
@@ -852,5 +886,8 @@ def describe_networks(cfg: Config, sample_shape: tuple[int, ...], head: str) -> 
         out.sum().backward()
         g_flops = counter.get_total_flops() - d_flops
     d_steps = cfg.d_steps or 1
-    return {"params_g": count_parameters(G), "params_d": count_parameters(D),
-            "flops_per_step": d_steps * d_flops + g_flops}
+    return {
+        "params_g": count_parameters(G),
+        "params_d": count_parameters(D),
+        "flops_per_step": d_steps * d_flops + g_flops,
+    }

@@ -266,8 +266,12 @@ class WGANGPObjective(ScoreObjective):
         p = self.cfg.pack
         alpha = torch.rand(real.shape[0] // p, generator=self.gen_alpha).to(real.device)  # [N/p], on the CPU
         with frozen_bn_stats(D):  # interpolates (D has no batch norm here: config.validate; kept for safety)
-            gp = losses.gradient_penalty(lambda xp: D(unpack_samples(xp, p))[0].float(),
-                                         pack_samples(real.float(), p), pack_samples(fake.float(), p), alpha=alpha)
+            gp = losses.gradient_penalty(
+                lambda xp: D(unpack_samples(xp, p))[0].float(),
+                pack_samples(real.float(), p),
+                pack_samples(fake.float(), p),
+                alpha=alpha,
+            )
         stats["gp"] = gp.detach()
         return loss + self.cfg.gp_weight * gp, stats
 
@@ -335,13 +339,16 @@ class LossSensitiveObjective(Objective):
         loss = losses.loss_sensitive_d_loss(l_real, l_fake, delta, self.cfg.ls_lambda)
         stats = {"d_real": l_real.mean().detach(), "d_fake": l_fake.mean().detach(), "delta": delta.mean().detach()}
         if self.cfg.ls_gp > 0:
+
             def fn(xp):
                 return D(unpack_samples(xp, p))[0].float().abs()
 
             with frozen_bn_stats(D):  # real and generated samples (no batch norm here either: config.validate)
                 if has_minibatch_features(D):  # each batch its own features, as in the loss's passes
-                    gp = (losses.gradient_norm_penalty(fn, pack_samples(real.float(), p))
-                          + losses.gradient_norm_penalty(fn, pack_samples(fake.float(), p))) / 2
+                    gp = (
+                        losses.gradient_norm_penalty(fn, pack_samples(real.float(), p))
+                        + losses.gradient_norm_penalty(fn, pack_samples(fake.float(), p))
+                    ) / 2
                 else:
                     gp = losses.gradient_norm_penalty(fn, pack_samples(torch.cat([real.float(), fake.float()]), p))
             stats["gp"] = gp.detach()
@@ -383,8 +390,12 @@ class BEGANObjective(Objective):
         loss = losses.began_d_loss(e_real, e_fake, self.k)
         m_real, m_fake = e_real.mean().detach(), e_fake.mean().detach()
         conv = losses.began_convergence(m_real, m_fake, self.cfg.began_gamma)
-        return loss, {"energy_real": m_real, "energy_fake": m_fake, "k": torch.tensor(self.k),
-                      "convergence": torch.tensor(conv)}
+        return loss, {
+            "energy_real": m_real,
+            "energy_fake": m_fake,
+            "k": torch.tensor(self.k),
+            "convergence": torch.tensor(conv),
+        }
 
     def g_loss(self, D, fake, step):
         with frozen_bn_stats(D):
@@ -392,9 +403,13 @@ class BEGANObjective(Objective):
         return losses.began_g_loss(e_fake.float()), {}
 
     def after_d_loss(self, stats):
-        self.k = losses.began_update_k(self.k, _global_mean(stats["energy_real"]),
-                                       _global_mean(stats["energy_fake"]), self.cfg.began_gamma,
-                                       self.cfg.began_lambda_k)
+        self.k = losses.began_update_k(
+            self.k,
+            _global_mean(stats["energy_real"]),
+            _global_mean(stats["energy_fake"]),
+            self.cfg.began_gamma,
+            self.cfg.began_lambda_k,
+        )
 
     def state_dict(self):
         return {"k": self.k}

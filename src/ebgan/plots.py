@@ -65,8 +65,11 @@ FEW_POINTS = 12
 
 def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
     """The (steps, values) of ``key`` over the rows that log it as a number."""
-    pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)
-           and "step" in r]
+    pts = [
+        (r["step"], r[key])
+        for r in rows
+        if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool) and "step" in r
+    ]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
@@ -98,8 +101,9 @@ def training_curves_figure(rows: list[dict[str, Any]], cfg: Config):
     loss_keys = [k for k in numeric if k == "loss_d" or k == "loss_g" or k.startswith(("loss_d/", "loss_g/"))]
     other_keys = [k for k in numeric if k not in d_keys and k not in loss_keys and k != "margin"]
     n_panels = 3 if other_keys else 2
-    fig, axes = plt.subplots(1, n_panels, figsize=(16 if other_keys else 11.5, 4.2), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, n_panels, figsize=(16 if other_keys else 11.5, 4.2), layout="constrained", squeeze=False
+    )
     ax_e, ax_l = axes[0][0], axes[0][1]
     for key in d_keys:
         label, color = _D_KEYS[key]
@@ -178,8 +182,9 @@ def _landscape_lim(real: Tensor, fake: Tensor) -> float:
 
 
 @torch.no_grad()
-def energy_landscape_figure(D: nn.Module, real: Tensor, fake: Tensor, title: str = "", resolution: int = 200,
-                            device: torch.device | str = "cpu"):
+def energy_landscape_figure(
+    D: nn.Module, real: Tensor, fake: Tensor, title: str = "", resolution: int = 200, device: torch.device | str = "cpu"
+):
     """The figure of :func:`energy_landscape` (a matplotlib Figure, not saved, not closed)."""
     plt = _plt()
     lim = _landscape_lim(real, fake)
@@ -194,8 +199,13 @@ def energy_landscape_figure(D: nn.Module, real: Tensor, fake: Tensor, title: str
     # Pixel centres at the grid points: the image spans [-lim - h/2, lim + h/2] and the axes show exactly it.
     half = lim / (resolution - 1) if resolution > 1 else lim
     extent = (-lim - half, lim + half, -lim - half, lim + half)
-    im = ax.imshow(values.view(resolution, resolution).numpy(), origin="lower", extent=extent, cmap="viridis",
-                   interpolation="nearest")
+    im = ax.imshow(
+        values.view(resolution, resolution).numpy(),
+        origin="lower",
+        extent=extent,
+        cmap="viridis",
+        interpolation="nearest",
+    )
     fig.colorbar(im, ax=ax, label="D(x)")
     ax.scatter(real[:, 0], real[:, 1], s=7, c="black", edgecolors="white", linewidths=0.4, label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:red", alpha=0.6, linewidths=0, label="generated")
@@ -208,8 +218,15 @@ def energy_landscape_figure(D: nn.Module, real: Tensor, fake: Tensor, title: str
     return fig
 
 
-def energy_landscape(D: nn.Module, real: Tensor, fake: Tensor, path: Path, title: str = "",
-                     resolution: int = 200, device: torch.device | str = "cpu") -> None:
+def energy_landscape(
+    D: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    path: Path,
+    title: str = "",
+    resolution: int = 200,
+    device: torch.device | str = "cpu",
+) -> None:
     """D's output over the plane (the energy for EBGAN) with real (black, white edge) and generated (red)
     points on top. The plane covers the real data and, up to :data:`LANDSCAPE_MAX_ZOOM_OUT` times farther,
     the generated points; the image fills the axes."""
@@ -220,8 +237,9 @@ def eval_curves(rows: list[dict[str, Any]], path: Path, best: dict | None = None
     """One panel per metric logged by periodic evaluation (``eval/*`` keys), the best step marked."""
     plt = _plt()
     keys = sorted({k for r in rows for k in r if k.startswith("eval/") and k != "eval/classifier_accuracy"})
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.5), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.5), layout="constrained", squeeze=False
+    )
     if not keys:
         _empty(axes[0][0], "no evaluation metric logged")
     for ax, key in zip(axes[0], keys):

@@ -38,9 +38,17 @@ class Progress:
     ``close()`` writes the final state. ``clock`` and ``width`` exist for tests.
     """
 
-    def __init__(self, total: int, initial: int = 0, desc: str = "", stream: TextIO | None = None,
-                 interval: float = 0.5, log_interval: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 width: int | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        desc: str = "",
+        stream: TextIO | None = None,
+        interval: float = 0.5,
+        log_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        width: int | None = None,
+    ) -> None:
         self.total, self.initial, self.desc = total, initial, desc
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())

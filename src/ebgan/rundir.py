@@ -26,8 +26,17 @@ except ImportError:  # Windows: no advisory locks; two processes on one folder a
 LOCK_NAME = ".lock"
 
 # Fields that may differ when a run is resumed: the run length, the cadences, logging and where it runs.
-RESUMABLE_CHANGES = {"steps", "log_every", "sample_every", "ckpt_every", "keep_checkpoints", "device",
-                     "num_threads", "tensorboard", "grad_overlap"}
+RESUMABLE_CHANGES = {
+    "steps",
+    "log_every",
+    "sample_every",
+    "ckpt_every",
+    "keep_checkpoints",
+    "device",
+    "num_threads",
+    "tensorboard",
+    "grad_overlap",
+}
 
 
 def saved_config(run_dir: str | os.PathLike) -> Config:
@@ -64,9 +73,11 @@ def refuse_changes(saved: dict, new: dict, allowed: set[str], what: str) -> None
     if diff:
         detail = ", ".join(f"{k}: {saved[k]!r} -> {new.get(k)!r}" for k in diff[:5])
         more = f" and {len(diff) - 5} more" if len(diff) > 5 else ""
-        raise EbganError(f"refusing to resume under different {what} ({detail}{more}): a resumed run keeps its "
-                         f"own; only {', '.join(sorted(allowed))} may change (start another run with another "
-                         f"--out for other settings)")
+        raise EbganError(
+            f"refusing to resume under different {what} ({detail}{more}): a resumed run keeps its "
+            f"own; only {', '.join(sorted(allowed))} may change (start another run with another "
+            f"--out for other settings)"
+        )
 
 
 def holds_run(out: Path) -> bool:
@@ -76,14 +87,28 @@ def holds_run(out: Path) -> bool:
 def has_checkpoint(out: Path) -> bool:
     """Whether a run folder holds any complete checkpoint (the newest, an older one, or the best)."""
     ckpts = out / "checkpoints"
-    return ckpts.is_dir() and any((d / "weights.safetensors").is_file() and (d / "state.pt").is_file()
-                                  for d in ckpts.iterdir() if d.is_dir())
+    return ckpts.is_dir() and any(
+        (d / "weights.safetensors").is_file() and (d / "state.pt").is_file() for d in ckpts.iterdir() if d.is_dir()
+    )
 
 
 # What ``ebgan train`` and ``ebgan semisup`` write into a run folder: what ``--restart`` may delete.
-RUN_FILES = ("config.json", "data.json", "metrics.jsonl", "samples", "samples.png", "energy.png", "landscape.png",
-             "eval.png", "best.json", "threshold.json", "checkpoints", "tensorboard", "labelled.json",
-             "result.json")
+RUN_FILES = (
+    "config.json",
+    "data.json",
+    "metrics.jsonl",
+    "samples",
+    "samples.png",
+    "energy.png",
+    "landscape.png",
+    "eval.png",
+    "best.json",
+    "threshold.json",
+    "checkpoints",
+    "tensorboard",
+    "labelled.json",
+    "result.json",
+)
 
 
 def clear_for_restart(out: Path) -> list[str]:
@@ -95,8 +120,10 @@ def clear_for_restart(out: Path) -> list[str]:
     if not out.is_dir():
         return []
     if has_checkpoint(out):
-        raise EbganError(f"{out} holds checkpoints, which --restart never deletes: continue the run with --resume, "
-                         f"or delete the folder yourself to start it again")
+        raise EbganError(
+            f"{out} holds checkpoints, which --restart never deletes: continue the run with --resume, "
+            f"or delete the folder yourself to start it again"
+        )
     removed = []
     for name in RUN_FILES:
         p = out / name
@@ -116,9 +143,11 @@ def check_new_run_dir(out: Path) -> None:
         raise EbganError(f"--out {out} exists and is not a folder")
     if holds_run(out):
         if not has_checkpoint(out):
-            raise EbganError(f"{out} holds a run that stopped before its first checkpoint; add --restart to start "
-                             f"it again with these settings, --resume to continue it with its own, or choose "
-                             f"another --out")
+            raise EbganError(
+                f"{out} holds a run that stopped before its first checkpoint; add --restart to start "
+                f"it again with these settings, --resume to continue it with its own, or choose "
+                f"another --out"
+            )
         raise EbganError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise EbganError(f"--out {out} exists and is not empty; choose another folder")
@@ -176,8 +205,10 @@ class RunLock:
                     holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
                 finally:
                     os.close(fd)
-                raise EbganError(f"{self.dir} is in use by another ebgan process (pid {holder}); wait for it to "
-                                 f"finish or stop it, then run this again") from None
+                raise EbganError(
+                    f"{self.dir} is in use by another ebgan process (pid {holder}); wait for it to "
+                    f"finish or stop it, then run this again"
+                ) from None
         try:
             with writing(self.path):
                 _faults.io_point(self.path)

@@ -22,8 +22,9 @@ from .rundir import saved_config
 WEIGHTS = ("auto", "ema", "raw")
 
 
-def load_networks(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest",
-                  weights: str = "auto") -> tuple[nn.Module, nn.Module, Config, dict, int]:
+def load_networks(
+    run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest", weights: str = "auto"
+) -> tuple[nn.Module, nn.Module, Config, dict, int]:
     """A run's ``(G, D, config, data.json, step)`` at a checkpoint, both networks in eval mode on ``device``.
 
     ``checkpoint`` is ``"latest"`` or ``"best"`` (kept when the run had ``best_metric`` set). ``weights``: the
@@ -39,8 +40,13 @@ def load_networks(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: s
     if meta is None:
         raise EbganError(f"{run_dir} has no data.json (it is not a complete run folder)")
     objective = make_objective(cfg)
-    G, D = build_networks(cfg, tuple(meta["sample_shape"]), objective.head, energy=objective.energy,
-                          n_classes=int(meta.get("n_classes") or 0))
+    G, D = build_networks(
+        cfg,
+        tuple(meta["sample_shape"]),
+        objective.head,
+        energy=objective.energy,
+        n_classes=int(meta.get("n_classes") or 0),
+    )
     if weights == "ema" and cfg.g_ema <= 0:
         raise EbganError(f"{run_dir} kept no moving average of G's weights (g_ema=0); use the raw weights")
     use_ema = cfg.g_ema > 0 and weights != "raw"
@@ -49,17 +55,26 @@ def load_networks(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: s
     return G.to(device).eval(), D.to(device).eval(), cfg, meta, step
 
 
-def load_generator(run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest",
-                   weights: str = "auto") -> tuple[nn.Module, Config, str]:
+def load_generator(
+    run_dir: str | os.PathLike, device: str = "cpu", checkpoint: str = "latest", weights: str = "auto"
+) -> tuple[nn.Module, Config, str]:
     """The run's generator in eval mode, its config, and the data kind (``image`` or ``points``)."""
     G, _, cfg, meta, _ = load_networks(run_dir, device, checkpoint, weights)
     return G, cfg, meta["kind"]
 
 
 @torch.no_grad()
-def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_size: int = 1000,
-                    device: str = "cpu", checkpoint: str = "latest", weights: str = "auto",
-                    label: int | None = None, energy_keep: float = 1.0) -> np.ndarray:
+def sample_from_run(
+    run_dir: str | os.PathLike,
+    n: int,
+    seed: int = 0,
+    batch_size: int = 1000,
+    device: str = "cpu",
+    checkpoint: str = "latest",
+    weights: str = "auto",
+    label: int | None = None,
+    energy_keep: float = 1.0,
+) -> np.ndarray:
     """``n`` samples of a run: ``uint8 [n, C, H, W]`` images or ``float32 [n, 2]`` points (``weights``: see
     :func:`load_networks`). A conditional run (``conditional=true``) draws class ``label``, or every class in
     turn (0, 1, ..., so each has its share) when ``label`` is None.
@@ -78,8 +93,10 @@ def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_siz
     G, D, cfg, meta, _ = load_networks(run_dir, device, checkpoint, weights)
     kind = meta["kind"]
     if energy_keep < 1.0 and getattr(D, "head", None) != "ae":
-        raise EbganError(f"energy_keep needs an auto-encoder discriminator (loss ebgan or began); {run_dir} "
-                         f"was trained with loss {cfg.loss}, whose discriminator has no energy")
+        raise EbganError(
+            f"energy_keep needs an auto-encoder discriminator (loss ebgan or began); {run_dir} "
+            f"was trained with loss {cfg.loss}, whose discriminator has no energy"
+        )
     m = n if energy_keep == 1.0 else math.ceil(n / energy_keep - 1e-9)  # 1e-9: 0.1 * 10 is not exactly 1
     labels = None
     if is_conditional(G):
@@ -95,11 +112,11 @@ def sample_from_run(run_dir: str | os.PathLike, n: int, seed: int = 0, batch_siz
         for i in range(0, m, batch_size):
             z = torch.randn(min(batch_size, m - i), cfg.z_dim, generator=gen, device=device)
             if labels is not None:
-                set_labels(G, labels[i:i + len(z)].to(device))
+                set_labels(G, labels[i : i + len(z)].to(device))
             x = G(z)
             if m > n:
                 if labels is not None:
-                    set_labels(D, labels[i:i + len(z)].to(device))
+                    set_labels(D, labels[i : i + len(z)].to(device))
                 energies.append(D(x)[0].float().cpu())
             x = x.float().cpu()
             parts.append(to_uint8(x) if kind == "image" else x)
@@ -119,7 +136,7 @@ def _lowest_energy(energy: torch.Tensor, labels: torch.Tensor | None, n: int) ->
     for k in labels[:n].unique():
         slots = (labels[:n] == k).nonzero().squeeze(1)
         cand = (labels == k).nonzero().squeeze(1)
-        idx[slots] = torch.sort(cand[torch.argsort(energy[cand], stable=True)[:len(slots)]]).values
+        idx[slots] = torch.sort(cand[torch.argsort(energy[cand], stable=True)[: len(slots)]]).values
     return idx
 
 

@@ -47,8 +47,10 @@ class StopSignals:
         if not self.quiet:
             # os.write, not print: a handler that prints while the interrupted code is inside a buffered
             # write to stderr would fail with a reentrant-call error.
-            msg = (f"\nebgan: {signal.Signals(signum).name} received: saving a checkpoint after this step "
-                   f"(send it again to stop at once, without one)\n")
+            msg = (
+                f"\nebgan: {signal.Signals(signum).name} received: saving a checkpoint after this step "
+                f"(send it again to stop at once, without one)\n"
+            )
             with contextlib.suppress(OSError):
                 os.write(2, msg.encode())
 

@@ -62,11 +62,22 @@ class StreamedImages(torch.utils.data.Dataset):
             try:
                 with zipfile.ZipFile(self.path) as zf:
                     names = [i.filename for i in zf.infolist() if not i.is_dir()]
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-                    UnicodeDecodeError) as e:
+            except (
+                zipfile.BadZipFile,
+                zipfile.LargeZipFile,
+                OSError,
+                EOFError,
+                ValueError,
+                NotImplementedError,
+                UnicodeDecodeError,
+            ) as e:
                 raise EbganError(f"cannot read the zip file {self.path}: {e} (it is damaged; make it again)") from None
-            self.files = sorted(n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS
-                                and not any(part.startswith((".", "__MACOSX")) for part in Path(n).parts))
+            self.files = sorted(
+                n
+                for n in names
+                if Path(n).suffix.lower() in IMAGE_EXTENSIONS
+                and not any(part.startswith((".", "__MACOSX")) for part in Path(n).parts)
+            )
             self.is_zip = True
         else:
             raise EbganError(f"{self.path} is neither a folder nor a zip file of images")
@@ -89,16 +100,30 @@ class StreamedImages(torch.utils.data.Dataset):
                 self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
             info = self._zip.getinfo(name)
             if info.file_size > MAX_MEMBER_BYTES:  # a zip "bomb": refused from its directory, before inflating
-                raise EbganError(f"cannot read image {self.path}:{name}: it inflates to {info.file_size:,} bytes, more "
-                                 f"than the limit of {MAX_MEMBER_BYTES:,} for one image (fix or remove the file)")
+                raise EbganError(
+                    f"cannot read image {self.path}:{name}: it inflates to {info.file_size:,} bytes, more "
+                    f"than the limit of {MAX_MEMBER_BYTES:,} for one image (fix or remove the file)"
+                )
             # zipfile stops at the declared size and checks the CRC: memory stays within the limit above.
             return io.BytesIO(self._zip.read(info))
         except EbganError:
             raise
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
-                RuntimeError, zlib.error, KeyError, UnicodeDecodeError) as e:
-            raise EbganError(f"cannot read image {self.path}:{name}: {str(e)[:200] or type(e).__name__} (the zip "
-                             f"member is damaged; fix or remove it)") from None
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+            zlib.error,
+            KeyError,
+            UnicodeDecodeError,
+        ) as e:
+            raise EbganError(
+                f"cannot read image {self.path}:{name}: {str(e)[:200] or type(e).__name__} (the zip "
+                f"member is damaged; fix or remove it)"
+            ) from None
 
     def __getitem__(self, i: int) -> Tensor:
         try:
@@ -128,9 +153,13 @@ class BatchStream:
     """Reads the given batches of indices ahead, in order, with ``workers`` processes (0: in this process)."""
 
     def __init__(self, dataset: StreamedImages, batches: list[Tensor], workers: int) -> None:
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=[b.tolist() for b in batches],
-                                             num_workers=workers, prefetch_factor=4 if workers else None,
-                                             worker_init_fn=_quiet_worker if workers else None)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=[b.tolist() for b in batches],
+            num_workers=workers,
+            prefetch_factor=4 if workers else None,
+            worker_init_fn=_quiet_worker if workers else None,
+        )
         self._it = iter(loader)
 
     def next(self) -> Tensor:

@@ -32,8 +32,7 @@ class TensorBoardLog:
         with writing(self.dir):
             self.writer = SummaryWriter(str(self.dir), purge_step=start_step + 1 if start_step else None)
         # The event file (named by TensorBoard: time and host), for messages; the folder if it cannot be found.
-        self.path = Path(getattr(getattr(self.writer._get_file_writer(), "event_writer", None), "_file_name",
-                                 self.dir))
+        self.path = Path(getattr(getattr(self.writer._get_file_writer(), "event_writer", None), "_file_name", self.dir))
 
     def scalars(self, row: dict[str, Any]) -> None:
         step = int(row["step"])

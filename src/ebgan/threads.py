@@ -63,7 +63,7 @@ def _self_ticks() -> int | None:
     """User + system clock ticks of this process (all its threads), from /proc/self/stat."""
     try:
         text = Path("/proc/self/stat").read_text()
-        fields = text[text.rindex(")") + 2:].split()  # the command name may contain spaces
+        fields = text[text.rindex(")") + 2 :].split()  # the command name may contain spaces
         return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
     except (OSError, ValueError, IndexError):
         return None

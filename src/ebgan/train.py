@@ -117,8 +117,9 @@ class Trainer:
     after them for ``cfg.steps`` iterations, its step counter (for the margin schedule) starting at 0.
     """
 
-    def __init__(self, cfg: Config, dataset: Dataset, info: dist.DistInfo | None = None,
-                 anomalies: Tensor | None = None) -> None:
+    def __init__(
+        self, cfg: Config, dataset: Dataset, info: dist.DistInfo | None = None, anomalies: Tensor | None = None
+    ) -> None:
         self.cfg, self.dataset = cfg, dataset
         self.info = info or dist.DistInfo()
         self.device = resolve_device(cfg.device, self.info)
@@ -145,8 +146,9 @@ class Trainer:
         if cfg.flip and dataset.kind != "image":
             raise EbganError(f"flip needs images; {dataset.name} holds {dataset.kind}")
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.G, self.D = build_networks(cfg, self.sample_shape, self.objective.head,
-                                       energy=self.objective.energy, n_classes=self.n_classes)
+        self.G, self.D = build_networks(
+            cfg, self.sample_shape, self.objective.head, energy=self.objective.energy, n_classes=self.n_classes
+        )
         if cfg.sync_bn and self.info.enabled:
             self.G = dist.sync_batch_norm(self.G, self.device.type)
             self.D = dist.sync_batch_norm(self.D, self.device.type)
@@ -166,8 +168,10 @@ class Trainer:
         self.grad_sync = {}
         overlap = cfg.grad_overlap == "on" or (cfg.grad_overlap == "auto" and self.device.type == "cuda")
         if self.info.enabled and overlap:
-            self.grad_sync = {id(self.g_params): dist.OverlappedAverage(self.g_params, self.info),
-                              id(self.d_params): dist.OverlappedAverage(self.d_params, self.info)}
+            self.grad_sync = {
+                id(self.g_params): dist.OverlappedAverage(self.g_params, self.info),
+                id(self.d_params): dist.OverlappedAverage(self.d_params, self.info),
+            }
         # GPU-oriented execution options (they also run on a CPU): channels_last keeps conv feature maps
         # NHWC, which tensor cores (and oneDNN) prefer; compile traces G and D with torch.compile. Training
         # runs G_run/D_run; checkpoints, EMA and sampling use G and D themselves (same parameters).
@@ -226,15 +230,17 @@ class Trainer:
             self.pos = 0
             self.close_stream()
         start = self.pos + b * self.info.rank
-        idx = self.perm[start:start + b]
+        idx = self.perm[start : start + b]
         if self.streamed:
             if self._stream is None:  # the rest of this epoch's batches for this rank, read ahead in order
                 from .stream import BatchStream
 
-                starts = range(self.pos + b * self.info.rank, len(self.perm) - b * world + 1 + b * self.info.rank,
-                               b * world)
-                self._stream = BatchStream(self.dataset, [self.perm[s:s + b].cpu() for s in starts],
-                                           self.cfg.data_workers)
+                starts = range(
+                    self.pos + b * self.info.rank, len(self.perm) - b * world + 1 + b * self.info.rank, b * world
+                )
+                self._stream = BatchStream(
+                    self.dataset, [self.perm[s : s + b].cpu() for s in starts], self.cfg.data_workers
+                )
             x = self._stream.next().to(self.device)
         self.pos += b * world
         if self.labels is not None:  # conditional: G and D see this batch's labels until the next batch
@@ -264,8 +270,12 @@ class Trainer:
             ar = torch.arange(c, device=x.device)
             rows = (top[:, None] + ar)[:, None, :, None]  # [b, 1, c, 1]
             cols = (left[:, None] + ar)[:, None, None, :]  # [b, 1, 1, c]
-            x = x[torch.arange(b, device=x.device)[:, None, None, None],
-                  torch.arange(ch, device=x.device)[None, :, None, None], rows, cols]
+            x = x[
+                torch.arange(b, device=x.device)[:, None, None, None],
+                torch.arange(ch, device=x.device)[None, :, None, None],
+                rows,
+                cols,
+            ]
         if self.cfg.flip:
             flip = (torch.rand(n, generator=self.gen_data) < 0.5)[mine].to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -411,7 +421,7 @@ class Trainer:
             for i in range(0, n, batch):
                 z = torch.randn(min(batch, n - i), self.cfg.z_dim, generator=gen, device=self.device)
                 if labels is not None:
-                    set_labels(G, labels[i:i + len(z)].to(self.device))
+                    set_labels(G, labels[i : i + len(z)].to(self.device))
                 out.append(G(z).float().cpu())
         G.train(was_training)
         return torch.cat(out)
@@ -469,8 +479,9 @@ class Trainer:
         state = self.state_dict()
         if extra:
             state["loop"] = extra
-        return save_checkpoint(run_dir, self.step, self.nets(), state, to_dict(self.cfg),
-                               keep=self.cfg.keep_checkpoints)
+        return save_checkpoint(
+            run_dir, self.step, self.nets(), state, to_dict(self.cfg), keep=self.cfg.keep_checkpoints
+        )
 
     def nets(self) -> dict[str, torch.nn.Module]:
         """The networks a checkpoint holds, by the prefix of their weights."""
@@ -487,13 +498,18 @@ class Trainer:
         try:
             self.load_state_dict(state)
             loop = state.get("loop", {})
-            if not isinstance(loop, dict) or not isinstance(loop.get("sums", {}), dict) or \
-                    not all(isinstance(v, Tensor) for v in loop.get("sums", {}).values()):
+            if (
+                not isinstance(loop, dict)
+                or not isinstance(loop.get("sums", {}), dict)
+                or not all(isinstance(v, Tensor) for v in loop.get("sums", {}).values())
+            ):
                 raise TypeError("the training loop's sums are not a mapping of tensors")
             int(loop.get("count", 0))
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as e:
-            raise EbganError(f"{ckpt}: the checkpoint's state does not fit this run ({type(e).__name__}: "
-                             f"{' '.join(str(e).split())[:200]}); it is damaged or from another run") from None
+            raise EbganError(
+                f"{ckpt}: the checkpoint's state does not fit this run ({type(e).__name__}: "
+                f"{' '.join(str(e).split())[:200]}); it is damaged or from another run"
+            ) from None
         return loop
 
 
@@ -537,8 +553,7 @@ def _maybe_keep_best(trainer: Trainer, out: Path, scores: dict[str, float], best
     higher = BEST_METRICS[cfg.best_metric]
     if best is not None and not (value > best["value"] if higher else value < best["value"]):
         return best
-    write_checkpoint_dir(out / "checkpoints" / "best", trainer.step, trainer.nets(),
-                         trainer.state_dict(), to_dict(cfg))
+    write_checkpoint_dir(out / "checkpoints" / "best", trainer.step, trainer.nets(), trainer.state_dict(), to_dict(cfg))
     best = {"metric": cfg.best_metric, "value": value, "step": trainer.step}
     atomic_write_text(out / "best.json", json.dumps(best) + "\n")
     return best
@@ -565,14 +580,21 @@ def _log_value(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
-          progress: bool = True, dataset: Dataset | None = None,
-          anomalies: Tensor | None = None, restart: bool = False) -> dict[str, Any]:
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    data_root: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    dataset: Dataset | None = None,
+    anomalies: Tensor | None = None,
+    restart: bool = False,
+) -> dict[str, Any]:
     """Train (or resume) a run in ``out_dir``; returns a summary. Rank 0 alone writes files and prints.
 
     ``data_root`` (None: the folder the run started with when resuming, else ``$EBGAN_DATA_ROOT`` or ./data)
-    holds ``MNIST/raw/``. ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped before its
-    first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
+    holds ``MNIST/raw/``. ``resume=True`` continues from the newest checkpoint; a folder without one (a run stopped
+    before its first checkpoint) or without anything starts from step 0. SIGINT or SIGTERM checkpoints the current step
     and raises :class:`Interrupted`. One process at a time may train in a folder (:class:`RunLock`).
     ``restart=True`` starts a folder that holds no complete checkpoint (a run that failed before its first
     one) again from step 0 under ``cfg``, deleting what that run wrote; a folder with a checkpoint is refused.
@@ -624,8 +646,16 @@ def train(cfg: Config, out_dir: str | Path, data_root: str | None = None, resume
         dist.cleanup(wait=ok)
 
 
-def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckpt: Path | None,
-         progress: bool, dataset: Dataset | None, anomalies: Tensor | None) -> dict[str, Any]:
+def _run(
+    cfg: Config,
+    out: Path,
+    info: dist.DistInfo,
+    data_root: str | None,
+    ckpt: Path | None,
+    progress: bool,
+    dataset: Dataset | None,
+    anomalies: Tensor | None,
+) -> dict[str, Any]:
     from . import plots
 
     if dataset is None and cfg.stream:
@@ -636,8 +666,9 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
     elif dataset is None:
         from .data import load_dataset
 
-        dataset = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,
-                               seed=cfg.seed, download=False)
+        dataset = load_dataset(
+            cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed, download=False
+        )
     data = training_data(cfg, dataset, anomalies)  # classes kept, held-out share, known anomalies
     dataset = data.train
     if cfg.anomaly_score == "energy/ink" and dataset.kind != "image":
@@ -659,9 +690,16 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         with writing(out / "samples"):
             (out / "samples").mkdir(exist_ok=True)
         # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
-        meta = {"kind": dataset.kind, "name": dataset.name, "sample_shape": list(trainer.sample_shape),
-                "amp": trainer.amp, "data_root": str(resolve_data_root(data_root).resolve()),
-                "classes": cfg.classes, "n_classes": trainer.n_classes, **data.describe()}
+        meta = {
+            "kind": dataset.kind,
+            "name": dataset.name,
+            "sample_shape": list(trainer.sample_shape),
+            "amp": trainer.amp,
+            "data_root": str(resolve_data_root(data_root).resolve()),
+            "classes": cfg.classes,
+            "n_classes": trainer.n_classes,
+            **data.describe(),
+        }
         atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
         # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
         truncate_metrics(metrics_path, trainer.step)
@@ -672,13 +710,20 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             d = data.describe()
             subset = f" classes {cfg.classes}," if cfg.classes is not None else ""
             if cfg.classes is not None or d["n_holdout"] or d["n_anomalies"]:
-                subset = (f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
-                          f"{d['n_anomalies']} known anomalies)").replace("( ", "(")
-            total = (f"{trainer.total_steps} ({cfg.pretrain_steps} pre-training + {cfg.steps} adversarial)"
-                     if cfg.pretrain_steps else f"{trainer.total_steps}")
-            say(f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {total}; "
+                subset = (
+                    f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
+                    f"{d['n_anomalies']} known anomalies)"
+                ).replace("( ", "(")
+            total = (
+                f"{trainer.total_steps} ({cfg.pretrain_steps} pre-training + {cfg.steps} adversarial)"
+                if cfg.pretrain_steps
+                else f"{trainer.total_steps}"
+            )
+            say(
+                f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {total}; "
                 f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
-                f"({trainer.threads_reason}){amp}")
+                f"({trainer.threads_reason}){amp}"
+            )
         if progress:
             bar = Progress(trainer.total_steps, trainer.step, desc=f"{cfg.loss} {cfg.data}")
             say = bar.write
@@ -713,14 +758,19 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                 losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
                 if not bool(torch.isfinite(losses_now).all()):
                     if last_good:
-                        what = (f"the last good checkpoint is {last_good}; try a lower learning rate (--set lr=...) "
-                                f"or amp=none in a new --out")
+                        what = (
+                            f"the last good checkpoint is {last_good}; try a lower learning rate (--set lr=...) "
+                            f"or amp=none in a new --out"
+                        )
                     else:
-                        what = ("no checkpoint was written: run the same command again with --restart and a lower "
-                                "learning rate (--set lr=...) or amp=none")
+                        what = (
+                            "no checkpoint was written: run the same command again with --restart and a lower "
+                            "learning rate (--set lr=...) or amp=none"
+                        )
                     raise TrainingDiverged(
                         f"a loss became NaN or infinite at step {trainer.step} "
-                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}); {what}")
+                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}); {what}"
+                    )
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v.float()
                 count += 1
@@ -769,9 +819,12 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
                     if not saved:
                         last_good = checkpoint()
                     signum = signals.signum or signal.SIGTERM
-                    raise Interrupted(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
-                                      f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
-                                      f"{shlex.quote(str(out))} --resume", signum)
+                    raise Interrupted(
+                        f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
+                        f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
+                        f"{shlex.quote(str(out))} --resume",
+                        signum,
+                    )
     finally:
         failing = sys.exc_info()[1] is not None  # then a second failure while closing must not hide the first
         trainer.close_stream()
@@ -782,8 +835,13 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
         if tb is not None:
             with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
                 tb.close()
-    summary: dict[str, Any] = {"run_dir": str(out), "steps": trainer.step, "seconds": round(trainer.elapsed, 2),
-                               "threads": trainer.threads, "threads_reason": trainer.threads_reason}
+    summary: dict[str, Any] = {
+        "run_dir": str(out),
+        "steps": trainer.step,
+        "seconds": round(trainer.elapsed, 2),
+        "threads": trainer.threads,
+        "threads_reason": trainer.threads_reason,
+    }
     if info.is_main:
         save_samples(trainer, out / "samples.png")
         rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
@@ -802,14 +860,19 @@ def _run(cfg: Config, out: Path, info: dist.DistInfo, data_root: str | None, ckp
             D_plane, what = trainer.D, "D over the plane"
             if cfg.pack > 1:
                 D_plane, what = PackOfCopies(trainer.D), f"D over the plane, packs of {cfg.pack} copies of a point"
-            plots.energy_landscape(D_plane, dataset.data[:2500].cpu(), fake, out / "landscape.png",
-                                   title=f"{cfg.loss} on {cfg.data}: {what}", device=trainer.device)
+            plots.energy_landscape(
+                D_plane,
+                dataset.data[:2500].cpu(),
+                fake,
+                out / "landscape.png",
+                title=f"{cfg.loss} on {cfg.data}: {what}",
+                device=trainer.device,
+            )
         if rows:
             summary["final"] = rows[-1]
         if data.holdout is not None and trainer.objective.head == "ae":
             # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
-            held = anomaly_scores(energies(trainer.D, data.holdout), data.holdout, cfg.anomaly_score,
-                                  trainer.D.energy)
+            held = anomaly_scores(energies(trainer.D, data.holdout), data.holdout, cfg.anomaly_score, trainer.D.energy)
             calib = calibration(held, cfg.threshold_fpr, trainer.step, cfg.anomaly_score)
             atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
             summary["threshold"] = calib
@@ -823,12 +886,17 @@ def write_failed_hint(out: Path, errno: int | None, existed: bool = True) -> str
     import errno as en
 
     if not out.is_dir() and existed:
-        return (f"the run folder {out} is gone (deleted or moved while the run wrote to it): nothing is left to "
-                f"resume; start the run again")
-    fix = {en.ENOSPC: "free space", en.EDQUOT: "free space (or raise the quota)",
-           en.EIO: "check the disk (`dmesg`; copy the run folder to a sound one if it is failing)",
-           en.EROFS: "remount the file system read-write (or copy the run folder elsewhere)",
-           en.ENOENT: "recreate the deleted folder"}.get(errno, "fix the cause")
+        return (
+            f"the run folder {out} is gone (deleted or moved while the run wrote to it): nothing is left to "
+            f"resume; start the run again"
+        )
+    fix = {
+        en.ENOSPC: "free space",
+        en.EDQUOT: "free space (or raise the quota)",
+        en.EIO: "check the disk (`dmesg`; copy the run folder to a sound one if it is failing)",
+        en.EROFS: "remount the file system read-write (or copy the run folder elsewhere)",
+        en.ENOENT: "recreate the deleted folder",
+    }.get(errno, "fix the cause")
     if not out.is_dir() or not (out / "config.json").is_file():
         return f"the run had not started writing; {fix} and run the same command again"
     try:
@@ -837,8 +905,11 @@ def write_failed_hint(out: Path, errno: int | None, existed: bool = True) -> str
         ckpt = None
     if ckpt is not None:
         step = int(ckpt.name.split("-")[-1]) if ckpt.name.startswith("step-") else None
-        where = f"the last complete checkpoint is step {step}" if step is not None else \
-            f"the last complete checkpoint is {ckpt}"
+        where = (
+            f"the last complete checkpoint is step {step}"
+            if step is not None
+            else f"the last complete checkpoint is {ckpt}"
+        )
     else:
         where = "no checkpoint was written yet (--resume starts again from step 0)"
     return f"{where}; {fix} and run again with --resume (ebgan train --out {shlex.quote(str(out))} --resume)"

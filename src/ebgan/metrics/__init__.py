@@ -26,7 +26,21 @@ from .scores import (
 from .training import train_classifier
 
 __all__ = [
-    "METRICS", "GaussianStats", "LoadedClassifier", "Metric", "MnistClassifier", "MnistMLP", "auroc", "count_modes_2d",
-    "frechet_distance", "gaussian_stats", "get_metric", "inception_score", "list_metrics", "load_classifier",
-    "paper_inception_score", "stacked_mnist_modes", "train_classifier",
+    "METRICS",
+    "GaussianStats",
+    "LoadedClassifier",
+    "Metric",
+    "MnistClassifier",
+    "MnistMLP",
+    "auroc",
+    "count_modes_2d",
+    "frechet_distance",
+    "gaussian_stats",
+    "get_metric",
+    "inception_score",
+    "list_metrics",
+    "load_classifier",
+    "paper_inception_score",
+    "stacked_mnist_modes",
+    "train_classifier",
 ]

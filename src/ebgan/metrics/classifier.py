@@ -43,9 +43,7 @@ SECOND_WEIGHTS = WEIGHTS_DIR / "mnist_mlp.safetensors"
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     # No conv bias: the BatchNorm that follows has its own shift.
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class MnistClassifier(nn.Module):
@@ -68,11 +66,16 @@ class MnistClassifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _conv_block(1, 32), nn.MaxPool2d(2),  # [N, 32, 14, 14]
-            _conv_block(32, 64), nn.MaxPool2d(2),  # [N, 64, 7, 7]
-            _conv_block(64, 128), nn.MaxPool2d(2),  # [N, 128, 3, 3]
+            _conv_block(1, 32),
+            nn.MaxPool2d(2),  # [N, 32, 14, 14]
+            _conv_block(32, 64),
+            nn.MaxPool2d(2),  # [N, 64, 7, 7]
+            _conv_block(64, 128),
+            nn.MaxPool2d(2),  # [N, 128, 3, 3]
             nn.Flatten(),  # [N, 1152]
-            nn.Linear(128 * 3 * 3, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(inplace=True),  # [N, 128]
+            nn.Linear(128 * 3 * 3, 128, bias=False),
+            nn.BatchNorm1d(128),
+            nn.ReLU(inplace=True),  # [N, 128]
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(128, 10)
@@ -118,8 +121,12 @@ class MnistMLP(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(784, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
-            nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
+            nn.Linear(784, 512, bias=False),
+            nn.BatchNorm1d(512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, 256, bias=False),
+            nn.BatchNorm1d(256),
+            nn.ReLU(inplace=True),
         )
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(256, 10)
@@ -217,14 +224,14 @@ def load_classifier(path: str | os.PathLike | None = None) -> LoadedClassifier:
     try:
         state = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise EbganError(f"cannot read classifier weights {path}: {e}")
+        raise EbganError(f"cannot read classifier weights {path}: {e}") from e
     side = sidecar_path(path)
     info: dict = {}
     if side.is_file():
         try:
             info = json.loads(side.read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise EbganError(f"cannot read classifier sidecar {side}: {e}")
+            raise EbganError(f"cannot read classifier sidecar {side}: {e}") from e
     arch = info.get("arch") or _metadata_arch(path) or ARCH
     if arch not in ARCHS:
         raise EbganError(f"{path}: unknown classifier architecture {arch!r} (known: {', '.join(ARCHS)})")
@@ -233,7 +240,7 @@ def load_classifier(path: str | os.PathLike | None = None) -> LoadedClassifier:
         model.load_state_dict(state)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise EbganError(f"{path} does not hold {arch} weights: {first}")
+        raise EbganError(f"{path} does not hold {arch} weights: {first}") from e
     model.eval()
     return LoadedClassifier(model, path, file_sha256(path), info)
 

@@ -80,8 +80,9 @@ def weights_cache_path() -> Path:
     return cache_dir() / "inception" / WEIGHTS_FILE
 
 
-def download_inception_weights(dest: str | os.PathLike | None = None, url: str | None = None,
-                               progress: bool = True, timeout: float = 60.0) -> Path:
+def download_inception_weights(
+    dest: str | os.PathLike | None = None, url: str | None = None, progress: bool = True, timeout: float = 60.0
+) -> Path:
     """Fetch the FID Inception weights (91 MB) to ``dest`` (default :func:`weights_cache_path`), checking
     their SHA-256; a file already there with the right checksum is kept. Returns the path."""
     from ..data import fetch_verified
@@ -101,8 +102,10 @@ def download_inception_weights(dest: str | os.PathLike | None = None, url: str |
     except EbganError:
         raise
     except Exception as e:  # data._FetchError: one line saying which URL failed and why
-        raise EbganError(f"could not download the Inception weights from {url}: {e}; copy {WEIGHTS_FILE} to "
-                         f"{path} by hand or pass --inception-weights FILE") from None
+        raise EbganError(
+            f"could not download the Inception weights from {url}: {e}; copy {WEIGHTS_FILE} to "
+            f"{path} by hand or pass --inception-weights FILE"
+        ) from None
     return path
 
 
@@ -115,8 +118,9 @@ class Inception:
     sha256: str
 
 
-def load_inception(weights: str | os.PathLike | None = None, verify: bool = True,
-                   device: str | torch.device = "cpu") -> Inception:
+def load_inception(
+    weights: str | os.PathLike | None = None, verify: bool = True, device: str | torch.device = "cpu"
+) -> Inception:
     """The FID Inception network from ``weights``, ``$EBGAN_INCEPTION_WEIGHTS`` or the cached download.
 
     Raises EbganError when torch-fidelity is not installed, no weights file is found (with the command that
@@ -129,13 +133,17 @@ def load_inception(weights: str | os.PathLike | None = None, verify: bool = True
     if not path.is_file():
         if weights is not None:
             raise EbganError(f"Inception weights file {path} does not exist")
-        raise EbganError(f"no Inception weights at {path}: run `ebgan download inception` (with internet), or "
-                         f"pass --inception-weights FILE ({WEIGHTS_FILE}, from {WEIGHTS_URL})")
+        raise EbganError(
+            f"no Inception weights at {path}: run `ebgan download inception` (with internet), or "
+            f"pass --inception-weights FILE ({WEIGHTS_FILE}, from {WEIGHTS_URL})"
+        )
     sha = file_sha256(path)
     if verify and sha != WEIGHTS_SHA256:
-        raise EbganError(f"{path} is not the FID Inception weights (SHA-256 {sha[:16]}..., expected "
-                         f"{WEIGHTS_SHA256[:16]}...): FID and IS on other weights are not comparable with "
-                         "published figures")
+        raise EbganError(
+            f"{path} is not the FID Inception weights (SHA-256 {sha[:16]}..., expected "
+            f"{WEIGHTS_SHA256[:16]}...): FID and IS on other weights are not comparable with "
+            "published figures"
+        )
     try:
         model = cls("inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path))
     except Exception as e:  # not a checkpoint (UnpicklingError), other keys or shapes (RuntimeError), I/O
@@ -158,8 +166,9 @@ def to_inception_input(images: Tensor) -> Tensor:
     return images
 
 
-def inception_outputs(inc: Inception, images: Tensor, batch_size: int = 50, progress: bool = False,
-                      desc: str = "inception") -> tuple[Tensor, Tensor, Tensor]:
+def inception_outputs(
+    inc: Inception, images: Tensor, batch_size: int = 50, progress: bool = False, desc: str = "inception"
+) -> tuple[Tensor, Tensor, Tensor]:
     """Softmax of the unbiased logits and FID statistics of ``uint8 [N, C, H, W]`` images, in batches.
 
     Returns ``(probs float64 [N, 1008], mu float64 [2048], sigma float64 [2048, 2048])``; memory is one batch
@@ -202,8 +211,14 @@ def load_reference(ref: str | os.PathLike, image_size: int, channels: int) -> Te
     return x
 
 
-def inception_scores(samples: np.ndarray | Tensor, reference: str | os.PathLike | Tensor, inc: Inception,
-                     n: int | None = None, batch_size: int = 50, progress: bool = False) -> dict:
+def inception_scores(
+    samples: np.ndarray | Tensor,
+    reference: str | os.PathLike | Tensor,
+    inc: Inception,
+    n: int | None = None,
+    batch_size: int = 50,
+    progress: bool = False,
+) -> dict:
     """IS of ``samples`` and their FID against ``reference`` (a folder, an ``.npy`` or a uint8 tensor), both on
     the FID Inception network. Returns ``is``, ``is_std``, ``fid``, ``n``, ``n_reference``,
     ``inception_sha256``."""
@@ -212,8 +227,9 @@ def inception_scores(samples: np.ndarray | Tensor, reference: str | os.PathLike 
     total = x.shape[0]
     n = total if n is None else n
     if not 10 <= n <= total:
-        raise EbganError(f"the inception score uses 10 splits: -n must be between 10 and the number of samples "
-                         f"({total}), got {n}")
+        raise EbganError(
+            f"the inception score uses 10 splits: -n must be between 10 and the number of samples ({total}), got {n}"
+        )
     x = x[:n]
     real = reference if isinstance(reference, Tensor) else load_reference(reference, x.shape[-1], x.shape[1])
     if real.shape[0] < 2:
@@ -221,5 +237,11 @@ def inception_scores(samples: np.ndarray | Tensor, reference: str | os.PathLike 
     _, mu_r, sigma_r = inception_outputs(inc, real, batch_size, progress, desc="reference")
     probs, mu, sigma = inception_outputs(inc, x, batch_size, progress, desc="samples")
     is_mean, is_std = inception_score(probs, splits=10)
-    return {"is": is_mean, "is_std": is_std, "fid": frechet_distance(mu, sigma, mu_r, sigma_r), "n": int(n),
-            "n_reference": int(real.shape[0]), "inception_sha256": inc.sha256}
+    return {
+        "is": is_mean,
+        "is_std": is_std,
+        "fid": frechet_distance(mu, sigma, mu_r, sigma_r),
+        "n": int(n),
+        "n_reference": int(real.shape[0]),
+        "inception_sha256": inc.sha256,
+    }

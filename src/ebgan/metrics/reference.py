@@ -98,8 +98,12 @@ def _packaged_stats(clf: LoadedClassifier, split: str) -> tuple[Tensor, Tensor] 
 
 
 def real_feature_stats(
-    clf: LoadedClassifier, data_root: str | os.PathLike | None, split: str = "train", batch_size: int = 500,
-    progress: bool = False, use_packaged: bool = True,
+    clf: LoadedClassifier,
+    data_root: str | os.PathLike | None,
+    split: str = "train",
+    batch_size: int = 500,
+    progress: bool = False,
+    use_packaged: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """FID statistics ``(mu float64 [128], sigma float64 [128, 128])`` of a real MNIST split.
 

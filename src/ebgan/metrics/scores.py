@@ -7,8 +7,8 @@ Each function gives its formula and its source; docs/paper.md ("Evaluation proto
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -319,16 +319,32 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("is", "inception score exp(E_x KL(p(y|x) || p(y))) on classifier probabilities, mean/std over "
-                     "10 splits (Salimans et al. 2016)", inception_score),
-        Metric("paper_score", "EBGAN's modified score I' = E_x KL(p(y) || p(y|x)), no exp (Zhao et al. 2017)",
-               paper_inception_score),
-        Metric("fid", "Frechet distance of Gaussians fitted to classifier penultimate features "
-                      "(Heusel et al. 2017)", frechet_distance),
-        Metric("modes_2d", "2-D mixture modes covered, % high-quality (<= 3 sigma), reverse KL to uniform "
-                           "(PacGAN, Lin et al. 2018)", count_modes_2d),
-        Metric("stacked_mnist", "Stacked MNIST modes covered of 1000 and KL(mode freq || uniform) "
-                                "(VEEGAN, Srivastava et al. 2017)", stacked_mnist_modes),
+        Metric(
+            "is",
+            "inception score exp(E_x KL(p(y|x) || p(y))) on classifier probabilities, mean/std over "
+            "10 splits (Salimans et al. 2016)",
+            inception_score,
+        ),
+        Metric(
+            "paper_score",
+            "EBGAN's modified score I' = E_x KL(p(y) || p(y|x)), no exp (Zhao et al. 2017)",
+            paper_inception_score,
+        ),
+        Metric(
+            "fid",
+            "Frechet distance of Gaussians fitted to classifier penultimate features (Heusel et al. 2017)",
+            frechet_distance,
+        ),
+        Metric(
+            "modes_2d",
+            "2-D mixture modes covered, % high-quality (<= 3 sigma), reverse KL to uniform (PacGAN, Lin et al. 2018)",
+            count_modes_2d,
+        ),
+        Metric(
+            "stacked_mnist",
+            "Stacked MNIST modes covered of 1000 and KL(mode freq || uniform) (VEEGAN, Srivastava et al. 2017)",
+            stacked_mnist_modes,
+        ),
         Metric("auroc", "area under the ROC curve, rank-based with averaged ties (Mann-Whitney U)", auroc),
     ]
 }

@@ -21,5 +21,19 @@ from .recipe import (
 )
 from .run import SemisupDiverged, semisup
 
-__all__ = ["LAYERS", "Ladder", "MLPGenerator", "combinator", "DEFAULT_STEPS", "MODELS", "VARIANTS", "WEIGHTS",
-           "SemisupConfig", "labelled_subset", "load_semisup_data", "resolve_semisup", "SemisupDiverged", "semisup"]
+__all__ = [
+    "LAYERS",
+    "Ladder",
+    "MLPGenerator",
+    "combinator",
+    "DEFAULT_STEPS",
+    "MODELS",
+    "VARIANTS",
+    "WEIGHTS",
+    "SemisupConfig",
+    "labelled_subset",
+    "load_semisup_data",
+    "resolve_semisup",
+    "SemisupDiverged",
+    "semisup",
+]

@@ -100,7 +100,7 @@ class Ladder(nn.Module):
             self.register_buffer(f"pop_var_{i + 1}", torch.ones(self.layers[i + 1]))
         for lin in list(self.W) + list(self.V):
             # Weights ~ N(0, 1/fan_in), as the reference code initialises them.
-            nn.init.normal_(lin.weight, std=lin.in_features ** -0.5)
+            nn.init.normal_(lin.weight, std=lin.in_features**-0.5)
 
     @property
     def depth(self) -> int:
@@ -121,8 +121,9 @@ class Ladder(nn.Module):
         if noise <= 0:
             return None
         w = self.W[0].weight
-        return [noise * torch.randn((rows, n), generator=generator, device=w.device, dtype=w.dtype)
-                for n in self.layers]
+        return [
+            noise * torch.randn((rows, n), generator=generator, device=w.device, dtype=w.dtype) for n in self.layers
+        ]
 
     def encode(self, x: Tensor, sizes: list[int], noises: list[Tensor] | None = None) -> EncoderPass:
         """One encoder pass with batch statistics per segment (``sizes`` rows each); ``noises`` (from
@@ -138,8 +139,14 @@ class Ladder(nn.Module):
             h = self._activate(l, z)
         return EncoderPass(x, zs, stats, h)
 
-    def decode(self, corrupted: EncoderPass, segment: int, sizes: list[int], weights: list[float],
-               clean: EncoderPass | None = None) -> list[Tensor | None]:
+    def decode(
+        self,
+        corrupted: EncoderPass,
+        segment: int,
+        sizes: list[int],
+        weights: list[float],
+        clean: EncoderPass | None = None,
+    ) -> list[Tensor | None]:
         """The decoder on segment ``segment`` of a corrupted pass; returns per layer the per-sample denoising
         cost ``sum_units (z^_BN - z)^2 / width`` (unweighted), or None where ``weights[l]`` is 0.
 

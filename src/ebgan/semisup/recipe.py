@@ -107,21 +107,27 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
     if cfg.model not in MODELS:
         raise EbganError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
     if cfg.variant not in VARIANTS:
-        raise EbganError(f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)} (bottom: the "
-                         f"denoising cost on the pixels only, the paper's choice; full: on every layer)")
+        raise EbganError(
+            f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)} (bottom: the "
+            f"denoising cost on the pixels only, the paper's choice; full: on every layer)"
+        )
     layers = [int(n) for n in cfg.layers]
     if len(layers) < 2 or layers[0] != 784 or min(layers) < 1:
         raise EbganError(f"layers must start at 784 (MNIST pixels) and have at least 2 sizes, got {layers}")
     n_classes = layers[-1]
     labels = cfg.labels
     if not isinstance(labels, int) or labels < n_classes or labels % n_classes:
-        raise EbganError(f"--labels must be a positive multiple of {n_classes} (a class-balanced subset holds "
-                         f"the same number of each digit), got {labels}")
+        raise EbganError(
+            f"--labels must be a positive multiple of {n_classes} (a class-balanced subset holds "
+            f"the same number of each digit), got {labels}"
+        )
     if labels > MNIST_TRAIN:
         raise EbganError(f"--labels {labels} is more than the {MNIST_TRAIN} MNIST training images")
     if not isinstance(cfg.validation, int) or cfg.validation < 0 or cfg.validation + labels > MNIST_TRAIN:
-        raise EbganError(f"--validation must be a whole number of training images from 0 to "
-                         f"{MNIST_TRAIN - labels} (what --labels leaves), got {cfg.validation!r}")
+        raise EbganError(
+            f"--validation must be a whole number of training images from 0 to "
+            f"{MNIST_TRAIN - labels} (what --labels leaves), got {cfg.validation!r}"
+        )
     steps = DEFAULT_STEPS[cfg.model] if cfg.steps is None else cfg.steps
     if not isinstance(steps, int) or steps < 1:
         raise EbganError(f"--steps must be a positive integer, got {steps}")
@@ -134,8 +140,9 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
         weights = list(base)
     weights = [float(w) for w in weights]
     if len(weights) != len(layers) or min(weights) < 0:
-        raise EbganError(f"weights needs {len(layers)} non-negative values (one per layer, pixels first), "
-                         f"got {weights}")
+        raise EbganError(
+            f"weights needs {len(layers)} non-negative values (one per layer, pixels first), got {weights}"
+        )
     if cfg.model == "ebgan-ln" and weights[0] == 0:
         raise EbganError("ebgan-ln's energy is the bottom-layer cost: its weight (the first) must be > 0")
     for name in ("batch", "eval_every", "log_every", "ckpt_every", "z_dim"):
@@ -151,8 +158,9 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
     margin = MARGIN_PER_WEIGHT * weights[0] if cfg.margin is None else float(cfg.margin)
     if cfg.noise_std < 0 or margin < 0:
         raise EbganError("noise_std and margin must be >= 0")
-    return SemisupConfig(**{**asdict(cfg), "steps": steps, "beta1": beta1, "weights": weights, "layers": layers,
-                            "margin": margin})
+    return SemisupConfig(
+        **{**asdict(cfg), "steps": steps, "beta1": beta1, "weights": weights, "layers": layers, "margin": margin}
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- data
@@ -198,7 +206,7 @@ class BatchStream:
         while need:
             epoch, off = divmod(pos, self.n)
             take = min(need, self.n - off)
-            out.append(self._permutation(epoch)[off:off + take])
+            out.append(self._permutation(epoch)[off : off + take])
             pos, need = pos + take, need - take
         return torch.cat(out)
 
@@ -241,16 +249,30 @@ def load_semisup_data(data_root, labels: int, seed: int, validation: int = 0) ->
     if not validation:
         return SemisupData(xs, ys, flat(xt), yt, labelled_subset(ys, labels, seed))
     kept, held = validation_split(len(ys), validation)
-    return SemisupData(xs[kept], ys[kept], flat(xt), yt, labelled_subset(ys[kept], labels, seed),
-                       x_val=xs[held], y_val=ys[held], val_index=held)
+    return SemisupData(
+        xs[kept],
+        ys[kept],
+        flat(xt),
+        yt,
+        labelled_subset(ys[kept], labels, seed),
+        x_val=xs[held],
+        y_val=ys[held],
+        val_index=held,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- costs
 
 
-def corrupted_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
-                    noises: list[Tensor] | None, x_fake: Tensor | None = None
-                    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+def corrupted_costs(
+    ladder: Ladder,
+    x_lab: Tensor,
+    y_lab: Tensor,
+    x_unl: Tensor,
+    weights: list[float],
+    noises: list[Tensor] | None,
+    x_fake: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """:func:`ladder_costs` with the corruption noise given (:meth:`Ladder.draw_noise` for all the rows): a
     pure function of its tensors, the part of a step that ``torch.compile`` traces."""
     parts = [x_lab, x_unl] + ([x_fake] if x_fake is not None else [])
@@ -267,9 +289,17 @@ def corrupted_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor,
     return ce, denoise, costs[0], fake_cost
 
 
-def ladder_costs(ladder: Ladder, x_lab: Tensor, y_lab: Tensor, x_unl: Tensor, weights: list[float],
-                 noise: float, generator: torch.Generator | None, x_fake: Tensor | None = None,
-                 fn=corrupted_costs) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+def ladder_costs(
+    ladder: Ladder,
+    x_lab: Tensor,
+    y_lab: Tensor,
+    x_unl: Tensor,
+    weights: list[float],
+    noise: float,
+    generator: torch.Generator | None,
+    x_fake: Tensor | None = None,
+    fn=corrupted_costs,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """One corrupted pass over ``[labelled, unlabelled(, generated)]`` (each its own batch-norm segment), the
     clean pass over the unlabelled images where a layer above the pixels is weighted, and the decoder.
 
@@ -287,8 +317,9 @@ def energy_from_noise(ladder: Ladder, x: Tensor, weight: float, noises: list[Ten
     return weight * ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
 
 
-def energy(ladder: Ladder, x: Tensor, weight: float, noise: float, generator: torch.Generator | None,
-           fn=energy_from_noise) -> Tensor:
+def energy(
+    ladder: Ladder, x: Tensor, weight: float, noise: float, generator: torch.Generator | None, fn=energy_from_noise
+) -> Tensor:
     """EBGAN-LN's per-sample energy of a batch (one batch-norm segment): ``weight`` times the bottom-layer
     denoising cost of the corrupted pass."""
     return fn(ladder, x, weight, ladder.draw_noise(len(x), noise, generator))

@@ -82,8 +82,9 @@ class SemisupTrainer:
         # The fused Adam kernel: one pass over each parameter instead of a dozen (Ladder steps measured 10 %
         # faster on one busy CPU thread, where Adam was a fifth of the step; no difference on two idle ones).
         self.opt = torch.optim.Adam(self.ladder.parameters(), lr=cfg.lr, betas=betas, fused=True)
-        self.opt_g = (torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, fused=True)
-                      if self.G is not None else None)
+        self.opt_g = (
+            torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, fused=True) if self.G is not None else None
+        )
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # corruption and generator noise
         n_lab = len(data.labelled)
         self.lab_stream = BatchStream(n_lab, cfg.batch, cfg.seed, "labelled")
@@ -101,8 +102,10 @@ class SemisupTrainer:
         self._costs, self._energy = corrupted_costs, energy_from_noise
         if cfg.compile:
             if not any(shutil.which(c) for c in ("g++", "clang++", "c++")):
-                raise EbganError("--compile needs a C++ compiler for torch.compile's CPU code (g++ or clang++ "
-                                 "on the PATH); install one or train without --compile")
+                raise EbganError(
+                    "--compile needs a C++ compiler for torch.compile's CPU code (g++ or clang++ "
+                    "on the PATH); install one or train without --compile"
+                )
             self._costs = torch.compile(corrupted_costs, fullgraph=True, dynamic=False)
             self._energy = torch.compile(energy_from_noise, fullgraph=True, dynamic=False)
 
@@ -121,15 +124,17 @@ class SemisupTrainer:
         self.ladder.train()
         stats: dict[str, float] = {"lr": lr}
         if self.G is None:
-            ce, denoise, real, _ = ladder_costs(self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std,
-                                                self.gen, fn=self._costs)
+            ce, denoise, real, _ = ladder_costs(
+                self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std, self.gen, fn=self._costs
+            )
             loss = ce + denoise
         else:
             z = torch.randn(cfg.batch, cfg.z_dim, generator=self.gen)
             self.G.train()
             fake = self.G(z)
-            ce, denoise, real, fake_cost = ladder_costs(self.ladder, x_lab, y_lab, x_unl, cfg.weights,
-                                                        cfg.noise_std, self.gen, fake.detach(), fn=self._costs)
+            ce, denoise, real, fake_cost = ladder_costs(
+                self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std, self.gen, fake.detach(), fn=self._costs
+            )
             m = margin_at(cfg, step)
             e_fake = cfg.weights[0] * fake_cost
             hinge = torch.relu(m - e_fake).mean()
@@ -138,8 +143,13 @@ class SemisupTrainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        stats.update({"loss/ce": ce.item(), "loss/denoise": denoise.item(),
-                      "energy/real": cfg.weights[0] * real.mean().item() if real is not None else 0.0})
+        stats.update(
+            {
+                "loss/ce": ce.item(),
+                "loss/denoise": denoise.item(),
+                "energy/real": cfg.weights[0] * real.mean().item() if real is not None else 0.0,
+            }
+        )
         if self.G is not None:
             # The generator's step: a fresh corrupted pass of its images through the updated Ladder.
             e_g = energy(self.ladder, fake, cfg.weights[0], cfg.noise_std, self.gen, fn=self._energy).mean()
@@ -164,9 +174,14 @@ class SemisupTrainer:
         save_grid((x * 255).round().clamp(0, 255).to(torch.uint8), path)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "elapsed": self.elapsed, "opt": self.opt.state_dict(),
-                "opt_g": self.opt_g.state_dict() if self.opt_g is not None else {},
-                "gen": self.gen.get_state(), "threads": self.threads}
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "opt": self.opt.state_dict(),
+            "opt_g": self.opt_g.state_dict() if self.opt_g is not None else {},
+            "gen": self.gen.get_state(),
+            "threads": self.threads,
+        }
 
     def load(self, ckpt: Path) -> dict[str, Any]:
         load_weights(ckpt, self.nets())
@@ -183,8 +198,9 @@ class SemisupTrainer:
         return state.get("loop", {})
 
     def save(self, out: Path, loop: dict[str, Any]) -> Path:
-        return save_checkpoint(out, self.step, self.nets(), {**self.state_dict(), "loop": loop},
-                               to_semisup_dict(self.cfg))
+        return save_checkpoint(
+            out, self.step, self.nets(), {**self.state_dict(), "loop": loop}, to_semisup_dict(self.cfg)
+        )
 
 
 def saved_semisup_config(out: str | Path) -> SemisupConfig:
@@ -208,8 +224,15 @@ def _check_resume(saved: SemisupConfig, cfg: SemisupConfig) -> None:
     refuse_changes(to_semisup_dict(saved), to_semisup_dict(cfg), RESUMABLE, "settings")
 
 
-def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = None, resume: bool = False,
-            progress: bool = True, data: SemisupData | None = None, restart: bool = False) -> dict[str, Any]:
+def semisup(
+    cfg: SemisupConfig,
+    out_dir: str | Path,
+    data_root: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data: SemisupData | None = None,
+    restart: bool = False,
+) -> dict[str, Any]:
     """Train (or resume) a semi-supervised run in ``out_dir``; returns the result (also ``result.json``).
 
     ``resume=True`` continues from the newest checkpoint (a folder without one starts from step 0);
@@ -262,8 +285,9 @@ def semisup(cfg: SemisupConfig, out_dir: str | Path, data_root: str | None = Non
         lock.release(cleanup=not ok)
 
 
-def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, progress: bool,
-         data_root: str | None) -> dict[str, Any]:
+def _run(
+    cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, progress: bool, data_root: str | None
+) -> dict[str, Any]:
     trainer = SemisupTrainer(cfg, data)
     loop: dict[str, Any] = {}
     if ckpt is not None:
@@ -284,12 +308,16 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
     bar = None
     if progress:
         where = f"from step {trainer.step}" if ckpt is not None else "from step 0"
-        say(f"ebgan: semi-supervised {cfg.model} ({cfg.variant} cost) with {cfg.labels} labels, seed {cfg.seed}, "
+        say(
+            f"ebgan: semi-supervised {cfg.model} ({cfg.variant} cost) with {cfg.labels} labels, seed {cfg.seed}, "
             f"in {out} {where} to step {cfg.steps}; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
-            f"({trainer.threads_reason})")
+            f"({trainer.threads_reason})"
+        )
         if not cfg.compile and cfg.steps - trainer.step >= 10000:
-            say("ebgan: hint: a fresh run with --compile trains faster after about a minute of compilation "
-                "(README, 'Semi-supervised MNIST')")
+            say(
+                "ebgan: hint: a fresh run with --compile trains faster after about a minute of compilation "
+                "(README, 'Semi-supervised MNIST')"
+            )
         bar = Progress(cfg.steps, trainer.step, desc=f"{cfg.model} {cfg.labels} labels")
         say = bar.write
     sums: dict[str, float] = dict(loop.get("sums", {}))
@@ -311,10 +339,15 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
                 stats = trainer.train_step()
                 if not all(v == v and abs(v) != float("inf") for v in stats.values()):
                     kept = (out / "checkpoints" / "latest").is_file()
-                    hint = ("try a lower --lr in a new --out" if kept else
-                            "no checkpoint was written: run the same command again with --restart and a lower --lr")
-                    raise SemisupDiverged(f"a cost became NaN or infinite at step {trainer.step} "
-                                          f"({', '.join(f'{k}={v:.4g}' for k, v in stats.items())}); {hint}")
+                    hint = (
+                        "try a lower --lr in a new --out"
+                        if kept
+                        else "no checkpoint was written: run the same command again with --restart and a lower --lr"
+                    )
+                    raise SemisupDiverged(
+                        f"a cost became NaN or infinite at step {trainer.step} "
+                        f"({', '.join(f'{k}={v:.4g}' for k, v in stats.items())}); {hint}"
+                    )
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
@@ -323,8 +356,11 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
                     now = time.perf_counter()
                     trainer.elapsed += now - t_last
                     t_last = now
-                    row = {"step": step, "time": round(trainer.elapsed, 3),
-                           **{k: float(f"{v / count:.6g}") for k, v in sums.items()}}
+                    row = {
+                        "step": step,
+                        "time": round(trainer.elapsed, 3),
+                        **{k: float(f"{v / count:.6g}") for k, v in sums.items()},
+                    }
                     sums, count = {}, 0
                     log.write(json.dumps(row) + "\n")
                     log.flush()
@@ -350,9 +386,11 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
                     bar.update(step)
                 if signals.signum is not None and step < cfg.steps:
                     path = checkpoint() if not saved else out / "checkpoints"
-                    raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at step {step}; "
-                                      f"checkpoint in {path}; continue with: ebgan semisup --out {shlex.quote(str(out))} --resume",
-                                      signals.signum)
+                    raise Interrupted(
+                        f"stopped by {signal.Signals(signals.signum).name} at step {step}; "
+                        f"checkpoint in {path}; continue with: ebgan semisup --out {shlex.quote(str(out))} --resume",
+                        signals.signum,
+                    )
     finally:
         if bar is not None:
             bar.close()
@@ -363,11 +401,20 @@ def _run(cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, pr
     if cfg.validation:
         extra = {"val_error": round(last_error, 4), "validation": cfg.validation}
         last_error = test_error(trainer.ladder, data)  # the test images' one look, at the end
-    result = {"test_error": round(last_error, 4), **extra, "labels": cfg.labels, "model": cfg.model,
-              "variant": cfg.variant, "seed": cfg.seed, "steps": trainer.step,
-              "seconds": round(trainer.elapsed, 2), "threads": trainer.threads,
-              "images_per_s": round(trainer.step * cfg.batch * (2 if trainer.G is None else 3)
-                                    / max(trainer.elapsed, 1e-9), 1)}
+    result = {
+        "test_error": round(last_error, 4),
+        **extra,
+        "labels": cfg.labels,
+        "model": cfg.model,
+        "variant": cfg.variant,
+        "seed": cfg.seed,
+        "steps": trainer.step,
+        "seconds": round(trainer.elapsed, 2),
+        "threads": trainer.threads,
+        "images_per_s": round(
+            trainer.step * cfg.batch * (2 if trainer.G is None else 3) / max(trainer.elapsed, 1e-9), 1
+        ),
+    }
     atomic_write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 

@@ -20,6 +20,23 @@ from .detector import SequenceDetector
 from .model import ENERGIES, MAX_SURPRISE, NextKeyLSTM, energies, surprise, topg_miss
 from .run import UpdateSettings, load_run, score_sessions, train_seq, update_run
 
-__all__ = ["SeqConfig", "Sessions", "Vocab", "parse_log", "read_sessions", "windows", "SequenceDetector",
-           "ENERGIES", "MAX_SURPRISE", "NextKeyLSTM", "energies", "surprise", "topg_miss", "UpdateSettings",
-           "load_run", "score_sessions", "train_seq", "update_run"]
+__all__ = [
+    "SeqConfig",
+    "Sessions",
+    "Vocab",
+    "parse_log",
+    "read_sessions",
+    "windows",
+    "SequenceDetector",
+    "ENERGIES",
+    "MAX_SURPRISE",
+    "NextKeyLSTM",
+    "energies",
+    "surprise",
+    "topg_miss",
+    "UpdateSettings",
+    "load_run",
+    "score_sessions",
+    "train_seq",
+    "update_run",
+]

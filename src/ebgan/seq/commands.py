@@ -25,8 +25,10 @@ def _parse(args: argparse.Namespace) -> int:
         raise EbganError(f"-o must name a .csv file, got {out}")
     res = parse_log(args.logfile, args.session, args.content, args.drain_config)
     tpath = write_parse_result(res, out)
-    print(f"{res.lines} lines, {res.matched} in a session: {len(res.sessions)} sessions over {len(res.templates)} "
-          f"keys (templates)")
+    print(
+        f"{res.lines} lines, {res.matched} in a session: {len(res.sessions)} sessions over {len(res.templates)} "
+        f"keys (templates)"
+    )
     print(f"wrote {out} (id, session: keys separated by spaces) and {tpath} (key, count, template)")
     return 0
 
@@ -37,14 +39,32 @@ def _train(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise EbganError("--out is required: the run folder")
-    given = {"data": args.data, "anomalies": args.anomalies, "column": args.column, "label_column": args.label_column,
-             "energy": args.energy, "epochs": args.epochs, "window": args.window, "hidden": args.hidden,
-             "layers": args.layers, "g": args.g, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-             "holdout": args.holdout, "fpr": args.fpr, "margin": args.margin, "weighting": args.weighting,
-             "anomaly_weight": args.anomaly_weight, "num_threads": args.threads, "ckpt_every": args.ckpt_every,
-             "eos": {"on": True, "off": False}.get(args.eos),
-             # flags the parser may not define (yet): the margin and threshold scales
-             "margin_scale": getattr(args, "margin_scale", None), "threshold_scale": getattr(args, "threshold_scale", None)}
+    given = {
+        "data": args.data,
+        "anomalies": args.anomalies,
+        "column": args.column,
+        "label_column": args.label_column,
+        "energy": args.energy,
+        "epochs": args.epochs,
+        "window": args.window,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "g": args.g,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "holdout": args.holdout,
+        "fpr": args.fpr,
+        "margin": args.margin,
+        "weighting": args.weighting,
+        "anomaly_weight": args.anomaly_weight,
+        "num_threads": args.threads,
+        "ckpt_every": args.ckpt_every,
+        "eos": {"on": True, "off": False}.get(args.eos),
+        # flags the parser may not define (yet): the margin and threshold scales
+        "margin_scale": getattr(args, "margin_scale", None),
+        "threshold_scale": getattr(args, "threshold_scale", None),
+    }
     given = {k: v for k, v in given.items() if v is not None}
     for k in ("data", "anomalies"):
         if k in given:
@@ -57,15 +77,21 @@ def _train(args: argparse.Namespace) -> int:
         base = SeqConfig()
     cfg = dataclasses.replace(base, **given)
     result = train_seq(cfg, args.out, resume=args.resume, restart=args.restart, progress=not args.no_progress)
-    line = (f"trained {result['steps']} steps ({result['epochs']} epochs) in {result['seconds']:.1f} s on "
-            f"{result['train_sessions']} sessions ({result['distinct_pairs']} distinct next-key pairs, "
-            f"{result['keys']} keys)")
+    line = (
+        f"trained {result['steps']} steps ({result['epochs']} epochs) in {result['seconds']:.1f} s on "
+        f"{result['train_sessions']} sessions ({result['distinct_pairs']} distinct next-key pairs, "
+        f"{result['keys']} keys)"
+    )
     if "threshold" in result:
-        line += (f"; threshold {result['threshold']:.4g} ({cfg.energy} energy) at false-positive rate {cfg.fpr} on "
-                 f"{result['holdout_sessions']} held-out normal sessions")
+        line += (
+            f"; threshold {result['threshold']:.4g} ({cfg.energy} energy) at false-positive rate {cfg.fpr} on "
+            f"{result['holdout_sessions']} held-out normal sessions"
+        )
     print(line)
-    print(f"run folder: {args.out} (config.json, vocab.json, holdout.txt, metrics.jsonl, threshold.json, "
-          f"result.json, checkpoints/)")
+    print(
+        f"run folder: {args.out} (config.json, vocab.json, holdout.txt, metrics.jsonl, threshold.json, "
+        f"result.json, checkpoints/)"
+    )
     return 0
 
 
@@ -92,12 +118,16 @@ def _score(args: argparse.Namespace) -> int:
     model = f"update {m.update}" if m.update else "the training's model"
     print(f"{len(sessions)} sessions scored with {model} ({res.kind} energy)", end="")
     if res.anomaly is not None:
-        print(f": {int(res.anomaly.sum())} anomalous ({100 * res.anomaly.mean():.2f}%) above the threshold "
-              f"{res.threshold:.4g}")
+        print(
+            f": {int(res.anomaly.sum())} anomalous ({100 * res.anomaly.mean():.2f}%) above the threshold "
+            f"{res.threshold:.4g}"
+        )
     else:
         print(" (no threshold: no anomaly column)")
-    print(f"wrote {out}: {len(sessions)} rows in input order (index, energy, score: the share of held-out normal "
-          f"sessions with a lower energy, anomaly 0/1)")
+    print(
+        f"wrote {out}: {len(sessions)} rows in input order (index, energy, score: the share of held-out normal "
+        f"sessions with a lower energy, anomaly 0/1)"
+    )
     return 0
 
 
@@ -111,8 +141,10 @@ def _update(args: argparse.Namespace) -> int:
         if path is None:
             continue
         if args.resume:
-            raise EbganError("--resume finishes the unfinished update with its own sessions; give no "
-                             "--false-positives or --false-negatives with it")
+            raise EbganError(
+                "--resume finishes the unfinished update with its own sessions; give no "
+                "--false-positives or --false-negatives with it"
+            )
         s = read_sessions(path, args.column, None).keys
         (fps if name == "false_positives" else fns).extend(s)
         sources[name] = {"path": str(Path(path).resolve()), "sha256": _sha256(path)}
@@ -123,21 +155,33 @@ def _update(args: argparse.Namespace) -> int:
     else:
         if not fps and not fns:
             raise EbganError("give --false-positives FILE, --false-negatives FILE or both (session files or CSVs)")
-        given = {"steps": args.steps, "lr": args.lr, "l2": args.l2, "margin": args.margin,
-                 "margin_scale": getattr(args, "margin_scale", None)}
+        given = {
+            "steps": args.steps,
+            "lr": args.lr,
+            "l2": args.l2,
+            "margin": args.margin,
+            "margin_scale": getattr(args, "margin_scale", None),
+        }
         settings = dataclasses.replace(UpdateSettings(), **{k: v for k, v in given.items() if v is not None})
         rec = update_run(run, fps, fns, settings, progress=not args.no_progress, sources=sources)
     folder = run / "updates" / f"{rec['update']:03d}"
     fixed = rec.get("fixed")
-    line = (f"update {rec['update']:03d}: {rec['n_false_positives']} false positives, {rec['n_false_negatives']} "
-            f"false negatives, {rec['steps']} steps")
+    line = (
+        f"update {rec['update']:03d}: {rec['n_false_positives']} false positives, {rec['n_false_negatives']} "
+        f"false negatives, {rec['steps']} steps"
+    )
     if fixed is not None:
-        line += (f"; now below the threshold: {fixed['false_positives']} of the false positives; above it: "
-                 f"{fixed['false_negatives']} of the false negatives")
+        line += (
+            f"; now below the threshold: {fixed['false_positives']} of the false positives; above it: "
+            f"{fixed['false_negatives']} of the false negatives"
+        )
     held = rec.get("holdout")
     if held and "fpr_after" in held:
         line += f"; held-out normal false-positive rate {held['fpr_before']:.4f} -> {held['fpr_after']:.4f}"
     print(line)
-    print(f"kept in {folder} (the sessions fed back, config.json, metrics.jsonl, checkpoints/, update.json); "
-          f"`ebgan seq score {run} ...` now uses it", file=sys.stdout)
+    print(
+        f"kept in {folder} (the sessions fed back, config.json, metrics.jsonl, checkpoints/, update.json); "
+        f"`ebgan seq score {run} ...` now uses it",
+        file=sys.stdout,
+    )
     return 0

@@ -90,8 +90,12 @@ def check_config(cfg: SeqConfig) -> SeqConfig:
         raise EbganError(f"the false-positive rate must be in (0, 1), got {cfg.fpr}")
     if not cfg.threshold_scale > 0:
         raise EbganError(f"threshold_scale must be > 0, got {cfg.threshold_scale}")
-    if not cfg.lr > 0 or (cfg.margin is not None and not cfg.margin > 0) or not cfg.margin_scale > 0 \
-            or cfg.anomaly_weight < 0:
+    if (
+        not cfg.lr > 0
+        or (cfg.margin is not None and not cfg.margin > 0)
+        or not cfg.margin_scale > 0
+        or cfg.anomaly_weight < 0
+    ):
         raise EbganError("lr, margin and margin_scale must be > 0 and anomaly_weight >= 0")
     return cfg
 

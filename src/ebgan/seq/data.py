@@ -69,8 +69,9 @@ def read_sessions(path: str | os.PathLike, column: str = "session", label_column
         s = _read_csv(text, path, column, label_column)
     else:
         if label_column is not None:
-            raise EbganError(f"{path} is a session file (one session per line), which has no label column; "
-                             f"labels need a .csv file")
+            raise EbganError(
+                f"{path} is a session file (one session per line), which has no label column; labels need a .csv file"
+            )
         lines = text.splitlines()
         s = Sessions([_parse_keys(line, f"{path}, line {i + 1}") for i, line in enumerate(lines)], source=str(path))
         while s.keys and not s.keys[-1] and not lines[len(s.keys) - 1].strip():  # trailing blank lines
@@ -91,8 +92,10 @@ def _read_csv(text: str, path: Path, column: str, label_column: str | None) -> S
     names = [h.strip() for h in header]
     for want, flag in ((column, "--column"), (label_column, "--label-column")):
         if want is not None and want not in names:
-            raise EbganError(f"{path} has no column {want!r} (its columns: {', '.join(names) or 'none'}); name the "
-                             f"sessions' column with {flag}")
+            raise EbganError(
+                f"{path} has no column {want!r} (its columns: {', '.join(names) or 'none'}); name the "
+                f"sessions' column with {flag}"
+            )
     ci = names.index(column)
     li = names.index(label_column) if label_column is not None else None
     ii = names.index("id") if "id" in names else None
@@ -153,8 +156,9 @@ class Vocab:
         return [self.index.get(k, self.unk) for k in session]
 
 
-def windows(sessions: Sequence[Session], vocab: Vocab, window: int, eos: bool = True
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def windows(
+    sessions: Sequence[Session], vocab: Vocab, window: int, eos: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every next-key prediction of every session: ``(history [N, window], target [N], session [N])``.
 
     Position ``t`` of a session ``k_0 .. k_{L-1}`` predicts ``k_t`` from the ``window`` keys before it, padded
@@ -171,20 +175,28 @@ def windows(sessions: Sequence[Session], vocab: Vocab, window: int, eos: bool = 
         enc = vocab.encode(s)
         seq = pad + enc
         for t in range(len(enc) + (1 if eos else 0)):
-            hist.append(seq[t:t + window])
+            hist.append(seq[t : t + window])
             if t < len(enc):
                 tgt.append(enc[t] if enc[t] != vocab.unk else -1)
             else:
                 tgt.append(vocab.eos)
             sid.append(i)
     if not hist:
-        return (torch.zeros(0, window, dtype=torch.long), torch.zeros(0, dtype=torch.long),
-                torch.zeros(0, dtype=torch.long))
-    return torch.tensor(hist, dtype=torch.long), torch.tensor(tgt, dtype=torch.long), torch.tensor(sid, dtype=torch.long)
+        return (
+            torch.zeros(0, window, dtype=torch.long),
+            torch.zeros(0, dtype=torch.long),
+            torch.zeros(0, dtype=torch.long),
+        )
+    return (
+        torch.tensor(hist, dtype=torch.long),
+        torch.tensor(tgt, dtype=torch.long),
+        torch.tensor(sid, dtype=torch.long),
+    )
 
 
-def distinct_windows(sessions: Sequence[Session], vocab: Vocab, window: int, eos: bool = True
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def distinct_windows(
+    sessions: Sequence[Session], vocab: Vocab, window: int, eos: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The distinct (history, target) pairs of :func:`windows` in a fixed order, with how often each occurs:
     ``(history [M, window], target [M], count [M])``."""
     h, t, _ = windows(sessions, vocab, window, eos)
@@ -214,8 +226,12 @@ class ParseResult:
     matched: int
 
 
-def parse_log(path: str | os.PathLike, session_regex: str, content_regex: str | None = None,
-              drain_config: str | os.PathLike | None = None) -> ParseResult:
+def parse_log(
+    path: str | os.PathLike,
+    session_regex: str,
+    content_regex: str | None = None,
+    drain_config: str | os.PathLike | None = None,
+) -> ParseResult:
     """Raw log lines to key sessions: each line's message is mined into a template by Drain (``drain3``), whose
     cluster id is the line's key, and the line joins the session of every distinct identifier that
     ``session_regex`` finds in it (its first group, or the whole match), in line order. Sessions are ordered by
@@ -265,7 +281,9 @@ def parse_log(path: str | os.PathLike, session_regex: str, content_regex: str | 
             if cont_re is not None:
                 m = cont_re.search(line)
                 if m is not None:
-                    message = m.group("content") if "content" in m.groupdict() else (m.group(1) if m.groups() else m.group(0))
+                    message = (
+                        m.group("content") if "content" in m.groupdict() else (m.group(1) if m.groups() else m.group(0))
+                    )
             key = int(miner.add_log_message(message.strip())["cluster_id"])
             counts[key] += 1
             for sid in found:
@@ -273,8 +291,10 @@ def parse_log(path: str | os.PathLike, session_regex: str, content_regex: str | 
     if n_lines == 0:
         raise EbganError(f"{path} holds no log lines")
     if not order:
-        raise EbganError(f"the --session regex {session_regex!r} captures nothing in the {n_lines} lines of {path}: "
-                         f"no line can be put in a session (it must find an identifier, e.g. 'blk_-?\\d+' for HDFS)")
+        raise EbganError(
+            f"the --session regex {session_regex!r} captures nothing in the {n_lines} lines of {path}: "
+            f"no line can be put in a session (it must find an identifier, e.g. 'blk_-?\\d+' for HDFS)"
+        )
     templates = {int(c.cluster_id): c.get_template() for c in miner.drain.clusters}
     return ParseResult(list(order), [tuple(v) for v in order.values()], templates, counts, n_lines, matched)
 

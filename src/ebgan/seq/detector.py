@@ -1,4 +1,5 @@
-"""``SequenceDetector``: log anomaly detection with the PyOD-style interface of :class:`ebgan.anomaly.EnergyDetector`."""
+"""``SequenceDetector``: log anomaly detection with the PyOD-style interface of
+:class:`ebgan.anomaly.EnergyDetector`."""
 
 from __future__ import annotations
 
@@ -63,12 +64,18 @@ class SequenceDetector:
         else:
             out = Path(tempfile.mkdtemp(prefix="ebgan-seq-"))
             self._cleanup = weakref.finalize(self, shutil.rmtree, str(out), ignore_errors=True)
-        train_seq(replace(self.cfg, data=None, anomalies=None), out, progress=self.progress, sessions=sessions,
-                  anomalies=anomalies)
+        train_seq(
+            replace(self.cfg, data=None, anomalies=None),
+            out,
+            progress=self.progress,
+            sessions=sessions,
+            anomalies=anomalies,
+        )
         self._load(out)
         self.decision_scores_ = self.decision_function(sessions)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64) if self.threshold_ is not None \
-            else None
+        self.labels_ = (
+            (self.decision_scores_ > self.threshold_).astype(np.int64) if self.threshold_ is not None else None
+        )
         return self
 
     def _load(self, run_dir: Path, threshold: float | None = None) -> None:
@@ -88,7 +95,9 @@ class SequenceDetector:
 
     def _check_fitted(self) -> SeqModel:
         if self.model_ is None:
-            raise EbganError("this SequenceDetector is not fitted; call fit(sessions) or SequenceDetector.from_run(RUN)")
+            raise EbganError(
+                "this SequenceDetector is not fitted; call fit(sessions) or SequenceDetector.from_run(RUN)"
+            )
         return self.model_
 
     def decision_function(self, X) -> np.ndarray:
@@ -106,8 +115,12 @@ class SequenceDetector:
         """Feed corrections back (:func:`ebgan.seq.run.update_run`; ``settings``: ``UpdateSettings`` fields);
         returns the update's record and scores with the updated model from then on."""
         m = self._check_fitted()
-        rec = update_run(m.run_dir, _sessions(false_positives, "false_positives"),
-                         _sessions(false_negatives, "false_negatives"), UpdateSettings(**settings),
-                         progress=self.progress)
+        rec = update_run(
+            m.run_dir,
+            _sessions(false_positives, "false_positives"),
+            _sessions(false_negatives, "false_negatives"),
+            UpdateSettings(**settings),
+            progress=self.progress,
+        )
         self._load(m.run_dir, self.threshold_)
         return rec

@@ -89,8 +89,9 @@ def pool(values: Tensor, session: Tensor, n_sessions: int, kind: str) -> Tensor:
     return out
 
 
-def session_energy(model: NextKeyLSTM, history: Tensor, target: Tensor, session: Tensor, n_sessions: int,
-                   kind: str, g: int = 9) -> Tensor:
+def session_energy(
+    model: NextKeyLSTM, history: Tensor, target: Tensor, session: Tensor, n_sessions: int, kind: str, g: int = 9
+) -> Tensor:
     """The energy of each session from its positions (as :func:`ebgan.seq.data.windows` gives them), with
     gradients: float ``[n_sessions]``."""
     logits = model(history)
@@ -100,8 +101,15 @@ def session_energy(model: NextKeyLSTM, history: Tensor, target: Tensor, session:
 
 
 @torch.no_grad()
-def energies(model: NextKeyLSTM, vocab: Vocab, sessions: Sequence[Session], window: int,
-             kinds: Sequence[str] = ("max",), g: int = 9, batch: int = 8192) -> dict[str, np.ndarray]:
+def energies(
+    model: NextKeyLSTM,
+    vocab: Vocab,
+    sessions: Sequence[Session],
+    window: int,
+    kinds: Sequence[str] = ("max",),
+    g: int = 9,
+    batch: int = 8192,
+) -> dict[str, np.ndarray]:
     """Every session's energy of each kind in ``kinds``: ``{kind: float64 [len(sessions)]}``, in input order.
 
     Sessions that repeat, and positions that repeat across sessions, are computed once (most logs repeat a
@@ -115,11 +123,14 @@ def energies(model: NextKeyLSTM, vocab: Vocab, sessions: Sequence[Session], wind
     was = model.training
     model.eval()
     try:
-        rows, inv = (torch.unique(torch.cat([h, t[:, None]], 1), dim=0, return_inverse=True) if len(t)
-                     else (torch.zeros(0, window + 1, dtype=torch.long), torch.zeros(0, dtype=torch.long)))
+        rows, inv = (
+            torch.unique(torch.cat([h, t[:, None]], 1), dim=0, return_inverse=True)
+            if len(t)
+            else (torch.zeros(0, window + 1, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+        )
         s_parts, m_parts = [], []
         for i in range(0, len(rows), batch):
-            r = rows[i:i + batch]
+            r = rows[i : i + batch]
             logits = model(r[:, :-1])
             s_parts.append(surprise(logits, r[:, -1]).double())
             m_parts.append(topg_miss(logits, r[:, -1], g).double())

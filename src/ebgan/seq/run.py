@@ -148,8 +148,9 @@ class _AnomalyWindows:
     :func:`anomaly_hinge`), and the seeded cycle the sessions are drawn in. Sessions without a novel position
     cannot be told from normal ones by the model's windows and are left out (``skipped``)."""
 
-    def __init__(self, sessions: list[Session], vocab: Vocab, cfg: SeqConfig, seed: int,
-                 normal: set[tuple[int, ...]]) -> None:
+    def __init__(
+        self, sessions: list[Session], vocab: Vocab, cfg: SeqConfig, seed: int, normal: set[tuple[int, ...]]
+    ) -> None:
         uniq = distinct(sessions)[0]
         h, t, sid = windows(uniq, vocab, cfg.window, cfg.eos)
         novel = novel_mask(h, t, normal) if len(t) else torch.zeros(0, dtype=torch.bool)
@@ -171,8 +172,16 @@ class _AnomalyWindows:
         return self.h[mask], self.t[mask], torch.searchsorted(sel, self.sid[mask]), self.novel[mask]
 
 
-def anomaly_hinge(model: NextKeyLSTM, h: torch.Tensor, t: torch.Tensor, sid: torch.Tensor, n: int, kind: str,
-                  margin: float, novel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def anomaly_hinge(
+    model: NextKeyLSTM,
+    h: torch.Tensor,
+    t: torch.Tensor,
+    sid: torch.Tensor,
+    n: int,
+    kind: str,
+    margin: float,
+    novel: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Unlearning on known anomalous sessions: ``ebgan.losses.unlearning_loss`` (``mean max(0, m - E(a))``)
     on the session energies ``E(a)`` of kind ``kind`` pooled over the session's **novel** positions only
     (``novel``, default all): those whose (history, next key) pair never occurs in the normal sessions.
@@ -205,8 +214,14 @@ class SeqTrainer:
     ``e`` is a function of the seed, ``e`` and ``i`` only, so a run resumed at any step repeats the
     uninterrupted one bit for bit."""
 
-    def __init__(self, cfg: SeqConfig, vocab: Vocab, train: list[Session], anomalies: list[Session],
-                 reference: list[Session] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SeqConfig,
+        vocab: Vocab,
+        train: list[Session],
+        anomalies: list[Session],
+        reference: list[Session] | None = None,
+    ) -> None:
         self.cfg, self.vocab = cfg, vocab
         # the normal sessions whose energy sets the default margin: the held-out ones, else the training ones
         self.reference = distinct(reference or train)[0]
@@ -215,8 +230,9 @@ class SeqTrainer:
         self.model = build_model(cfg, vocab.n)
         self.h, self.t, self.count = distinct_windows(train, vocab, cfg.window, cfg.eos)
         self.w = self.count.float() if cfg.weighting == "count" else torch.ones(len(self.t))
-        self.anom = (_AnomalyWindows(anomalies, vocab, cfg, cfg.seed + 2, pair_set(self.h, self.t))
-                     if anomalies else None)
+        self.anom = (
+            _AnomalyWindows(anomalies, vocab, cfg, cfg.seed + 2, pair_set(self.h, self.t)) if anomalies else None
+        )
         if self.anom is not None and self.anom.n == 0:
             self.anom = None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -230,7 +246,7 @@ class SeqTrainer:
         if self._perm is None or self._perm[0] != epoch:
             g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
             self._perm = (epoch, torch.randperm(len(self.t), generator=g))
-        return self._perm[1][i * self.cfg.batch:(i + 1) * self.cfg.batch]
+        return self._perm[1][i * self.cfg.batch : (i + 1) * self.cfg.batch]
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
@@ -276,8 +292,13 @@ class SeqTrainer:
             torch.set_num_threads(self.threads)
 
     def save(self, out: Path) -> Path:
-        state = {"step": self.step, "elapsed": self.elapsed, "opt": self.opt.state_dict(), "threads": self.threads,
-                 "margin": self.margin}
+        state = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "opt": self.opt.state_dict(),
+            "threads": self.threads,
+            "margin": self.margin,
+        }
         return save_checkpoint(out, self.step, {"M": self.model}, state, to_seq_dict(self.cfg))
 
 
@@ -293,7 +314,7 @@ def saved_seq_config(out: str | Path) -> SeqConfig:
     except (OSError, json.JSONDecodeError) as e:
         raise EbganError(f"{path} is not readable: {e}") from None
     if not isinstance(d, dict) or d.get("kind") != "seq":
-        raise EbganError(f"{out} is not a sequence run of `ebgan seq train` (its config.json has no \"kind\": \"seq\")")
+        raise EbganError(f'{out} is not a sequence run of `ebgan seq train` (its config.json has no "kind": "seq")')
     try:
         return seq_from_dict(d)
     except TypeError as e:
@@ -301,13 +322,22 @@ def saved_seq_config(out: str | Path) -> SeqConfig:
 
 
 def _absolute(cfg: SeqConfig) -> SeqConfig:
-    return replace(cfg, data=str(Path(cfg.data).resolve()) if cfg.data else None,
-                   anomalies=str(Path(cfg.anomalies).resolve()) if cfg.anomalies else None)
+    return replace(
+        cfg,
+        data=str(Path(cfg.data).resolve()) if cfg.data else None,
+        anomalies=str(Path(cfg.anomalies).resolve()) if cfg.anomalies else None,
+    )
 
 
-def train_seq(cfg: SeqConfig, out_dir: str | Path, resume: bool = False, restart: bool = False,
-              progress: bool = True, sessions: list[Session] | None = None,
-              anomalies: list[Session] | None = None) -> dict[str, Any]:
+def train_seq(
+    cfg: SeqConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    restart: bool = False,
+    progress: bool = True,
+    sessions: list[Session] | None = None,
+    anomalies: list[Session] | None = None,
+) -> dict[str, Any]:
     """Train (or resume) a sequence run in ``out_dir``; returns the result (also ``result.json``).
 
     The data are ``cfg.data`` (and ``cfg.anomalies``), or ``sessions`` (and ``anomalies``) passed in memory,
@@ -353,8 +383,10 @@ def train_seq(cfg: SeqConfig, out_dir: str | Path, resume: bool = False, restart
                 old = json.loads((out / "data.json").read_text()).get("sha256", {})
                 changed = [files[k] for k in sums if old.get(k) not in (None, sums[k])]
                 if changed:
-                    raise EbganError(f"{changed[0]} changed since the run started (its SHA-256 differs); a resumed "
-                                     f"run trains on the data it started with")
+                    raise EbganError(
+                        f"{changed[0]} changed since the run started (its SHA-256 differs); a resumed "
+                        f"run trains on the data it started with"
+                    )
         else:
             normal, anom, sums = list(sessions), list(anomalies or []), {}
             if not normal:
@@ -370,19 +402,33 @@ def train_seq(cfg: SeqConfig, out_dir: str | Path, resume: bool = False, restart
         lock.release(cleanup=not ok)
 
 
-def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], ckpt: Path | None,
-         progress: bool, sums: dict[str, str]) -> dict[str, Any]:
+def _run(
+    cfg: SeqConfig,
+    out: Path,
+    normal: list[Session],
+    anom: list[Session],
+    ckpt: Path | None,
+    progress: bool,
+    sums: dict[str, str],
+) -> dict[str, Any]:
     train, held = split_holdout(normal, cfg.holdout, cfg.seed)
     vocab = Vocab.from_sessions(train)
     trainer = SeqTrainer(cfg, vocab, train, anom, held)
     if ckpt is not None:
         trainer.load(ckpt)
         if trainer.step > trainer.total:
-            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {cfg.epochs} epochs "
-                             f"({trainer.total} steps)")
+            raise EbganError(
+                f"{out} is at step {trainer.step}, beyond the requested {cfg.epochs} epochs ({trainer.total} steps)"
+            )
     atomic_write_text(out / "config.json", json.dumps(to_seq_dict(cfg), indent=2, sort_keys=True) + "\n")
-    atomic_write_text(out / "data.json", json.dumps({"sha256": sums, "normal": len(normal), "anomalies": len(anom),
-                                                     "train": len(train), "holdout": len(held)}, indent=2) + "\n")
+    atomic_write_text(
+        out / "data.json",
+        json.dumps(
+            {"sha256": sums, "normal": len(normal), "anomalies": len(anom), "train": len(train), "holdout": len(held)},
+            indent=2,
+        )
+        + "\n",
+    )
     atomic_write_text(out / "vocab.json", json.dumps({"keys": vocab.keys}) + "\n")
     write_session_file(out / "holdout.txt", held)
     buf = io.BytesIO()
@@ -394,10 +440,12 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
     spe = trainer.steps_per_epoch
     if progress:
         where = f"from step {trainer.step}" if ckpt is not None else "from step 0"
-        say(f"ebgan: sequence run in {out} {where}: {len(train)} normal sessions ({len(trainer.t)} distinct "
+        say(
+            f"ebgan: sequence run in {out} {where}: {len(train)} normal sessions ({len(trainer.t)} distinct "
             f"next-key pairs, {vocab.n} keys), {len(held)} held out, {len(anom)} known anomalous; {cfg.epochs} "
             f"epochs of {spe} steps; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
-            f"({trainer.threads_reason})")
+            f"({trainer.threads_reason})"
+        )
         bar = Progress(trainer.total, trainer.step, desc="seq")
         say = bar.write
     sums_log: dict[str, float] = {}
@@ -416,8 +464,9 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
             while trainer.step < trainer.total:
                 stats = trainer.train_step()
                 if not all(math.isfinite(v) for v in stats.values()):
-                    raise EbganError(f"the loss became NaN or infinite at step {trainer.step}; try a lower --lr "
-                                     f"in a new --out")
+                    raise EbganError(
+                        f"the loss became NaN or infinite at step {trainer.step}; try a lower --lr in a new --out"
+                    )
                 for k, v in stats.items():
                     sums_log[k] = sums_log.get(k, 0.0) + v
                 count += 1
@@ -428,8 +477,12 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
                     now = time.perf_counter()
                     trainer.elapsed += now - t_last
                     t_last = now
-                    row = {"step": step, "epoch": step // spe, "time": round(trainer.elapsed, 3),
-                           **{k: float(f"{v / count:.6g}") for k, v in sums_log.items()}}
+                    row = {
+                        "step": step,
+                        "epoch": step // spe,
+                        "time": round(trainer.elapsed, 3),
+                        **{k: float(f"{v / count:.6g}") for k, v in sums_log.items()},
+                    }
                     sums_log, count = {}, 0
                     log.write(json.dumps(row) + "\n")
                     log.flush()
@@ -442,21 +495,33 @@ def _run(cfg: SeqConfig, out: Path, normal: list[Session], anom: list[Session], 
                     bar.update(step)
                 if signals.signum is not None and step < trainer.total:
                     path = checkpoint() if not saved else out / "checkpoints"
-                    raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at step {step}; checkpoint "
-                                      f"in {path}; continue with: ebgan seq train --out {shlex.quote(str(out))} "
-                                      f"--resume", signals.signum)
+                    raise Interrupted(
+                        f"stopped by {signal.Signals(signals.signum).name} at step {step}; checkpoint "
+                        f"in {path}; continue with: ebgan seq train --out {shlex.quote(str(out))} "
+                        f"--resume",
+                        signals.signum,
+                    )
     finally:
         if bar is not None:
             bar.close()
         log.close()
     if trainer.step == 0 or find_checkpoint(out) is None:  # zero epochs: keep the initial weights
         checkpoint()
-    result = {"steps": trainer.step, "epochs": cfg.epochs, "seconds": round(trainer.elapsed, 2),
-              "threads": trainer.threads, "pairs": int(trainer.count.sum()), "distinct_pairs": len(trainer.t),
-              "pairs_per_s": round(trainer.step * min(cfg.batch, len(trainer.t)) / max(trainer.elapsed, 1e-9), 1),
-              "train_sessions": len(train), "holdout_sessions": len(held), "known_anomalies": len(anom),
-              "known_anomalies_used": trainer.anom.n if trainer.anom is not None else 0, "keys": vocab.n,
-              "margin": trainer.margin}
+    result = {
+        "steps": trainer.step,
+        "epochs": cfg.epochs,
+        "seconds": round(trainer.elapsed, 2),
+        "threads": trainer.threads,
+        "pairs": int(trainer.count.sum()),
+        "distinct_pairs": len(trainer.t),
+        "pairs_per_s": round(trainer.step * min(cfg.batch, len(trainer.t)) / max(trainer.elapsed, 1e-9), 1),
+        "train_sessions": len(train),
+        "holdout_sessions": len(held),
+        "known_anomalies": len(anom),
+        "known_anomalies_used": trainer.anom.n if trainer.anom is not None else 0,
+        "keys": vocab.n,
+        "margin": trainer.margin,
+    }
     if held:
         e = energies(trainer.model, vocab, held, cfg.window, ENERGIES, cfg.g)
         calib = calibrate(e, cfg.fpr, trainer.step, cfg.energy, cfg.threshold_scale)
@@ -472,10 +537,16 @@ def calibrate(e: dict[str, np.ndarray], fpr: float, step: int, energy: str, scal
     held-out normal sessions above it (:func:`threshold_of`); for ``topg`` DeepLog's rule, 0 (a session with any
     key outside the top g is anomalous)."""
     thr = {k: (threshold_of(v, fpr, scale) if k in GRADED else 0.0) for k, v in e.items()}
-    return {"energy": energy, "fpr": fpr, "threshold_scale": scale, "step": int(step),
-            "n_holdout": int(len(next(iter(e.values())))), "thresholds": thr,
-            "holdout_fpr": {k: float((e[k] > thr[k]).mean()) for k in e},
-            "rule": "anomalous when energy > threshold (topg: DeepLog's rule, any key outside the top g)"}
+    return {
+        "energy": energy,
+        "fpr": fpr,
+        "threshold_scale": scale,
+        "step": int(step),
+        "n_holdout": int(len(next(iter(e.values())))),
+        "thresholds": thr,
+        "holdout_fpr": {k: float((e[k] > thr[k]).mean()) for k in e},
+        "rule": "anomalous when energy > threshold (topg: DeepLog's rule, any key outside the top g)",
+    }
 
 
 # ------------------------------------------------------------------------------------------------ load, score
@@ -535,8 +606,10 @@ def current_checkpoint(run_dir: Path) -> tuple[Path, int]:
             return ck, int(done[-1].name)
     ck = find_checkpoint(run_dir)
     if ck is None:
-        raise EbganError(f"{run_dir} has no checkpoint yet: the run stopped before its first; resume it with "
-                         f"`ebgan seq train --out {run_dir} --resume`")
+        raise EbganError(
+            f"{run_dir} has no checkpoint yet: the run stopped before its first; resume it with "
+            f"`ebgan seq train --out {run_dir} --resume`"
+        )
     return ck, 0
 
 
@@ -596,8 +669,9 @@ class ScoreResult:
     kind: str
 
 
-def score_sessions(m: SeqModel, sessions: list[Session], energy: str | None = None,
-                   threshold: str | float | None = None) -> ScoreResult:
+def score_sessions(
+    m: SeqModel, sessions: list[Session], energy: str | None = None, threshold: str | float | None = None
+) -> ScoreResult:
     """Score sessions with a loaded run. ``threshold``: ``"auto"`` (the run's calibrated threshold for this
     energy; an error when it has none), a number, or None (the calibrated one when the run has it, else no
     anomaly column)."""
@@ -608,8 +682,9 @@ def score_sessions(m: SeqModel, sessions: list[Session], energy: str | None = No
     if threshold == "auto" or threshold is None:
         thr = m.threshold(kind)
         if thr is None and threshold == "auto":
-            raise EbganError(f"{m.run_dir} has no calibrated threshold (trained with holdout 0); pass --threshold "
-                             f"VALUE")
+            raise EbganError(
+                f"{m.run_dir} has no calibrated threshold (trained with holdout 0); pass --threshold VALUE"
+            )
     else:
         thr = float(threshold)
     held = m.holdout_energies(kind)
@@ -672,10 +747,16 @@ def _params(model: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
 
 
-def update_run(run_dir: str | Path, false_positives: list[Session] | None = None,
-               false_negatives: list[Session] | None = None, settings: UpdateSettings | None = None,
-               resume: bool = False, progress: bool = True, sources: dict[str, str] | None = None,
-               steps: int | None = None) -> dict[str, Any]:
+def update_run(
+    run_dir: str | Path,
+    false_positives: list[Session] | None = None,
+    false_negatives: list[Session] | None = None,
+    settings: UpdateSettings | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    sources: dict[str, str] | None = None,
+    steps: int | None = None,
+) -> dict[str, Any]:
     """Feed an operator's corrections back into a trained run, as a new update ``RUN/updates/NNN/``.
 
     * **false positives** (normal sessions the run flagged): their next-key cross-entropy, the training loss,
@@ -702,8 +783,10 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
         raise EbganError(f"{run} is not a run folder (no config.json)")
     saved_seq_config(run)
     if not (run / "result.json").is_file():
-        raise EbganError(f"{run} has not finished training; finish it with `ebgan seq train --out {run} --resume` "
-                         f"before feeding corrections back")
+        raise EbganError(
+            f"{run} has not finished training; finish it with `ebgan seq train --out {run} --resume` "
+            f"before feeding corrections back"
+        )
     lock = RunLock(run)
     lock.acquire()
     try:
@@ -714,14 +797,17 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
             if not unfinished:
                 raise EbganError(f"{run} has no unfinished update to resume (the last one finished)")
             if false_positives or false_negatives:
-                raise EbganError("--resume finishes the unfinished update with the sessions it was given; give "
-                                 "new false positives or negatives in a new update, without --resume")
+                raise EbganError(
+                    "--resume finishes the unfinished update with the sessions it was given; give "
+                    "new false positives or negatives in a new update, without --resume"
+                )
             folder = unfinished[-1]
             try:
                 request = json.loads((folder / "config.json").read_text())
             except (OSError, ValueError) as e:
-                raise EbganError(f"{folder / 'config.json'} is unreadable: {e}; delete {folder} and feed the "
-                                 f"sessions again") from None
+                raise EbganError(
+                    f"{folder / 'config.json'} is unreadable: {e}; delete {folder} and feed the sessions again"
+                ) from None
             if steps is not None:
                 if steps < 1:
                     raise EbganError(f"--steps must be >= 1, got {steps}")
@@ -731,8 +817,10 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
             fns = read_sessions(folder / "false_negatives.txt").keys if request["n_false_negatives"] else []
         else:
             if unfinished:
-                raise EbganError(f"{unfinished[-1]} is an unfinished update: finish it with `ebgan seq update {run} "
-                                 f"--resume` (or delete that folder) before feeding more")
+                raise EbganError(
+                    f"{unfinished[-1]} is an unfinished update: finish it with `ebgan seq update {run} "
+                    f"--resume` (or delete that folder) before feeding more"
+                )
             fps, fns = list(false_positives or []), list(false_negatives or [])
             if not fps and not fns:
                 raise EbganError("nothing to feed back: give false positives, false negatives or both")
@@ -746,31 +834,53 @@ def update_run(run_dir: str | Path, false_positives: list[Session] | None = None
             elif m.cfg.margin is not None:
                 margin, margin_rule = m.cfg.margin, "the run's fixed margin (it has no threshold)"
             else:
-                raise EbganError(f"{run} has no calibrated threshold to set the margin by (trained with holdout 0); "
-                                 f"pass --margin VALUE")
+                raise EbganError(
+                    f"{run} has no calibrated threshold to set the margin by (trained with holdout 0); "
+                    f"pass --margin VALUE"
+                )
             if steps is not None:
                 settings = replace(settings, steps=steps)
             if settings.optimizer not in ("adam", "sgd"):
                 raise EbganError(f"unknown optimizer {settings.optimizer!r} for an update; choose adam or sgd")
-            if settings.steps < 1 or settings.lr <= 0 or settings.l2 < 0 or settings.keep < 0 \
-                    or settings.keep_batch < 0 or not margin > 0 \
-                    or not scale > 0:
-                raise EbganError("an update needs steps >= 1, lr > 0, l2 >= 0, keep >= 0, keep_batch >= 0, "
-                                 "margin > 0 and margin_scale > 0")
+            if (
+                settings.steps < 1
+                or settings.lr <= 0
+                or settings.l2 < 0
+                or settings.keep < 0
+                or settings.keep_batch < 0
+                or not margin > 0
+                or not scale > 0
+            ):
+                raise EbganError(
+                    "an update needs steps >= 1, lr > 0, l2 >= 0, keep >= 0, keep_batch >= 0, "
+                    "margin > 0 and margin_scale > 0"
+                )
             number = int(existing[-1].name) + 1 if existing else 1
             folder = root / f"{number:03d}"
             folder.mkdir(parents=True)
             write_session_file(folder / "false_positives.txt", fps)
             write_session_file(folder / "false_negatives.txt", fns)
-            request = {"update": number, "base": str(m.checkpoint.relative_to(run)), "base_update": m.update,
-                       "steps": settings.steps, "lr": settings.lr, "optimizer": settings.optimizer,
-                       "l2": settings.l2, "keep": settings.keep, "keep_batch": settings.keep_batch,
-                       "margin": float(margin),
-                       "floor": (float(settings.floor_scale * thr) if settings.floor_scale is not None
-                                 and thr is not None else None),
-                       "margin_rule": margin_rule,
-                       "ckpt_every": settings.ckpt_every, "energy": hinge_energy(m.cfg),
-                       "n_false_positives": len(fps), "n_false_negatives": len(fns), "sources": sources or {}}
+            request = {
+                "update": number,
+                "base": str(m.checkpoint.relative_to(run)),
+                "base_update": m.update,
+                "steps": settings.steps,
+                "lr": settings.lr,
+                "optimizer": settings.optimizer,
+                "l2": settings.l2,
+                "keep": settings.keep,
+                "keep_batch": settings.keep_batch,
+                "margin": float(margin),
+                "floor": (
+                    float(settings.floor_scale * thr) if settings.floor_scale is not None and thr is not None else None
+                ),
+                "margin_rule": margin_rule,
+                "ckpt_every": settings.ckpt_every,
+                "energy": hinge_energy(m.cfg),
+                "n_false_positives": len(fps),
+                "n_false_negatives": len(fns),
+                "sources": sources or {},
+            }
             atomic_write_text(folder / "config.json", json.dumps(request, indent=2) + "\n")
         return _update(run, folder, request, fps, fns, progress)
     finally:
@@ -784,8 +894,9 @@ def _normal_pairs(run: Path) -> torch.Tensor:
         raise EbganError(f"cannot read {run / 'normal_pairs.pt'} (written at the end of training): {e}") from None
 
 
-def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session], fns: list[Session],
-            progress: bool) -> dict[str, Any]:
+def _update(
+    run: Path, folder: Path, request: dict[str, Any], fps: list[Session], fns: list[Session], progress: bool
+) -> dict[str, Any]:
     m = load_run(run)  # the newest finished update: this one's base
     cfg, vocab, model = m.cfg, m.vocab, m.model
     base = run / request["base"]
@@ -800,13 +911,18 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
         with torch.no_grad():
             k_logp = F.log_softmax(model(kh), dim=1)
         k_p = k_logp.exp()
-    before = {"false_positives": m.energies(fps, kind).tolist() if fps else [],
-              "false_negatives": m.energies(fns, kind).tolist() if fns else []}
+    before = {
+        "false_positives": m.energies(fps, kind).tolist() if fps else [],
+        "false_negatives": m.energies(fns, kind).tolist() if fns else [],
+    }
     held = m.holdout_sessions()
     held_before = m.energies(held, kind) if held else np.zeros(0)
     opt_name = request.get("optimizer", "adam")  # (updates written before the setting existed used Adam)
-    opt = (torch.optim.SGD(model.parameters(), lr=float(request["lr"])) if opt_name == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=float(request["lr"])))
+    opt = (
+        torch.optim.SGD(model.parameters(), lr=float(request["lr"]))
+        if opt_name == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=float(request["lr"]))
+    )
     step, elapsed = 0, 0.0
     recover_checkpoints(folder)
     remove_stale_temp_files(folder)
@@ -849,8 +965,9 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
         nonlocal elapsed, t_last
         elapsed += time.perf_counter() - t_last
         t_last = time.perf_counter()
-        return save_checkpoint(folder, step, {"M": model}, {"step": step, "elapsed": elapsed,
-                                                             "opt": opt.state_dict()}, request)
+        return save_checkpoint(
+            folder, step, {"M": model}, {"step": step, "elapsed": elapsed, "opt": opt.state_dict()}, request
+        )
 
     log = (folder / "metrics.jsonl").open("a")
     try:
@@ -876,9 +993,13 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
                     row["hinge"] = float(f"{hinge.item():.6g}")
                 if kh is not None:
                     kb = int(request.get("keep_batch", 0))
-                    sel = (torch.randperm(len(kh), generator=torch.Generator().manual_seed(
-                        int(request["update"]) * 1_000_003 + step))[:kb] if 0 < kb < len(kh)
-                        else torch.arange(len(kh)))  # a function of the update and the step: resumable
+                    sel = (
+                        torch.randperm(
+                            len(kh), generator=torch.Generator().manual_seed(int(request["update"]) * 1_000_003 + step)
+                        )[:kb]
+                        if 0 < kb < len(kh)
+                        else torch.arange(len(kh))
+                    )  # a function of the update and the step: resumable
                     kl = (k_p[sel] * (k_logp[sel] - F.log_softmax(model(kh[sel]), dim=1))).sum(1).mean()
                     loss = loss + keep_w * kl
                     row["keep_kl"] = float(f"{kl.item():.6g}")
@@ -901,9 +1022,11 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
                 if signals.signum is not None and step < total:
                     if not saved:
                         checkpoint()
-                    raise Interrupted(f"stopped by {signal.Signals(signals.signum).name} at update step {step}; "
-                                      f"continue with: ebgan seq update {shlex.quote(str(run))} --resume",
-                                      signals.signum)
+                    raise Interrupted(
+                        f"stopped by {signal.Signals(signals.signum).name} at update step {step}; "
+                        f"continue with: ebgan seq update {shlex.quote(str(run))} --resume",
+                        signals.signum,
+                    )
     finally:
         if bar is not None:
             bar.close()
@@ -911,22 +1034,38 @@ def _update(run: Path, folder: Path, request: dict[str, Any], fps: list[Session]
     model.eval()
     after_m = SeqModel(run, cfg, vocab, model, find_checkpoint(folder), int(folder.name), m.calibration)
     thr = m.threshold(kind)
-    after = {"false_positives": after_m.energies(fps, kind).tolist() if fps else [],
-             "false_negatives": after_m.energies(fns, kind).tolist() if fns else []}
+    after = {
+        "false_positives": after_m.energies(fps, kind).tolist() if fps else [],
+        "false_negatives": after_m.energies(fns, kind).tolist() if fns else [],
+    }
     held_after = after_m.energies(held, kind) if held else np.zeros(0)
-    record = {**request, "status": "done", "seconds": round(elapsed, 3), "threshold": thr,
-              "energy_before": before, "energy_after": after}
+    record = {
+        **request,
+        "status": "done",
+        "seconds": round(elapsed, 3),
+        "threshold": thr,
+        "energy_before": before,
+        "energy_after": after,
+    }
     if thr is not None:
-        record["fixed"] = {"false_positives": int(sum(b > thr >= a for b, a in zip(before["false_positives"],
-                                                                                     after["false_positives"]))),
-                           "false_negatives": int(sum(b <= thr < a for b, a in zip(before["false_negatives"],
-                                                                                     after["false_negatives"])))}
+        record["fixed"] = {
+            "false_positives": int(
+                sum(b > thr >= a for b, a in zip(before["false_positives"], after["false_positives"]))
+            ),
+            "false_negatives": int(
+                sum(b <= thr < a for b, a in zip(before["false_negatives"], after["false_negatives"]))
+            ),
+        }
     if held:
-        record["holdout"] = {"n": len(held), "mean_abs_change": float(np.abs(held_after - held_before).mean()),
-                             "max_abs_change": float(np.abs(held_after - held_before).max())}
+        record["holdout"] = {
+            "n": len(held),
+            "mean_abs_change": float(np.abs(held_after - held_before).mean()),
+            "max_abs_change": float(np.abs(held_after - held_before).max()),
+        }
         if thr is not None:
-            record["holdout"].update({"fpr_before": float((held_before > thr).mean()),
-                                      "fpr_after": float((held_after > thr).mean())})
+            record["holdout"].update(
+                {"fpr_before": float((held_before > thr).mean()), "fpr_after": float((held_after > thr).mean())}
+            )
     atomic_write_text(folder / "update.json", json.dumps(record, indent=2) + "\n")
     return record
 

@@ -10,5 +10,14 @@ trainer; nothing below it imports it.
 from .grid import GRIDS, METHODS, load_grid
 from .run import SweepFailed, SweepIncomplete, SweepInterrupted, describe_grid, load_results, run_sweep
 
-__all__ = ["GRIDS", "METHODS", "SweepFailed", "SweepIncomplete", "SweepInterrupted", "describe_grid", "load_grid",
-           "load_results", "run_sweep"]
+__all__ = [
+    "GRIDS",
+    "METHODS",
+    "SweepFailed",
+    "SweepIncomplete",
+    "SweepInterrupted",
+    "describe_grid",
+    "load_grid",
+    "load_results",
+    "run_sweep",
+]

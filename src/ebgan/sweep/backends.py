@@ -58,8 +58,13 @@ class Stop:
 
 
 def _failed(task: dict[str, Any], error: str) -> dict[str, Any]:
-    return {"method": task["method"], "setting_id": task["setting_id"], **task["values"], "status": "failed",
-            "error": error}
+    return {
+        "method": task["method"],
+        "setting_id": task["setting_id"],
+        **task["values"],
+        "status": "failed",
+        "error": error,
+    }
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -82,8 +87,10 @@ class LocalPool:
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        return (f"local pool of {self.workers} process{'es' if self.workers != 1 else ''} x {self.threads} "
-                f"thread{'s' if self.threads != 1 else ''}")
+        return (
+            f"local pool of {self.workers} process{'es' if self.workers != 1 else ''} x {self.threads} "
+            f"thread{'s' if self.threads != 1 else ''}"
+        )
 
     def _signal_all(self, signum: int) -> None:
         with self._lock:
@@ -95,17 +102,28 @@ class LocalPool:
                         pass
 
     def _start(self, log_path: Path, stop: Stop) -> subprocess.Popen | None:
-        env = {**os.environ, "EBGAN_SWEEP_PARENT": str(os.getpid()), "OMP_NUM_THREADS": str(self.threads),
-               "MKL_NUM_THREADS": str(self.threads)}
+        env = {
+            **os.environ,
+            "EBGAN_SWEEP_PARENT": str(os.getpid()),
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
+        }
         with self._lock:
             if stop:
                 return None
             with open(log_path, "ab") as log:
                 # Its own session: a Ctrl-C in the terminal reaches the driver alone, which then asks each
                 # worker once (SIGTERM) to checkpoint its run and stop.
-                proc = subprocess.Popen([sys.executable, "-m", "ebgan.sweep.child", "--serve", str(self.MAX_TASKS)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                                        text=True, bufsize=1, start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "ebgan.sweep.child", "--serve", str(self.MAX_TASKS)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=env,
+                    text=True,
+                    bufsize=1,
+                    start_new_session=True,
+                )
             self._procs.add(proc)
         return proc
 
@@ -161,7 +179,7 @@ class LocalPool:
                     if stop:
                         return  # stopped by the driver's request: resumed by the next run of the sweep
                     if answer.startswith(WRITE_FAILED):  # the run could not write a file: the sweep stops
-                        info = json.loads(answer[len(WRITE_FAILED):])
+                        info = json.loads(answer[len(WRITE_FAILED) :])
                         raise WriteFailed(info.get("path", "?"), info.get("errno"))
                     row = read_result(Path(task["run_dir"])) if answer else None
                     if row is not None:
@@ -172,13 +190,18 @@ class LocalPool:
                     if code < 0 and attempts <= self.RETRIES:
                         # Killed by a signal from outside (the OOM killer sends SIGKILL): the run resumes from
                         # its last checkpoint in a new worker process.
-                        self._note(log_path, f"ebgan sweep: {task['method']} {task['setting_id']}: worker process "
-                                   f"killed by {_signame(code)}; retry {attempts} of {self.RETRIES} from the "
-                                   f"run's last checkpoint")
+                        self._note(
+                            log_path,
+                            f"ebgan sweep: {task['method']} {task['setting_id']}: worker process "
+                            f"killed by {_signame(code)}; retry {attempts} of {self.RETRIES} from the "
+                            f"run's last checkpoint",
+                        )
                         continue
                     if code < 0:
-                        why = (f"worker process killed by {_signame(code)} in each of {attempts} attempts (the "
-                               f"out-of-memory killer sends SIGKILL; give the runs more memory or fewer --workers)")
+                        why = (
+                            f"worker process killed by {_signame(code)} in each of {attempts} attempts (the "
+                            f"out-of-memory killer sends SIGKILL; give the runs more memory or fewer --workers)"
+                        )
                     else:
                         why = f"worker process exited with code {code}"
                     row = _failed(task, f"{why}: {_tail(log_path)}")
@@ -214,8 +237,7 @@ class LocalPool:
         results: queue.Queue = queue.Queue()
         n = min(self.workers, todo.qsize())
         stop.hooks.append(self._signal_all)
-        threads = [threading.Thread(target=self._worker, args=(i, todo, results, stop), daemon=True)
-                   for i in range(n)]
+        threads = [threading.Thread(target=self._worker, args=(i, todo, results, stop), daemon=True) for i in range(n)]
         errors: list[tuple[dict[str, Any] | None, BaseException]] = []
         fatal: BaseException | None = None
         try:
@@ -289,8 +311,11 @@ class RayBackend:
 
     def describe(self) -> str:
         cpus = self.workers * self.threads
-        where = f"the Ray cluster at {self.address}" if self.address else \
-            f"a local Ray instance of {cpus} CPU{'s' if cpus != 1 else ''}"
+        where = (
+            f"the Ray cluster at {self.address}"
+            if self.address
+            else f"a local Ray instance of {cpus} CPU{'s' if cpus != 1 else ''}"
+        )
         return f"Ray tasks of {self.threads} CPU{'s' if self.threads != 1 else ''} each on {where}"
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: OnResult, stop: Stop) -> None:
@@ -304,9 +329,13 @@ class RayBackend:
             else:
                 # Exactly workers x threads CPUs: Ray then runs `workers` tasks at a time, as the local pool
                 # does. A small object store: tasks pass a few kilobytes each.
-                ray.init(num_cpus=self.workers * self.threads, include_dashboard=False, log_to_driver=False,
-                         object_store_memory=80 * 1024 * 1024,
-                         runtime_env={"env_vars": {"OMP_NUM_THREADS": str(self.threads)}})
+                ray.init(
+                    num_cpus=self.workers * self.threads,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    object_store_memory=80 * 1024 * 1024,
+                    runtime_env={"env_vars": {"OMP_NUM_THREADS": str(self.threads)}},
+                )
             started = True
         remote = ray.remote(num_cpus=self.threads, max_retries=0)(_ray_task)
         pending: dict[Any, dict[str, Any]] = {}

@@ -42,8 +42,13 @@ PSEUDO_FIELDS = {"lr": ("lr_g", "lr_d")}
 # by then, so a setting that trains is told apart from one that does not.
 EPOCH_STEPS = 938
 
-_ARCH = {"g_layers": [2, 3, 4, 5], "d_layers": [2, 3, 4, 5], "g_size": [400, 800, 1600, 3200],
-         "d_size": [128, 256, 512, 1024], "d_dropout": [0.5, 0.0]}
+_ARCH = {
+    "g_layers": [2, 3, 4, 5],
+    "d_layers": [2, 3, 4, 5],
+    "g_size": [400, 800, 1600, 3200],
+    "d_size": [128, 256, 512, 1024],
+    "d_dropout": [0.5, 0.0],
+}
 _EBGAN_OPT = {"optim_g": ["adam"], "optim_d": ["adam"], "lr": [1e-3], "margin": [10.0]}
 
 # Named grids. PAPER.md s.1 (the paper's Table 1 and Fig. 9). dropoutD "true" is a rate the paper does not
@@ -65,12 +70,19 @@ GRIDS: dict[str, dict[str, Any]] = {
         "default_methods": ["gan", "ebgan", "ebgan-pt"],
     },
     "paper-margin": {
-        "description": "the paper's margin sweep (Fig. 9): m in 1..32 at nLayerG 5, nLayerD 2, sizeG 1600, "
-                       "sizeD 1024",
+        "description": "the paper's margin sweep (Fig. 9): m in 1..32 at nLayerG 5, nLayerD 2, sizeG 1600, sizeD 1024",
         "preset": "mnist",
         "steps": EPOCH_STEPS,
-        "base": {"g_layers": 5, "d_layers": 2, "g_size": 1600, "d_size": 1024, "d_dropout": 0.0,
-                 "optim_g": "adam", "optim_d": "adam", "lr": 1e-3},
+        "base": {
+            "g_layers": 5,
+            "d_layers": 2,
+            "g_size": 1600,
+            "d_size": 1024,
+            "d_dropout": 0.0,
+            "optim_g": "adam",
+            "optim_d": "adam",
+            "lr": 1e-3,
+        },
         "grid": {},
         "methods": {
             "ebgan": {"margin": [1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0]},
@@ -133,8 +145,9 @@ def _as_list(v: Any, where: str = "grid") -> list[Any]:
 
 def _check_scalar(x: Any, where: str) -> None:
     if not (x is None or isinstance(x, (bool, int, float, str))):
-        raise EbganError(f"{where}: {_short(x)} is not a value a config field takes (a number, text, true/false or "
-                         f"null)")
+        raise EbganError(
+            f"{where}: {_short(x)} is not a value a config field takes (a number, text, true/false or null)"
+        )
 
 
 def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -150,13 +163,15 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return grid, _normalise(GRIDS[grid], grid)
     else:
         path = Path(grid)
-        if not path.suffix.lower() in (".json", ".yaml", ".yml"):
+        if path.suffix.lower() not in (".json", ".yaml", ".yml"):
             raise EbganError(f"unknown grid {grid!r}: a name ({', '.join(GRIDS)}) or a .json/.yaml file")
         if not path.is_file():
             raise EbganError(f"grid file {grid} does not exist")
         if path.stat().st_size > MAX_GRID_FILE_BYTES:
-            raise EbganError(f"grid file {grid} is {path.stat().st_size:,} bytes; a grid is a few lines (limit "
-                             f"{MAX_GRID_FILE_BYTES:,})")
+            raise EbganError(
+                f"grid file {grid} is {path.stat().st_size:,} bytes; a grid is a few lines (limit "
+                f"{MAX_GRID_FILE_BYTES:,})"
+            )
         try:
             text = path.read_text()
             if path.suffix.lower() == ".json":
@@ -165,8 +180,9 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 try:
                     import yaml
                 except ImportError:
-                    raise EbganError(f"{grid} is YAML: install PyYAML (pip install pyyaml) or write it as "
-                                     "JSON") from None
+                    raise EbganError(
+                        f"{grid} is YAML: install PyYAML (pip install pyyaml) or write it as JSON"
+                    ) from None
                 try:
                     raw = yaml.safe_load(text)
                 except Exception as e:  # noqa: BLE001 - PyYAML also raises OverflowError, RecursionError, ...
@@ -184,8 +200,9 @@ def load_grid(grid: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _normalise(raw: dict[str, Any], name: str) -> dict[str, Any]:
     extra = set(raw) - _SPEC_KEYS
     if extra:
-        raise EbganError(f"grid {name}: unknown key {sorted(map(repr, extra))[0]} (keys: preset, steps, base, grid, "
-                         f"methods)")
+        raise EbganError(
+            f"grid {name}: unknown key {sorted(map(repr, extra))[0]} (keys: preset, steps, base, grid, methods)"
+        )
     preset = raw.get("preset", "mnist")
     if not isinstance(preset, str) or preset not in PRESETS:
         raise EbganError(f"grid {name}: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -224,10 +241,18 @@ def _normalise(raw: dict[str, Any], name: str) -> dict[str, Any]:
         axes = {**shared, **fields}
         n = math.prod(len(v) for v in axes.values())
         if n > MAX_SETTINGS:
-            raise EbganError(f"grid {name}: method {m} has {n:,} settings, more than the limit of {MAX_SETTINGS:,} "
-                             f"(sample a grid that large in several grids, or use fewer values)")
-    return {"preset": preset, "steps": steps, "base": base, "grid": shared, "methods": methods,
-            "default_methods": list(defaults or methods)}
+            raise EbganError(
+                f"grid {name}: method {m} has {n:,} settings, more than the limit of {MAX_SETTINGS:,} "
+                f"(sample a grid that large in several grids, or use fewer values)"
+            )
+    return {
+        "preset": preset,
+        "steps": steps,
+        "base": base,
+        "grid": shared,
+        "methods": methods,
+        "default_methods": list(defaults or methods),
+    }
 
 
 _REPR = reprlib.Repr()  # keyword arguments need Python 3.12

@@ -29,8 +29,13 @@ BOOTSTRAP = 10000
 # digits; one collapsed digit scores 1), 5 and 8.
 # The paper's I' (a KL the other way round, unbounded) has no natural threshold: its median is reported.
 THRESHOLDS: dict[str, tuple[float, ...]] = {"is": (3.0, 5.0, 8.0), "modes": (4.0, 8.0), "hq_pct": (50.0, 80.0)}
-LABELS = {"is": "inception score (IS)", "paper_score": "the paper's I' = E KL(p(y) || p(y|x))",
-          "fid": "FID", "modes": "modes covered", "hq_pct": "high-quality samples (%)"}
+LABELS = {
+    "is": "inception score (IS)",
+    "paper_score": "the paper's I' = E KL(p(y) || p(y|x))",
+    "fid": "FID",
+    "modes": "modes covered",
+    "hq_pct": "high-quality samples (%)",
+}
 
 
 def primary_score(rows: list[dict[str, Any]]) -> str:
@@ -95,10 +100,12 @@ def _by_method(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, list
     return {m: [r for r in rows if r.get("method") == m] for m in methods}
 
 
-def summary_table(rows: list[dict[str, Any]], methods: list[str], key: str,
-                  thresholds: tuple[float, ...]) -> list[str]:
-    head = ["method", "runs", "ok", "diverged", "failed", f"median {key} [95% CI]"] + \
-        [f"% {key} >= {t:g} [95% CI]" for t in thresholds] + [f"best {key}"]
+def summary_table(rows: list[dict[str, Any]], methods: list[str], key: str, thresholds: tuple[float, ...]) -> list[str]:
+    head = (
+        ["method", "runs", "ok", "diverged", "failed", f"median {key} [95% CI]"]
+        + [f"% {key} >= {t:g} [95% CI]" for t in thresholds]
+        + [f"best {key}"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, rs in _by_method(rows, methods).items():
         c = Counter(r.get("status") for r in rs)
@@ -146,8 +153,9 @@ def _legend(ax, **kw) -> None:
         ax.legend(**kw)
 
 
-def _hist_panel(ax, rows_by_method: dict[str, list[dict[str, Any]]], key: str, bins: np.ndarray,
-                title: str, colors: dict[str, str]) -> None:
+def _hist_panel(
+    ax, rows_by_method: dict[str, list[dict[str, Any]]], key: str, bins: np.ndarray, title: str, colors: dict[str, str]
+) -> None:
     """Per method the fraction of its runs per bin, as a translucent fill under a step outline: the colour
     and line style are the method's, outlines drawn later are thinner, so overlapping histograms stay visible."""
     drawn = 0
@@ -162,8 +170,16 @@ def _hist_panel(ax, rows_by_method: dict[str, list[dict[str, Any]]], key: str, b
         color = colors.get(m) or method_colors([m])[m]
         clipped = np.clip(vals, bins[0], bins[-1])
         ax.hist(clipped, bins=bins, weights=w, histtype="stepfilled", color=color, alpha=0.15, linewidth=0)
-        ax.hist(clipped, bins=bins, weights=w, histtype="step", color=color, linestyle=method_linestyle(m),
-                linewidth=_LINEWIDTHS[min(drawn, len(_LINEWIDTHS) - 1)], label=label)
+        ax.hist(
+            clipped,
+            bins=bins,
+            weights=w,
+            histtype="step",
+            color=color,
+            linestyle=method_linestyle(m),
+            linewidth=_LINEWIDTHS[min(drawn, len(_LINEWIDTHS) - 1)],
+            label=label,
+        )
         drawn += 1
     if not drawn:
         ax.text(0.5, 0.5, "no finished runs", transform=ax.transAxes, ha="center", va="center", color="0.4")
@@ -199,8 +215,9 @@ def fig2_figure(rows: list[dict[str, Any]], methods: list[str], key: str, colors
     return fig
 
 
-def fig2(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path,
-         colors: dict[str, str] | None = None) -> None:
+def fig2(
+    rows: list[dict[str, Any]], methods: list[str], key: str, path: Path, colors: dict[str, str] | None = None
+) -> None:
     _save(fig2_figure(rows, methods, key, colors), path)
 
 
@@ -210,8 +227,7 @@ def _gan_split(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[
     return pairs, lrs
 
 
-def fig3_figure(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str,
-                colors: dict[str, str] | None = None):
+def fig3_figure(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str, colors: dict[str, str] | None = None):
     """The figure of :func:`fig3`, or None when the sweep has no runs of ``gan`` split by optimiser and lr."""
     g_rows = [r for r in rows if r.get("method") == gan]
     pairs, lrs = _gan_split(g_rows)
@@ -219,8 +235,9 @@ def fig3_figure(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str,
         return None
     plt = _plt()
     colors = colors or method_colors([gan] + list(ref))
-    fig, axes = plt.subplots(len(pairs), len(lrs), figsize=(4.4 * len(lrs), 3.4 * len(pairs)),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        len(pairs), len(lrs), figsize=(4.4 * len(lrs), 3.4 * len(pairs)), layout="constrained", squeeze=False
+    )
     bins = _bins(rows, key)
     for i, (od, og) in enumerate(pairs):
         for j, lr in enumerate(lrs):
@@ -233,8 +250,9 @@ def fig3_figure(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str,
     return fig
 
 
-def fig3(rows: list[dict[str, Any]], gan: str, ref: list[str], key: str, path: Path,
-         colors: dict[str, str] | None = None) -> bool:
+def fig3(
+    rows: list[dict[str, Any]], gan: str, ref: list[str], key: str, path: Path, colors: dict[str, str] | None = None
+) -> bool:
     """Write Fig. 3 for the GAN method ``gan``; False (nothing written) when it has no runs to split."""
     fig = fig3_figure(rows, gan, ref, key, colors)
     if fig is None:
@@ -249,12 +267,16 @@ def fig9_figure(rows: list[dict[str, Any]], methods: list[str], key: str, colors
     colors = colors or method_colors(methods)
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for m, rs in _by_method(rows, methods).items():
-        ok = sorted((r["margin"], r[key]) for r in rs if r.get("status") == "ok" and r.get("margin") is not None
-                    and r.get(key) is not None)
+        ok = sorted(
+            (r["margin"], r[key])
+            for r in rs
+            if r.get("status") == "ok" and r.get("margin") is not None and r.get(key) is not None
+        )
         if ok:
             xs, ys = zip(*ok)
-            ax.plot(xs, ys, marker="o", color=colors.get(m) or method_colors([m])[m],
-                    linestyle=method_linestyle(m), label=m)
+            ax.plot(
+                xs, ys, marker="o", color=colors.get(m) or method_colors([m])[m], linestyle=method_linestyle(m), label=m
+            )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("margin m")
     ax.set_ylabel(LABELS.get(key, key))
@@ -265,8 +287,9 @@ def fig9_figure(rows: list[dict[str, Any]], methods: list[str], key: str, colors
     return fig
 
 
-def fig9(rows: list[dict[str, Any]], methods: list[str], key: str, path: Path,
-         colors: dict[str, str] | None = None) -> None:
+def fig9(
+    rows: list[dict[str, Any]], methods: list[str], key: str, path: Path, colors: dict[str, str] | None = None
+) -> None:
     _save(fig9_figure(rows, methods, key, colors), path)
 
 
@@ -280,12 +303,16 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
     key = primary_score(rows)
     thr = tuple(thresholds) if thresholds else THRESHOLDS.get(key, ())
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    lines = [f"# Sweep report: {meta['grid']}", "",
-             f"- {now}; {len(rows)} rows in `{store.RESULTS}`; {meta['steps']} steps per run, seed {meta['seed']}, "
-             f"sample {meta.get('sample') or 'all'} per method; base preset `{meta['spec']['preset']}`.",
-             "- A run *trains well* at a threshold when it finished (`ok`) with a score at or above it; diverged "
-             "runs (a NaN loss) count as not training well, failed runs (errors) are left out. Intervals: 95 % "
-             f"bootstrap ({BOOTSTRAP} resamples).", ""]
+    lines = [
+        f"# Sweep report: {meta['grid']}",
+        "",
+        f"- {now}; {len(rows)} rows in `{store.RESULTS}`; {meta['steps']} steps per run, seed {meta['seed']}, "
+        f"sample {meta.get('sample') or 'all'} per method; base preset `{meta['spec']['preset']}`.",
+        "- A run *trains well* at a threshold when it finished (`ok`) with a score at or above it; diverged "
+        "runs (a NaN loss) count as not training well, failed runs (errors) are left out. Intervals: 95 % "
+        f"bootstrap ({BOOTSTRAP} resamples).",
+        "",
+    ]
     if not rows:
         lines.append("No finished runs yet.")
     else:
@@ -301,8 +328,7 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
         if key == "is" and any(r.get("paper_score") is not None for r in rows):
             fig2(rows, methods, "paper_score", out / "fig2_paper_score.png", colors)
             figs.append(("fig2_paper_score.png", "Fig. 2 with the paper's I'"))
-            lines += ["## The paper's I', all settings", ""] + \
-                summary_table(rows, methods, "paper_score", ()) + [""]
+            lines += ["## The paper's I', all settings", ""] + summary_table(rows, methods, "paper_score", ()) + [""]
         gans = [m for m in methods if m.startswith("gan")]
         for gan in gans:
             g_rows = [r for r in rows if r["method"] == gan]
@@ -312,26 +338,33 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
                 if not fig3(rows, gan, ref, key, out / f"fig3_{gan}.png", colors):
                     continue
                 figs.append((f"fig3_{gan}.png", f"Fig. 3: {gan} by optimiser pair and learning rate"))
-                lines += [f"## {gan} by optimiser pair (D / G) and learning rate", "",
-                          f"| D / G | lr | runs | median {key} | "
-                          + " | ".join(f"% >= {t:g} [95% CI]" for t in thr) + " |",
-                          "|---|---|---|---|" + "---|" * len(thr)]
+                lines += [
+                    f"## {gan} by optimiser pair (D / G) and learning rate",
+                    "",
+                    f"| D / G | lr | runs | median {key} | " + " | ".join(f"% >= {t:g} [95% CI]" for t in thr) + " |",
+                    "|---|---|---|---|" + "---|" * len(thr),
+                ]
                 for od, og in pairs:
                     for lr in lrs:
-                        sub = [r for r in g_rows
-                               if (r.get("optim_d"), r.get("optim_g"), r.get("lr")) == (od, og, lr)]
+                        sub = [r for r in g_rows if (r.get("optim_d"), r.get("optim_g"), r.get("lr")) == (od, og, lr)]
                         vals = _values(sub, key)
                         med = f"{np.median(vals):.2f}" if len(vals) else "-"
-                        lines.append(f"| {od} / {og} | {lr:g} | {len(_scored(sub))} | {med} | " +
-                                     " | ".join(_pct(bootstrap_share(_hits(sub, key, t))) for t in thr) + " |")
+                        lines.append(
+                            f"| {od} / {og} | {lr:g} | {len(_scored(sub))} | {med} | "
+                            + " | ".join(_pct(bootstrap_share(_hits(sub, key, t))) for t in thr)
+                            + " |"
+                        )
                 lines.append("")
         margins = {r.get("margin") for r in rows if r.get("margin") is not None}
         if len(margins) > 1:
             fig9(rows, methods, key, out / "fig9_margin.png", colors)
             figs.append(("fig9_margin.png", "Fig. 9: score against the margin"))
-            lines += ["## Score against the margin", "",
-                      "| method | " + " | ".join(f"m={m:g}" for m in sorted(margins)) + " |",
-                      "|---|" + "---|" * len(margins)]
+            lines += [
+                "## Score against the margin",
+                "",
+                "| method | " + " | ".join(f"m={m:g}" for m in sorted(margins)) + " |",
+                "|---|" + "---|" * len(margins),
+            ]
             for m, rs in _by_method(rows, methods).items():
                 cells = []
                 for mg in sorted(margins):

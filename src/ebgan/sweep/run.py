@@ -64,8 +64,9 @@ class SweepInterrupted(Exception):
         self.signum = signum
 
 
-def plan(grid: str | dict[str, Any], methods: list[str] | None = None, sample_k: int | None = None,
-         seed: int = 0) -> tuple[str, dict[str, Any], list[str], dict[str, list[Setting]]]:
+def plan(
+    grid: str | dict[str, Any], methods: list[str] | None = None, sample_k: int | None = None, seed: int = 0
+) -> tuple[str, dict[str, Any], list[str], dict[str, list[Setting]]]:
     """The grid's name, its specification, the methods and each method's (sampled) settings."""
     name, spec = load_grid(grid)
     methods = list(methods) if methods else list(spec["default_methods"])
@@ -90,11 +91,24 @@ def free_cores() -> int:
     return max(1, auto_threads()[0])
 
 
-def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | None = None,
-              sample: int | None = None, steps: int | None = None, workers: int | None = None,
-              threads: int | None = None, backend: str = "local", address: str | None = None, seed: int = 0,
-              data_root: str | None = None, eval_samples: int = 0, retry_failed: bool = False, prune: bool = False,
-              progress: bool = True, report: bool = True) -> list[dict[str, Any]]:
+def run_sweep(
+    grid: str | dict[str, Any],
+    out: str | Path,
+    methods: list[str] | None = None,
+    sample: int | None = None,
+    steps: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    seed: int = 0,
+    data_root: str | None = None,
+    eval_samples: int = 0,
+    retry_failed: bool = False,
+    prune: bool = False,
+    progress: bool = True,
+    report: bool = True,
+) -> list[dict[str, Any]]:
     """Run a sweep (or continue it) in ``out``; returns every row of ``out/results.jsonl``.
 
     ``grid``: a name (``paper-mnist``, ``paper-margin``), a JSON/YAML file, or a dict (see
@@ -127,8 +141,15 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
     # Every setting's config is built (and validated) before anything runs: a bad grid fails at once.
     configs = {(s.method, s.setting_id): config_for(spec, s, budget, seed) for s in settings}
     root = str(resolve_data_root(data_root).resolve())
-    meta = {"grid": name, "spec": spec, "steps": budget, "seed": seed, "methods": methods, "sample": sample,
-            "version": __version__}
+    meta = {
+        "grid": name,
+        "spec": spec,
+        "steps": budget,
+        "seed": seed,
+        "methods": methods,
+        "sample": sample,
+        "version": __version__,
+    }
     store.check_out_dir(out, meta)
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
     with store.lock(out):
@@ -154,19 +175,32 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
                 continue
             cfg = configs[key]
             cfg_d = {**to_dict(cfg), "num_threads": threads}
-            todo.append({"method": s.method, "setting_id": s.setting_id, "values": s.values, "config": cfg_d,
-                         "run_dir": str(rd.resolve()), "data_root": root, "eval_samples": eval_samples,
-                         "prune": prune})
+            todo.append(
+                {
+                    "method": s.method,
+                    "setting_id": s.setting_id,
+                    "values": s.values,
+                    "config": cfg_d,
+                    "run_dir": str(rd.resolve()),
+                    "data_root": root,
+                    "eval_samples": eval_samples,
+                    "prune": prune,
+                }
+            )
         total = len(settings)
         done = total - len(todo)
         runner = LocalPool(workers, threads, out) if backend == "local" else RayBackend(workers, threads, address)
         if skipped_failed:
-            say(f"ebgan sweep: {skipped_failed} setting(s) recorded as failed are skipped; to run them again: "
-                f"{retry_command(out, data_root)}")
+            say(
+                f"ebgan sweep: {skipped_failed} setting(s) recorded as failed are skipped; to run them again: "
+                f"{retry_command(out, data_root)}"
+            )
         if todo:
-            say(f"ebgan sweep: {name}, {', '.join(f'{m} {len(chosen[m])}' for m in methods)} settings, "
+            say(
+                f"ebgan sweep: {name}, {', '.join(f'{m} {len(chosen[m])}' for m in methods)} settings, "
                 f"{budget} steps each; {done} done, {len(todo)} to run on {runner.describe()}; results in "
-                f"{out / store.RESULTS}")
+                f"{out / store.RESULTS}"
+            )
         bar = Progress(total, done, desc="sweep") if progress and todo else None
         counts = {"failed": 0, "diverged": 0}
         for r in results.rows:
@@ -182,10 +216,11 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
             if status in counts:
                 counts[status] += 1
             if bar is not None:
-                score = f"IS {row['is']:.2f}" if "is" in row else \
-                    f"modes {row['modes']}" if "modes" in row else ""
-                bar.write(f"[{done}/{total}] {row['method']} {row['setting_id']} {status} {score} "
-                          f"({format_duration(row.get('seconds', 0))})".replace("  ", " "))
+                score = f"IS {row['is']:.2f}" if "is" in row else f"modes {row['modes']}" if "modes" in row else ""
+                bar.write(
+                    f"[{done}/{total}] {row['method']} {row['setting_id']} {status} {score} "
+                    f"({format_duration(row.get('seconds', 0))})".replace("  ", " ")
+                )
                 if row.get("error"):  # in full: the cause is often at the end of the message
                     bar.write(f"    {row['error']}")
                 bar.update(done, {k: float(v) for k, v in counts.items()})
@@ -196,44 +231,57 @@ def run_sweep(grid: str | dict[str, Any], out: str | Path, methods: list[str] | 
                 if todo:
                     runner.run(todo, on_result, stop)
             except WriteFailed as e:
-                raise e.with_hint(f"the sweep stopped, {done} of {total} runs recorded, the running ones "
-                                  f"checkpointed; {_fix(e)} and run the same command again to continue") from e
+                raise e.with_hint(
+                    f"the sweep stopped, {done} of {total} runs recorded, the running ones "
+                    f"checkpointed; {_fix(e)} and run the same command again to continue"
+                ) from e
             except PoolIncomplete as e:
                 names = ", ".join(f"{t['method']} {t['setting_id']}" for t in e.not_run[:5])
                 more = f" and {len(e.not_run) - 5} more" if len(e.not_run) > 5 else ""
                 raise SweepIncomplete(
                     f"the sweep could not run {len(e.not_run)} setting(s) ({names}{more}): a worker failed with "
                     f"{type(e.cause).__name__}: {e.cause}; {done} of {total} runs recorded; fix the cause and run "
-                    f"the same command again to run them") from e
+                    f"the same command again to run them"
+                ) from e
             finally:
                 if bar is not None:
                     bar.close()
         if stop:
-            raise SweepInterrupted(f"sweep stopped by {signal.Signals(stop.signum).name}: {done} of {total} runs "
-                                   f"recorded, running ones checkpointed; re-run the same command to continue",
-                                   stop.signum)
+            raise SweepInterrupted(
+                f"sweep stopped by {signal.Signals(stop.signum).name}: {done} of {total} runs "
+                f"recorded, running ones checkpointed; re-run the same command to continue",
+                stop.signum,
+            )
         rows = results.rows
         ours = [r for r in rows if (r["method"], r["setting_id"]) in configs]
         failed = [r for r in ours if r.get("status") == "failed"]
         if ours and len(failed) == len(ours):
-            raise SweepFailed(f"every run of the sweep failed ({len(failed)} of {len(ours)}); the first error: "
-                              f"{failed[0].get('error', '?')}; fix the cause, then run them again: "
-                              f"{retry_command(out, data_root)}")
+            raise SweepFailed(
+                f"every run of the sweep failed ({len(failed)} of {len(ours)}); the first error: "
+                f"{failed[0].get('error', '?')}; fix the cause, then run them again: "
+                f"{retry_command(out, data_root)}"
+            )
         if report:
             from .report import write_report
 
             path = write_report(out)
-            say(f"ebgan sweep: {len(rows)} rows ({counts['failed']} failed, {counts['diverged']} diverged); "
-                f"report {path}")
+            say(
+                f"ebgan sweep: {len(rows)} rows ({counts['failed']} failed, {counts['diverged']} diverged); "
+                f"report {path}"
+            )
     return rows
 
 
 def _fix(e: WriteFailed) -> str:
     import errno
 
-    return {errno.ENOSPC: "free space", errno.EDQUOT: "free space", errno.EIO: "check the disk (`dmesg`)",
-            errno.EROFS: "remount the file system read-write",
-            errno.ENOENT: "restore the deleted folder (or start the sweep again)"}.get(e.errno, "fix the cause")
+    return {
+        errno.ENOSPC: "free space",
+        errno.EDQUOT: "free space",
+        errno.EIO: "check the disk (`dmesg`)",
+        errno.EROFS: "remount the file system read-write",
+        errno.ENOENT: "restore the deleted folder (or start the sweep again)",
+    }.get(e.errno, "fix the cause")
 
 
 @contextlib.contextmanager
@@ -245,8 +293,12 @@ def _stop_on_signals(stop: Stop):
 
     def handle(signum, frame):
         if not stop:
-            print(f"\nebgan sweep: {signal.Signals(signum).name} received: each running run checkpoints and "
-                  f"stops (send it again to kill them at once)", file=sys.stderr, flush=True)
+            print(
+                f"\nebgan sweep: {signal.Signals(signum).name} received: each running run checkpoints and "
+                f"stops (send it again to kill them at once)",
+                file=sys.stderr,
+                flush=True,
+            )
         stop.request(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -282,5 +334,3 @@ def describe_grid(grid: str) -> str:
     for m in spec["methods"]:
         lines.append(f"  {m}: {len(expand(spec, m))} settings")
     return "\n".join(lines)
-
-

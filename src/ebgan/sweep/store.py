@@ -47,9 +47,11 @@ def check_out_dir(out: Path, meta: dict[str, Any]) -> None:
         for key in IDENTITY:
             if old.get(key) != meta.get(key):
                 what = {"spec": "grid", "steps": "--steps", "seed": "--seed"}[key]
-                raise EbganError(f"{out} holds a sweep with another {what} ({_short(old.get(key))} here, "
-                                 f"{_short(meta.get(key))} asked); re-run it with its own options or choose "
-                                 f"another --out")
+                raise EbganError(
+                    f"{out} holds a sweep with another {what} ({_short(old.get(key))} here, "
+                    f"{_short(meta.get(key))} asked); re-run it with its own options or choose "
+                    f"another --out"
+                )
         return
     if out.exists() and any(p.name not in (".lock",) for p in out.iterdir()):
         raise EbganError(f"--out {out} is not empty and holds no sweep; choose a new or empty folder")
@@ -66,8 +68,11 @@ def write_meta(out: Path, meta: dict[str, Any]) -> None:
     # Remember every method and the largest sample ever asked for (the rows of both are in results.jsonl).
     methods = list(dict.fromkeys(list(old.get("methods", [])) + list(meta["methods"])))
     samples = [s for s in (old.get("sample"), meta.get("sample")) if s is not None]
-    merged = {**meta, "methods": methods,
-              "sample": None if (old and old.get("sample") is None) or meta.get("sample") is None else max(samples)}
+    merged = {
+        **meta,
+        "methods": methods,
+        "sample": None if (old and old.get("sample") is None) or meta.get("sample") is None else max(samples),
+    }
     atomic_write_text(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
 
 
@@ -102,8 +107,9 @@ def read_rows(out: Path, repair: bool = False) -> list[dict[str, Any]]:
             raise EbganError(
                 f"{path}, line {i} of {n}, is not a results row ({_short_bytes(line)}): the file was damaged or "
                 f"written to by something else, and the sweep will not guess which setting it held. Repair the "
-                f"line, or delete it (sed -i '{i}d' {shlex.quote(str(path))}; its setting then runs again), and run the "
-                f"command again")
+                f"line, or delete it (sed -i '{i}d' {shlex.quote(str(path))}; its setting then runs again), and run "
+                f"the command again"
+            )
         key = (row["method"], row["setting_id"])
         if key not in seen:
             seen.add(key)
@@ -121,8 +127,11 @@ def _parse_row(line: bytes) -> dict[str, Any] | None:
         row = json.loads(line.decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-    if not isinstance(row, dict) or not isinstance(row.get("method"), str) or \
-            not isinstance(row.get("setting_id"), str):
+    if (
+        not isinstance(row, dict)
+        or not isinstance(row.get("method"), str)
+        or not isinstance(row.get("setting_id"), str)
+    ):
         return None
     return row
 

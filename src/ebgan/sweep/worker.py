@@ -39,14 +39,14 @@ def run_setting(task: dict[str, Any]) -> dict[str, Any]:
     try:
         cfg = from_dict(task["config"])
         dataset = _dataset(cfg, task.get("data_root"))
-        summary = train(cfg, run_dir, data_root=task.get("data_root"), resume=True, progress=False,
-                        dataset=dataset)
+        summary = train(cfg, run_dir, data_root=task.get("data_root"), resume=True, progress=False, dataset=dataset)
         row["steps"] = summary["steps"]
         row["train_seconds"] = summary["seconds"]
         n = int(task.get("eval_samples") or 0) or None
         against = run_dataset_name(run_dir)
-        samples = sample_from_run(run_dir, n or (10000 if against in ("mnist", "stacked-mnist") else 2500),
-                                  seed=cfg.seed + 1, device="cpu")
+        samples = sample_from_run(
+            run_dir, n or (10000 if against in ("mnist", "stacked-mnist") else 2500), seed=cfg.seed + 1, device="cpu"
+        )
         scores = evaluate(samples, against, data_root=task.get("data_root"))
         row.update({k: scores[k] for k in SCORE_KEYS if k in scores})
         row["status"] = "ok"
@@ -77,8 +77,9 @@ def _dataset(cfg, data_root: str | None):
     key = (cfg.data, data_root, cfg.image_size, cfg.channels, cfg.seed)
     if key not in _DATASETS:
         _DATASETS.clear()  # one at a time: a sweep rarely mixes data sets
-        _DATASETS[key] = load_dataset(cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels,
-                                      seed=cfg.seed, download=False)
+        _DATASETS[key] = load_dataset(
+            cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed, download=False
+        )
     return _DATASETS[key]
 
 
@@ -149,7 +150,8 @@ def serve(max_tasks: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "--serve" or not argv[1].isdigit():
-        print("usage: python -m ebgan.sweep.child --serve MAX_TASKS  (task JSON paths on standard input)",
-              file=sys.stderr)
+        print(
+            "usage: python -m ebgan.sweep.child --serve MAX_TASKS  (task JSON paths on standard input)", file=sys.stderr
+        )
         return 2
     return serve(int(argv[1]))
