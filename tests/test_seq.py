@@ -201,6 +201,46 @@ def test_default_margin_follows_the_energy_scale(tmp_path):
         train_seq(tiny(data=str(data), margin=None, margin_scale=0.0), tmp_path / "bad", progress=False)
 
 
+def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
+    """``seq train --threshold-scale 1.5 --margin-scale 3`` reach the run's settings: the threshold is 1.5 x the
+    held-out energy at --fpr, the last epoch's margin 3 x the threshold (scale 1.5 included) recomputed at that
+    epoch's start; ``seq update --margin-scale 2.5`` pushes false negatives to 2.5 x the run's threshold, and
+    without the flag to the run's own 3 x; ``--resume`` refuses the flag."""
+    from ebgan.checkpoint import load_weights
+    from ebgan.seq.run import build_model, threshold_of
+
+    data = write_lines(tmp_path / "train", NORMAL)
+    anom = write_lines(tmp_path / "anom", ANOMALOUS)
+    run = tmp_path / "r"
+    argv = ["seq", "train", "--data", str(data), "--anomalies", str(anom), "--out", str(run), "--no-progress"]
+    tiny_flags = ["--window", "3", "--hidden", "8", "--layers", "1", "--epochs", "4", "--batch", "8", "--lr", "0.02"]
+    tiny_flags += ["--holdout", "0.2", "--fpr", "0.05", "--threads", "1", "--energy", "mean"]
+    assert main([*argv, *tiny_flags, "--threshold-scale", "1.5", "--margin-scale", "3"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["threshold_scale"], cfg["margin_scale"], cfg["margin"]) == (1.5, 3.0, None)
+    m = load_run(run)
+    held = m.holdout_energies("mean")
+    assert m.threshold("mean") == pytest.approx(threshold_of(held, 0.05, 1.5), rel=1e-12)
+    assert m.threshold("mean") == pytest.approx(1.5 * threshold_of(held, 0.05), rel=1e-12)
+    prev = build_model(m.cfg, m.vocab.n)  # the weights at the start of the last epoch (3 steps an epoch)
+    load_weights(run / "checkpoints" / f"step-{3 * 3:08d}", {"M": prev})
+    e = energies(prev, m.vocab, m.holdout_sessions(), 3, ("mean",))["mean"]
+    res = json.loads((run / "result.json").read_text())
+    assert res["margin"] == pytest.approx(3.0 * threshold_of(e, 0.05, 1.5), rel=1e-6)
+    fn = write_lines(tmp_path / "fn", [(1, 2, 5)])
+    capsys.readouterr()
+    upd = ["seq", "update", str(run), "--false-negatives", str(fn), "--steps", "1", "--no-progress"]
+    assert main([*upd, "--margin-scale", "2.5"]) == 0
+    rec = json.loads((run / "updates" / "001" / "update.json").read_text())
+    assert rec["margin"] == pytest.approx(2.5 * m.threshold("mean"), rel=1e-12)
+    assert rec["margin_rule"].startswith("2.5 x the run's threshold")
+    assert main([*upd[:3], "--false-negatives", str(fn), "--steps", "1", "--no-progress"]) == 0
+    rec2 = json.loads((run / "updates" / "002" / "update.json").read_text())
+    assert rec2["margin"] == pytest.approx(3.0 * m.threshold("mean"), rel=1e-12)  # the run's own scale
+    msg = _one_error(capsys, ["seq", "update", str(run), "--resume", "--margin-scale", "2"])
+    assert "only --steps may change" in msg
+
+
 # ------------------------------------------------------------------------------------------------------ update
 
 
@@ -459,6 +499,30 @@ def test_csv_sessions_with_labels(tmp_path):
     f.write_text("id,session,label\na,1 2 3,2\n")
     with pytest.raises(EbganError, match="label '2'.*is not 0 or 1"):
         read_sessions(f, label_column="label")
+
+
+def test_parse_keys_refuses_a_key_too_long_for_int_in_one_line(tmp_path, capsys):
+    """A key of over 4,300 digits made int() raise ValueError (Python's limit on integer strings): now it is one
+    EbganError line naming the file and line, as is any key beyond int64, in session files and CSV files."""
+    f = tmp_path / "sessions.txt"
+    f.write_bytes(b"1 2 3\n1 2 " + b"9" * 5000 + b"\n")
+    with pytest.raises(EbganError) as e:
+        read_sessions(f)
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 300, msg
+    assert msg.startswith(f"{f}, line 2: log key 99999") and "(5,000 digits) is too large" in msg
+    f.write_text("1 " + "0" * 5000 + "7 00 9223372036854775807\n")  # leading zeros count against int()'s limit
+    assert read_sessions(f).keys == [(1, 7, 0, 2**63 - 1)]
+    f.write_text("9223372036854775808\n")
+    with pytest.raises(EbganError, match=r"line 1: log key 9223372036854775808 is too large"):
+        read_sessions(f)
+    c = tmp_path / "s.csv"
+    c.write_text("session,label\n1 2,0\n3 " + "8" * 4301 + ",1\n")
+    with pytest.raises(EbganError, match=r"s\.csv, line 3, column 'session': log key 8+\.\.\.8+ \(4,301 digits\)"):
+        read_sessions(c, label_column="label")
+    f.write_bytes(b"1 2 " + b"9" * 5000 + b"\n")
+    msg = _one_error(capsys, ["seq", "train", "--data", str(f), "--out", str(tmp_path / "run")])
+    assert "line 1: log key" in msg and "too large" in msg and not (tmp_path / "run").exists()
 
 
 # -------------------------------------------------------------------------------------------------- raw logs

@@ -1077,7 +1077,25 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="false-positive rate of the threshold on the held-out sessions (default 0.001)",
     )
-    q.add_argument("--margin", type=float, default=None, help="energy the known anomalies are pushed to (default 20)")
+    q.add_argument(
+        "--threshold-scale",
+        type=float,
+        default=None,
+        help="the threshold is this times the held-out energy at --fpr (default 1)",
+    )
+    q.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="energy in nats the known anomalies are pushed to (default: --margin-scale x the threshold)",
+    )
+    q.add_argument(
+        "--margin-scale",
+        type=float,
+        default=None,
+        help="without --margin, known anomalies are pushed to this times the threshold the held-out sessions "
+        "give, recomputed each epoch (default 2)",
+    )
     q.add_argument("--anomaly-weight", type=float, default=None, help="weight of the margin hinge (default 1)")
     q.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N epochs (default 1)")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: by the machine's load)")
@@ -1109,8 +1127,8 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument("--false-positives", default=None, metavar="FILE", help="normal sessions the run flagged")
     q.add_argument("--false-negatives", default=None, metavar="FILE", help="anomalous sessions the run missed")
     q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
-    q.add_argument("--steps", type=int, default=None, help="Adam steps (default 50)")
-    q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.001)")
+    q.add_argument("--steps", type=int, default=None, help="full-batch SGD steps (default 30)")
+    q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01)")
     q.add_argument(
         "--l2",
         type=float,
@@ -1121,7 +1139,14 @@ def make_parser() -> argparse.ArgumentParser:
         "--margin",
         type=float,
         default=None,
-        help="energy the false negatives are pushed to (default: the run's margin, or twice its threshold when higher)",
+        help="energy in nats the false negatives are pushed to (default: --margin-scale x the run's threshold)",
+    )
+    q.add_argument(
+        "--margin-scale",
+        type=float,
+        default=None,
+        help="without --margin, false negatives are pushed to this times the run's calibrated threshold "
+        "(default: the run's own --margin-scale)",
     )
     q.add_argument("--resume", action="store_true", help="finish an update that was stopped")
     q.add_argument("--no-progress", action="store_true", help="no progress display")

@@ -61,9 +61,8 @@ def _train(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
         "ckpt_every": args.ckpt_every,
         "eos": {"on": True, "off": False}.get(args.eos),
-        # flags the parser may not define (yet): the margin and threshold scales
-        "margin_scale": getattr(args, "margin_scale", None),
-        "threshold_scale": getattr(args, "threshold_scale", None),
+        "margin_scale": args.margin_scale,
+        "threshold_scale": args.threshold_scale,
     }
     given = {k: v for k, v in given.items() if v is not None}
     for k in ("data", "anomalies"):
@@ -149,7 +148,7 @@ def _update(args: argparse.Namespace) -> int:
         (fps if name == "false_positives" else fns).extend(s)
         sources[name] = {"path": str(Path(path).resolve()), "sha256": _sha256(path)}
     if args.resume:
-        if any(v is not None for v in (args.lr, args.l2, args.margin, getattr(args, "margin_scale", None))):
+        if any(v is not None for v in (args.lr, args.l2, args.margin, args.margin_scale)):
             raise EbganError("--resume finishes the unfinished update under its own settings; only --steps may change")
         rec = update_run(run, resume=True, progress=not args.no_progress, steps=args.steps)
     else:
@@ -160,7 +159,7 @@ def _update(args: argparse.Namespace) -> int:
             "lr": args.lr,
             "l2": args.l2,
             "margin": args.margin,
-            "margin_scale": getattr(args, "margin_scale", None),
+            "margin_scale": args.margin_scale,
         }
         settings = dataclasses.replace(UpdateSettings(), **{k: v for k, v in given.items() if v is not None})
         rec = update_run(run, fps, fns, settings, progress=not args.no_progress, sources=sources)
