@@ -695,10 +695,12 @@ def test_fuzz_checkpoint(work, checkpoint_cases):
 
 # -------------------------------------------------------------------------------------- ebgan seq sessions
 @st.composite
-def session_files(draw, longest_key: int = 4300):
-    """Session files (one session of keys per line) and CSV files; keys of up to ``longest_key`` digits."""
+def session_files(draw):
+    """Session files (one session of keys per line) and CSV files; keys beyond int64 and past Python's limit of
+    4,300 digits on integer strings (leading zeros count against it too) among the odd ones."""
     kind = draw(st.sampled_from(["sessions", "csv", "text", "bytes"]))
-    odd = ["-1", "x", "1.5", "٣", "9" * longest_key, "\x00", "1e3", "0x1f"]
+    odd = ["-1", "x", "1.5", "٣", "\x00", "1e3", "0x1f", str(2**63 - 1), str(2**63), "9" * 4300, "9" * 5000]
+    odd += ["0" * 5000 + "1"]
     keys = st.lists(st.one_of(st.integers(0, 300).map(str), st.sampled_from(odd)), max_size=6).map(" ".join)
     if kind == "sessions":
         return ".txt", draw(mutated("\n".join(draw(st.lists(keys, max_size=5))).encode(), max_ops=2))
@@ -718,27 +720,24 @@ def _read_sessions(work: Path, case, labels: bool):
     label = "label" if labels and suffix == ".csv" else None
     s = check("ebgan seq session files", lambda: seq.read_sessions(path, label_column=label))
     if s is not None:
-        assert len(s) > 0 and all(isinstance(k, int) and k >= 0 for sess in s.keys for k in sess)
+        assert len(s) > 0 and all(isinstance(k, int) and 0 <= k < 2**63 for sess in s.keys for k in sess)
 
 
 @NO_FIXTURE_CHECK
 @given(session_files(), st.booleans())
 def test_fuzz_session_files(work, case, labels):
-    """Keys up to Python's 4,300-digit limit on integer strings: a longer one is the known failure below."""
+    """Session files and CSV files, valid and mutated."""
     _read_sessions(work, case, labels)
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=True,
-    reason=(
-        "ebgan.seq.data._parse_keys: a key of more than 4,300 digits makes int() raise ValueError (Python's limit on "
-        "integer strings) instead of an EbganError; reported to the owner of ebgan.seq (fix: refuse keys longer than "
-        "18 digits). Remove this mark with the fix."
-    ),
-)
 def test_a_session_key_longer_than_python_parses(work):
-    _read_sessions(work, (".txt", b"1 2 " + b"9" * 5000 + b"\n"), False)
+    """Found by the long profile: a key of over 4,300 digits made int() raise ValueError (Python's limit on
+    integer strings); now refused in one line, as is any key beyond int64 (leading zeros are not digits)."""
+    seq = pytest.importorskip("ebgan.seq.data")
+    path = write(work / "sessions.txt", b"1 2\n1 2 " + b"9" * 5000 + b"\n")
+    msg = refused("ebgan seq session files", lambda: seq.read_sessions(path))
+    assert msg.startswith(f"{path}, line 2: log key 99999") and "(5,000 digits) is too large" in msg
+    _read_sessions(work, (".csv", b"session\n1 " + b"0" * 5000 + b"1\n"), False)
 
 
 # ------------------------------------------------------------------------------ what the long profile found

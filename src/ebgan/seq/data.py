@@ -46,12 +46,21 @@ class Sessions:
         return len(self.keys)
 
 
+KEY_MAX = 2**63 - 1  # a key is an int64 everywhere it is stored (vocab.json, tensors, numpy arrays)
+
+
 def _parse_keys(text: str, where: str) -> Session:
+    """The keys of one session's text; anything else is one EbganError line naming ``where`` (file and line)."""
     out = []
     for tok in text.split():
         if not tok.isdigit() or not tok.isascii():
             raise EbganError(f"{where}: {tok[:40]!r} is not a log key ({KEYS_HELP})")
-        out.append(int(tok))
+        # Checked on the digits before int(): Python refuses to convert a string of over 4,300 digits.
+        digits = tok.lstrip("0") or "0"  # int() counts leading zeros against its limit too
+        if len(digits) > len(str(KEY_MAX)) or int(digits) > KEY_MAX:
+            shown = tok if len(tok) <= 40 else f"{tok[:20]}...{tok[-10:]} ({len(tok):,} digits)"
+            raise EbganError(f"{where}: log key {shown} is too large (keys are at most 2**63 - 1 = {KEY_MAX})")
+        out.append(int(digits))
     return tuple(out)
 
 
