@@ -733,8 +733,14 @@ def main() -> None:
         f"![losses compared]({Path(os.path.relpath(plot_path.resolve(), ROOT)).as_posix()})",
         "",
     ]
+    # subtitles name the optimiser settings and budget, so that the four sections' tables have unique titles
+    scope = {
+        "own": "each loss's own optimiser settings",
+        "preset": "EBGAN's optimiser settings",
+        "best": "the better of two optimiser settings",
+    }[args.optim]
     for d in datasets:
-        lines += [f"### {d}", "", table(d, losses, by_ds[d]), ""]
+        lines += [f"### {d}: {scope}, {steps[d]:,} steps", "", table(d, losses, by_ds[d]), ""]
         errs = errors_list(d, losses, by_ds[d])
         if errs:
             lines += errs + [""]
@@ -755,9 +761,14 @@ def main() -> None:
         ]
     if "ebgan" in losses and len(losses) > 1:
         lines += [
-            "### Where EBGAN wins and where it does not"
-            if args.optim in ("own", "best")
-            else "### EBGAN against the others under the same optimiser settings",
+            (
+                "### Where EBGAN wins and where it does not"
+                if args.optim in ("own", "best")
+                else "### EBGAN against the others under the same optimiser settings"
+            )
+            + f" ({scope}; "
+            + ", ".join(f"{d} {steps[d]:,} steps" for d in datasets)
+            + ")",
             "",
         ]
         lines += ["- " + verdict(d, losses, by_ds[d]) for d in datasets]

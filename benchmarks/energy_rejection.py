@@ -166,7 +166,12 @@ def main() -> None:
         if not results:
             continue
         cols = cells(results[0][2])[0]
-        lines = [f"### {group}", "", f"| seed | keep | {cols} |", "|---|---|" + "---|" * (cols.count("|") + 1)]
+        lines = [
+            f"### Rejection on {group}",
+            "",
+            f"| seed | keep | {cols} |",
+            "|---|---|" + "---|" * (cols.count("|") + 1),
+        ]
         lines += [f"| {seed} | {keep:g} | {cells(r)[1]} |" for seed, keep, r in results]
         if len(seeds) > 1:
             for keep in keeps:
