@@ -16,7 +16,7 @@ a figure (settings such as `IS >= 3` or `--energy-keep 0.5`), nor is an HTML com
 
 A claim whose figures have no result file (``missing``) or whose runs are still going (``partial``) may only
 appear in the BENCHMARKS.md index, with no number in its figure cell; never in the README. Besides, the check
-asks of BENCHMARKS.md: every README claim is in its index, every registered claim too, no two ``##`` titles
+asks of BENCHMARKS.md: every README claim is in its index, every registered claim too, no two ``##`` or ``###`` titles
 are the same, and every ``<!-- NAME:start -->`` has its ``<!-- NAME:end -->`` (the sections benchmark scripts
 rewrite), and every link to one of its sections leads to a heading.
 
@@ -790,7 +790,7 @@ def check_text(readme: str, benchmarks: str) -> list[str]:
         errs.append(f"registered claim `{cid}` is not in BENCHMARKS.md's index")
     for cid in sorted({c for c in index_ids if index_ids.count(c) > 1}):
         errs.append(f"BENCHMARKS.md's index lists claim `{cid}` more than once")
-    titles = [line[3:].strip() for line in benchmarks.splitlines() if line.startswith("## ")]
+    titles = [line.strip() for line in benchmarks.splitlines() if line.startswith(("## ", "### "))]
     for t in sorted({t for t in titles if titles.count(t) > 1}):
         errs.append(f"BENCHMARKS.md: {titles.count(t)} sections are titled {t!r}")
     starts = re.findall(r"<!-- (\S+):start -->", benchmarks)

@@ -102,6 +102,8 @@ def test_a_claim_without_a_result_file_cannot_be_in_the_readme():
 
 def test_the_index_has_unique_titles_paired_markers_and_working_links():
     assert cc.check_text(README, BENCH + "\n## Claims index\n") != []
+    twice = BENCH + "\n### Rejection on ring\n"
+    assert any("2 sections are titled '### Rejection on ring'" in e for e in cc.check_text(README, twice))
     broken = BENCH.replace("<!-- memory:end -->", "", 1)
     assert any("'memory'" in e for e in cc.check_text(README, broken))
     dead = README.replace("(BENCHMARKS.md#", "(BENCHMARKS.md#x-", 1)
