@@ -81,8 +81,12 @@ def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else float(value)
 
 
+HISTORY = "## History: superseded results"
+
+
 def write_section(name: str, body: str) -> None:
-    """Replace (or append) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    """Replace the block between ``<!-- name:start -->`` and ``<!-- name:end -->``; a new block goes before the
+    history section (which stays last), or at the end when there is none."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
     text = (
@@ -91,7 +95,13 @@ def write_section(name: str, body: str) -> None:
         else "# Benchmarks\n\nEvery figure in the README comes from here.\n"
     )
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    elif HISTORY in text:
+        at = text.index(HISTORY)
+        text = text[:at] + block + "\n\n" + text[at:]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
     tmp = BENCHMARKS.with_name(f".{BENCHMARKS.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, BENCHMARKS)

@@ -150,3 +150,16 @@ def test_write_record(tmp_path, monkeypatch):
     assert rec["benchmark"] == "speed" and rec["command"] == "python x.py" and rec["threads"] == 1
     assert rec["figures"] == {"images_per_s": {"reference": 601.2}}
     assert {"date", "commit", "machine"} <= set(rec)
+
+
+def test_a_new_section_goes_before_the_history_and_an_old_one_is_replaced_in_place(tmp_path, monkeypatch):
+    report = pytest.importorskip("_report")
+    bench = tmp_path / "BENCHMARKS.md"
+    bench.write_text("# B\n\n<!-- a:start -->\nold\n<!-- a:end -->\n\n## History: superseded results\n\nx\n")
+    monkeypatch.setattr(report, "BENCHMARKS", bench)
+    report.write_section("b", "new b")
+    report.write_section("a", "new a")
+    assert bench.read_text() == (
+        "# B\n\n<!-- a:start -->\nnew a\n<!-- a:end -->\n\n"
+        "<!-- b:start -->\nnew b\n<!-- b:end -->\n\n## History: superseded results\n\nx\n"
+    )
