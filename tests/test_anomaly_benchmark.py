@@ -92,3 +92,37 @@ def test_report_means_and_unlearning_rows():
     assert "**84.5**" in text and "**74.5**" in text and "**64.5**" in text
     assert "| 0.01 | 10 | 94.5 | **99.5** | 98.5 | 92.8 -> 96.4 |" in text
     assert "OCGAN (published) | | 99.8" in text
+
+
+def test_report_on_several_seeds_gives_mean_and_std_over_seeds_and_the_goal():
+    rows = {}
+    for seed, shift in ((1, 0.0), (2, 1.0), (3, 2.0)):
+        for d in range(10):
+            r = {
+                "model": "ebgan",
+                "digit": d,
+                "seed": seed,
+                "anomaly": None,
+                "share": None,
+                "status": "ok",
+                "auroc": 95.0 + shift,
+                "auroc_ink": 95.0 + shift,
+                "auroc_energy": 90.0,
+                "train_seconds": 10.0,
+            }
+            rows[bench.key(r)] = r
+
+    class Args:
+        pairs = 0
+        title = "One-class MNIST on fresh seeds"
+
+    text = bench.report(rows, Args, None)
+    assert text.startswith("## One-class MNIST on fresh seeds\n")
+    assert "| `ebgan` | energy/ink | 96.0 +- 1.0 |" in text  # per digit: mean +- std over the seeds
+    assert "| mean AUROC | 95.0 | 96.0 | 97.0 | **96.0 +- 1.0** |" in text
+    assert f"mean >= {bench.GOAL}" in text and "**not met** (96.0)" in text
+    assert all(f"{k} {v}" in text for k, v in bench.MEAN_ANCHORS.items())
+    # a seed not yet complete is shown as missing and named in the goal line
+    del rows[bench.key({**rows[next(iter(rows))], "seed": 3, "digit": 9})]
+    text = bench.report(rows, Args, None)
+    assert "| mean AUROC | 95.0 | 96.0 | - | **95.5 +- 0.7** |" in text and "2 of 3 seeds complete" in text
