@@ -131,11 +131,13 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    from .data import read_sessions
+    from .data import Session, read_sessions
     from .run import UpdateSettings, _sha256, update_run
 
     run = Path(args.run_dir)
-    fps, fns, sources = [], [], {}
+    fps: list[Session] = []
+    fns: list[Session] = []
+    sources: dict[str, dict[str, str]] = {}
     for name, path in (("false_positives", args.false_positives), ("false_negatives", args.false_negatives)):
         if path is None:
             continue

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import torch
 
@@ -108,7 +109,9 @@ def _read_csv(text: str, path: Path, column: str, label_column: str | None) -> S
     ci = names.index(column)
     li = names.index(label_column) if label_column is not None else None
     ii = names.index("id") if "id" in names else None
-    keys, labels, ids = [], [] if li is not None else None, [] if ii is not None else None
+    keys: list[Session] = []
+    labels: list[int] = []
+    ids: list[str] = []
     try:
         for n, row in enumerate(reader, start=2):
             if not row:
@@ -126,7 +129,7 @@ def _read_csv(text: str, path: Path, column: str, label_column: str | None) -> S
                 ids.append(row[ii])
     except csv.Error as e:
         raise EbganError(f"{path} is not a readable CSV file: {e}") from None
-    return Sessions(keys, labels, ids, str(path))
+    return Sessions(keys, labels if li is not None else None, ids if ii is not None else None, str(path))
 
 
 def format_session(s: Iterable[int]) -> str:
@@ -306,6 +309,14 @@ def parse_log(
         )
     templates = {int(c.cluster_id): c.get_template() for c in miner.drain.clusters}
     return ParseResult(list(order), [tuple(v) for v in order.values()], templates, counts, n_lines, matched)
+
+
+@overload
+def _compile(regex: str, flag: str) -> re.Pattern: ...
+
+
+@overload
+def _compile(regex: str | None, flag: str) -> re.Pattern | None: ...
 
 
 def _compile(regex: str | None, flag: str) -> re.Pattern | None:

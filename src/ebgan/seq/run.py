@@ -161,7 +161,7 @@ class _AnomalyWindows:
         self.h, self.t, self.novel = h[keep], t[keep], novel[keep]
         self.sid = torch.searchsorted(used, sid[keep])
         self.n = len(self.sessions)
-        self.perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)) if self.n else None
+        self.perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
 
     def batch(self, step: int, size: int) -> torch.Tensor:
         pos = (step * size + torch.arange(min(size, self.n))) % self.n
@@ -754,7 +754,7 @@ def update_run(
     settings: UpdateSettings | None = None,
     resume: bool = False,
     progress: bool = True,
-    sources: dict[str, str] | None = None,
+    sources: dict[str, dict[str, str]] | None = None,
     steps: int | None = None,
 ) -> dict[str, Any]:
     """Feed an operator's corrections back into a trained run, as a new update ``RUN/updates/NNN/``.
@@ -935,18 +935,19 @@ def _update(
     total = int(request["steps"])
     if step > total:
         raise EbganError(f"{folder} is at step {step}, beyond the requested {total}")
-    fh, ft, fc = distinct_windows(fps, vocab, cfg.window, cfg.eos) if fps else (None, None, None)
-    if fh is not None:
+    fp_pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    if fps:
+        fh, ft, fc = distinct_windows(fps, vocab, cfg.window, cfg.eos)
         keep = ft >= 0  # a key never seen in training cannot be learnt: its position stays maximally surprising
-        fh, ft, fc = fh[keep], ft[keep], fc[keep].float()
-        if len(ft) == 0:
-            fh = None
-    floor, fp_win = request.get("floor"), None
+        if bool(keep.any()):
+            fp_pairs = (fh[keep], ft[keep], fc[keep].float())
+    floor = request.get("floor")
+    fp_win: tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, float] | None = None
     if floor is not None and fps:  # bounded: each false positive's energy lowered to the floor, no further
         fp_keys = [x for x in distinct(fps)[0] if all(k in vocab.index for k in x)]  # an unseen key stays
         if fp_keys:
-            fp_win = (*windows(fp_keys, vocab, cfg.window, cfg.eos), len(fp_keys))
-        fh = None
+            fp_win = (*windows(fp_keys, vocab, cfg.window, cfg.eos), len(fp_keys), float(floor))
+        fp_pairs = None
     nh = None
     if fns:  # the hinge reaches the positions no normal session has: not in training, the holdout, the fed FPs
         normal = {tuple(r) for r in _normal_pairs(run).tolist()}
@@ -976,15 +977,16 @@ def _update(
                 model.train()
                 loss = torch.zeros(())
                 row: dict[str, Any] = {"step": step + 1}
-                if fh is not None:
+                if fp_pairs is not None:
+                    fh, ft, fc = fp_pairs
                     ce = F.cross_entropy(model(fh), ft, reduction="none")
                     lower = (fc * ce).sum() / fc.sum()
                     loss = loss + lower
                     row["lower"] = float(f"{lower.item():.6g}")
                 if fp_win is not None:
-                    ph, pt, ps, n_fp = fp_win
+                    ph, pt, ps, n_fp, fp_floor = fp_win
                     e_fp = pool(surprise(model(ph), pt), ps, n_fp, kind)
-                    lower = torch.clamp(e_fp - float(floor), min=0).mean()
+                    lower = torch.clamp(e_fp - fp_floor, min=0).mean()
                     loss = loss + lower
                     row["lower"] = float(f"{lower.item():.6g}")
                 if nh is not None:
@@ -1004,7 +1006,7 @@ def _update(
                     loss = loss + keep_w * kl
                     row["keep_kl"] = float(f"{kl.item():.6g}")
                 if l2 > 0:
-                    dist = sum(((p - q) ** 2).sum() for p, q in zip(model.parameters(), prev))
+                    dist = sum((((p - q) ** 2).sum() for p, q in zip(model.parameters(), prev)), torch.zeros(()))
                     loss = loss + 0.5 * l2 * dist
                     row["distance2"] = float(f"{dist.item():.6g}")
                 opt.zero_grad(set_to_none=True)
@@ -1032,7 +1034,10 @@ def _update(
             bar.close()
         log.close()
     model.eval()
-    after_m = SeqModel(run, cfg, vocab, model, find_checkpoint(folder), int(folder.name), m.calibration)
+    last = find_checkpoint(folder)
+    if last is None:  # (saved at the last step above)
+        raise EbganError(f"{folder} holds no checkpoint after the update")
+    after_m = SeqModel(run, cfg, vocab, model, last, int(folder.name), m.calibration)
     thr = m.threshold(kind)
     after = {
         "false_positives": after_m.energies(fps, kind).tolist() if fps else [],
