@@ -108,6 +108,8 @@ def test_report_on_several_seeds_gives_mean_and_std_over_seeds_and_the_goal():
                 "auroc": 95.0 + shift,
                 "auroc_ink": 95.0 + shift,
                 "auroc_energy": 90.0,
+                "val_auroc_ink": 97.0,
+                "val_auroc_energy": 93.0 + shift,
                 "train_seconds": 10.0,
             }
             rows[bench.key(r)] = r
@@ -115,14 +117,24 @@ def test_report_on_several_seeds_gives_mean_and_std_over_seeds_and_the_goal():
     class Args:
         pairs = 0
         title = "One-class MNIST on fresh seeds"
+        digits = "0,1,2,3,4,5,6,7,8,9"
+        seeds = "1,2,3"
 
     text = bench.report(rows, Args, None)
     assert text.startswith("## One-class MNIST on fresh seeds\n")
     assert "| `ebgan` | energy/ink | 96.0 +- 1.0 |" in text  # per digit: mean +- std over the seeds
-    assert "| mean AUROC | 95.0 | 96.0 | 97.0 | **96.0 +- 1.0** |" in text
+    assert "| test, `energy/ink` (the preset's score) | 95.0 | 96.0 | 97.0 | **96.0 +- 1.0** |" in text
+    assert "| test, `energy` | 90.0 | 90.0 | 90.0 | 90.0 +- 0.0 |" in text
+    assert "| validation, `energy/ink` | 97.0 | 97.0 | 97.0 | 97.0 +- 0.0 |" in text
+    assert "| validation, `energy` | 93.0 | 94.0 | 95.0 | 94.0 +- 1.0 |" in text
     assert f"mean >= {bench.GOAL}" in text and "**not met** (96.0)" in text
     assert all(f"{k} {v}" in text for k, v in bench.MEAN_ANCHORS.items())
-    # a seed not yet complete is shown as missing and named in the goal line
+    # a seed not yet complete is shown as missing, and named in the goal line
     del rows[bench.key({**rows[next(iter(rows))], "seed": 3, "digit": 9})]
     text = bench.report(rows, Args, None)
-    assert "| mean AUROC | 95.0 | 96.0 | - | **95.5 +- 0.7** |" in text and "2 of 3 seeds complete" in text
+    assert "| 95.0 | 96.0 | (97.0 over 9 digits) | **95.5 +- 0.7** |" in text and "2 of 3 seeds complete" in text
+    # a digit asked for but never run: "-" in its column and no mean over the digits
+    rows = {k: r for k, r in rows.items() if r["digit"] != 9}
+    text = bench.report(rows, Args, None)
+    assert "| `ebgan` | energy/ink | 96.0 +- 1.0 |" in text and "| - | - | 10 |" in text
+    assert "Goal" not in text
