@@ -70,7 +70,7 @@ def test_a_readme_figure_edited_by_hand_fails(cid, column):
     ), errs
 
 
-@pytest.mark.parametrize("cid", ["semisup-speed", "lapgan", "stacked-mnist"])
+@pytest.mark.parametrize("cid", ["semisup-speed", "lapgan", "stacked-mnist", "reliability"])
 def test_an_index_figure_edited_by_hand_fails(cid):
     edited, old, new = _edit_digit(BENCH, cid)
     errs = cc.check_text(README, edited)
