@@ -167,10 +167,17 @@ CHAIN = [
 ]
 
 
-def test_a_failed_write_at_every_point_is_one_line_and_resume_is_exact(reference, tmp_path, capsys, monkeypatch):
+# The faults the chain above leaves out so that every write point also meets both a full disk (ENOSPC) and a
+# failing one (EIO) in the suite: the other of the two where the chain has one, both where it has EROFS or ENOENT
+# (two faults in a row at the same point: the second on the command the first one's line names).
+BOTH = [(glob, other) for glob, code in CHAIN for other in (errno.ENOSPC, errno.EIO) if other != code]
+
+
+@pytest.mark.parametrize("chain", [CHAIN, BOTH], ids=["every-kind", "enospc-and-eio"])
+def test_a_failed_write_at_every_point_is_one_line_and_resume_is_exact(chain, reference, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     seen = []
-    for glob, code in CHAIN:
+    for glob, code in chain:
         glob = glob.format(run=run)
         before = checkpoint_state(run)
         # The command the previous error line named: the same command before the run wrote anything, else --resume.
@@ -199,7 +206,7 @@ def test_a_failed_write_at_every_point_is_one_line_and_resume_is_exact(reference
     status, err = ebgan(["train", "--out", run, "--resume", "--no-progress"], capsys)
     assert status == 0, err
     assert result(run) == reference["result"]
-    assert len(seen) == len(CHAIN)
+    assert len(seen) == len(chain)
 
 
 def test_a_run_folder_deleted_under_the_run(tmp_path, capsys, monkeypatch, reference):
@@ -543,6 +550,44 @@ def test_a_sweep_stops_on_a_failed_write_and_the_same_command_finishes_it(tmp_pa
         assert status == 3 and len(err) == 1, (fault, err)
         assert err[0].startswith(f"ebgan: error: {start}"), (fault, err)
         assert "run the same command again to continue" in err[0] or fault.startswith(f"{out}/report.md"), err
+        read_rows(out)  # whole rows only
+    status, err = ebgan(argv, capsys)
+    assert status == 0, err
+    rows = {(r["method"], r["setting_id"]): timeless(r) for r in read_rows(out)}
+    assert rows == uninterrupted_rows(spec, tmp_path / "reference")
+    assert (out / "report.md").is_file() and not list(out.glob("tasks/*"))
+
+
+def test_every_sweep_write_point_survives_a_full_disk_and_an_io_error(tmp_path, capsys, monkeypatch):
+    """The faults the chain above leaves out, so that every write point of a sweep (sweep.json, a task file, a
+    run's checkpoint, metrics.jsonl and result.json inside a worker, results.jsonl, report.md) meets both ENOSPC
+    and EIO in the suite: each ends the sweep with one line naming the file and the cause and status 3, leaves
+    whole rows, and the same command then records the rows of an uninterrupted sweep."""
+    spec = {**SWEEP, "grid": {"g_size": [16]}}
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(spec))
+    out = tmp_path / "sweep"
+    argv = ["sweep", grid, "--out", out, "--workers", "1", "--no-progress"]
+    chain = [  # in the order a sweep reaches them; two in a row at one point: the second on the next command
+        ("sweep.json", "ENOSPC"),
+        ("sweep.json", "EIO"),
+        ("tasks/*", "ENOSPC"),
+        ("runs/*/checkpoints/step-*/state.pt", "EIO"),
+        ("runs/*/metrics.jsonl", "ENOSPC"),
+        ("runs/*/metrics.jsonl", "EIO"),
+        ("runs/*/result.json", "ENOSPC"),
+        ("runs/*/result.json", "EIO"),
+        ("results.jsonl", "EIO"),
+        ("report.md", "EIO"),
+    ]
+    for point, kind in chain:
+        glob = f"{out}/{point}"
+        status, err = ebgan(argv, capsys, f"{glob}:{kind}", monkeypatch)
+        assert status == 3 and len(err) == 1, (point, kind, err)
+        assert err[0].startswith(f"ebgan: error: {CAUSE[getattr(errno, kind)]} writing "), (point, kind, err)
+        path = err[0].split(" writing ", 1)[1].split(": ", 1)[0]
+        assert fnmatch.fnmatch(path, glob), (path, glob)
+        assert "run the same command again" in err[0] or "run the command again" in err[0], err
         read_rows(out)  # whole rows only
     status, err = ebgan(argv, capsys)
     assert status == 0, err
