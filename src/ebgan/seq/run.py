@@ -194,11 +194,11 @@ def anomaly_hinge(
     session (measured on a tiny model: the normal session's energy went from 0.5 to 6.3 nats). Why pooled over
     them only: with ``mean``, a whole-session mean moved through its few novel positions asks each of them for
     many times the margin (measured on HDFS: one missed session fed back pushed ~50 normal sessions of the next
-    chunk over the threshold); over the novel positions, each is asked for about the margin. Returns (hinge, E)."""
-    s = surprise(model(h), t)
+    chunk over the threshold); over the novel positions, each is asked for about the margin. Only those
+    positions go through the model (an HDFS session has a few among dozens). Returns (hinge, E)."""
     if novel is not None:
-        s, sid = s[novel], sid[novel]
-    e = pool(s, sid, n, kind)
+        h, t, sid = h[novel], t[novel], sid[novel]
+    e = pool(surprise(model(h), t), sid, n, kind)
     return unlearning_loss(e, margin), e
 
 
