@@ -661,3 +661,75 @@ def _children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 out.append(int(d.name))
     return out
+
+
+# -------------------------------------------------------------------------------- ebgan seq train, semisup
+def _tensors(path: Path) -> dict[str, bytes]:
+    return {k: v.numpy().tobytes() for k, v in load_file(str(path)).items()}
+
+
+def test_seq_train_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path, capsys, monkeypatch):
+    """The same command again would be refused once the run folder holds its configuration: the line names the
+    --resume command, which reaches the uninterrupted run's weights and threshold."""
+    data = tmp_path / "sessions.txt"
+    data.write_text("1 2 3 4 5\n" * 12 + "1 2 3 3 4 5\n" * 6 + "1 2 4 5\n" * 4)
+    argv = ["seq", "train", "--data", data, "--epochs", "4", "--window", "3", "--hidden", "8", "--no-progress"]
+    ref = tmp_path / "ref"
+    assert ebgan([*argv, "--out", ref], capsys)[0] == 0
+    for point, kind in [("checkpoints/step-00000002/state.pt", "ENOSPC"), ("threshold.json", "EIO")]:
+        run = tmp_path / f"run-{kind}"
+        status, err = ebgan([*argv, "--out", run], capsys, f"{run}/{point}:{kind}", monkeypatch)
+        assert status == 3 and len(err) == 1, err
+        assert err[0].startswith(f"ebgan: error: {CAUSE[getattr(errno, kind)]} writing {run}/{point}: "), err
+        assert err[0].endswith(f"run again with --resume (ebgan seq train --out {run} --resume)"), err
+        assert ebgan([*argv, "--out", run], capsys)[0] == 2  # what "run the command again" would have met
+        status, err = ebgan(["seq", "train", "--out", run, "--resume", "--no-progress"], capsys)
+        assert status == 0, err
+        final = (run / "checkpoints" / "latest").read_text().strip()
+        assert final == (ref / "checkpoints" / "latest").read_text().strip()
+        assert _tensors(run / "checkpoints" / final / "weights.safetensors") == _tensors(
+            ref / "checkpoints" / final / "weights.safetensors"
+        )
+        assert json.loads((run / "threshold.json").read_text()) == json.loads((ref / "threshold.json").read_text())
+
+
+def test_semisup_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path, capsys, monkeypatch):
+    """`ebgan semisup` on small synthetic data (the real command, its data and networks swapped for tiny ones)."""
+    from dataclasses import replace
+
+    import ebgan.semisup as semi
+    from ebgan.semisup.recipe import SemisupData
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 10
+    x = 0.2 * torch.rand(300, 784, generator=g)
+    for c in range(10):  # each class lights its own block of pixels
+        x[y == c, c * 78 : (c + 1) * 78] += 0.6
+    data = SemisupData(x[:200], y[:200], x[200:], y[200:], semi.labelled_subset(y[:200], 100, 0))
+    real = semi.semisup
+
+    def tiny(cfg, out, **kw):
+        kw.pop("data_root", None)
+        return real(replace(cfg, layers=[784, 32, 16, 10], batch=20, log_every=5), out, data=data, **kw)
+
+    monkeypatch.setattr(semi, "semisup", tiny)
+    argv = ["semisup", "--steps", "20", "--ckpt-every", "10", "--eval-every", "10", "--threads", "1", "--no-progress"]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert ebgan([*argv, "--out", ref], capsys)[0] == 0
+    status, err = ebgan([*argv, "--out", run], capsys, f"{run}/checkpoints/step-00000020/state.pt:ENOSPC", monkeypatch)
+    assert status == 3 and len(err) == 1, err
+    assert err[0] == (
+        f"ebgan: error: no space left on device writing {run}/checkpoints/step-00000020/state.pt: free space and "
+        f"run again with --resume (ebgan semisup --out {run} --resume)"
+    )
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000010"
+    status, err = ebgan(["semisup", "--out", run, "--resume", "--no-progress"], capsys)
+    assert status == 0, err
+    for name in ("weights.safetensors",):
+        assert _tensors(run / "checkpoints" / "step-00000020" / name) == _tensors(
+            ref / "checkpoints" / "step-00000020" / name
+        )
+    assert (
+        json.loads((run / "result.json").read_text())["test_error"]
+        == json.loads((ref / "result.json").read_text())["test_error"]
+    )

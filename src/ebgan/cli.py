@@ -97,7 +97,11 @@ def build_config(args: argparse.Namespace):
 @contextlib.contextmanager
 def _resume_hint_on_abort(out: str, command: str):
     """A second Ctrl-C stops a run at once, without a checkpoint of the current step: say how to continue
-    from the last one (the run's own configuration and data root are in its folder)."""
+    from the last one (the run's own configuration and data root are in its folder). A failed write (full disk,
+    I/O error) once the run folder holds its configuration says the same: the same command again would be
+    refused (the folder holds a run), ``--resume`` continues from the newest complete checkpoint."""
+    from .errors import WriteFailed
+
     try:
         yield
     except KeyboardInterrupt:
@@ -108,6 +112,13 @@ def _resume_hint_on_abort(out: str, command: str):
                 file=sys.stderr,
             )
         raise
+    except WriteFailed as e:
+        if not out or not (Path(out) / "config.json").is_file() or e.hint.endswith("--resume)"):
+            raise
+        again = "run the command again"
+        resume = f"run again with --resume ({command} --out {shlex.quote(str(out))} --resume)"
+        hint = e.hint[: -len(again)] + resume if e.hint.endswith(again) else f"{e.hint}, then {resume}"
+        raise e.with_hint(hint) from e.__cause__
 
 
 def cmd_train(args: argparse.Namespace) -> int:
