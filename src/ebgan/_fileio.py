@@ -123,17 +123,20 @@ class AppendLog:
             self.fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, line: str) -> None:
+        fd = self.fd
+        if fd is None:
+            raise ValueError(f"{self.path}: write to a closed log")
         data = line.encode()
         size = None
         try:
             with writing(self.path):
                 _faults.io_point(self.path)
-                size = os.fstat(self.fd).st_size
-                write_all(self.fd, data)
+                size = os.fstat(fd).st_size
+                write_all(fd, data)
         except WriteFailed:
             if size is not None:
                 try:
-                    os.ftruncate(self.fd, size)
+                    os.ftruncate(fd, size)
                 except OSError:
                     pass
             raise

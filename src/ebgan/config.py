@@ -572,6 +572,16 @@ LOSS_OPTIM_DEFAULTS: dict[str, tuple[str, float, float, float]] = {
 }
 LOSS_D_STEPS = {"wgan": 5, "wgan-gp": 5}
 
+_T = typing.TypeVar("_T")
+
+
+def filled(value: _T | None, name: str) -> _T:
+    """The value of a field that resolving a configuration fills in (``None``: the loss's or model's default);
+    ``None`` here means the configuration was never resolved."""
+    if value is None:
+        raise EbganError(f"{name} is unset: the configuration must be resolved first")
+    return value
+
 
 def resolve(cfg: Config) -> Config:
     """Fill ``None`` optimiser fields with the loss's defaults and validate every value."""
@@ -804,7 +814,8 @@ def validate(cfg: Config) -> None:
         need(cfg.loss == "ebgan", f"known_anomalies (unlearning) needs the EBGAN energy: loss=ebgan, got {cfg.loss}")
         if cfg.known_anomalies.startswith("classes:"):
             parse_classes(cfg.known_anomalies[len("classes:") :], "known_anomalies=classes:")
-            need(cfg.classes is not None, "known_anomalies=classes:K needs classes (the normal labels) too")
+            if cfg.classes is None:
+                raise EbganError("known_anomalies=classes:K needs classes (the normal labels) too")
             overlap = set(parse_classes(cfg.classes)) & set(parse_classes(cfg.known_anomalies[len("classes:") :]))
             need(not overlap, f"known_anomalies and classes share labels {sorted(overlap)}")
 

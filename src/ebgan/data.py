@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import math
 import os
 import struct
@@ -386,7 +387,7 @@ def _check_image_size(image_size: object, what: str = "image_size") -> int:
 def _check_channels(channels: object) -> int:
     if channels not in (1, 3) or isinstance(channels, bool):
         raise EbganError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    return channels  # type: ignore[return-value]
+    return channels
 
 
 def _check_uint8_images(x: Tensor, fn: str) -> None:
@@ -768,10 +769,10 @@ def check_like(x: Tensor, like: Dataset, what: str) -> Tensor:
 def _read_npy_header(f, version):
     """numpy's own header parser for every .npy version (1.0, 2.0 and 3.0: its private helper)."""
     try:
-        from numpy.lib._format_impl import _read_array_header  # numpy >= 2
+        fmt = importlib.import_module("numpy.lib._format_impl")  # numpy >= 2
     except ImportError:  # numpy 1.x
-        from numpy.lib.format import _read_array_header
-    return _read_array_header(f, version)
+        fmt = importlib.import_module("numpy.lib.format")
+    return fmt._read_array_header(f, version)  # private: not in numpy's type stubs, hence the module lookup
 
 
 def read_npy(path: str | os.PathLike, what: str = "input") -> np.ndarray:

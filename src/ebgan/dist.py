@@ -115,13 +115,15 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         mean = sum_over_ranks(x.sum(dims)) / count
         centred = x - mean.view(shape)
         var = sum_over_ranks((centred * centred).sum(dims)) / count  # biased: what normalises the batch
-        if self.track_running_stats and self.running_mean is not None:
-            self.num_batches_tracked.add_(1)
-            f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        # With track_running_stats the three buffers exist together (None otherwise).
+        running_mean, running_var, tracked = self.running_mean, self.running_var, self.num_batches_tracked
+        if self.track_running_stats and running_mean is not None and running_var is not None and tracked is not None:
+            tracked.add_(1)
+            f = self.momentum if self.momentum is not None else 1.0 / float(tracked)
             with torch.no_grad():
                 n = count.item()
-                self.running_mean.lerp_(mean.detach(), f)
-                self.running_var.lerp_(var.detach() * (n / max(n - 1.0, 1.0)), f)
+                running_mean.lerp_(mean.detach(), f)
+                running_var.lerp_(var.detach() * (n / max(n - 1.0, 1.0)), f)
         y = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)

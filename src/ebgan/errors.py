@@ -19,7 +19,7 @@ class EbganError(Exception):
 
 # What each common write failure is called in a message, and what to do about it (commands other than a
 # training run, which says which checkpoint it can resume from instead).
-_CAUSES = {
+_CAUSES: dict[int | None, tuple[str, str]] = {
     _errno.ENOSPC: ("no space left on device", "free space and run the command again"),
     _errno.EDQUOT: ("disk quota exceeded", "free space (or raise the quota) and run the command again"),
     _errno.EIO: (

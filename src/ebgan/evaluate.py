@@ -73,7 +73,7 @@ def _check_points(x: np.ndarray, against: str) -> None:
 
 
 def evaluate(
-    samples: np.ndarray,
+    samples: np.ndarray | torch.Tensor,
     against: str,
     data_root: str | os.PathLike | None = None,
     n: int | None = None,
@@ -137,8 +137,8 @@ def evaluate(
     if against in ("ring", "grid"):
         from .data import MIXTURES
 
-        centers_fn, sigma = MIXTURES[against]
-        m = scores.count_modes_2d(samples, centers_fn(), sigma)
+        centers_fn, mode_sigma = MIXTURES[against]
+        m = scores.count_modes_2d(samples, centers_fn(), mode_sigma)
         result.update(modes=m["modes"], hq_pct=m["hq_pct"], reverse_kl=m["reverse_kl"])
         return result
 

@@ -31,7 +31,9 @@ def _to_uint8(images: Tensor) -> Tensor:
     return ((images.detach().cpu().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> Image.Image:
+def image_grid(
+    images: Tensor | np.ndarray, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+) -> Image.Image:
     """Tile ``images`` into one Pillow image ("L" for ``C = 1``, "RGB" for ``C = 3``).
 
     Args:
@@ -132,7 +134,7 @@ def titled(image: Image.Image, title: str) -> Image.Image:
 
 
 def save_grid(
-    images: Tensor,
+    images: Tensor | np.ndarray,
     path: str | os.PathLike,
     nrow: int | None = None,
     padding: int = 2,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -109,7 +110,8 @@ def _bn_stat_buffers(module: nn.Module) -> list[Tensor]:
         return []
     layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not layers:
-        module._ebgan_no_batch_norm = True  # a net's layers never change after it is built
+        # a net's layers never change after it is built (nn.Module's __setattr__ is typed for tensors and modules)
+        module._ebgan_no_batch_norm = True  # type: ignore[assignment]
     out: list[Tensor] = []
     for m in layers:
         if m.training and m.track_running_stats:
@@ -207,7 +209,8 @@ def minibatch_features(
     n, (a, b, c) = f.shape[0], T.shape
     M = (f @ T.reshape(a, b * c)).view(n, b, c).transpose(0, 1)  # [B, n, C]: kernel b's rows M_{i,b}
     if twice_differentiable:
-        dist = sum((M[:, :, None, k] - M[:, None, :, k]).abs() for k in range(c))  # [B, n, n]
+        # [B, n, n]; c >= 1, so the sum is a tensor
+        dist = cast(Tensor, sum((M[:, :, None, k] - M[:, None, :, k]).abs() for k in range(c)))
     else:
         dist = torch.cdist(M, M, p=1)  # [B, n, n]: ||M_{i,b} - M_{j,b}||_L1
     close = torch.exp(-dist)  # c_b(x_i, x_j)
@@ -256,8 +259,16 @@ def has_minibatch_features(D: nn.Module) -> bool:
     cached = getattr(D, "_ebgan_has_mbd", None)
     if cached is None:
         cached = any(isinstance(m, MinibatchDiscrimination) for m in D.modules())
-        D._ebgan_has_mbd = cached
+        D._ebgan_has_mbd = cached  # type: ignore[assignment]  # a plain attribute (typed for tensors, modules)
     return cached
+
+
+def ae_energy(D: nn.Module) -> str:
+    """The energy (``"l2"``, ``"l1"``, ...) of an auto-encoder discriminator, packed (:class:`Packed`) or not."""
+    energy = getattr(D, "energy", None)
+    if not isinstance(energy, str):
+        raise EbganError(f"this discriminator ({type(D).__name__}) is no auto-encoder: it has no energy")
+    return energy
 
 
 def pack_samples(x: Tensor, m: int) -> Tensor:
@@ -585,7 +596,8 @@ def _dcgan_init(module: nn.Module) -> None:
     """DCGAN initialisation (Radford et al. 2015): conv weights N(0, 0.02), BN weights N(1, 0.02)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            p = getattr(m, "parametrizations", None)  # spectral norm: initialise the original weight
+            w = p.weight.original if p is not None else m.weight
             nn.init.normal_(w, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -661,6 +673,8 @@ def _build_networks(
     def mbd(features: int) -> MinibatchDiscrimination | None:
         return MinibatchDiscrimination(features, B, cfg.mbd_dim, twice) if B else None
 
+    G: nn.Module
+    enc: nn.Module
     if cfg.arch == "mlp":
         G = MLPGenerator(
             cfg.z_dim + c_in,
@@ -672,15 +686,16 @@ def _build_networks(
         )
         in_dim = m * math.prod(sample_shape)  # a pack of m samples, concatenated (pack_samples)
         # nLayerD counts encoder layers plus the one decoder (or output) layer.
-        enc = nn.Sequential(
+        body = nn.Sequential(
             nn.Flatten(), _mlp_encoder(in_dim + c_in, cfg.d_layers - 1, cfg.d_size, cfg.batch_norm, cfg.d_dropout, sn)
         )
         if head == "ae":  # (layers created in this order so that the initial weights stay those of before)
             d = code or cfg.d_size
             dec: nn.Module = _maybe_sn(nn.Linear(cfg.d_size + (0 if code else B), in_dim), sn)
             if code:  # a bottleneck: linear code, then a mirrored hidden layer before the output
-                enc.append(_maybe_sn(nn.Linear(cfg.d_size, code), sn))
+                body.append(_maybe_sn(nn.Linear(cfg.d_size, code), sn))
                 dec = nn.Sequential(_maybe_sn(nn.Linear(code + B, cfg.d_size), sn), nn.ReLU(inplace=True), dec)
+        enc = body
         if c_in:
             G, enc = Conditioned(G, n_classes), Conditioned(enc, n_classes)
         if head == "ae":
@@ -694,9 +709,10 @@ def _build_networks(
     G = ConvGenerator(cfg.z_dim + c_in, c, h, cfg.g_channels, cfg.g_noise_planes)
     # A pack of m images is one image of m*c channels (pack_samples): D's first layer (and the auto-encoder's
     # last) are built for it.
-    enc, code_ch, map_size = _conv_encoder(
+    convs, code_ch, map_size = _conv_encoder(
         m * c + c_in, h, cfg.d_channels, cfg.batch_norm, cfg.d_dropout, cfg.spectral_norm
     )
+    enc = convs
     flat = code_ch * map_size * map_size
     if head == "ae":
         n_up = int(round(math.log2(h / map_size)))
@@ -704,12 +720,12 @@ def _build_networks(
         # of its first linear layer after a bottleneck.
         dec = _conv_decoder(code_ch, m * c, n_up, cfg.batch_norm, extra_in=0 if code else B)
         if code:  # a bottleneck: the feature maps through a linear code of `code` units and back
-            enc = nn.Sequential(*enc, nn.Flatten(), _maybe_sn(nn.Linear(flat, code), sn))
+            enc = nn.Sequential(*convs, nn.Flatten(), _maybe_sn(nn.Linear(flat, code), sn))
             dec = nn.Sequential(
                 nn.Linear(code + B, flat), nn.ReLU(inplace=True), nn.Unflatten(1, (code_ch, map_size, map_size)), *dec
             )
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
-        D = AEDiscriminator(enc, dec, energy, mbd(code or flat))
+        D: nn.Module = AEDiscriminator(enc, dec, energy, mbd(code or flat))
     else:
         enc = Conditioned(enc, n_classes, planes=True) if c_in else enc
         D = LogitDiscriminator(enc, flat, cfg.spectral_norm, mbd(flat))

@@ -50,7 +50,7 @@ def has_batch_norm(D: nn.Module) -> bool:
     cached = getattr(D, "_ebgan_has_batch_norm", None)
     if cached is None:
         cached = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
-        D._ebgan_has_batch_norm = cached
+        D._ebgan_has_batch_norm = cached  # type: ignore[assignment]  # a plain attribute (typed for tensors, modules)
     return cached
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 
 from . import _faults
 from ._fileio import atomic_write_text, write_all, writing
@@ -18,6 +19,7 @@ from .config import Config, from_dict, to_dict
 from .errors import EbganError
 from .folders import expect_kind
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; two processes on one folder are not detected there

@@ -18,6 +18,7 @@ import os
 import signal
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -160,9 +161,11 @@ class BatchStream:
             prefetch_factor=4 if workers else None,
             worker_init_fn=_quiet_worker if workers else None,
         )
-        self._it = iter(loader)
+        self._it: Iterator[Tensor] | None = iter(loader)
 
     def next(self) -> Tensor:
+        if self._it is None:
+            raise ValueError("the batch stream is closed")
         try:
             return next(self._it)
         except EbganError as e:

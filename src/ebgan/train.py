@@ -20,10 +20,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import _faults, dist, lapgan
 from ._fileio import AppendLog, writing
@@ -36,11 +36,11 @@ from .checkpoint import (
     save_checkpoint,
     write_checkpoint_dir,
 )
-from .config import BEST_METRICS, Config, lr_scale_at, margin_at, to_dict
+from .config import BEST_METRICS, Config, filled, lr_scale_at, margin_at, to_dict
 from .data import Dataset, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError, WriteFailed
-from .nets import PackOfCopies, build_networks, seeded_noise, set_labels
+from .nets import Packed, PackOfCopies, ae_energy, build_networks, seeded_noise, set_labels
 from .objectives import make_objective, pretrain_loss
 from .progress import Progress
 from .rundir import (
@@ -54,6 +54,9 @@ from .rundir import (
 )
 from .stopping import Interrupted, StopSignals
 from .threads import choose_threads
+
+if TYPE_CHECKING:
+    from .stream import BatchStream
 
 
 class TrainingDiverged(EbganError):
@@ -157,10 +160,16 @@ class Trainer:
         dist.broadcast_module(self.G, self.info)
         dist.broadcast_module(self.D, self.info)
         torch.manual_seed(cfg.seed + 7919 * self.info.rank)  # dropout masks differ per rank
-        self.opt_g = make_optimizer(cfg.optim_g, self.G.parameters(), cfg.lr_g, cfg.beta1, cfg.beta2, self.device)
-        self.opt_d = make_optimizer(cfg.optim_d, self.D.parameters(), cfg.lr_d, cfg.beta1, cfg.beta2, self.device)
-        self.g_params = list(self.G.parameters())
-        self.d_params = list(self.D.parameters())
+        beta1, beta2 = filled(cfg.beta1, "beta1"), filled(cfg.beta2, "beta2")
+        lr_g, lr_d = filled(cfg.lr_g, "lr_g"), filled(cfg.lr_d, "lr_d")
+        self.opt_g = make_optimizer(
+            filled(cfg.optim_g, "optim_g"), self.G.parameters(), lr_g, beta1, beta2, self.device
+        )
+        self.opt_d = make_optimizer(
+            filled(cfg.optim_d, "optim_d"), self.D.parameters(), lr_d, beta1, beta2, self.device
+        )
+        self.g_params: list[Tensor] = list(self.G.parameters())
+        self.d_params: list[Tensor] = list(self.D.parameters())
         # torchrun: each network's gradients averaged over ranks, by bucketed all-reduces started during the
         # backward pass (grad_overlap, as DDP does) or by one flat all-reduce after it. "auto" overlaps on CUDA
         # (NCCL runs beside the kernels); on CPU processes the overlap measured no faster than the flat
@@ -176,18 +185,18 @@ class Trainer:
         # NHWC, which tensor cores (and oneDNN) prefer; compile traces G and D with torch.compile. Training
         # runs G_run/D_run; checkpoints, EMA and sampling use G and D themselves (same parameters).
         self.channels_last = cfg.channels_last and cfg.arch == "conv"
-        if self.channels_last:
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
+        if self.channels_last:  # (Module.to takes memory_format; its stubs omit it)
+            self.G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.G_run, self.D_run = self.G, self.D
-        if cfg.compile:
-            self.G_run, self.D_run = torch.compile(self.G), torch.compile(self.D)
+        if cfg.compile:  # a compiled module is an nn.Module (OptimizedModule); the stubs say a callable
+            self.G_run, self.D_run = cast(nn.Module, torch.compile(self.G)), cast(nn.Module, torch.compile(self.D))
         if self.device.type == "cuda" and cfg.tf32:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         # A moving average of G's weights (g_ema > 0): what sample grids, evaluation, `ebgan sample` and
         # `ebgan eval` use unless told otherwise. Updated after every G update; see update_ema.
-        self.G_ema = None
+        self.G_ema: nn.Module | None = None
         if cfg.g_ema > 0:
             self.G_ema = copy.deepcopy(self.G).eval()
             self.G_ema.requires_grad_(False)
@@ -202,8 +211,9 @@ class Trainer:
         # stream=true: the images are read from disk batch by batch (ebgan.stream); otherwise one tensor.
         self.streamed = not hasattr(dataset, "data")
         self.data = None if self.streamed else dataset.data.to(self.device)
-        self._stream = None  # the running reader of this epoch's batches (streamed data)
-        self.labels = dataset.labels.to(self.device) if cfg.conditional else None
+        self._stream: BatchStream | None = None  # the running reader of this epoch's batches (streamed data)
+        # (conditional: the labels were checked above)
+        self.labels = dataset.labels.to(self.device) if cfg.conditional and dataset.labels is not None else None
         self.perm = torch.randperm(len(dataset), generator=self.gen_data).to(self.device)
         self.pos = 0
         # Known anomalies (unlearning): a batch drawn with replacement from its own generator every D step.
@@ -233,20 +243,21 @@ class Trainer:
         idx = self.perm[start : start + b]
         if self.streamed:
             if self._stream is None:  # the rest of this epoch's batches for this rank, read ahead in order
-                from .stream import BatchStream
+                from .stream import BatchStream, StreamedImages
 
                 starts = range(
                     self.pos + b * self.info.rank, len(self.perm) - b * world + 1 + b * self.info.rank, b * world
                 )
+                streamed = cast(StreamedImages, self.dataset)  # the one data set without a data tensor (_run)
                 self._stream = BatchStream(
-                    self.dataset, [self.perm[s : s + b].cpu() for s in starts], self.cfg.data_workers
+                    streamed, [self.perm[s : s + b].cpu() for s in starts], self.cfg.data_workers
                 )
             x = self._stream.next().to(self.device)
         self.pos += b * world
         if self.labels is not None:  # conditional: G and D see this batch's labels until the next batch
             set_labels(self.G, self.labels[idx])
             set_labels(self.D, self.labels[idx])
-        if not self.streamed:
+        if self.data is not None:  # not streamed
             x = self.data[idx]
         if self.cfg.crop_size is not None or self.cfg.flip:
             x = self.augment(x)
@@ -284,8 +295,10 @@ class Trainer:
     def next_anomalies(self) -> Tensor:
         """A batch of ``batch_size`` known anomalies, drawn uniformly with replacement (their set is often
         smaller than a batch: Deep SAD's 1% of a digit's 6,000 images is 60)."""
-        idx = torch.randint(len(self.anomalies), (self.cfg.batch_size,), generator=self.gen_anom)
-        x = self.anomalies[idx.to(self.device)]
+        anomalies = self.anomalies
+        assert anomalies is not None  # called by unlearn when there are known anomalies
+        idx = torch.randint(len(anomalies), (self.cfg.batch_size,), generator=self.gen_anom)
+        x = anomalies[idx.to(self.device)]
         return x.float().div_(127.5).sub_(1.0) if self.dataset.kind == "image" else x
 
     def unlearn(self, loss: Tensor, stats: dict[str, Tensor], game_step: int) -> Tensor:
@@ -361,26 +374,29 @@ class Trainer:
         """``ema <- d * ema + (1 - d) * G`` for every weight, with ``d = min(g_ema, (1 + t) / (10 + t))`` at the
         t-th update (the warm-up of TensorFlow's ExponentialMovingAverage: early on, when G changes fastest, the
         average forgets its random start quickly). Buffers (batch-norm statistics) are copied from G."""
+        G_ema = self.G_ema
+        assert G_ema is not None  # called when g_ema > 0
         self.ema_updates += 1
         t = self.ema_updates
         decay = min(self.cfg.g_ema, (1 + t) / (10 + t))
-        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+        for pe, p in zip(G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p.detach(), 1.0 - decay)
-        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+        for be, b in zip(G_ema.buffers(), self.G.buffers()):
             be.copy_(b)
 
     def set_lr_scale(self, scale: float) -> None:
         """Set the optimisers' learning rates to ``scale`` times ``lr_g`` and ``lr_d`` (the lr schedule)."""
-        for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
+        for opt, lr in ((self.opt_g, filled(self.cfg.lr_g, "lr_g")), (self.opt_d, filled(self.cfg.lr_d, "lr_d"))):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
     def d_phase(self, game_step: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``d_steps`` discriminator updates; returns the last fake batch (with G's graph), loss and stats."""
-        cfg, G, D, obj = self.cfg, self.G_run, self.D_run, self.objective
-        for k in range(cfg.d_steps):
+        G, D, obj = self.G_run, self.D_run, self.objective
+        d_steps = filled(self.cfg.d_steps, "d_steps")
+        for k in range(d_steps):
             real = self.next_batch()
-            last = k == cfg.d_steps - 1
+            last = k == d_steps - 1
             # The last D step's fake keeps its graph: the G step reuses it instead of running G again.
             with torch.set_grad_enabled(last), self.autocast():
                 fake = G(self.noise(real.shape[0]))
@@ -662,7 +678,11 @@ def _run(
         from .data import FOLDER_CHANNELS, FOLDER_IMAGE_SIZE
         from .stream import StreamedImages
 
-        dataset = StreamedImages(cfg.data, cfg.image_size or FOLDER_IMAGE_SIZE, cfg.channels or FOLDER_CHANNELS)
+        # A Dataset read from disk batch by batch: the same interface where training_data and the Trainer need it
+        # (name, kind, labels, len, sample_shape), no data tensor (the configuration refuses what would need one).
+        dataset = cast(
+            Dataset, StreamedImages(cfg.data, cfg.image_size or FOLDER_IMAGE_SIZE, cfg.channels or FOLDER_CHANNELS)
+        )
     elif dataset is None:
         from .data import load_dataset
 
@@ -783,7 +803,7 @@ def _run(
                     for k, v in sums.items():
                         row[k] = _log_value(float(dist.all_reduce_mean(v / count, info)))
                     sums, count = {}, 0
-                    if info.is_main:
+                    if log is not None:  # the main rank
                         log.write(json.dumps(row) + "\n")
                         log.flush()
                         if tb is not None:
@@ -792,7 +812,7 @@ def _run(
                         if bar is not None:
                             bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
                 if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
-                    if info.is_main:  # G is identical on every rank: rank 0 scores, the others wait
+                    if log is not None:  # G is identical on every rank: rank 0 (the main) scores, the others wait
                         scores = evaluate_now(trainer, data_root)
                         eval_row = {"step": step, **{f"eval/{k}": _log_value(v) for k, v in scores.items()}}
                         log.write(json.dumps(eval_row) + "\n")
@@ -858,7 +878,7 @@ def _run(
         if dataset.kind == "points" and not trainer.n_classes and not cfg.mbd_kernels:
             fake = trainer.sample(2500, seed=cfg.seed + 12345)
             D_plane, what = trainer.D, "D over the plane"
-            if cfg.pack > 1:
+            if isinstance(trainer.D, Packed):  # cfg.pack > 1
                 D_plane, what = PackOfCopies(trainer.D), f"D over the plane, packs of {cfg.pack} copies of a point"
             plots.energy_landscape(
                 D_plane,
@@ -872,7 +892,8 @@ def _run(
             summary["final"] = rows[-1]
         if data.holdout is not None and trainer.objective.head == "ae":
             # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
-            held = anomaly_scores(energies(trainer.D, data.holdout), data.holdout, cfg.anomaly_score, trainer.D.energy)
+            held_energy = energies(trainer.D, data.holdout)
+            held = anomaly_scores(held_energy, data.holdout, cfg.anomaly_score, ae_energy(trainer.D))
             calib = calibration(held, cfg.threshold_fpr, trainer.step, cfg.anomaly_score)
             atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
             summary["threshold"] = calib
@@ -890,13 +911,14 @@ def write_failed_hint(out: Path, errno: int | None, existed: bool = True) -> str
             f"the run folder {out} is gone (deleted or moved while the run wrote to it): nothing is left to "
             f"resume; start the run again"
         )
-    fix = {
+    fixes: dict[int | None, str] = {
         en.ENOSPC: "free space",
         en.EDQUOT: "free space (or raise the quota)",
         en.EIO: "check the disk (`dmesg`; copy the run folder to a sound one if it is failing)",
         en.EROFS: "remount the file system read-write (or copy the run folder elsewhere)",
         en.ENOENT: "recreate the deleted folder",
-    }.get(errno, "fix the cause")
+    }
+    fix = fixes.get(errno, "fix the cause")
     if not out.is_dir() or not (out / "config.json").is_file():
         return f"the run had not started writing; {fix} and run the same command again"
     try:

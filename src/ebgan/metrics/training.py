@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,7 @@ def train_classifier(
 
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     blob = save(state, metadata={"arch": arch_name, "seed": str(seed), "epochs": str(epochs)})
-    info = {
+    info: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "arch": arch_name,
         "sha256": hashlib.sha256(blob).hexdigest(),

@@ -101,7 +101,7 @@ class LocalPool:
                     except OSError:
                         pass
 
-    def _start(self, log_path: Path, stop: Stop) -> subprocess.Popen | None:
+    def _start(self, log_path: Path, stop: Stop) -> subprocess.Popen[str] | None:
         env = {
             **os.environ,
             "EBGAN_SWEEP_PARENT": str(os.getpid()),
@@ -127,9 +127,10 @@ class LocalPool:
             self._procs.add(proc)
         return proc
 
-    def _retire(self, proc: subprocess.Popen) -> int:
+    def _retire(self, proc: subprocess.Popen[str]) -> int:
         try:
-            proc.stdin.close()
+            if proc.stdin is not None:  # (always: the worker's stdin is a pipe)
+                proc.stdin.close()
         except OSError:
             pass
         code = proc.wait()
@@ -166,10 +167,12 @@ class LocalPool:
                             return  # stopped: the task is resumed by the next run of the sweep
                     attempts += 1
                     answer = ""
+                    stdin, stdout = proc.stdin, proc.stdout
+                    assert stdin is not None and stdout is not None  # pipes (_start)
                     try:
-                        proc.stdin.write(f"{task_path}\n")
-                        proc.stdin.flush()
-                        for line in proc.stdout:
+                        stdin.write(f"{task_path}\n")
+                        stdin.flush()
+                        for line in stdout:
                             if line.startswith((DONE, WRITE_FAILED)):
                                 answer = line
                                 break

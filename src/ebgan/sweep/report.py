@@ -221,8 +221,8 @@ def fig2(
     _save(fig2_figure(rows, methods, key, colors), path)
 
 
-def _gan_split(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[float]]:
-    pairs = sorted({(r.get("optim_d"), r.get("optim_g")) for r in rows if r.get("optim_d")})
+def _gan_split(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str | None]], list[float]]:
+    pairs = sorted({(r["optim_d"], r.get("optim_g")) for r in rows if r.get("optim_d")})
     lrs = sorted({r["lr"] for r in rows if r.get("lr") is not None}, reverse=True)
     return pairs, lrs
 
@@ -355,7 +355,7 @@ def write_report(out: str | Path, thresholds: tuple[float, ...] | None = None) -
                             + " |"
                         )
                 lines.append("")
-        margins = {r.get("margin") for r in rows if r.get("margin") is not None}
+        margins = {r["margin"] for r in rows if r.get("margin") is not None}
         if len(margins) > 1:
             fig9(rows, methods, key, out / "fig9_margin.png", colors)
             figs.append(("fig9_margin.png", "Fig. 9: score against the margin"))

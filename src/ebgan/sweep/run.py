@@ -247,10 +247,12 @@ def run_sweep(
                 if bar is not None:
                     bar.close()
         if stop:
+            signum = stop.signum
+            assert signum is not None  # set before the stop event
             raise SweepInterrupted(
-                f"sweep stopped by {signal.Signals(stop.signum).name}: {done} of {total} runs "
+                f"sweep stopped by {signal.Signals(signum).name}: {done} of {total} runs "
                 f"recorded, running ones checkpointed; re-run the same command to continue",
-                stop.signum,
+                signum,
             )
         rows = results.rows
         ours = [r for r in rows if (r["method"], r["setting_id"]) in configs]
@@ -275,13 +277,14 @@ def run_sweep(
 def _fix(e: WriteFailed) -> str:
     import errno
 
-    return {
+    fixes: dict[int | None, str] = {
         errno.ENOSPC: "free space",
         errno.EDQUOT: "free space",
         errno.EIO: "check the disk (`dmesg`)",
         errno.EROFS: "remount the file system read-write",
         errno.ENOENT: "restore the deleted folder (or start the sweep again)",
-    }.get(e.errno, "fix the cause")
+    }
+    return fixes.get(e.errno, "fix the cause")
 
 
 @contextlib.contextmanager
