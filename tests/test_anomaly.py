@@ -482,6 +482,8 @@ def test_energy_detector_fit_predict_and_from_run(tmp_path):
         torch.from_numpy(again.decision_function(X)), torch.from_numpy(det.decision_function(X)), rtol=0, atol=0
     )
     assert again.predict(far).tolist() == [1, 1, 1]
+    with pytest.raises(EbganError, match="from_run has no preset"):  # (it was an AttributeError)
+        again.fit(X)
     with pytest.raises(EbganError, match="0/1 labels"):
         EnergyDetector("ring", steps=2).fit(X, y[:-1])
     with pytest.raises(EbganError, match="contamination"):

@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ._fileio import atomic_write_text
 from .data import Dataset, check_like, list_images, load_image_folder, read_npy
 from .energy import SCORES, anomaly_scores, energies, threshold_at_fpr
 from .errors import EbganError
+from .nets import ae_energy
 
 MAX_CONTAMINATION = 0.5  # PyOD's bound: more than half the data anomalous makes "anomaly" meaningless
 
@@ -156,7 +157,7 @@ def score_run(
     if score != "energy" and meta["kind"] != "image":
         raise EbganError(f"--score {score} needs images; the run was trained on {meta['kind']}")
     e = energies(D, x, batch_size=batch_size, device=device)
-    s = anomaly_scores(e, x, score, D.energy).numpy()
+    s = anomaly_scores(e, x, score, ae_energy(D)).numpy()
     res = ScoreResult(names, e.double().numpy(), s, score_name=score, step=step)
     calib = read_threshold(run_dir)
     if calib is not None and calib.get("score", "energy") != score:
@@ -234,7 +235,9 @@ def run_holdout(run_dir: str | os.PathLike, data_root: str | None = None) -> Ten
     meta_path = Path(run_dir) / "data.json"
     root = data_root or (json.loads(meta_path.read_text()).get("data_root") if meta_path.is_file() else None)
     ds = load_dataset(cfg.data, root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed, download=False)
-    return training_data(dataclasses.replace(cfg, known_anomalies=None), ds).holdout
+    held = training_data(dataclasses.replace(cfg, known_anomalies=None), ds).holdout
+    assert held is not None  # holdout > 0: split_holdout holds samples out or raises
+    return held
 
 
 def validation_auroc(
@@ -300,10 +303,12 @@ class EnergyDetector:
         device: str = "cpu",
         progress: bool = False,
     ) -> None:
-        self.preset, self.contamination = preset, check_contamination(contamination)
+        # preset and contamination are None for a detector wrapped by from_run (never fitted here)
+        self.preset: str | None = preset
+        self.contamination: float | None = check_contamination(contamination)
         self.steps, self.seed, self.overrides = steps, seed, dict(overrides or {})
         self.run_dir, self.device, self.progress = run_dir, device, progress
-        self.D_ = None
+        self.D_: nn.Module | None = None
         self.threshold_: float | None = None
 
     def fit(self, X, y=None) -> EnergyDetector:
@@ -311,6 +316,11 @@ class EnergyDetector:
         from .sampling import load_networks
         from .train import train
 
+        contamination = self.contamination
+        if self.preset is None or contamination is None:
+            raise EbganError(
+                "a detector made by EnergyDetector.from_run has no preset to train: fit a new EnergyDetector"
+            )
         x = torch.from_numpy(np.ascontiguousarray(X)) if not isinstance(X, Tensor) else X
         kind = "image" if x.dim() == 4 else "points"
         if kind == "points":
@@ -343,9 +353,9 @@ class EnergyDetector:
             from .data import split_holdout
 
             _, held = split_holdout(Dataset("X", kind, x), cfg.holdout, cfg.seed)
-            self.threshold_ = threshold_at_fpr(self.decision_function(held), self.contamination)
+            self.threshold_ = threshold_at_fpr(self.decision_function(held), contamination)
         else:
-            self.threshold_ = threshold_at_fpr(self.decision_scores_, self.contamination)
+            self.threshold_ = threshold_at_fpr(self.decision_scores_, contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
 
@@ -380,18 +390,20 @@ class EnergyDetector:
             self.threshold_ = threshold_at_fpr(np.asarray(scores_or_value), check_contamination(contamination))
         return self
 
-    def _check_fitted(self) -> None:
+    def _check_fitted(self) -> nn.Module:
+        """The fitted discriminator ``D_``."""
         if self.D_ is None:
             raise EbganError("this EnergyDetector is not fitted; call fit(X) or EnergyDetector.from_run(RUN_DIR)")
+        return self.D_
 
     def decision_function(self, X) -> np.ndarray:
         """The anomaly score of each row of ``X``: the energy, or the run's ``anomaly_score`` computed from it
         (float64 ``[N]``; higher = more anomalous)."""
-        self._check_fitted()
+        D = self._check_fitted()
         x = X if isinstance(X, Tensor) else torch.from_numpy(np.ascontiguousarray(X))
         x = check_like(x, _like(self.meta_), "X")
-        e = energies(self.D_, x, device=self.device)
-        return anomaly_scores(e, x, self.cfg_.anomaly_score, self.D_.energy).numpy()
+        e = energies(D, x, device=self.device)
+        return anomaly_scores(e, x, self.cfg_.anomaly_score, ae_energy(D)).numpy()
 
     def predict(self, X) -> np.ndarray:
         """0 for inliers, 1 for outliers (energy above ``threshold_``)."""
