@@ -245,6 +245,17 @@ def test_short_run_reduces_the_error(tmp_path, model):
         assert {"energy/fake", "loss/hinge", "margin", "loss/g"} <= set(rows[0])
 
 
+def test_a_ladder_with_every_weight_zero_trains_on_the_cross_entropy_alone(tmp_path):
+    # No layer's denoising cost weighted: the denoising term is a zero tensor (it was the int 0 of an empty
+    # sum, and logging it failed with "'int' object has no attribute 'item'").
+    cfg = tiny_cfg(steps=4, eval_every=4, log_every=2, ckpt_every=4, weights=[0.0] * len(TINY))
+    result = semisup(cfg, tmp_path / "run", data=synthetic_data(), progress=False)
+    assert result["steps"] == 4
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in rows if "loss/denoise" in r]
+    assert logged and all(r["loss/denoise"] == 0.0 and r["energy/real"] == 0.0 for r in logged)
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     data = synthetic_data()
     cfg = tiny_cfg(model="ebgan-ln", steps=30, variant="full")

@@ -88,8 +88,9 @@ class Ladder(nn.Module):
         self.layers = tuple(int(n) for n in layers)
         self.noise_std = float(noise_std)
         L = len(self.layers) - 1
-        self.W = nn.ModuleList(nn.Linear(self.layers[i], self.layers[i + 1], bias=False) for i in range(L))
-        self.V = nn.ModuleList(nn.Linear(self.layers[i + 1], self.layers[i], bias=False) for i in range(L))
+        W = [nn.Linear(self.layers[i], self.layers[i + 1], bias=False) for i in range(L)]
+        V = [nn.Linear(self.layers[i + 1], self.layers[i], bias=False) for i in range(L)]
+        self.W, self.V = nn.ModuleList(W), nn.ModuleList(V)
         self.beta = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in self.layers[1:])
         self.gamma_top = nn.Parameter(torch.ones(self.layers[-1]))  # the softmax layer's scale
         a = torch.zeros(10)
@@ -98,7 +99,7 @@ class Ladder(nn.Module):
         for i in range(L):
             self.register_buffer(f"pop_mean_{i + 1}", torch.zeros(self.layers[i + 1]))
             self.register_buffer(f"pop_var_{i + 1}", torch.ones(self.layers[i + 1]))
-        for lin in list(self.W) + list(self.V):
+        for lin in W + V:
             # Weights ~ N(0, 1/fan_in), as the reference code initialises them.
             nn.init.normal_(lin.weight, std=lin.in_features**-0.5)
 
@@ -121,6 +122,7 @@ class Ladder(nn.Module):
         if noise <= 0:
             return None
         w = self.W[0].weight
+        assert isinstance(w, Tensor)
         return [
             noise * torch.randn((rows, n), generator=generator, device=w.device, dtype=w.dtype) for n in self.layers
         ]
@@ -129,7 +131,8 @@ class Ladder(nn.Module):
         """One encoder pass with batch statistics per segment (``sizes`` rows each); ``noises`` (from
         :meth:`draw_noise`) makes it the corrupted path. Returns logits, not probabilities, at the top."""
         h = x if noises is None else x + noises[0]
-        zs, stats = [h], [[]]
+        zs: list[Tensor] = [h]
+        stats: list[list[tuple[Tensor, Tensor]]] = [[]]
         for l in range(1, self.depth + 1):
             z, st = _bn_segments(self.W[l - 1](h), sizes)
             if noises is not None:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config import filled
 from ..errors import EbganError
 from .ladder import LAYERS, Ladder, MLPGenerator
 
@@ -39,7 +40,7 @@ MNIST_TRAIN = 60000
 
 # Denoising cost weights per layer (784, 1000, 500, 250, 250, 250, 10) of the reference code, for 100 and for
 # 1000 labels; fewer than 1000 labels use the first, 1000 or more the second.
-WEIGHTS = {
+WEIGHTS: dict[tuple[str, int], tuple[float, ...]] = {
     ("full", 100): (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1),
     ("full", 1000): (2000.0, 20.0, 0.1, 0.1, 0.1, 0.1, 0.1),
     ("bottom", 100): (5000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
@@ -192,13 +193,16 @@ class BatchStream:
 
     def __init__(self, n: int, batch: int, seed: int, name: str) -> None:
         self.n, self.batch, self.seed, self.name = n, batch, seed, name
-        self._epoch, self._perm = -1, None
+        self._epoch = -1
+        self._perm: Tensor | None = None
 
     def _permutation(self, epoch: int) -> Tensor:
-        if epoch != self._epoch:
+        perm = self._perm
+        if epoch != self._epoch or perm is None:  # (perm is None only before the first call, at epoch -1)
             gen = torch.Generator().manual_seed(_seed_of(self.name, self.seed, epoch))
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
-        return self._perm
+            perm = torch.randperm(self.n, generator=gen)
+            self._epoch, self._perm = epoch, perm
+        return perm
 
     def at(self, step: int) -> Tensor:
         """The indices of the batch of ``step`` (0-based)."""
@@ -272,7 +276,7 @@ def corrupted_costs(
     weights: list[float],
     noises: list[Tensor] | None,
     x_fake: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """:func:`ladder_costs` with the corruption noise given (:meth:`Ladder.draw_noise` for all the rows): a
     pure function of its tensors, the part of a step that ``torch.compile`` traces."""
     parts = [x_lab, x_unl] + ([x_fake] if x_fake is not None else [])
@@ -281,7 +285,8 @@ def corrupted_costs(
     ce = F.cross_entropy(corrupted.logits[: sizes[0]], y_lab)
     clean = ladder.encode(x_unl, [len(x_unl)]) if any(w > 0 for w in weights[1:]) else None
     costs = ladder.decode(corrupted, 1, sizes, weights, clean)
-    denoise = sum(w * c.mean() for w, c in zip(weights, costs) if c is not None)
+    # (a tensor even when every weight is 0: the Ladder then trains on the cross-entropy alone)
+    denoise = sum((w * c.mean() for w, c in zip(weights, costs) if c is not None), ce.new_zeros(()))
     fake_cost = None
     if x_fake is not None:
         bottom = [weights[0]] + [0.0] * ladder.depth
@@ -299,13 +304,14 @@ def ladder_costs(
     generator: torch.Generator | None,
     x_fake: Tensor | None = None,
     fn=corrupted_costs,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """One corrupted pass over ``[labelled, unlabelled(, generated)]`` (each its own batch-norm segment), the
     clean pass over the unlabelled images where a layer above the pixels is weighted, and the decoder.
 
     Returns ``(cross-entropy, weighted denoising cost, per-sample bottom cost of the unlabelled images,
-    per-sample bottom cost of the generated images or None)``; bottom costs are unweighted. ``fn`` computes
-    them from the noise drawn here (:func:`corrupted_costs`, or a compiled copy of it).
+    per-sample bottom cost of the generated images or None)``; bottom costs are unweighted, and None where the
+    bottom weight is 0. ``fn`` computes them from the noise drawn here (:func:`corrupted_costs`, or a compiled
+    copy of it).
     """
     rows = len(x_lab) + len(x_unl) + (len(x_fake) if x_fake is not None else 0)
     return fn(ladder, x_lab, y_lab, x_unl, weights, ladder.draw_noise(rows, noise, generator), x_fake)
@@ -314,7 +320,9 @@ def ladder_costs(
 def energy_from_noise(ladder: Ladder, x: Tensor, weight: float, noises: list[Tensor] | None) -> Tensor:
     """:func:`energy` with the corruption noise given (the compilable part)."""
     corrupted = ladder.encode(x, [len(x)], noises)
-    return weight * ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
+    cost = ladder.decode(corrupted, 0, [len(x)], [weight] + [0.0] * ladder.depth)[0]
+    assert cost is not None  # weight > 0 (resolve_semisup requires it of ebgan-ln)
+    return weight * cost
 
 
 def energy(
@@ -328,15 +336,16 @@ def energy(
 def lr_at(cfg: SemisupConfig, step: int) -> float:
     """The learning rate of ``step`` (0-based): constant, then linear decay to 0 over the last
     ``1 - decay_from`` of the run (the reference: the last 50 of 150 epochs)."""
-    start = cfg.decay_from * cfg.steps
-    if step < start or cfg.steps <= start:
+    steps = filled(cfg.steps, "steps")
+    start = cfg.decay_from * steps
+    if step < start or steps <= start:
         return cfg.lr
-    return cfg.lr * max(0.0, (cfg.steps - step) / (cfg.steps - start))
+    return cfg.lr * max(0.0, (steps - step) / (steps - start))
 
 
 def margin_at(cfg: SemisupConfig, step: int) -> float:
     """EBGAN-LN's margin at ``step``: ``margin`` decayed linearly to 0 at the end of the run."""
-    return cfg.margin * max(0.0, 1.0 - step / cfg.steps)
+    return filled(cfg.margin, "margin") * max(0.0, 1.0 - step / filled(cfg.steps, "steps"))
 
 
 def build_models(cfg: SemisupConfig) -> tuple[Ladder, MLPGenerator | None]:
@@ -351,7 +360,7 @@ def test_error(ladder: Ladder, data: SemisupData, split: str = "test") -> float:
     """Percent error on the test images (``split="val"``: the validation images): the clean path with
     population statistics of the training images."""
     x, y = (data.x_test, data.y_test) if split == "test" else (data.x_val, data.y_val)
-    if x is None:
+    if x is None or y is None:
         raise EbganError("this run holds out no validation images (--validation 0)")
     ladder.set_population_stats(data.x_train)
     wrong = (ladder.predict(x) != y).sum().item()

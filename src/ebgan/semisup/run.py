@@ -34,6 +34,7 @@ from ..checkpoint import (
     recover_checkpoints,
     save_checkpoint,
 )
+from ..config import filled
 from ..errors import EbganError
 from ..folders import expect_kind
 from ..progress import Progress
@@ -78,7 +79,7 @@ class SemisupTrainer:
         self.cfg, self.data = cfg, data
         self.threads, self.threads_reason = choose_threads(cfg.num_threads)
         self.ladder, self.G = build_models(cfg)
-        betas = (cfg.beta1, 0.999)
+        betas = (filled(cfg.beta1, "beta1"), 0.999)
         # The fused Adam kernel: one pass over each parameter instead of a dozen (Ladder steps measured 10 %
         # faster on one busy CPU thread, where Adam was a fifth of the step; no difference on two idle ones).
         self.opt = torch.optim.Adam(self.ladder.parameters(), lr=cfg.lr, betas=betas, fused=True)
@@ -114,6 +115,7 @@ class SemisupTrainer:
 
     def train_step(self) -> dict[str, float]:
         cfg, step = self.cfg, self.step
+        weights = filled(cfg.weights, "weights")
         lr = lr_at(cfg, step)
         for opt in (self.opt, self.opt_g):
             if opt is not None:
@@ -125,7 +127,7 @@ class SemisupTrainer:
         stats: dict[str, float] = {"lr": lr}
         if self.G is None:
             ce, denoise, real, _ = ladder_costs(
-                self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std, self.gen, fn=self._costs
+                self.ladder, x_lab, y_lab, x_unl, weights, cfg.noise_std, self.gen, fn=self._costs
             )
             loss = ce + denoise
         else:
@@ -133,10 +135,11 @@ class SemisupTrainer:
             self.G.train()
             fake = self.G(z)
             ce, denoise, real, fake_cost = ladder_costs(
-                self.ladder, x_lab, y_lab, x_unl, cfg.weights, cfg.noise_std, self.gen, fake.detach(), fn=self._costs
+                self.ladder, x_lab, y_lab, x_unl, weights, cfg.noise_std, self.gen, fake.detach(), fn=self._costs
             )
             m = margin_at(cfg, step)
-            e_fake = cfg.weights[0] * fake_cost
+            assert fake_cost is not None  # ebgan-ln: the bottom weight is > 0
+            e_fake = weights[0] * fake_cost
             hinge = torch.relu(m - e_fake).mean()
             loss = ce + denoise + hinge
             stats.update({"margin": m, "loss/hinge": hinge.item(), "energy/fake": e_fake.mean().item()})
@@ -147,15 +150,17 @@ class SemisupTrainer:
             {
                 "loss/ce": ce.item(),
                 "loss/denoise": denoise.item(),
-                "energy/real": cfg.weights[0] * real.mean().item() if real is not None else 0.0,
+                "energy/real": weights[0] * real.mean().item() if real is not None else 0.0,
             }
         )
         if self.G is not None:
             # The generator's step: a fresh corrupted pass of its images through the updated Ladder.
-            e_g = energy(self.ladder, fake, cfg.weights[0], cfg.noise_std, self.gen, fn=self._energy).mean()
-            self.opt_g.zero_grad(set_to_none=True)
+            e_g = energy(self.ladder, fake, weights[0], cfg.noise_std, self.gen, fn=self._energy).mean()
+            opt_g = self.opt_g
+            assert opt_g is not None  # made with G
+            opt_g.zero_grad(set_to_none=True)
             e_g.backward(inputs=list(self.G.parameters()))
-            self.opt_g.step()
+            opt_g.step()
             stats["loss/g"] = e_g.item()
         self.step += 1
         return stats
@@ -289,11 +294,12 @@ def _run(
     cfg: SemisupConfig, out: Path, data: SemisupData, ckpt: Path | None, progress: bool, data_root: str | None
 ) -> dict[str, Any]:
     trainer = SemisupTrainer(cfg, data)
+    steps = filled(cfg.steps, "steps")
     loop: dict[str, Any] = {}
     if ckpt is not None:
         loop = trainer.load(ckpt)
-        if trainer.step > cfg.steps:
-            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {cfg.steps}")
+        if trainer.step > steps:
+            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {steps}")
     atomic_write_text(out / "config.json", json.dumps(to_semisup_dict(cfg), indent=2, sort_keys=True) + "\n")
     if data_root is not None:  # where MNIST was read: --resume reads it there again
         atomic_write_text(out / "data.json", json.dumps({"data": "mnist", "data_root": data_root}) + "\n")
@@ -310,15 +316,15 @@ def _run(
         where = f"from step {trainer.step}" if ckpt is not None else "from step 0"
         say(
             f"ebgan: semi-supervised {cfg.model} ({cfg.variant} cost) with {cfg.labels} labels, seed {cfg.seed}, "
-            f"in {out} {where} to step {cfg.steps}; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
+            f"in {out} {where} to step {steps}; {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
             f"({trainer.threads_reason})"
         )
-        if not cfg.compile and cfg.steps - trainer.step >= 10000:
+        if not cfg.compile and steps - trainer.step >= 10000:
             say(
                 "ebgan: hint: a fresh run with --compile trains faster after about a minute of compilation "
                 "(README, 'Semi-supervised MNIST')"
             )
-        bar = Progress(cfg.steps, trainer.step, desc=f"{cfg.model} {cfg.labels} labels")
+        bar = Progress(steps, trainer.step, desc=f"{cfg.model} {cfg.labels} labels")
         say = bar.write
     sums: dict[str, float] = dict(loop.get("sums", {}))
     count = int(loop.get("count", 0))
@@ -335,7 +341,7 @@ def _run(
     log = metrics_path.open("a")
     try:
         with StopSignals() as signals:
-            while trainer.step < cfg.steps:
+            while trainer.step < steps:
                 stats = trainer.train_step()
                 if not all(v == v and abs(v) != float("inf") for v in stats.values()):
                     kept = (out / "checkpoints" / "latest").is_file()
@@ -352,7 +358,7 @@ def _run(
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 step = trainer.step
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                if step % cfg.log_every == 0 or step == steps:
                     now = time.perf_counter()
                     trainer.elapsed += now - t_last
                     t_last = now
@@ -369,7 +375,7 @@ def _run(
                         bar.values = {k.split("/")[-1]: v for k, v in row.items() if k in ("loss/ce", "loss/denoise")}
                         if last_error is not None:
                             bar.values[f"{split}_err%"] = last_error
-                if step % cfg.eval_every == 0 or step == cfg.steps:
+                if step % cfg.eval_every == 0 or step == steps:
                     # With a validation split the run watches the validation error only: the test images are
                     # scored once, at the end (result.json), so nothing is chosen by looking at them.
                     last_error = test_error(trainer.ladder, data, split)
@@ -379,12 +385,12 @@ def _run(
                     if bar is not None:
                         bar.values[f"{split}_err%"] = last_error
                 saved = False
-                if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                if step % cfg.ckpt_every == 0 or step == steps:
                     checkpoint()
                     saved = True
                 if bar is not None:
                     bar.update(step)
-                if signals.signum is not None and step < cfg.steps:
+                if signals.signum is not None and step < steps:
                     path = checkpoint() if not saved else out / "checkpoints"
                     raise Interrupted(
                         f"stopped by {signal.Signals(signals.signum).name} at step {step}; "
