@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,34 @@ def after_default_update(tmp_path, run, fp, fn, others, thr, before) -> bool:
     moved = np.abs(m.energies(others) - before["others"]).max()
     assert moved < 0.3 and moved < np.abs(nokl.energies(others) - before["others"]).max()
     return True
+
+
+def test_holdout_guard_keeps_the_held_out_false_positives_and_scales_the_change(tmp_path):
+    """An update that teaches the model a reversed session (Adam at lr 0.1, no guard against forgetting) flags
+    held-out normal sessions; with ``holdout_guard`` the same update's weight change is scaled by the first of
+    1, 1/2, ... that flags no more of them than before (recorded as ``guard_scale``), and the weights scored are
+    exactly the base plus that share of the unguarded change."""
+    data = write_lines(tmp_path / "train", NORMAL)
+    run = tmp_path / "r"
+    train_seq(tiny(data=str(data), epochs=30), run, progress=False)
+    shutil.copytree(run, tmp_path / "guarded")
+    base = load_run(run)
+    thr, held = base.threshold(), base.holdout_energies()
+    n_before = int((held > thr).sum())
+    st = UpdateSettings(steps=20, lr=0.1, optimizer="adam", l2=0.0, keep=0.0, floor_scale=None)
+    fp = [(5, 4, 3, 2, 1)] * 3
+    rec = update_run(run, fp, [], st, progress=False)
+    assert int((load_run(run).holdout_energies() > thr).sum()) > n_before  # the unguarded update flags some
+    assert "guard_scale" not in rec and rec["holdout_guard"] is False
+    grec = update_run(tmp_path / "guarded", fp, [], replace(st, holdout_guard=True), progress=False)
+    g = load_run(tmp_path / "guarded")
+    assert int((g.holdout_energies() > thr).sum()) <= n_before
+    assert grec["guard_scale"] in [0.0] + [2.0**-k for k in range(1, 9)]
+    assert grec["holdout"]["fpr_after"] <= grec["holdout"]["fpr_before"]
+    new, old = load_run(run).model.state_dict(), base.model.state_dict()
+    s = grec["guard_scale"]
+    for k, v in g.model.state_dict().items():
+        assert_close(v, old[k] + s * (new[k] - old[k]), rtol=0, atol=1e-6)
 
 
 def test_update_resumes_exactly(tmp_path):
