@@ -693,7 +693,11 @@ def test_seq_train_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path
         assert json.loads((run / "threshold.json").read_text()) == json.loads((ref / "threshold.json").read_text())
 
 
-def test_semisup_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "point, kind, k",
+    [("checkpoints/step-00000020/state.pt", "ENOSPC", 1), ("metrics.jsonl", "EIO", 4)],  # the 4th row: after step 10
+)
+def test_semisup_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path, capsys, monkeypatch, point, kind, k):
     """`ebgan semisup` on small synthetic data (the real command, its data and networks swapped for tiny ones)."""
     from dataclasses import replace
 
@@ -716,12 +720,10 @@ def test_semisup_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path, 
     argv = ["semisup", "--steps", "20", "--ckpt-every", "10", "--eval-every", "10", "--threads", "1", "--no-progress"]
     ref, run = tmp_path / "ref", tmp_path / "run"
     assert ebgan([*argv, "--out", ref], capsys)[0] == 0
-    status, err = ebgan([*argv, "--out", run], capsys, f"{run}/checkpoints/step-00000020/state.pt:ENOSPC", monkeypatch)
+    status, err = ebgan([*argv, "--out", run], capsys, f"{run}/{point}:{kind}:{k}", monkeypatch)
     assert status == 3 and len(err) == 1, err
-    assert err[0] == (
-        f"ebgan: error: no space left on device writing {run}/checkpoints/step-00000020/state.pt: free space and "
-        f"run again with --resume (ebgan semisup --out {run} --resume)"
-    )
+    assert err[0].startswith(f"ebgan: error: {CAUSE[getattr(errno, kind)]} writing {run}/{point}: "), err
+    assert err[0].endswith(f"run again with --resume (ebgan semisup --out {run} --resume)"), err
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000010"
     status, err = ebgan(["semisup", "--out", run, "--resume", "--no-progress"], capsys)
     assert status == 0, err

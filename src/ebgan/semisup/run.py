@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from .. import _faults
-from .._fileio import atomic_write_text
+from .._fileio import AppendLog, atomic_write_text
 from ..checkpoint import (
     find_checkpoint,
     load_state,
@@ -338,7 +338,7 @@ def _run(
         t_last = time.perf_counter()
         return trainer.save(out, {"sums": sums, "count": count, "last_error": last_error})
 
-    log = metrics_path.open("a")
+    log = AppendLog(metrics_path)  # whole lines; a failed write raises WriteFailed (one line, exit 3)
     try:
         with StopSignals() as signals:
             while trainer.step < steps:
