@@ -206,7 +206,8 @@ def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
     """``seq train --threshold-scale 1.5 --margin-scale 3`` reach the run's settings: the threshold is 1.5 x the
     held-out energy at --fpr, the last epoch's margin 3 x the threshold (scale 1.5 included) recomputed at that
     epoch's start; ``seq update --margin-scale 2.5`` pushes false negatives to 2.5 x the run's threshold, and
-    without the flag to the run's own 3 x; ``--resume`` refuses the flag."""
+    without the flag to the run's own 3 x; ``--holdout-guard`` reaches the update; ``--resume`` refuses the
+    flags."""
     from ebgan.checkpoint import load_weights
     from ebgan.seq.run import build_model, threshold_of
 
@@ -238,6 +239,10 @@ def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
     assert main([*upd[:3], "--false-negatives", str(fn), "--steps", "1", "--no-progress"]) == 0
     rec2 = json.loads((run / "updates" / "002" / "update.json").read_text())
     assert rec2["margin"] == pytest.approx(3.0 * m.threshold("mean"), rel=1e-12)  # the run's own scale
+    assert rec["holdout_guard"] is False and "guard_scale" not in rec
+    assert main([*upd, "--holdout-guard"]) == 0
+    rec3 = json.loads((run / "updates" / "003" / "update.json").read_text())
+    assert rec3["holdout_guard"] is True and 0.0 <= rec3["guard_scale"] <= 1.0
     msg = _one_error(capsys, ["seq", "update", str(run), "--resume", "--margin-scale", "2"])
     assert "only --steps may change" in msg
 

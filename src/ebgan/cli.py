@@ -1159,6 +1159,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="without --margin, false negatives are pushed to this times the run's calibrated threshold "
         "(default: the run's own --margin-scale)",
     )
+    q.add_argument(
+        "--holdout-guard",
+        action="store_true",
+        help="halve the update's weight change (up to 8 times, then drop it) until the run's held-out normal "
+        "sessions have no more false positives at its threshold than before the update",
+    )
     q.add_argument("--resume", action="store_true", help="finish an update that was stopped")
     q.add_argument("--no-progress", action="store_true", help="no progress display")
 
