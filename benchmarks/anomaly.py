@@ -629,7 +629,7 @@ def main() -> None:
             train(cfg, Path(tmp) / "run", data_root=args.data_root, progress=False)
             tp = throughput(args.data_root, Path(tmp) / "run")
         (RESULTS / "anomaly-throughput.json").write_text(json.dumps(tp) + "\n")
-    elif (RESULTS / "anomaly-throughput.json").is_file():
+    elif not args.no_throughput and (RESULTS / "anomaly-throughput.json").is_file():
         tp = json.loads((RESULTS / "anomaly-throughput.json").read_text())
     body = report(done_rows, args, tp)
     write_section(args.section, body)

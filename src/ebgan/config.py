@@ -238,8 +238,12 @@ PRESETS: dict[str, dict[str, typing.Any]] = {
     # decays linearly to 0 over the game: a constant margin of 10, above the normal images' energies (about
     # 7), made D push generated digits up until the real ones rose with them (digit 8: AUROC 91 -> 82). The
     # anomaly score is the energy per unit of ink (ebgan.energy.anomaly_scores): raw reconstruction errors rank
-    # thin digits as normal (digit 8: 91.4 raw, 96.8 per unit of ink, same weights). Searched on digits 2, 3,
-    # 5, 8, 9 (BENCHMARKS.md, anomaly search): 1000 + 4000 steps gave a mean AUROC of 97.7 against 97.4 for
+    # thin digits as normal (digit 8: 91.4 raw, 96.8 per unit of ink, same weights). The score was re-chosen on
+    # validation data alone (issue 33; seed 1, all 10 digits; the runs' held-out normal training images against
+    # the other digits' training images, no test image): energy/ink 98.3 against 97.3 for the raw energy, so it
+    # stays. The budget, the code size and the unlearning margin below were chosen by searches scored on the
+    # TEST images (seed 0) and have not been re-chosen on validation yet. Searched on digits 2, 3,
+    # 5, 8, 9 (BENCHMARKS.md, anomaly search, TEST data): 1000 + 4000 steps gave a mean AUROC of 97.7 against 97.4 for
     # 500 + 2000. Known anomalies (unlearning) are pushed above an energy of 20, twice the starting margin:
     # anomalies' energies are about 10 already, so the margin of 10 barely moved them (5 pairs: AUROC 97.7 ->
     # 97.8 / 98.0 at gamma 1 / 5 %, against 98.2 / 98.1 with 20). 10 % of the normal images are held out to
