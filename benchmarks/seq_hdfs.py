@@ -867,10 +867,14 @@ def report(args) -> None:
         ]
         if not unl:
             lines += [
-                "Unlearning at training time was not re-run after the margin moved onto the energy's scale: each "
-                "of its runs (3 margin scales on validation, then 3 seeds) is a 50-epoch training with the known "
-                "anomalies' hinge, about 50 s an epoch on this machine's share of a core while it was shared "
-                "with other jobs (measured on the first validation run), so the six runs did not fit beside the "
+                "Unlearning at training time: "
+                + (
+                    "its validation runs (3 margin scales) are in, its 3 test seeds were not run"
+                    if uval
+                    else "not re-run after the margin moved onto the energy's scale"
+                )
+                + ": each run is a 50-epoch training with the known anomalies' hinge, 30-50 s an epoch on this "
+                "machine's share of a core while it was shared with other jobs, and they did not fit beside the "
                 "feedback stage. The first pass's result (a fixed margin of 20 nats) is in the history below.",
                 "",
             ]
