@@ -676,9 +676,13 @@ def test_seq_train_after_a_failed_write_says_resume_and_resume_is_exact(tmp_path
     argv = ["seq", "train", "--data", data, "--epochs", "4", "--window", "3", "--hidden", "8", "--no-progress"]
     ref = tmp_path / "ref"
     assert ebgan([*argv, "--out", ref], capsys)[0] == 0
-    for point, kind in [("checkpoints/step-00000002/state.pt", "ENOSPC"), ("threshold.json", "EIO")]:
-        run = tmp_path / f"run-{kind}"
-        status, err = ebgan([*argv, "--out", run], capsys, f"{run}/{point}:{kind}", monkeypatch)
+    for point, kind, k in [
+        ("checkpoints/step-00000002/state.pt", "ENOSPC", 1),
+        ("threshold.json", "EIO", 1),
+        ("metrics.jsonl", "EIO", 3),  # the third epoch's row, after the checkpoint of epoch 2
+    ]:
+        run = tmp_path / f"run-{kind}-{k}"
+        status, err = ebgan([*argv, "--out", run], capsys, f"{run}/{point}:{kind}:{k}", monkeypatch)
         assert status == 3 and len(err) == 1, err
         assert err[0].startswith(f"ebgan: error: {CAUSE[getattr(errno, kind)]} writing {run}/{point}: "), err
         assert err[0].endswith(f"run again with --resume (ebgan seq train --out {run} --resume)"), err

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._fileio import atomic_write_bytes, atomic_write_text
+from .._fileio import AppendLog, atomic_write_bytes, atomic_write_text
 from ..checkpoint import (
     find_checkpoint,
     load_state,
@@ -458,7 +458,7 @@ def _run(
         t_last = time.perf_counter()
         return trainer.save(out)
 
-    log = metrics_path.open("a")
+    log = AppendLog(metrics_path)  # whole lines; a failed write raises WriteFailed (one line, exit 3)
     try:
         with StopSignals() as signals:
             while trainer.step < trainer.total:
@@ -1002,7 +1002,7 @@ def _update(
             folder, step, {"M": model}, {"step": step, "elapsed": elapsed, "opt": opt.state_dict()}, request
         )
 
-    log = (folder / "metrics.jsonl").open("a")
+    log = AppendLog(folder / "metrics.jsonl")  # as training's
     try:
         with StopSignals() as signals:
             while step < total:
