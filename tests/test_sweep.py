@@ -236,7 +236,8 @@ def test_sigkill_at_any_moment_then_rerun_gives_one_row_per_setting(tmp_path):
     rows = read_rows(out)
     keys = [(r["method"], r["setting_id"]) for r in rows]
     assert len(keys) == 6 and len(set(keys)) == 6
-    assert all(r["status"] == "ok" and r["steps"] == 150 for r in rows)
+    bad = [{k: r.get(k) for k in ("method", "setting_id", "status", "steps", "error")} for r in rows]
+    assert all(r["status"] == "ok" and r["steps"] == 150 for r in rows), json.dumps(bad) + p.stderr[-2000:]
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == 6  # the torn line was cut, nothing duplicated
 
