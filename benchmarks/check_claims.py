@@ -251,7 +251,26 @@ def _mnist_long() -> list[str]:
     )
 
 
-pending("mnist-conv", "missing", "python benchmarks/quality_mnist.py --presets mnist-conv --threads 1")
+QUALITY_MNIST = "benchmarks/results/quality_mnist.json"
+
+
+@claim(
+    "mnist-conv",
+    [QUALITY_MNIST],
+    "python benchmarks/quality_mnist.py --presets mnist,mnist-conv --threads 1",
+)
+def _mnist_conv() -> list[str]:
+    (r,) = [f for f in read_json(QUALITY_MNIST)["figures"] if f["preset"] == "mnist-conv" and f["seed"] == 0]
+    return [
+        f"{r['is']:.2f}",
+        f"{r['is_std']:.2f}",
+        f"{r['fid']:.1f}",
+        f"{r['is_mlp']:.2f}",
+        f"{r['fid_mlp']:.1f}",
+        f"{min(r['class_shares']):.1f}",
+        f"{max(r['class_shares']):.1f}",
+        f"{r['train_seconds'] / 60:.1f}",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ losses compared
