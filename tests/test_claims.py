@@ -24,7 +24,7 @@ def test_every_published_figure_matches_its_result_file():
     t = time.perf_counter()
     errs = cc.check()
     assert errs == [], "\n".join(errs)
-    assert time.perf_counter() - t < 5
+    assert 0 <= time.perf_counter() - t < 5  # a bound: the suite runs it on every commit
 
 
 def test_the_tables_carry_claims():
