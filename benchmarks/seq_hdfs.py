@@ -37,7 +37,8 @@ The runs of stages 4-5 are the test stage's runs, trained again when --work lack
     python benchmarks/seq_hdfs.py [--epochs 50] [--grid eos|full] [--work runs/seq-hdfs] [--only STAGE]
                                    [--skip unlearning|feedback] [--no-report] [--report-only]
 
-Resumable: a stage whose result file exists is skipped, a run whose result.json exists is reused; runs go to
+Resumable: a stage whose result file exists is skipped, a run whose result.json exists is reused, a run with a
+checkpoint is resumed (`train_seq(resume=True)`); runs go to
 --work (not committed).
 """
 
@@ -177,13 +178,18 @@ def cfg_for(weighting: str, eos: bool, seed: int, epochs: int, energy: str = "ma
 
 
 def train(name: str, cfg: SeqConfig, sessions, work: Path, anomalies=None) -> tuple[Path, dict]:
-    """Train run ``name`` in ``work``, or reuse it when finished. Two invocations (e.g. ``--skip unlearning``
-    and ``--skip feedback``) may share ``work``: one trains a run while the other waits for it."""
+    """Train run ``name`` in ``work``, reuse it when finished, or resume it from its newest checkpoint. Two
+    invocations (e.g. ``--skip unlearning`` and ``--skip feedback``) may share ``work``: one trains a run while the
+    other waits for it."""
     run = work / name
     with (work / f".{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (run / "result.json").is_file():
             return run, json.loads((run / "result.json").read_text())
+        if (run / "checkpoints" / "latest").exists():
+            # an interrupted run (a session's end, SIGINT): continue it with the project's resume
+            print(f"[seq-hdfs] resuming {name} ({cfg.epochs} epochs)", flush=True)
+            return run, train_seq(cfg, run, resume=True, progress=False, sessions=sessions, anomalies=anomalies)
         if run.exists():
             shutil.rmtree(run)
         print(f"[seq-hdfs] training {name} ({cfg.epochs} epochs)", flush=True)

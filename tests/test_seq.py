@@ -206,8 +206,9 @@ def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
     """``seq train --threshold-scale 1.5 --margin-scale 3`` reach the run's settings: the threshold is 1.5 x the
     held-out energy at --fpr, the last epoch's margin 3 x the threshold (scale 1.5 included) recomputed at that
     epoch's start; ``seq update --margin-scale 2.5`` pushes false negatives to 2.5 x the run's threshold, and
-    without the flag to the run's own 3 x; ``--holdout-guard`` reaches the update; ``--resume`` refuses the
-    flags."""
+    without the flag to the run's own 3 x; the default update is the validation choice (Adam, held-out guard),
+    ``--no-holdout-guard``, ``--optimizer``, ``--floor-scale``, ``--keep`` and ``--keep-batch`` reach it;
+    ``--resume`` refuses the flags."""
     from ebgan.checkpoint import load_weights
     from ebgan.seq.run import build_model, threshold_of
 
@@ -239,10 +240,20 @@ def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
     assert main([*upd[:3], "--false-negatives", str(fn), "--steps", "1", "--no-progress"]) == 0
     rec2 = json.loads((run / "updates" / "002" / "update.json").read_text())
     assert rec2["margin"] == pytest.approx(3.0 * m.threshold("mean"), rel=1e-12)  # the run's own scale
-    assert rec["holdout_guard"] is False and "guard_scale" not in rec
-    assert main([*upd, "--holdout-guard"]) == 0
+    # the default update is the one chosen on HDFS validation data: Adam at lr 0.003, no floor, no KL, the guard
+    assert (rec2["optimizer"], rec2["lr"], rec2["floor"], rec2["keep"]) == ("adam", 0.003, None, 0.0)
+    assert rec2["holdout_guard"] is True and 0.0 <= rec2["guard_scale"] <= 1.0
+    assert main([*upd, "--no-holdout-guard"]) == 0
     rec3 = json.loads((run / "updates" / "003" / "update.json").read_text())
-    assert rec3["holdout_guard"] is True and 0.0 <= rec3["guard_scale"] <= 1.0
+    assert rec3["holdout_guard"] is False and "guard_scale" not in rec3
+    fp = write_lines(tmp_path / "fp", [(1, 2, 3, 3, 4, 5)])
+    sgd = ["--optimizer", "sgd", "--lr", "0.02", "--floor-scale", "0.8", "--keep", "0.5", "--keep-batch", "4"]
+    assert main([*upd, "--false-positives", str(fp), *sgd]) == 0
+    rec4 = json.loads((run / "updates" / "004" / "update.json").read_text())
+    assert (rec4["optimizer"], rec4["lr"], rec4["keep"], rec4["keep_batch"]) == ("sgd", 0.02, 0.5, 4)
+    assert rec4["floor"] == pytest.approx(0.8 * m.threshold("mean"), rel=1e-12)
+    msg = _one_error(capsys, [*upd, "--floor-scale", "0"])
+    assert "floor_scale > 0" in msg
     msg = _one_error(capsys, ["seq", "update", str(run), "--resume", "--margin-scale", "2"])
     assert "only --steps may change" in msg
 
@@ -264,8 +275,8 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
     thr = m.threshold()
     before = {k: m.energies(v) for k, v in (("fp", fp), ("fn", fn), ("others", others))}
     assert before["fp"][0] > thr and before["fn"][0] < 8.0 and (before["others"] <= thr).all()
-    assert after_default_update(tmp_path, run, fp, fn, others, thr, before)
-    adam = dict(optimizer="adam", floor_scale=None, keep=0.0)  # the next-key loss on the false positives
+    assert after_floor_update(tmp_path, run, fp, fn, others, thr, before)
+    adam = dict(optimizer="adam", floor_scale=None, keep=0.0, holdout_guard=False)  # next-key loss on the fps
     rec = update_run(run, fp, fn, UpdateSettings(steps=10, lr=0.01, l2=1.0, margin=9.0, **adam), progress=False)
     m2 = load_run(run)
     assert m2.update == 1 and rec["status"] == "done"
@@ -295,15 +306,16 @@ def test_update_lowers_false_positives_raises_false_negatives_and_moves_others_l
         update_run(run, [], [], progress=False)
 
 
-def after_default_update(tmp_path, run, fp, fn, others, thr, before) -> bool:
-    """The default update (SGD; the false positive's energy lowered to 0.9 x the threshold and no further; the
-    false negative's raised to the margin; the L2 and KL guards) on a copy: the false positive ends below the
-    threshold and not below its floor, the false negative at the margin (bounded: not beyond it), the others
-    within 0.3 nats (the false positive shares its first two keys with them: lowering it must raise them);
+def after_floor_update(tmp_path, run, fp, fn, others, thr, before) -> bool:
+    """The bounded SGD update (the false positive's energy lowered to 0.9 x the threshold and no further; the false
+    negative's raised to the margin; the L2 and KL guards; no held-out guard) on a copy: the false positive ends
+    below the threshold and not below its floor, the false negative at the margin (bounded: not beyond it), the
+    others within 0.3 nats (the false positive shares its first two keys with them: lowering it must raise them);
     without the KL guard the others move more."""
     for name, keep in (("default", 1.0), ("nokl", 0.0)):
         shutil.copytree(run, tmp_path / name)
-        rec = update_run(tmp_path / name, fp, fn, UpdateSettings(steps=60, margin=9.0, keep=keep), progress=False)
+        st = UpdateSettings(steps=60, lr=0.01, optimizer="sgd", floor_scale=0.9, holdout_guard=False)
+        rec = update_run(tmp_path / name, fp, fn, replace(st, margin=9.0, keep=keep), progress=False)
         assert rec["optimizer"] == "sgd" and rec["floor"] == pytest.approx(0.9 * thr)
     m, nokl = load_run(tmp_path / "default"), load_run(tmp_path / "nokl")
     e_fp = m.energies(fp)[0]
@@ -326,7 +338,7 @@ def test_holdout_guard_keeps_the_held_out_false_positives_and_scales_the_change(
     base = load_run(run)
     thr, held = base.threshold(), base.holdout_energies()
     n_before = int((held > thr).sum())
-    st = UpdateSettings(steps=20, lr=0.1, optimizer="adam", l2=0.0, keep=0.0, floor_scale=None)
+    st = UpdateSettings(steps=20, lr=0.1, optimizer="adam", l2=0.0, keep=0.0, floor_scale=None, holdout_guard=False)
     fp = [(5, 4, 3, 2, 1)] * 3
     rec = update_run(run, fp, [], st, progress=False)
     assert int((load_run(run).holdout_energies() > thr).sum()) > n_before  # the unguarded update flags some

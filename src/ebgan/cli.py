@@ -1138,8 +1138,36 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument("--false-positives", default=None, metavar="FILE", help="normal sessions the run flagged")
     q.add_argument("--false-negatives", default=None, metavar="FILE", help="anomalous sessions the run missed")
     q.add_argument("--column", default="session", help="the CSV column holding the sessions (default session)")
-    q.add_argument("--steps", type=int, default=None, help="full-batch SGD steps (default 30)")
-    q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01)")
+    q.add_argument("--steps", type=int, default=None, help="full-batch steps (default 30)")
+    q.add_argument("--lr", type=float, default=None, help="learning rate (default 0.003)")
+    q.add_argument(
+        "--optimizer",
+        choices=["adam", "sgd"],
+        default=None,
+        help="adam (default: chosen on HDFS validation data) or sgd (moves the weights in proportion to the "
+        "corrections' gradient)",
+    )
+    q.add_argument(
+        "--floor-scale",
+        type=float,
+        default=None,
+        metavar="S",
+        help="lower each false positive's session energy to S x the run's threshold and no further (e.g. 0.9), "
+        "instead of minimising its next-key loss (the default)",
+    )
+    q.add_argument(
+        "--keep",
+        type=float,
+        default=None,
+        help="weight of the KL divergence from the previous model's next-key distributions on the training's "
+        "normal histories, a guard against forgetting (default 0)",
+    )
+    q.add_argument(
+        "--keep-batch",
+        type=int,
+        default=None,
+        help="normal histories drawn afresh each step for --keep (0: all of them; default 1024)",
+    )
     q.add_argument(
         "--l2",
         type=float,
@@ -1161,9 +1189,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--holdout-guard",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="halve the update's weight change (up to 8 times, then drop it) until the run's held-out normal "
-        "sessions have no more false positives at its threshold than before the update",
+        "sessions have no more false positives at its threshold than before the update (default on; "
+        "--no-holdout-guard: off)",
     )
     q.add_argument("--resume", action="store_true", help="finish an update that was stopped")
     q.add_argument("--no-progress", action="store_true", help="no progress display")

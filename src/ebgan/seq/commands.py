@@ -150,7 +150,8 @@ def _update(args: argparse.Namespace) -> int:
         (fps if name == "false_positives" else fns).extend(s)
         sources[name] = {"path": str(Path(path).resolve()), "sha256": _sha256(path)}
     if args.resume:
-        if args.holdout_guard or any(v is not None for v in (args.lr, args.l2, args.margin, args.margin_scale)):
+        tuned = (args.lr, args.l2, args.margin, args.margin_scale, args.optimizer, args.floor_scale, args.keep)
+        if any(v is not None for v in (*tuned, args.keep_batch, args.holdout_guard)):
             raise EbganError("--resume finishes the unfinished update under its own settings; only --steps may change")
         rec = update_run(run, resume=True, progress=not args.no_progress, steps=args.steps)
     else:
@@ -162,7 +163,11 @@ def _update(args: argparse.Namespace) -> int:
             "l2": args.l2,
             "margin": args.margin,
             "margin_scale": args.margin_scale,
-            "holdout_guard": args.holdout_guard or None,
+            "optimizer": args.optimizer,
+            "floor_scale": args.floor_scale,
+            "keep": args.keep,
+            "keep_batch": args.keep_batch,
+            "holdout_guard": args.holdout_guard,
         }
         settings = dataclasses.replace(UpdateSettings(), **{k: v for k, v in given.items() if v is not None})
         rec = update_run(run, fps, fns, settings, progress=not args.no_progress, sources=sources)
