@@ -37,83 +37,14 @@ os.environ["OMP_NUM_THREADS"] = "1"  # bit-exact comparisons need one thread cou
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, header, write_section
 
-RUN = [
-    "train",
-    "--preset",
-    "ring",
-    "--steps",
-    "24",
-    "--set",
-    "g_size=16",
-    "--set",
-    "d_size=16",
-    "--set",
-    "log_every=4",
-    "--set",
-    "ckpt_every=8",
-    "--set",
-    "sample_every=12",
-    "--set",
-    "eval_every=12",
-    "--set",
-    "eval_samples=200",
-    "--set",
-    "best_metric=hq_pct",
-    "--set",
-    "n_grid=16",
-    "--set",
-    "keep_checkpoints=5",
-    "--set",
-    "tensorboard=true",
-    "--set",
-    "holdout=0.05",
-    "--no-progress",
-]
+sys.path.insert(0, str(ROOT / "src"))
+from ebgan._faults import CAUSES as CAUSE
+from ebgan._faults import PROBE_RUN as RUN
+from ebgan._faults import PROBE_SWEEP as SWEEP
+from ebgan._faults import SWEEP_WRITE_POINTS as SWEEP_POINTS
+from ebgan._faults import TRAIN_WRITE_POINTS as TRAIN_POINTS
 
-# (name, glob under the run folder, K: which occurrence fails). K > 1 puts the fault mid-run, after a checkpoint.
-TRAIN_POINTS = [
-    ("lock file `.lock`", "{run}/.lock", 1),
-    ("`config.json`", "{run}/config.json", 1),
-    ("`data.json`", "{run}/data.json", 1),
-    ("`metrics.jsonl` row", "{run}/metrics.jsonl", 3),
-    ("TensorBoard events", "{run}/tensorboard/events.out.tfevents.*", 3),
-    ("checkpoint `weights.safetensors`", "{run}/checkpoints/step-*/weights.safetensors", 2),
-    ("checkpoint `state.pt`", "{run}/checkpoints/step-*/state.pt", 2),
-    ("checkpoint `config.json`", "{run}/checkpoints/step-*/config.json", 2),
-    ("`checkpoints/latest`", "{run}/checkpoints/latest", 2),
-    ("sample grid `samples/step-N.png`", "{run}/samples/step-*.png", 2),
-    ("best checkpoint `checkpoints/best/`", "{run}/checkpoints/best/state.pt", 1),
-    ("`best.json`", "{run}/best.json", 1),
-    ("`samples.png`", "{run}/samples.png", 1),
-    ("`energy.png`", "{run}/energy.png", 1),
-    ("`eval.png`", "{run}/eval.png", 1),
-    ("`landscape.png`", "{run}/landscape.png", 1),
-    ("`threshold.json`", "{run}/threshold.json", 1),
-]
 KINDS = {"ENOSPC": "disk full", "EIO": "I/O error", "EROFS": "read-only", "ENOENT": "folder deleted"}
-CAUSE = {
-    errno.ENOSPC: "no space left on device",
-    errno.EIO: "input/output error",
-    errno.EROFS: "read-only file system",
-    errno.ENOENT: "no such file or directory",
-}
-
-SWEEP = {
-    "preset": "ring",
-    "steps": 20,
-    "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
-    "grid": {"g_size": [16, 32]},
-    "methods": {"ebgan": {}},
-}
-SWEEP_POINTS = [
-    ("`sweep.json`", "{out}/sweep.json", 1),
-    ("`results.jsonl` append", "{out}/results.jsonl", 1),
-    ("task file `tasks/*.json`", "{out}/tasks/*", 2),
-    ("a run's checkpoint (in a worker)", "{out}/runs/*/checkpoints/step-*/state.pt", 1),
-    ("a run's `metrics.jsonl` (in a worker)", "{out}/runs/*/metrics.jsonl", 2),
-    ("a run's `result.json` (in a worker)", "{out}/runs/*/result.json", 1),
-    ("`report.md`", "{out}/report.md", 1),
-]
 
 
 def ebgan(argv, fault: str | None = None) -> tuple[int, list[str]]:

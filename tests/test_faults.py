@@ -25,6 +25,10 @@ import torch
 from safetensors.torch import load_file
 
 from ebgan import _faults
+from ebgan._faults import CAUSES as CAUSE
+from ebgan._faults import PROBE_RUN as RUN
+from ebgan._faults import PROBE_SWEEP as SWEEP
+from ebgan._faults import TRAIN_WRITE_POINTS
 from ebgan._fileio import AppendLog, atomic_write, atomic_write_text, write_all
 from ebgan.checkpoint import load_state, save_checkpoint, write_checkpoint_dir
 from ebgan.cli import main
@@ -32,50 +36,6 @@ from ebgan.errors import EbganError, WriteFailed
 from ebgan.sweep import run_sweep
 from ebgan.sweep.backends import LocalPool
 from ebgan.sweep.store import Results, read_rows
-
-# A tiny ring run that reaches every write point of a training run: the lock, config.json and data.json, a
-# metrics row every 4 steps, TensorBoard events, checkpoints every 8 steps (weights, state, config, the
-# `latest` pointer), evaluation every 12 steps keeping the best checkpoint (best/ and best.json), sample grids,
-# and at the end samples.png, energy.png, eval.png, landscape.png and threshold.json (a held-out share).
-RUN = [
-    "train",
-    "--preset",
-    "ring",
-    "--steps",
-    "24",
-    "--set",
-    "g_size=16",
-    "--set",
-    "d_size=16",
-    "--set",
-    "log_every=4",
-    "--set",
-    "ckpt_every=8",
-    "--set",
-    "sample_every=12",
-    "--set",
-    "eval_every=12",
-    "--set",
-    "eval_samples=200",
-    "--set",
-    "best_metric=hq_pct",
-    "--set",
-    "n_grid=16",
-    "--set",
-    "keep_checkpoints=5",
-    "--set",
-    "tensorboard=true",
-    "--set",
-    "holdout=0.05",
-    "--no-progress",
-]
-
-CAUSE = {
-    errno.ENOSPC: "no space left on device",
-    errno.EIO: "input/output error",
-    errno.EROFS: "read-only file system",
-    errno.ENOENT: "no such file or directory",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +125,11 @@ CHAIN = [
     ("{run}/landscape.png", errno.EROFS),
     ("{run}/threshold.json", errno.ENOSPC),
 ]
+
+
+def test_the_chain_covers_every_listed_write_point():
+    """CHAIN fails the write points that ``benchmarks/reliability.py`` measures, in the same order."""
+    assert [glob for glob, _ in CHAIN] == [glob for _, glob, _ in TRAIN_WRITE_POINTS]
 
 
 # The faults the chain above leaves out so that every write point also meets both a full disk (ENOSPC) and a
@@ -481,15 +446,6 @@ def test_a_damaged_line_inside_results_stops_the_sweep_until_repaired(tmp_path, 
     (tmp_path / "results.jsonl").write_text(text[0] + "\n" + text[2] + "\n" + text[1][:20])
     assert [r["setting_id"] for r in Results(tmp_path).rows] == ["0", "2"]
     assert (tmp_path / "results.jsonl").read_text().endswith(text[2] + "\n")
-
-
-SWEEP = {
-    "preset": "ring",
-    "steps": 20,
-    "base": {"log_every": 10, "ckpt_every": 10, "n_grid": 16},
-    "grid": {"g_size": [16, 32]},
-    "methods": {"ebgan": {}},
-}
 
 
 def uninterrupted_rows(spec: dict, root: Path) -> dict:
