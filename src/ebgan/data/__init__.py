@@ -32,8 +32,8 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from tqdm import tqdm
 
-from ._fileio import atomic_write
-from .errors import EbganError
+from .._fileio import atomic_write
+from ..errors import EbganError
 
 # Decompressed MD5 sums of the canonical MNIST files (the files LeCun et al. publish).
 MNIST_FILES = {
@@ -858,7 +858,7 @@ def training_data(cfg, ds: Dataset, anomalies: Tensor | None = None) -> Training
     a path is read by :func:`load_known_anomalies`. ``anomalies`` given by the caller (the Python API) take
     the place of ``cfg.known_anomalies``.
     """
-    from .config import parse_classes
+    from ..config import parse_classes
 
     full = ds
     if cfg.classes is not None:
