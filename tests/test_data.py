@@ -36,6 +36,7 @@ from ebgan.data import (
     set_channels,
     to_uint8,
 )
+from ebgan.data import mnist as data_mnist
 from ebgan.errors import EbganError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -477,7 +478,8 @@ def fake_mnist(tmp_path, monkeypatch):
         raw = _idx_bytes(arr)
         (folder / f"{stem}.gz").write_bytes(gzip.compress(raw))
         md5s[stem] = hashlib.md5(raw).hexdigest()
-    monkeypatch.setattr(data, "MNIST_FILES", md5s)
+    # Patched where download_mnist reads it (ebgan.data only re-exports the name).
+    monkeypatch.setattr(data_mnist, "MNIST_FILES", md5s)
     return folder.parent
 
 
@@ -490,8 +492,8 @@ def test_download_mnist_corrupt_mirror_then_good_then_skip(tmp_path, serve, fake
     root = tmp_path / "root"
     raw = download_mnist(root, mirrors=[corrupt_url, good_url + "/"], progress=False)
     assert raw == root / "MNIST" / "raw"
-    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in data.MNIST_FILES)  # no temp files
-    for stem, md5 in data.MNIST_FILES.items():
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in data_mnist.MNIST_FILES)  # no temp files
+    for stem, md5 in data_mnist.MNIST_FILES.items():
         assert _gz_md5(raw / f"{stem}.gz") == md5
     assert ("good", "/mnist/train-labels-idx1-ubyte.gz") in serve.requests
     assert ("good", "/mnist/train-images-idx3-ubyte.gz") not in serve.requests  # the corrupt mirror served it fine
@@ -542,7 +544,7 @@ def test_download_mnist_unreachable_and_malformed_mirrors(tmp_path, serve):
 
 @needs_mnist
 def test_load_dataset_download_uses_mirrors(tmp_path, serve, monkeypatch):
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (serve(_mirror(tmp_path, "good")),))
+    monkeypatch.setattr(data_mnist, "MNIST_MIRRORS", (serve(_mirror(tmp_path, "good")),))
     ds = load_dataset("mnist-test", tmp_path / "root", download=True)
     assert ds.data.shape == (10000, 1, 28, 28)
     assert (tmp_path / "root" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()
