@@ -37,7 +37,7 @@ from .checkpoint import (
     write_checkpoint_dir,
 )
 from .config import BEST_METRICS, Config, filled, lr_scale_at, margin_at, to_dict
-from .data import Dataset, resolve_data_root, to_uint8, training_data
+from .data import Dataset, TrainingData, resolve_data_root, to_uint8, training_data
 from .energy import anomaly_scores, calibration, energies
 from .errors import EbganError, WriteFailed
 from .nets import Packed, PackOfCopies, ae_energy, build_networks, seeded_noise, set_labels
@@ -672,8 +672,42 @@ def _run(
     dataset: Dataset | None,
     anomalies: Tensor | None,
 ) -> dict[str, Any]:
-    from . import plots
+    """A run in its phases: the data, the trainer (from ``ckpt`` when resuming), the run folder, the loop with
+    its logging and checkpoints, and the end-of-run artefacts."""
+    data = _load_data(cfg, data_root, dataset, anomalies)
+    trainer = Trainer(cfg, data.train, info, data.anomalies)
+    loop: dict[str, Any] = {}
+    if ckpt is not None:
+        loop = trainer.load(ckpt)
+        if trainer.step > trainer.total_steps:
+            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {trainer.total_steps}")
+    best = None
+    bar = None
+    if info.is_main:
+        best = _open_run_folder(cfg, out, trainer, data, data_root)
+        if progress:
+            _announce(cfg, out, trainer, data, ckpt)
+            bar = Progress(trainer.total_steps, trainer.step, desc=f"{cfg.loss} {cfg.data}")
+    log = _LoopLog(trainer, out, info, data_root, loop, bar, best)
+    try:
+        _loop(trainer, log, ckpt, out, info)
+    finally:
+        log.close(failing=sys.exc_info()[1] is not None)
+    summary: dict[str, Any] = {
+        "run_dir": str(out),
+        "steps": trainer.step,
+        "seconds": round(trainer.elapsed, 2),
+        "threads": trainer.threads,
+        "threads_reason": trainer.threads_reason,
+    }
+    if info.is_main:
+        summary.update(_finish(trainer, out, data, log.best))
+    return summary
 
+
+def _load_data(cfg: Config, data_root: str | None, dataset: Dataset | None, anomalies: Tensor | None) -> TrainingData:
+    """The run's data: ``dataset`` (the Python API), a streamed image folder, or ``cfg.data`` loaded; then the
+    classes kept, the held-out share and the known anomalies (:func:`ebgan.data.training_data`)."""
     if dataset is None and cfg.stream:
         from .data import FOLDER_CHANNELS, FOLDER_IMAGE_SIZE
         from .stream import StreamedImages
@@ -690,213 +724,258 @@ def _run(
             cfg.data, data_root, image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed, download=False
         )
     data = training_data(cfg, dataset, anomalies)  # classes kept, held-out share, known anomalies
-    dataset = data.train
-    if cfg.anomaly_score == "energy/ink" and dataset.kind != "image":
-        raise EbganError(f"anomaly_score=energy/ink needs images; {cfg.data} holds {dataset.kind}")
-    trainer = Trainer(cfg, dataset, info, data.anomalies)
-    metrics_path = out / "metrics.jsonl"
-    loop: dict[str, Any] = {}
-    if ckpt is not None:
-        loop = trainer.load(ckpt)
-        if trainer.step > trainer.total_steps:
-            raise EbganError(f"{out} is at step {trainer.step}, beyond the requested {trainer.total_steps}")
-    bar = None
-    say = _stderr if info.is_main else (lambda msg: None)
-    if info.is_main:
-        with writing(out):
-            out.mkdir(parents=True, exist_ok=True)
-        # config.json first: a run that could not write it leaves an empty folder, which the same command reuses.
-        atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
-        with writing(out / "samples"):
-            (out / "samples").mkdir(exist_ok=True)
-        # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
-        meta = {
-            "kind": dataset.kind,
-            "name": dataset.name,
-            "sample_shape": list(trainer.sample_shape),
-            "amp": trainer.amp,
-            "data_root": str(resolve_data_root(data_root).resolve()),
-            "classes": cfg.classes,
-            "n_classes": trainer.n_classes,
-            **data.describe(),
-        }
-        atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
-        # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
-        truncate_metrics(metrics_path, trainer.step)
-        best = _rewind_best(out, trainer.step)
-        where = f"from step {trainer.step} ({ckpt.name})" if ckpt is not None else "from step 0"
-        amp = f", {trainer.amp} autocast" if trainer.amp != "none" else ""
-        if progress:
-            d = data.describe()
-            subset = f" classes {cfg.classes}," if cfg.classes is not None else ""
-            if cfg.classes is not None or d["n_holdout"] or d["n_anomalies"]:
-                subset = (
-                    f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
-                    f"{d['n_anomalies']} known anomalies)"
-                ).replace("( ", "(")
-            total = (
-                f"{trainer.total_steps} ({cfg.pretrain_steps} pre-training + {cfg.steps} adversarial)"
-                if cfg.pretrain_steps
-                else f"{trainer.total_steps}"
-            )
-            say(
-                f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {total}; "
-                f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
-                f"({trainer.threads_reason}){amp}"
-            )
-        if progress:
-            bar = Progress(trainer.total_steps, trainer.step, desc=f"{cfg.loss} {cfg.data}")
-            say = bar.write
-    else:
-        best = None
-    # Running sums of the logged values since the last log row: part of the loop's state, so that a run
-    # checkpointed between two log rows (Ctrl-C) logs the same averages after --resume.
-    sums: dict[str, Tensor] = dict(loop.get("sums", {}))
-    count = int(loop.get("count", 0))
-    t_last = time.perf_counter()
-    log = AppendLog(metrics_path) if info.is_main else None  # whole lines; a failed write raises WriteFailed
-    tb = None
-    if info.is_main and cfg.tensorboard:
-        from .tblog import TensorBoardLog
+    if cfg.anomaly_score == "energy/ink" and data.train.kind != "image":
+        raise EbganError(f"anomaly_score=energy/ink needs images; {cfg.data} holds {data.train.kind}")
+    return data
 
-        tb = TensorBoardLog(out, trainer.step)
-    last_good = ckpt
 
-    def checkpoint() -> Path | None:
-        nonlocal t_last
-        trainer.elapsed += time.perf_counter() - t_last
-        t_last = time.perf_counter()
-        path = trainer.save(out, {"sums": sums, "count": count}) if info.is_main else None
-        dist.barrier(info)
+def _open_run_folder(
+    cfg: Config, out: Path, trainer: Trainer, data: TrainingData, data_root: str | None
+) -> dict | None:
+    """The run folder as a (re)started run needs it (main rank): ``config.json``, ``samples/``, ``data.json``,
+    the metrics log cut back to the step the trainer starts from, and the best-so-far record as it stood then
+    (returned)."""
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    # config.json first: a run that could not write it leaves an empty folder, which the same command reuses.
+    atomic_write_text(out / "config.json", json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    with writing(out / "samples"):
+        (out / "samples").mkdir(exist_ok=True)
+    # What sampling needs to rebuild the nets without loading the data set, and where the data came from.
+    meta = {
+        "kind": data.train.kind,
+        "name": data.train.name,
+        "sample_shape": list(trainer.sample_shape),
+        "amp": trainer.amp,
+        "data_root": str(resolve_data_root(data_root).resolve()),
+        "classes": cfg.classes,
+        "n_classes": trainer.n_classes,
+        **data.describe(),
+    }
+    atomic_write_text(out / "data.json", json.dumps(meta) + "\n")
+    # Everything logged after the checkpoint we start from is redone (all of it, without a checkpoint).
+    truncate_metrics(out / "metrics.jsonl", trainer.step)
+    return _rewind_best(out, trainer.step)
+
+
+def _announce(cfg: Config, out: Path, trainer: Trainer, data: TrainingData, ckpt: Path | None) -> None:
+    """The run's first line: what trains on what, where, from which step to which, on how many threads."""
+    where = f"from step {trainer.step} ({ckpt.name})" if ckpt is not None else "from step 0"
+    amp = f", {trainer.amp} autocast" if trainer.amp != "none" else ""
+    d = data.describe()
+    subset = f" classes {cfg.classes}," if cfg.classes is not None else ""
+    if cfg.classes is not None or d["n_holdout"] or d["n_anomalies"]:
+        subset = (
+            f" ({subset} {d['n_train']} training samples, {d['n_holdout']} held out, "
+            f"{d['n_anomalies']} known anomalies)"
+        ).replace("( ", "(")
+    total = (
+        f"{trainer.total_steps} ({cfg.pretrain_steps} pre-training + {cfg.steps} adversarial)"
+        if cfg.pretrain_steps
+        else f"{trainer.total_steps}"
+    )
+    _stderr(
+        f"ebgan: training {cfg.loss} on {cfg.data}{subset} in {out} {where} to step {total}; "
+        f"{trainer.device.type}, {trainer.threads} thread{'s' if trainer.threads != 1 else ''} "
+        f"({trainer.threads_reason}){amp}"
+    )
+
+
+class _LoopLog:
+    """What the loop records besides training: the running sums of the logged values since the last row (part
+    of the loop's state, so that a run checkpointed between two rows, e.g. by Ctrl-C, logs the same averages
+    after --resume), ``metrics.jsonl`` rows and TensorBoard scalars (main rank), evaluation with the best
+    checkpoint, sample grids, checkpoints, the progress bar, and the training time between them."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        out: Path,
+        info: dist.DistInfo,
+        data_root: str | None,
+        loop: dict[str, Any],
+        bar: Progress | None,
+        best: dict | None,
+    ) -> None:
+        self.trainer, self.cfg, self.out, self.info, self.data_root = trainer, trainer.cfg, out, info, data_root
+        self.bar, self.best = bar, best
+        self.sums: dict[str, Tensor] = dict(loop.get("sums", {}))
+        self.count = int(loop.get("count", 0))
+        self.t_last = time.perf_counter()
+        # whole lines; a failed write raises WriteFailed
+        self.log = AppendLog(out / "metrics.jsonl") if info.is_main else None
+        self.tb = None
+        if info.is_main and self.cfg.tensorboard:
+            from .tblog import TensorBoardLog
+
+            self.tb = TensorBoardLog(out, trainer.step)
+
+    def _clock(self) -> None:
+        now = time.perf_counter()
+        self.trainer.elapsed += now - self.t_last
+        self.t_last = now
+
+    def add(self, stats: dict[str, Tensor]) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v.float()
+        self.count += 1
+
+    def row(self, step: int) -> None:
+        """The mean of each logged value since the last row (averaged over ranks) as a ``metrics.jsonl`` row."""
+        self._clock()
+        row = {"step": step, "time": round(self.trainer.elapsed, 3)}
+        for k, v in self.sums.items():
+            row[k] = _log_value(float(dist.all_reduce_mean(v / self.count, self.info)))
+        self.sums, self.count = {}, 0
+        if self.log is not None:  # the main rank
+            self.log.write(json.dumps(row) + "\n")
+            self.log.flush()
+            if self.tb is not None:
+                self.tb.scalars(row)
+            _faults.point("log-row")
+            if self.bar is not None:
+                self.bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
+
+    def evaluate(self, step: int) -> None:
+        if self.log is not None:  # G is identical on every rank: rank 0 (the main) scores, the others wait
+            scores = evaluate_now(self.trainer, self.data_root)
+            eval_row = {"step": step, **{f"eval/{k}": _log_value(v) for k, v in scores.items()}}
+            self.log.write(json.dumps(eval_row) + "\n")
+            self.log.flush()
+            if self.tb is not None:
+                self.tb.scalars(eval_row)
+            self.best = _maybe_keep_best(self.trainer, self.out, scores, self.best)
+        dist.barrier(self.info)
+
+    def samples(self, step: int) -> None:
+        path = self.out / "samples" / f"step-{step:08d}.png"
+        save_samples(self.trainer, path)
+        if self.tb is not None:
+            self.tb.image(path, step)
+
+    def checkpoint(self) -> Path | None:
+        """A checkpoint of the trainer and of the sums since the last row (main rank; every rank waits)."""
+        self._clock()
+        path = self.trainer.save(self.out, {"sums": self.sums, "count": self.count}) if self.info.is_main else None
+        dist.barrier(self.info)
         return path
 
-    stop = torch.zeros(1)
-    try:
-        with StopSignals(quiet=not info.is_main) as signals:
-            while trainer.step < trainer.total_steps:
-                stats = trainer.train_step()
-                losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
-                if not bool(torch.isfinite(losses_now).all()):
-                    if last_good:
-                        what = (
-                            f"the last good checkpoint is {last_good}; try a lower learning rate (--set lr=...) "
-                            f"or amp=none in a new --out"
-                        )
-                    else:
-                        what = (
-                            "no checkpoint was written: run the same command again with --restart and a lower "
-                            "learning rate (--set lr=...) or amp=none"
-                        )
-                    raise TrainingDiverged(
-                        f"a loss became NaN or infinite at step {trainer.step} "
-                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}); {what}"
-                    )
-                for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v.float()
-                count += 1
-                step = trainer.step
-                if step % cfg.log_every == 0 or step == trainer.total_steps:
-                    now = time.perf_counter()
-                    trainer.elapsed += now - t_last
-                    t_last = now
-                    row = {"step": step, "time": round(trainer.elapsed, 3)}
-                    for k, v in sums.items():
-                        row[k] = _log_value(float(dist.all_reduce_mean(v / count, info)))
-                    sums, count = {}, 0
-                    if log is not None:  # the main rank
-                        log.write(json.dumps(row) + "\n")
-                        log.flush()
-                        if tb is not None:
-                            tb.scalars(row)
-                        _faults.point("log-row")
-                        if bar is not None:
-                            bar.values = {k.split("/")[-1]: v for k, v in row.items() if k not in ("step", "time")}
-                if cfg.eval_every and (step % cfg.eval_every == 0 or step == trainer.total_steps):
-                    if log is not None:  # G is identical on every rank: rank 0 (the main) scores, the others wait
-                        scores = evaluate_now(trainer, data_root)
-                        eval_row = {"step": step, **{f"eval/{k}": _log_value(v) for k, v in scores.items()}}
-                        log.write(json.dumps(eval_row) + "\n")
-                        log.flush()
-                        if tb is not None:
-                            tb.scalars(eval_row)
-                        best = _maybe_keep_best(trainer, out, scores, best)
-                    dist.barrier(info)
-                if info.is_main and (step % cfg.sample_every == 0 or step == trainer.total_steps):
-                    save_samples(trainer, out / "samples" / f"step-{step:08d}.png")
-                    if tb is not None:
-                        tb.image(out / "samples" / f"step-{step:08d}.png", step)
-                saved = False
-                if step % cfg.ckpt_every == 0 or step == trainer.total_steps:
-                    last_good = checkpoint()
-                    saved = True
-                if bar is not None:
-                    bar.update(step)
-                # Every rank must stop at the same step: agree on whether any of them was signalled.
-                stop[0] = float(signals.signum is not None)
-                if info.enabled:
-                    torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
-                if stop[0] > 0 and step < trainer.total_steps:
-                    if not saved:
-                        last_good = checkpoint()
-                    signum = signals.signum or signal.SIGTERM
-                    raise Interrupted(
-                        f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
-                        f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
-                        f"{shlex.quote(str(out))} --resume",
-                        signum,
-                    )
-    finally:
-        failing = sys.exc_info()[1] is not None  # then a second failure while closing must not hide the first
-        trainer.close_stream()
-        if bar is not None:
-            bar.close()
-        if log is not None:
-            log.close()
-        if tb is not None:
+    def close(self, failing: bool) -> None:
+        """Close the stream, the bar, the log and TensorBoard; while failing (``failing``), a second failure in
+        closing must not hide the first."""
+        self.trainer.close_stream()
+        if self.bar is not None:
+            self.bar.close()
+        if self.log is not None:
+            self.log.close()
+        if self.tb is not None:
             with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
-                tb.close()
-    summary: dict[str, Any] = {
-        "run_dir": str(out),
-        "steps": trainer.step,
-        "seconds": round(trainer.elapsed, 2),
-        "threads": trainer.threads,
-        "threads_reason": trainer.threads_reason,
-    }
-    if info.is_main:
-        save_samples(trainer, out / "samples.png")
-        rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        train_rows = [r for r in rows if not any(k.startswith("eval/") for k in r)]
-        eval_rows = [r for r in rows if any(k.startswith("eval/") for k in r)]
-        plots.training_curves(train_rows, cfg, out / "energy.png")
-        if eval_rows:
-            plots.eval_curves(eval_rows, out / "eval.png", best)
-            summary["eval"] = eval_rows[-1]
-        rows = train_rows
-        # The energy landscape of 2-D data: D over the plane, point by point. A conditional D has an energy per
-        # class, and one with minibatch discrimination none per point (its value depends on the whole batch):
-        # no landscape for either. A packed D (pack = m) is drawn on packs of m copies of each point.
-        if dataset.kind == "points" and not trainer.n_classes and not cfg.mbd_kernels:
-            fake = trainer.sample(2500, seed=cfg.seed + 12345)
-            D_plane, what = trainer.D, "D over the plane"
-            if isinstance(trainer.D, Packed):  # cfg.pack > 1
-                D_plane, what = PackOfCopies(trainer.D), f"D over the plane, packs of {cfg.pack} copies of a point"
-            plots.energy_landscape(
-                D_plane,
-                dataset.data[:2500].cpu(),
-                fake,
-                out / "landscape.png",
-                title=f"{cfg.loss} on {cfg.data}: {what}",
-                device=trainer.device,
-            )
-        if rows:
-            summary["final"] = rows[-1]
-        if data.holdout is not None and trainer.objective.head == "ae":
-            # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
-            held_energy = energies(trainer.D, data.holdout)
-            held = anomaly_scores(held_energy, data.holdout, cfg.anomaly_score, ae_energy(trainer.D))
-            calib = calibration(held, cfg.threshold_fpr, trainer.step, cfg.anomaly_score)
-            atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
-            summary["threshold"] = calib
+                self.tb.close()
+
+
+def _loop(trainer: Trainer, log: _LoopLog, ckpt: Path | None, out: Path, info: dist.DistInfo) -> None:
+    """Train to ``trainer.total_steps``, logging, evaluating, sampling and checkpointing as the config says;
+    a loss that is not finite stops the run (:class:`TrainingDiverged`), a signal at a step every rank agrees
+    on checkpoints it and raises :class:`Interrupted`."""
+    cfg = trainer.cfg
+    last_good = ckpt
+    stop = torch.zeros(1)
+    with StopSignals(quiet=not info.is_main) as signals:
+        while trainer.step < trainer.total_steps:
+            stats = trainer.train_step()
+            _check_finite(stats, trainer.step, last_good)
+            log.add(stats)
+            step = trainer.step
+            last = step == trainer.total_steps
+            if step % cfg.log_every == 0 or last:
+                log.row(step)
+            if cfg.eval_every and (step % cfg.eval_every == 0 or last):
+                log.evaluate(step)
+            if info.is_main and (step % cfg.sample_every == 0 or last):
+                log.samples(step)
+            saved = False
+            if step % cfg.ckpt_every == 0 or last:
+                last_good = log.checkpoint()
+                saved = True
+            if log.bar is not None:
+                log.bar.update(step)
+            # Every rank must stop at the same step: agree on whether any of them was signalled.
+            stop[0] = float(signals.signum is not None)
+            if info.enabled:
+                torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
+            if stop[0] > 0 and not last:
+                if not saved:
+                    last_good = log.checkpoint()
+                signum = signals.signum or signal.SIGTERM
+                raise Interrupted(
+                    f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint "
+                    f"{last_good or out / 'checkpoints'}; continue with: ebgan train --out "
+                    f"{shlex.quote(str(out))} --resume",
+                    signum,
+                )
+
+
+def _check_finite(stats: dict[str, Tensor], step: int, last_good: Path | None) -> None:
+    """Stop a run whose loss became NaN or infinite, naming where to go on from."""
+    losses_now = torch.stack([v for k, v in stats.items() if k.startswith(("loss", "pretrain"))])
+    if bool(torch.isfinite(losses_now).all()):
+        return
+    if last_good:
+        what = (
+            f"the last good checkpoint is {last_good}; try a lower learning rate (--set lr=...) "
+            f"or amp=none in a new --out"
+        )
+    else:
+        what = (
+            "no checkpoint was written: run the same command again with --restart and a lower "
+            "learning rate (--set lr=...) or amp=none"
+        )
+    raise TrainingDiverged(
+        f"a loss became NaN or infinite at step {step} "
+        f"({', '.join(f'{k}={float(v):.4g}' for k, v in stats.items())}); {what}"
+    )
+
+
+def _finish(trainer: Trainer, out: Path, data: TrainingData, best: dict | None) -> dict[str, Any]:
+    """The end-of-run artefacts (main rank): the final sample grid, the training and evaluation curves, the
+    energy landscape of 2-D data and the anomaly threshold; returns what the summary adds from them."""
+    from . import plots
+
+    cfg, dataset = trainer.cfg, data.train
+    summary: dict[str, Any] = {}
+    save_samples(trainer, out / "samples.png")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train_rows = [r for r in rows if not any(k.startswith("eval/") for k in r)]
+    eval_rows = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    plots.training_curves(train_rows, cfg, out / "energy.png")
+    if eval_rows:
+        plots.eval_curves(eval_rows, out / "eval.png", best)
+        summary["eval"] = eval_rows[-1]
+    # The energy landscape of 2-D data: D over the plane, point by point. A conditional D has an energy per
+    # class, and one with minibatch discrimination none per point (its value depends on the whole batch):
+    # no landscape for either. A packed D (pack = m) is drawn on packs of m copies of each point.
+    if dataset.kind == "points" and not trainer.n_classes and not cfg.mbd_kernels:
+        fake = trainer.sample(2500, seed=cfg.seed + 12345)
+        D_plane, what = trainer.D, "D over the plane"
+        if isinstance(trainer.D, Packed):  # cfg.pack > 1
+            D_plane, what = PackOfCopies(trainer.D), f"D over the plane, packs of {cfg.pack} copies of a point"
+        plots.energy_landscape(
+            D_plane,
+            dataset.data[:2500].cpu(),
+            fake,
+            out / "landscape.png",
+            title=f"{cfg.loss} on {cfg.data}: {what}",
+            device=trainer.device,
+        )
+    if train_rows:
+        summary["final"] = train_rows[-1]
+    if data.holdout is not None and trainer.objective.head == "ae":
+        # The anomaly threshold: held-out normal data never trained on, at the stated false-positive rate.
+        held_energy = energies(trainer.D, data.holdout)
+        held = anomaly_scores(held_energy, data.holdout, cfg.anomaly_score, ae_energy(trainer.D))
+        calib = calibration(held, cfg.threshold_fpr, trainer.step, cfg.anomaly_score)
+        atomic_write_text(out / "threshold.json", json.dumps(calib, indent=2) + "\n")
+        summary["threshold"] = calib
     return summary
 
 
