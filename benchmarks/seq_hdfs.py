@@ -196,6 +196,23 @@ def train(name: str, cfg: SeqConfig, sessions, work: Path, anomalies=None) -> tu
         return run, train_seq(cfg, run, progress=False, sessions=sessions, anomalies=anomalies)
 
 
+def _train_task(name: str, cfg: SeqConfig, sessions, work: Path, anomalies) -> None:
+    torch.set_num_threads(1)
+    train(name, cfg, sessions, work, anomalies)
+
+
+def train_all(tasks: list[tuple], jobs: int) -> None:
+    """Train ``tasks`` (``train``'s arguments) ``jobs`` at a time, one thread each, so that a stage's
+    independent runs share the cores; the stage then reuses (or, after an interruption, resumes) them."""
+    todo = [t for t in tasks if not (t[3] / t[0] / "result.json").is_file()]
+    if jobs <= 1 or len(todo) <= 1:
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+        pool.starmap(_train_task, todo)
+
+
 def base_run(d, args, work: Path, grid: dict, srch: dict, seed: int) -> Path:
     """The chosen model's run of ``seed``, as the test stage trained it, trained again when --work does not hold
     it (the runs are not committed). Both arms of the unlearning and feedback comparisons use this run. Its
@@ -440,10 +457,14 @@ def unlearning_validation(d, args, work: Path, grid: dict, srch: dict) -> dict:
         "unseen_sessions": len(unseen),
         "rows": [],
     }
+    cfgs = {
+        scale: replace(search_cfg(grid, name, 0, args.epochs), margin=None, margin_scale=scale)
+        for scale in MARGIN_SCALES
+    }
+    train_all([(f"unlearn-val-x{sc:g}-s0", c, d["train"], work, known) for sc, c in cfgs.items()], args.jobs)
     runs = [("without", None, base_run(d, args, work, grid, srch, 0))]
     for scale in MARGIN_SCALES:
-        cfg = replace(search_cfg(grid, name, 0, args.epochs), margin=None, margin_scale=scale)
-        run, _ = train(f"unlearn-val-x{scale:g}-s0", cfg, d["train"], work, known)
+        run, _ = train(f"unlearn-val-x{scale:g}-s0", cfgs[scale], d["train"], work, known)
         runs.append(("with", scale, run))
     for label, scale, run in runs:
         m = load_run(run)
@@ -471,15 +492,26 @@ def unlearning_validation(d, args, work: Path, grid: dict, srch: dict) -> dict:
     return out
 
 
+def unlearning_task(d, args, work: Path, grid: dict, srch: dict, uval: dict, seed: int) -> tuple:
+    """The run of seed ``seed`` with a seeded 1% of the distinct abnormal test patterns known (``train``'s
+    arguments)."""
+    name, scale = srch["chosen"], uval["chosen_scale"]
+    patterns = distinct(d["test_abnormal"])[0]
+    perm = torch.randperm(len(patterns), generator=torch.Generator().manual_seed(100 + seed)).tolist()
+    known = [patterns[i] for i in perm[: n_known(d)]]
+    cfg = replace(search_cfg(grid, name, seed, args.epochs), margin=None, margin_scale=scale)
+    return f"unlearn-x{scale:g}-s{seed}", cfg, d["train"], work, known
+
+
 def unlearning_seed(d, args, work: Path, grid: dict, srch: dict, uval: dict, seed: int) -> dict:
     path = RESULTS / f"unlearning-s{seed}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    name, rule, energy, scale = srch["chosen"], tuple(srch["rule"]), srch["energy"], uval["chosen_scale"]
+    rule, energy, scale = tuple(srch["rule"]), srch["energy"], uval["chosen_scale"]
     patterns = distinct(d["test_abnormal"])[0]
     k = n_known(d)
-    perm = torch.randperm(len(patterns), generator=torch.Generator().manual_seed(100 + seed)).tolist()
-    known = [patterns[i] for i in perm[:k]]
+    task = unlearning_task(d, args, work, grid, srch, uval, seed)
+    known = task[4]
     known_set = set(known)
     unseen = [s for s in d["test_abnormal"] if s not in known_set]
     out = {
@@ -489,10 +521,7 @@ def unlearning_seed(d, args, work: Path, grid: dict, srch: dict, uval: dict, see
         "unseen_sessions": len(unseen),
         "margin_scale": scale,
     }
-    base = search_cfg(grid, name, seed, args.epochs)
-    with_run, res = train(
-        f"unlearn-x{scale:g}-s{seed}", replace(base, margin=None, margin_scale=scale), d["train"], work, known
-    )
+    with_run, res = train(*task)
     for label, run in (("without", base_run(d, args, work, grid, srch, seed)), ("with", with_run)):
         m = load_run(run)
         en, ea = m.energies(d["test_normal"], energy), m.energies(unseen, energy)
@@ -1107,6 +1136,9 @@ def main() -> None:
         help="validation grid (default eos: both "
         "weightings with the end of session predicted; full: also without, DeepLog's model)",
     )
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="train a stage's independent runs this many at a time (unlearning)"
+    )
     ap.add_argument("--only", choices=STAGES, default=None, help="run up to this stage only")
     ap.add_argument(
         "--extra",
@@ -1151,6 +1183,7 @@ def main() -> None:
         done("test")
     if last >= 3 and "unlearning" not in args.skip:
         uval = unlearning_validation(d, args, work, grid, srch)
+        train_all([unlearning_task(d, args, work, grid, srch, uval, seed) for seed in SEEDS], args.jobs)
         for seed in SEEDS:
             unlearning_seed(d, args, work, grid, srch, uval, seed)
         done("unlearning")

@@ -171,30 +171,42 @@ def test_hinge_value_and_gradient(margin):
 
 def test_default_margin_follows_the_energy_scale(tmp_path):
     """Without a fixed margin, known anomalies are pushed to ``margin_scale`` x the threshold the held-out normal
-    sessions give at that epoch's start, for the energy in use: the last epoch's margin equals the value
-    recomputed by hand from the previous epoch's checkpoint, it differs between energies as their thresholds
-    do, and an update's default margin is ``margin_scale`` x the run's calibrated threshold."""
+    sessions give at that epoch's start, for the energy in use, or the previous epoch's margin if that is smaller
+    (never raised): each epoch's margin equals the value recomputed by hand from the checkpoint at its start, it
+    differs between energies as their thresholds do, and an update's default margin is ``margin_scale`` x the run's
+    calibrated threshold."""
     from ebgan.checkpoint import load_weights
     from ebgan.seq.run import build_model, threshold_of
 
     data = write_lines(tmp_path / "train", NORMAL)
     anom = write_lines(tmp_path / "anom", ANOMALOUS)
-    margins = {}
+    margins, went_down = {}, []
     for kind in ("mean", "max"):
         cfg = tiny(data=str(data), anomalies=str(anom), epochs=4, energy=kind, margin=None, margin_scale=3.0)
         run = tmp_path / kind
-        res = train_seq(cfg, run, progress=False)
-        m = load_run(run)
-        prev = build_model(m.cfg, m.vocab.n)  # the weights at the start of the last epoch
-        load_weights(run / "checkpoints" / f"step-{3 * 3:08d}", {"M": prev})
-        e = energies(prev, m.vocab, m.holdout_sessions(), 3, (kind,))[kind]
-        want = 3.0 * threshold_of(e, cfg.fpr)
+        starts = {}  # the weights at the start of epochs 1-3 (3 steps an epoch), by resuming one epoch at a time
+        for epochs in (1, 2, 3, 4):
+            res = train_seq(replace(cfg, epochs=epochs), run, resume=epochs > 1, progress=False)
+            m = load_run(run)
+            if epochs < 4:
+                starts[epochs] = build_model(m.cfg, m.vocab.n)
+                load_weights(run / "checkpoints" / f"step-{3 * epochs:08d}", {"M": starts[epochs]})
         rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
-        assert res["margin"] == pytest.approx(want, rel=1e-6) and rows[-1]["margin"] == pytest.approx(want, rel=1e-5)
-        assert len({r["margin"] for r in rows}) > 1  # recomputed as the model learns
+        assert len(rows) == 4  # one row an epoch, each with that epoch's margin
+        want, fresh = rows[0]["margin"], []
+        for epoch in (1, 2, 3):  # from the weights at the epoch's start, never raised
+            e = energies(starts[epoch], m.vocab, m.holdout_sessions(), 3, (kind,))[kind]
+            fresh.append(3.0 * threshold_of(e, cfg.fpr))
+            want = min(want, fresh[-1])
+            assert rows[epoch]["margin"] == pytest.approx(want, rel=1e-5)
+        assert res["margin"] == pytest.approx(want, rel=1e-6)
+        kept = [r["margin"] for r in rows[1:]]
+        assert any(f > k for f, k in zip(fresh, kept))  # the threshold rose and the margin did not follow it up
+        went_down.append(kept[-1] < rows[0]["margin"])  # it follows the threshold down
         margins[kind] = want
         rec = update_run(run, [], [(1, 2, 5)], UpdateSettings(steps=1), progress=False)
         assert rec["margin"] == pytest.approx(3.0 * m.threshold(kind)) and rec["margin_rule"].startswith("3 x")
+    assert any(went_down)
     assert margins["mean"] < margins["max"]  # each on its own energy's scale (a mean is at most the max)
     fixed = train_seq(tiny(data=str(data), anomalies=str(anom), epochs=1, margin=6.0), tmp_path / "f", progress=False)
     assert fixed["margin"] == 6.0
@@ -229,7 +241,9 @@ def test_cli_margin_scale_and_threshold_scale_flags(tmp_path, capsys):
     load_weights(run / "checkpoints" / f"step-{3 * 3:08d}", {"M": prev})
     e = energies(prev, m.vocab, m.holdout_sessions(), 3, ("mean",))["mean"]
     res = json.loads((run / "result.json").read_text())
-    assert res["margin"] == pytest.approx(3.0 * threshold_of(e, 0.05, 1.5), rel=1e-6)
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    want = min(rows[-2]["margin"], 3.0 * threshold_of(e, 0.05, 1.5))  # (never raised)
+    assert res["margin"] == pytest.approx(want, rel=1e-5) and rows[-1]["margin"] == pytest.approx(want, rel=1e-5)
     fn = write_lines(tmp_path / "fn", [(1, 2, 5)])
     capsys.readouterr()
     upd = ["seq", "update", str(run), "--false-negatives", str(fn), "--steps", "1", "--no-progress"]

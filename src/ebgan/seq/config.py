@@ -36,13 +36,14 @@ class SeqConfig:
     ``anomaly_weight`` through the margin hinge ``max(0, m - E(a))`` (``ebgan.losses.unlearning_loss``),
     ``anomaly_batch`` of them per step.
 
-    **The margin** ``m`` is on the energy's own scale: by default (``margin`` None) it is ``margin_scale`` times
-    the threshold the run would calibrate at that moment (from the held-out normal sessions' energies as above,
-    recomputed at the start of every epoch; from the normal training sessions' when nothing is held out), for
-    the energy the hinge pushes (:func:`hinge_energy`). A number in ``margin`` fixes it in nats instead. A fixed
-    margin far above the normal sessions' energies distorts the model: on HDFS with the ``mean`` energy
-    (threshold about 2 nats) a margin of 20 nats made the normal loss rise from 0.7 to 3.1 and the detection of
-    never-seen anomalies fall from 0.86 to 0.005 (BENCHMARKS.md, seq_hdfs).
+    **The margin** ``m`` is on the energy's own scale: by default (``margin`` None) it is ``margin_scale`` times the
+    threshold the run would calibrate at that moment (from the held-out normal sessions' energies as above,
+    recomputed at the start of every epoch and never raised: the smaller of it and the margin so far; from the
+    normal training sessions' when nothing is held out), for the energy the hinge pushes (:func:`hinge_energy`). A
+    number in ``margin`` fixes it in nats instead. A fixed margin far above the normal sessions' energies distorts
+    the model: on HDFS with the ``mean`` energy (threshold about 2 nats) a margin of 20 nats made the normal loss
+    rise from 0.7 to 3.1 and the detection of never-seen anomalies fall from 0.86 to 0.005 (BENCHMARKS.md,
+    seq_hdfs).
     ``log_every`` and ``ckpt_every`` count epochs; ``num_threads`` 0 chooses by the machine's load.
     """
 
