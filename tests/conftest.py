@@ -50,3 +50,12 @@ def data_root() -> Path:
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip("../shared/data/MNIST/raw is not present")
     return SHARED_DATA
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``pytest -n auto`` (pytest-xdist): one worker per usable core (CPU affinity and cgroup quota, as
+    ``ebgan.threads.usable_cores`` counts them, not the host's core count), at most 4: several tests start
+    processes of their own (sweep workers, two-rank runs) that need cores too."""
+    from ebgan.threads import usable_cores
+
+    return max(1, min(4, usable_cores()))
