@@ -758,6 +758,29 @@ def feedback_seed(d, args, work: Path, grid: dict, srch: dict, fval: dict, seed:
 # ----------------------------------------------------------------------------------------------------- report
 
 
+def unlearning_reading(unl: list[dict]) -> str:
+    """The plain reading of the unlearning test table, from its figures: what unlearning buys on patterns never
+    seen (missed anomalies) and what it costs on normal sessions (false positives, which weigh 92-fold in F1
+    at DeepLog's ratio)."""
+    per = "; ".join(
+        f"seed {u['seed']}: missed {round((1 - u['without']['recall']) * u['unseen_sessions'])} -> "
+        f"{round((1 - u['with']['recall']) * u['unseen_sessions'])}, false positives "
+        f"{u['without']['false_positives']} -> {u['with']['false_positives']}"
+        for u in unl
+    )
+    more_fp = sum(u["with"]["false_positives"] > u["without"]["false_positives"] for u in unl)
+    f1_down = sum(u["with"]["f1_deeplog"] < u["without"]["f1_deeplog"] for u in unl)
+    up = sum(u["with"]["recall"] > u["without"]["recall"] for u in unl)
+    return (
+        f"Reading: knowing 1% of the abnormal patterns raises the detection of the patterns never seen on {up} "
+        f"of {len(unl)} seeds ({per}; of 6,000 normal test sessions). The cost is on normal sessions: "
+        f"the hinge raises the normal training loss, the threshold calibrated on held-out normal sessions rises "
+        f"with it, and {more_fp} of {len(unl)} seeds flag more normal test sessions; since one false positive "
+        f"among 6,000 weighs as 92 at DeepLog's ratio, F1 at that ratio falls on {f1_down} of {len(unl)} seeds. "
+        "Unlearning at training time is worth it where missed anomalies cost more than false alarms."
+    )
+
+
 def ms(xs, fmt="{:.4f}") -> str:
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -1005,7 +1028,12 @@ def report(args) -> None:
                 f"| {lab} | {mg} | {r['normal_loss']:.3f} | {r['fpr']:.4f} | {r['recall']:.4f} | "
                 f"{r['auroc']:.5f} | {r['f1_deeplog']:.4f} |"
             )
-        lines += ["", f"Chosen: `margin_scale` {uval['chosen_scale']:g}.", ""]
+        lines += [
+            "",
+            f"Chosen: `margin_scale` {uval['chosen_scale']:g} (the highest validation F1 at DeepLog's ratio among "
+            "the runs with unlearning).",
+            "",
+        ]
     if unl:
         lines += [
             f"Test ({len(unl)} seed{'s' if len(unl) != 1 else ''}): {unl[0]['known_patterns']} of "
@@ -1025,7 +1053,7 @@ def report(args) -> None:
                 f"{ms([r['fpr'] for r in rs], '{:.5f}')} | {ms([r['recall'] for r in rs])} | "
                 f"{ms([r['auroc'] for r in rs], '{:.5f}')} | {ms([r['f1_deeplog'] for r in rs])} |"
             )
-        lines.append("")
+        lines += ["", unlearning_reading(unl), ""]
     if fval is not None:
         lines += [
             f"**5. Feedback.** The stream in a seeded order in {CHUNKS} chunks; each chunk's false positives "
