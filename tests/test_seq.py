@@ -43,8 +43,22 @@ ANOMALOUS = [(1, 2, 5), (1, 5, 2, 3, 4), (1, 2, 3, 4, 5, 5, 5)]
 
 
 def tiny(**kw) -> SeqConfig:
+    # the tests were written against DeepLog's weighting and the max energy; pinned so that the package's
+    # defaults (HDFS's validation choice) can move without moving them
     base = dict(
-        window=3, hidden=8, layers=1, epochs=30, batch=8, lr=0.02, holdout=0.2, fpr=0.05, num_threads=1, margin=6.0
+        window=3,
+        hidden=8,
+        layers=1,
+        epochs=30,
+        batch=8,
+        lr=0.02,
+        holdout=0.2,
+        fpr=0.05,
+        num_threads=1,
+        margin=6.0,
+        weighting="count",
+        energy="max",
+        threshold_scale=1.0,
     )
     return SeqConfig(**{**base, **kw})
 
@@ -428,6 +442,12 @@ def test_killed_then_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
         "0.05",
         "--margin",
         "6",
+        "--weighting",
+        "count",
+        "--energy",
+        "max",
+        "--threshold-scale",
+        "1",
         "--threads",
         "1",
         "--no-progress",
@@ -650,3 +670,21 @@ def test_sequence_detector_fit_predict_and_from_run(tmp_path):
     assert topg.threshold_ == 0.5
     with pytest.raises(EbganError, match="not fitted"):
         SequenceDetector().predict([(1,)])
+
+
+def test_defaults_are_the_settings_chosen_on_hdfs_validation_data():
+    """The package's defaults are the HDFS benchmark's validation choices, read from its result files: the grid's
+    weighting, end-of-session prediction and energy, the search's model (window, epochs) and threshold rule,
+    and the unlearning margin's scale. A re-run that chooses otherwise fails here until the defaults follow."""
+    res = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "seq-hdfs"
+    grid = json.loads((res / "validation.json").read_text())["chosen"]
+    search = json.loads((res / "search.json").read_text())
+    model = search["configs"][search["chosen"]]
+    uval = json.loads((res / "unlearning-val.json").read_text())
+    d = SeqConfig()
+    assert (d.weighting, d.eos, d.energy) == (grid["weighting"], grid["eos"], grid["energy"])
+    assert search["energy"] == d.energy
+    assert (d.window, d.hidden) == (model["settings"].get("window", 10), model["settings"].get("hidden", 64))
+    assert d.epochs == model["settings"].get("epochs", search["epochs"])
+    assert [d.fpr, d.threshold_scale] == search["rule"]
+    assert d.margin is None and d.margin_scale == uval["chosen_scale"]

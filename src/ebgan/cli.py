@@ -1060,17 +1060,18 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--energy",
         default=None,
-        help="max (largest surprise, default), sum, mean, or topg (DeepLog's rule: keys outside the top g)",
+        help="mean (mean surprise per key, default), max (largest), sum, or topg (DeepLog's rule: keys outside "
+        "the top g)",
     )
-    q.add_argument("--epochs", type=int, default=None, help="passes over the distinct next-key pairs (default 100)")
-    q.add_argument("--window", type=int, default=None, help="keys of history (default 10)")
+    q.add_argument("--epochs", type=int, default=None, help="passes over the distinct next-key pairs (default 50)")
+    q.add_argument("--window", type=int, default=None, help="keys of history (default 20; DeepLog: 10)")
     q.add_argument("--hidden", type=int, default=None, help="LSTM units per layer (default 64)")
     q.add_argument("--layers", type=int, default=None, help="LSTM layers (default 2)")
     q.add_argument("--eos", choices=["on", "off"], default=None, help="also predict each session's end (default on)")
     q.add_argument(
         "--weighting",
         default=None,
-        help="count (every pair as often as it occurs, DeepLog) or distinct (each distinct pair once) (default count)",
+        help="count (every pair as often as it occurs, DeepLog) or distinct (each distinct pair once, the default)",
     )
     q.add_argument("-g", type=int, default=None, help="DeepLog's top g (default 9)")
     q.add_argument("--batch", type=int, default=None, help="pairs per step (default 256)")
@@ -1086,13 +1087,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--fpr",
         type=float,
         default=None,
-        help="false-positive rate of the threshold on the held-out sessions (default 0.001)",
+        help="false-positive rate of the threshold on the held-out sessions (default 0.01)",
     )
     q.add_argument(
         "--threshold-scale",
         type=float,
         default=None,
-        help="the threshold is this times the held-out energy at --fpr (default 1)",
+        help="the threshold is this times the held-out energy at --fpr (default 1.3)",
     )
     q.add_argument(
         "--margin",
