@@ -1087,7 +1087,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--fpr",
         type=float,
         default=None,
-        help="false-positive rate of the threshold on the held-out sessions (default 0.01)",
+        help="false-positive rate on the held-out sessions at which the threshold is calibrated, before "
+        "--threshold-scale (default 0.01; --threshold-scale 1 for a threshold at exactly this rate)",
     )
     q.add_argument(
         "--threshold-scale",

@@ -83,8 +83,9 @@ def _train(args: argparse.Namespace) -> int:
     )
     if "threshold" in result:
         line += (
-            f"; threshold {result['threshold']:.4g} ({cfg.energy} energy) at false-positive rate {cfg.fpr} on "
-            f"{result['holdout_sessions']} held-out normal sessions"
+            f"; threshold {result['threshold']:.4g} ({cfg.energy} energy): "
+            + (f"{cfg.threshold_scale:g} x " if cfg.threshold_scale != 1 else "")
+            + f"the energy at false-positive rate {cfg.fpr} on {result['holdout_sessions']} held-out normal sessions"
         )
     print(line)
     print(
