@@ -76,8 +76,9 @@ def _train(args: argparse.Namespace) -> int:
         base = SeqConfig()
     cfg = dataclasses.replace(base, **given)
     result = train_seq(cfg, args.out, resume=args.resume, restart=args.restart, progress=not args.no_progress)
+    epochs = f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''}"
     line = (
-        f"trained {result['steps']} steps ({result['epochs']} epochs) in {result['seconds']:.1f} s on "
+        f"trained {result['steps']} steps ({epochs}) in {result['seconds']:.1f} s on "
         f"{result['train_sessions']} sessions ({result['distinct_pairs']} distinct next-key pairs, "
         f"{result['keys']} keys)"
     )
