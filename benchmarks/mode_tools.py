@@ -204,7 +204,13 @@ def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> N
         "",
         title,
         "",
-        header().rstrip(),
+        # the command that runs (or resumes) the whole comparison, whichever subset last wrote the section
+        header(
+            "python benchmarks/mode_tools.py"
+            + (f" --seeds-2d {args.seeds_2d}" if args.seeds_2d != "10-19" else "")
+            + (f" --seeds-stacked {args.seeds_stacked}" if args.seeds_stacked != "0,1,2" else "")
+            + (" --pack-batch packs" if args.pack_batch == "packs" else "")
+        ).rstrip(),
         f"- runs: {n_done} of {len(plan)} done; 2-D seeds {args.seeds_2d} (none used to choose settings: the "
         f"presets were chosen on 0-4), Stacked MNIST seeds {args.seeds_stacked}; one thread; packs formed "
         + (
@@ -320,6 +326,20 @@ def _against_preset(data: str, tools: list[str], plan, done) -> list[str]:
     return out
 
 
+def make_plan(
+    datas: list[str], tools: list[str], seeds_2d: list[int], seeds_st: list[int]
+) -> list[tuple[str, str, int]]:
+    """Rounds of seeds, so that a partial result holds every tool on the first seeds: round r trains the 2-D
+    data at the r-th 2-D seed, then Stacked MNIST at the r-th Stacked MNIST seed (while there is one)."""
+    plan = []
+    for r in range(max(len(seeds_2d), len(seeds_st))):
+        for data in datas:
+            seeds = seeds_st if data == "stacked-mnist" else seeds_2d
+            if r < len(seeds):
+                plan += [(data, tool, seeds[r]) for tool in tools]
+    return plan
+
+
 def _seeds(text: str) -> list[int]:
     out: list[int] = []
     for part in text.split(","):
@@ -344,18 +364,21 @@ def main() -> None:
     args.tools = args.tools.split(",")
     torch.set_num_threads(args.threads)
     seeds_2d, seeds_st = _seeds(args.seeds_2d), _seeds(args.seeds_stacked)
-    # Rounds of seeds, so that a partial result holds every tool on the first seeds: round r trains the 2-D
-    # data at the r-th 2-D seed, then Stacked MNIST at the r-th Stacked MNIST seed (while there is one).
-    plan = []
-    for r in range(max(len(seeds_2d), len(seeds_st))):
-        for data in args.data:
-            seeds = seeds_st if data == "stacked-mnist" else seeds_2d
-            if r < len(seeds):
-                plan += [(data, tool, seeds[r]) for tool in args.tools]
+    plan = make_plan(args.data, args.tools, seeds_2d, seeds_st)
+    # The section always reports the whole comparison (every data set and tool on the default seeds, and any
+    # seeds this invocation adds), so that running a subset (e.g. --data grid --tools ebgan-pt) does not shrink it.
+    view = argparse.Namespace(**vars(args))
+    view.data, view.tools = list(DATASETS), list(TOOLS)
+    if set(seeds_2d) <= set(_seeds(ap.get_default("seeds_2d"))):
+        view.seeds_2d = ap.get_default("seeds_2d")
+    if set(seeds_st) <= set(_seeds(ap.get_default("seeds_stacked"))):
+        view.seeds_stacked = ap.get_default("seeds_stacked")
+    view_plan = make_plan(view.data, view.tools, _seeds(view.seeds_2d), _seeds(view.seeds_stacked))
+    view_plan += [k for k in plan if k not in view_plan]
     costs = {}
-    for data in args.data:
+    for data in DATASETS:
         path = OUT / (f"cost-{data}" + ("-packs" if args.pack_batch == "packs" else "") + ".json")
-        if args.report_only:
+        if args.report_only or data not in args.data:
             if path.is_file():
                 costs[data] = json.loads(path.read_text())
             continue
@@ -364,10 +387,10 @@ def main() -> None:
         costs[data] = measure_cost(data, args.tools, args.pack_batch, args.threads, args.cost_rounds, steps)
         print("cost: " + ", ".join(f"{t} {v:.1f} ms" for t, v in costs[data]["ms_per_step"].items()), flush=True)
     done = {}
-    for key in plan:
+    for key in view_plan:
         if result_path(key[0], key[1], key[2], args.pack_batch).is_file():
             done[key] = run_one(*key, args.pack_batch, args.threads)
-    report(plan, done, costs, args)
+    report(view_plan, done, costs, view)
     if args.cost_only or args.report_only:
         return
     for i, key in enumerate(plan):
@@ -387,7 +410,7 @@ def main() -> None:
             f"[{i + 1}/{len(plan)}] {data} {tool} seed {seed}: {figures} ({(time.perf_counter() - t0) / 60:.1f} min)",
             flush=True,
         )
-        report(plan, done, costs, args)
+        report(view_plan, done, costs, view)
     print("all runs done", flush=True)
 
 
