@@ -52,6 +52,7 @@ OUT = ROOT / "benchmarks" / "results" / "mode-tools"
 DATA_ROOT = str(ROOT.parent / "shared" / "data")
 TOOLS = ("ebgan", "ebgan-pt", "mbd", "pack2", "pack3", "pack4", "pacgan")
 DATASETS = ("grid", "ring", "stacked-mnist")
+SEEDS_2D, SEEDS_STACKED = "10-19", "0,1,2"  # the default seeds: 2-D seeds none of the presets was chosen on
 MBD_KERNELS = {"grid": 8, "ring": 8, "stacked-mnist": 100}
 PACGAN_M = {"grid": 4, "ring": 2, "stacked-mnist": 2}
 TOOL_TEXT = {
@@ -207,8 +208,8 @@ def report(plan: list[tuple[str, str, int]], done: dict, costs: dict, args) -> N
         # the command that runs (or resumes) the whole comparison, whichever subset last wrote the section
         header(
             "python benchmarks/mode_tools.py"
-            + (f" --seeds-2d {args.seeds_2d}" if args.seeds_2d != "10-19" else "")
-            + (f" --seeds-stacked {args.seeds_stacked}" if args.seeds_stacked != "0,1,2" else "")
+            + (f" --seeds-2d {args.seeds_2d}" if args.seeds_2d != SEEDS_2D else "")
+            + (f" --seeds-stacked {args.seeds_stacked}" if args.seeds_stacked != SEEDS_STACKED else "")
             + (" --pack-batch packs" if args.pack_batch == "packs" else "")
         ).rstrip(),
         f"- runs: {n_done} of {len(plan)} done; 2-D seeds {args.seeds_2d} (none used to choose settings: the "
@@ -352,8 +353,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=",".join(DATASETS))
     ap.add_argument("--tools", default=",".join(TOOLS))
-    ap.add_argument("--seeds-2d", default="10-19")
-    ap.add_argument("--seeds-stacked", default="0,1,2")
+    ap.add_argument("--seeds-2d", default=SEEDS_2D)
+    ap.add_argument("--seeds-stacked", default=SEEDS_STACKED)
     ap.add_argument("--pack-batch", choices=("samples", "packs"), default="samples")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cost-rounds", type=int, default=4)
@@ -369,10 +370,10 @@ def main() -> None:
     # seeds this invocation adds), so that running a subset (e.g. --data grid --tools ebgan-pt) does not shrink it.
     view = argparse.Namespace(**vars(args))
     view.data, view.tools = list(DATASETS), list(TOOLS)
-    if set(seeds_2d) <= set(_seeds(ap.get_default("seeds_2d"))):
-        view.seeds_2d = ap.get_default("seeds_2d")
-    if set(seeds_st) <= set(_seeds(ap.get_default("seeds_stacked"))):
-        view.seeds_stacked = ap.get_default("seeds_stacked")
+    if set(seeds_2d) <= set(_seeds(SEEDS_2D)):
+        view.seeds_2d = SEEDS_2D
+    if set(seeds_st) <= set(_seeds(SEEDS_STACKED)):
+        view.seeds_stacked = SEEDS_STACKED
     view_plan = make_plan(view.data, view.tools, _seeds(view.seeds_2d), _seeds(view.seeds_stacked))
     view_plan += [k for k in plan if k not in view_plan]
     costs = {}
