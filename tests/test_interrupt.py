@@ -135,6 +135,31 @@ def test_kill_at_any_point_then_resume_gives_the_uninterrupted_result(fault, ref
     assert not list(run.rglob("*.tmp")), "temporary files of the killed writes must be cleaned up"
 
 
+def test_a_start_killed_before_its_config_is_saved_starts_again_with_resume(reference, tmp_path):
+    # Killed inside the first write of all (config.json's temp file written, not yet renamed): nothing of the
+    # run is saved, and `--resume` with the settings (what a sweep worker does) starts it afresh instead of
+    # refusing the folder for the temp file the kill left.
+    run = tmp_path / "run"
+    killed = run_to_end(*RUN, "--out", run, "--no-progress", env={"EBGAN_FAULT": "write.json:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (run / "config.json").exists() and [p.name[:13] for p in run.glob(".*.tmp")] == [".config.json."]
+    resumed = run_to_end(*RUN, "--out", run, "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert result(run) == reference
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_resume_still_refuses_a_folder_with_files_of_another_kind(tmp_path, capsys):
+    # Only what a killed start leaves is cleared; a stray file of the user's stays and the start is refused.
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / ".config.json.0123456789ab.tmp").write_text("{")
+    (run / "notes.txt").write_text("mine")
+    assert main([*map(str, RUN), "--out", str(run), "--resume", "--no-progress"]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert (run / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_checkpoints_the_current_step_and_resume_is_exact(sig, tmp_path):
     # Long enough to be signalled mid-run; no checkpoint is due before the end, log rows every 7 steps.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from types import ModuleType
 
@@ -139,8 +140,9 @@ def clear_for_restart(out: Path) -> list[str]:
     return removed
 
 
-def check_new_run_dir(out: Path) -> None:
-    """A new run needs a missing or empty folder (a lock file left by a killed start counts as empty)."""
+def check_new_run_dir(out: Path, ignore: Collection[str] = ()) -> None:
+    """A new run needs a missing or empty folder (a lock file left by a killed start counts as empty, and so do
+    the names in ``ignore``)."""
     if out.exists() and not out.is_dir():
         raise EbganError(f"--out {out} exists and is not a folder")
     if holds_run(out):
@@ -151,8 +153,27 @@ def check_new_run_dir(out: Path) -> None:
                 f"another --out"
             )
         raise EbganError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
+    if out.exists() and any(p.name != LOCK_NAME and p.name not in ignore for p in out.iterdir()):
         raise EbganError(f"--out {out} exists and is not empty; choose another folder")
+
+
+def check_fresh_start(out: Path, *, clean: bool = True) -> None:
+    """``--resume`` on a folder without ``config.json``: nothing of a run was saved, so the run starts afresh
+    under the rules of a new run (:func:`check_new_run_dir`). What a start killed before its ``config.json``
+    was in place leaves behind is not in the way: the temporary file of that first atomic write (a kill between
+    its fsync and its rename) and an empty ``samples/`` folder, deleted when ``clean`` (the main rank; the
+    other ranks of a distributed run only check). Anything else in the folder is refused as for a new run: it
+    is not ours to delete."""
+    leftovers = []
+    if out.is_dir() and not holds_run(out):
+        leftovers = [p for p in out.glob(".*.tmp") if p.is_file()]
+        samples = out / "samples"
+        if samples.is_dir() and not samples.is_symlink() and not any(samples.iterdir()):
+            leftovers.append(samples)
+    if clean:
+        for p in leftovers:
+            p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
+    check_new_run_dir(out, ignore={p.name for p in leftovers})
 
 
 def truncate_metrics(path: Path, step: int) -> None:

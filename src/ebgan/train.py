@@ -45,6 +45,7 @@ from .objectives import make_objective, pretrain_loss
 from .progress import Progress
 from .rundir import (
     RunLock,
+    check_fresh_start,
     check_new_run_dir,
     check_resume_config,
     clear_for_restart,
@@ -644,7 +645,7 @@ def train(
             dist.barrier(info)
             ckpt = find_checkpoint(out)
         elif resume:
-            check_new_run_dir(out)  # nothing to resume: a fresh start, under the same rules as a new run
+            check_fresh_start(out, clean=info.is_main)  # nothing to resume: a fresh start
         if data_root is None and resume and (out / "data.json").is_file():
             data_root = json.loads((out / "data.json").read_text()).get("data_root")  # where the run started
         try:

@@ -40,6 +40,7 @@ from ..folders import expect_kind
 from ..progress import Progress
 from ..rundir import (
     RunLock,
+    check_fresh_start,
     check_new_run_dir,
     clear_for_restart,
     refuse_changes,
@@ -267,7 +268,7 @@ def semisup(
             remove_stale_temp_files(out)
             ckpt = find_checkpoint(out)
         elif resume:
-            check_new_run_dir(out)
+            check_fresh_start(out)
         if data is not None and cfg.validation and data.x_val is None:
             raise EbganError("validation > 0 needs data with x_val/y_val (load_semisup_data(..., validation=N))")
         if data is None:

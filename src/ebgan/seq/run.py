@@ -52,6 +52,7 @@ from ..losses import unlearning_loss
 from ..progress import Progress
 from ..rundir import (
     RunLock,
+    check_fresh_start,
     check_new_run_dir,
     clear_for_restart,
     refuse_changes,
@@ -380,7 +381,7 @@ def train_seq(
             remove_stale_temp_files(out)
             ckpt = find_checkpoint(out)
         elif resume:
-            check_new_run_dir(out)
+            check_fresh_start(out)
         if sessions is None:
             normal, anom = load_training_sessions(cfg)
             files = {"data": cfg.data, "anomalies": cfg.anomalies}
