@@ -349,6 +349,7 @@ def _cli(*args, env=None):
         (["--variant", "middle"], "unknown variant 'middle'"),
         (["--model", "ladr"], "unknown model 'ladr'"),
         (["--weights", "a,b"], "--weights must be comma-separated numbers"),
+        (["--no-test"], "--no-test needs --validation N"),
     ],
 )
 def test_cli_bad_input_is_one_error_line(tmp_path, capsys, args, message):
@@ -433,6 +434,31 @@ def test_validation_run_watches_validation_and_scores_test_once(tmp_path):
         semisup(tiny_cfg(steps=10, validation=100), tmp_path / "w", data=full, progress=False)
     with pytest.raises(EbganError, match="--validation must be"):
         semisup(tiny_cfg(validation=59950), tmp_path / "x", data=full, progress=False)
+
+
+def test_no_test_run_never_scores_the_test_images(tmp_path, monkeypatch):
+    import ebgan.semisup.run as run_mod
+
+    full = synthetic_data()
+    val = synthetic_data(n=100, seed=7)
+    data = replace(full, x_val=val.x_train, y_val=val.y_train, val_index=torch.arange(100))
+    splits = []
+    real = run_mod.test_error
+
+    def spy(ladder, d, split="test"):
+        splits.append(split)
+        return real(ladder, d, split)
+
+    monkeypatch.setattr(run_mod, "test_error", spy)
+    res = semisup(
+        tiny_cfg(steps=10, eval_every=5, validation=100, score_test=False), tmp_path / "v", data=data, progress=False
+    )
+    assert splits == ["val", "val"] and res["test_error"] is None
+    rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    assert res["val_error"] == [r for r in rows if "eval/val_error" in r][-1]["eval/val_error"]
+    assert json.loads((tmp_path / "v" / "result.json").read_text())["test_error"] is None
+    with pytest.raises(EbganError, match="--no-test needs --validation"):
+        semisup(tiny_cfg(steps=10, score_test=False), tmp_path / "w", data=full, progress=False)
 
 
 def test_validation_images_are_never_trained_on(data_root):

@@ -540,6 +540,7 @@ def cmd_semisup(args: argparse.Namespace) -> int:
         "weights": _float_list(args.weights) if args.weights is not None else None,
         "compile": True if args.compile else None,
         "validation": args.validation,
+        "score_test": False if args.no_test else None,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.resume and (Path(args.out) / "config.json").is_file():
@@ -555,8 +556,13 @@ def cmd_semisup(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             restart=args.restart,
         )
+    error = (
+        f"test error {result['test_error']:.2f}%"
+        if result["test_error"] is not None
+        else f"validation error {result['val_error']:.2f}% (test images not scored: --no-test)"
+    )
     print(
-        f"test error {result['test_error']:.2f}% ({result['model']}, {result['labels']} labels, seed "
+        f"{error} ({result['model']}, {result['labels']} labels, seed "
         f"{result['seed']}, {result['steps']} steps); {Path(args.out) / 'result.json'}"
     )
     return 0
@@ -1005,6 +1011,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="hold out N training images (a fixed seeded split, the same for every seed) and log "
         "their error instead of the test error; the test images are then scored once, at the end "
         "(default 0; the Ladder's reference holds out 10,000)",
+    )
+    p.add_argument(
+        "--no-test",
+        action="store_true",
+        help="with --validation: end without scoring the test images (runs that only choose settings, so that "
+        "the test set is scored by the final runs alone)",
     )
     p.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000)")
     p.add_argument(

@@ -89,6 +89,7 @@ class SemisupConfig:
     num_threads: int = 0  # 0: the cores not busy with other processes (ebgan.threads)
     compile: bool = False  # run the Ladder's passes through torch.compile (see SemisupTrainer)
     validation: int = 0  # training images held out for model selection (0: none); see load_semisup_data
+    score_test: bool = True  # False (needs validation > 0): end without scoring the test images (selection runs)
 
 
 def to_semisup_dict(cfg: SemisupConfig) -> dict:
@@ -129,6 +130,8 @@ def resolve_semisup(cfg: SemisupConfig) -> SemisupConfig:
             f"--validation must be a whole number of training images from 0 to "
             f"{MNIST_TRAIN - labels} (what --labels leaves), got {cfg.validation!r}"
         )
+    if not cfg.score_test and not cfg.validation:
+        raise EbganError("--no-test needs --validation N: a run must end with an error on some held-out images")
     steps = DEFAULT_STEPS[cfg.model] if cfg.steps is None else cfg.steps
     if not isinstance(steps, int) or steps < 1:
         raise EbganError(f"--steps must be a positive integer, got {steps}")

@@ -8,7 +8,8 @@ Folder layout (shared with ``ebgan train`` where it can be)::
     DIR/checkpoints/       weights.safetensors (L.* Ladder, G.* generator) + state.pt, atomic (ebgan.checkpoint)
     DIR/samples.png        ebgan-ln: the generator's images from fixed noise, rewritten at every evaluation
     DIR/result.json        at the end: test_error (percent, 10,000 test images; with --validation N also
-                           val_error, and the test images are scored only here), labels, model, variant, seed,
+                           val_error, and the test images are scored only here; with --no-test never, and
+                           test_error is null), labels, model, variant, seed,
                            steps, seconds, images_per_s
 """
 
@@ -407,9 +408,10 @@ def _run(
     extra = {}
     if cfg.validation:
         extra = {"val_error": round(last_error, 4), "validation": cfg.validation}
-        last_error = test_error(trainer.ladder, data)  # the test images' one look, at the end
+        # The test images' one look, at the end; none at all for a run that only chooses settings.
+        last_error = test_error(trainer.ladder, data) if cfg.score_test else None
     result = {
-        "test_error": round(last_error, 4),
+        "test_error": None if last_error is None else round(last_error, 4),
         **extra,
         "labels": cfg.labels,
         "model": cfg.model,
