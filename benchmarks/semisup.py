@@ -14,6 +14,15 @@ after every run (with the runs still in progress listed as such).
 
     python benchmarks/semisup.py --speed [--threads 2]    # speed alone (pause other jobs first)
     python benchmarks/semisup.py --probe                  # the short runs behind EBGAN-LN's default margin
+    python benchmarks/semisup.py --select-margin [--labels 100] [--margins 10,20,30,60] [--select-steps 20000]
+
+``--select-margin`` chooses EBGAN-LN's margin on VALIDATION data: one run per margin (seed 0, the seed the
+earlier test-scored probes used, so that seeds 1-2 stay clean), 10,000 training images held out
+(``--validation 10000``, never trained on) and the test images never scored (``--no-test``), a shortened
+schedule of ``--select-steps`` steps (the learning rate decays over its last third, as in the full recipe);
+the validation error every 2,000 steps. The rule, fixed before any run: the lowest mean validation error over
+the last three evaluations; a margin within 0.05 points of the best does not displace the current default.
+Section "semisup-select" of BENCHMARKS.md; runs in benchmarks/results/semisup-select/, resumable.
 
 Runs that tried another setting and were stopped are moved by hand to ``benchmarks/results/semisup-search/``;
 ``--report-only`` also writes them (section "semisup-search") beside the default run and the Ladder.
@@ -48,6 +57,9 @@ PROBE = ROOT / "benchmarks" / "results" / "semisup-probe"
 # Runs stopped early that tried a setting other than today's default (kept for the record, moved here by hand
 # from OUT when the default changed): section "semisup-search", beside the default run and the Ladder.
 SEARCH = ROOT / "benchmarks" / "results" / "semisup-search"
+SELECT = ROOT / "benchmarks" / "results" / "semisup-select"
+SELECT_SEED, SELECT_VALIDATION, SELECT_EVAL = 0, 10000, 2000
+SELECT_TIE = 0.05  # points of validation error within which the current default is kept
 # 1,500 steps at 100 labels, seed 0, 1 thread, the test error every 500 steps: how the margin changes the
 # first steps of EBGAN-LN against the Ladder with each model's Adam betas.
 PROBE_RUNS = {
@@ -90,7 +102,7 @@ def carry_checkpoints() -> list[str]:
     from ebgan.checkpoint import find_checkpoint
 
     done = []
-    for d in sorted(p for p in OUT.glob("*") if p.is_dir()):
+    for d in sorted(p for root in (OUT, SELECT) for p in root.glob("*") if p.is_dir()):
         carry = d / "carry"
         if (d / "result.json").is_file():
             shutil.rmtree(carry, ignore_errors=True)
@@ -413,6 +425,114 @@ def search_body(command: str) -> str:
     return "\n".join(lines)
 
 
+def select_dir(labels: int, margin: float) -> Path:
+    return SELECT / f"ebgan-ln-{labels}-s{SELECT_SEED}-m{margin:g}"
+
+
+def default_margin(labels: int) -> float:
+    from ebgan.semisup.recipe import SemisupConfig, resolve_semisup
+
+    return resolve_semisup(SemisupConfig(labels=labels, model="ebgan-ln")).margin
+
+
+def select_score(run: Path) -> float | None:
+    """The selection rule's figure: the mean validation error over the run's last three evaluations."""
+    errs = [r["eval/val_error"] for r in metrics_rows(run) if "eval/val_error" in r]
+    return statistics.mean(errs[-3:]) if (run / "result.json").is_file() and len(errs) >= 3 else None
+
+
+def select_body(command: str, labels: int, margins: list[float], steps: int) -> str:
+    dflt = default_margin(labels)
+    runs = {m: select_dir(labels, m) for m in margins}
+    errs = {
+        m: {r["step"]: r["eval/val_error"] for r in metrics_rows(d) if "eval/val_error" in r} for m, d in runs.items()
+    }
+    evals = sorted({s for e in errs.values() for s in e})
+    done = {m: select_score(d) for m, d in runs.items()}
+    lines = [
+        header(command).rstrip(),
+        f"- EBGAN-LN, {labels} labels, seed {SELECT_SEED}, {steps} steps (the learning rate decays linearly to 0 "
+        f"over the last third), {SELECT_VALIDATION:,} training images held out and never trained on; the test "
+        "images never scored (`--no-test`); 1 thread, `--compile`",
+        f"- rule (fixed before the runs): the lowest mean validation error over the last three evaluations; a "
+        f"margin within {SELECT_TIE} points of the best keeps the current default ({dflt:g})",
+        f"- status: {sum(v is not None for v in done.values())} of {len(margins)} runs finished"
+        + ("" if all(v is not None for v in done.values()) else " (PARTIAL: no choice yet)"),
+        "",
+        "Validation error % by step:",
+        "",
+        "| margin | " + " | ".join(f"{s:,}" for s in evals) + " | mean of the last three |",
+        "|---|" + "---|" * (len(evals) + 1),
+    ]
+    for m in margins:
+        cells = [f"{errs[m][s]:.2f}" if s in errs[m] else "-" for s in evals]
+        score = done[m]
+        lines.append(
+            f"| {m:g}{' (default)' if m == dflt else ''} | "
+            + " | ".join(cells)
+            + f" | {'-' if score is None else f'{score:.3f}'} |"
+        )
+    if all(v is not None for v in done.values()):
+        best = min(margins, key=lambda m: done[m])
+        keep = dflt in done and done[dflt] - done[best] <= SELECT_TIE
+        chosen = dflt if keep else best
+        lines += [
+            "",
+            f"Choice: margin {chosen:g}"
+            + (
+                f" (the default; the best, {best:g}, is within {SELECT_TIE} points)"
+                if keep and best != dflt
+                else (" (the default is the best)" if chosen == dflt else f" (the default {dflt:g} is not)")
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run_select(command: str, labels: int, margins: list[float], steps: int, threads: int) -> None:
+    SELECT.mkdir(parents=True, exist_ok=True)
+    for m in margins:
+        out = select_dir(labels, m)
+        if (out / "result.json").is_file():
+            continue
+        restore_carry(out)
+        cmd = [
+            sys.executable,
+            "-m",
+            "ebgan.cli",
+            "semisup",
+            "--labels",
+            str(labels),
+            "--model",
+            "ebgan-ln",
+            "--margin",
+            f"{m:g}",
+            "--seed",
+            str(SELECT_SEED),
+            "--steps",
+            str(steps),
+            "--validation",
+            str(SELECT_VALIDATION),
+            "--no-test",
+            "--eval-every",
+            str(SELECT_EVAL),
+            "--threads",
+            str(threads),
+            "--data-root",
+            str(ROOT.parent / "shared" / "data"),
+            "--out",
+            str(out),
+            "--resume",
+        ]
+        if not (out / "config.json").is_file():
+            cmd.append("--compile")
+        print(f"margin {m:g}: {' '.join(cmd[2:])}", flush=True)
+        proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT)
+        write_section("semisup-select", select_body(command, labels, margins, steps))
+        if proc.returncode != 0:
+            raise SystemExit(proc.returncode)
+        shutil.rmtree(out / "carry", ignore_errors=True)
+
+
 def run_probe(command: str) -> None:
     for name, extra in PROBE_RUNS.items():
         out = PROBE / name
@@ -471,9 +591,22 @@ def main() -> None:
     )
     ap.add_argument("--speed", action="store_true", help="measure the speed of both models and the peak only")
     ap.add_argument("--probe", action="store_true", help="the short runs behind EBGAN-LN's default margin")
+    ap.add_argument(
+        "--select-margin", action="store_true", help="choose EBGAN-LN's margin on validation data (see above)"
+    )
+    ap.add_argument("--margins", default="10,20,30,60", help="the candidates of --select-margin")
+    ap.add_argument("--select-steps", type=int, default=20000, help="the length of each --select-margin run")
     args = ap.parse_args()
     command = "python benchmarks/semisup.py " + " ".join(sys.argv[1:])
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.select_margin:
+        margins = [float(m) for m in args.margins.split(",")]
+        labels = int(args.labels.split(",")[0])
+        if args.report_only:
+            write_section("semisup-select", select_body(command, labels, margins, args.select_steps))
+        else:
+            run_select(command, labels, margins, args.select_steps, args.threads)
+        return
     if args.report_only:
         write_section("semisup", body(command))
         if SEARCH.is_dir():
