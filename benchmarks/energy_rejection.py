@@ -11,6 +11,16 @@ The runs scored are the project's own benchmark runs, trained here when missing 
 ``ebgan eval RUN --energy-keep Q`` on the protocol's number of samples (10,000 / 26,000 / 2,500): Q = 1 is G
 alone. The rejected samples are chosen by D, not by the metric: nothing of the scoring classifier or the
 mixture's modes enters the choice.
+
+MNIST figures are given on both of the project's evaluators: the ConvNet's features (``is``, ``fid``) and the
+independently trained fully connected classifier's (``is_mlp``, ``fid_mlp``), with the balance of the digits
+as the KL divergence of each classifier's class shares from uniform (0: every digit 10 %). Where the two
+disagree, the table shows it instead of one of them.
+
+The runs of presets whose discriminator has batch norm (``mnist``, ``mnist-long``, ``stacked-mnist``) are those
+trained after D's running statistics came from real images only (before, the passes on generated images updated
+them too, and the energy D scores with in eval mode described mostly fakes): their folders carry the suffix
+``-bnreal``; the 2-D presets have no batch norm and keep their runs.
 """
 
 from __future__ import annotations
@@ -29,12 +39,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "energy-rejection"
 GROUPS = ("mnist", "mnist-long", "stacked-mnist", "ring", "grid")
 
 
-# Runs another benchmark already trained with a preset's exact settings (checked against the preset before use).
-TRAINED = {
-    "mnist": "search/mnist_search/preset-s{seed}",
-    "mnist-long": "search/mnist_search/steps24k-ema-s{seed}",
-    "stacked-mnist": "stacked-mnist/ebgan-s{seed}",
-}
+# Runs another benchmark already trained with a preset's exact settings (checked against the preset before use):
+# none since the batch-norm change (the runs listed before were trained with running statistics of fakes).
+TRAINED: dict[str, str] = {}
+BN_GROUPS = ("mnist", "mnist-long", "stacked-mnist")  # presets whose D has batch norm: runs retrained, -bnreal
 RUNTIME_KEYS = {"num_threads", "device", "progress"}  # settings that do not change what is trained
 
 
@@ -54,7 +62,15 @@ def run_dir(preset: str, seed: int) -> Path:
         other = ROOT / "benchmarks" / "results" / TRAINED[preset].format(seed=seed)
         if same_settings(other, preset, seed):
             return other
-    return RESULTS / f"{preset}-s{seed}"
+    return RESULTS / (f"{preset}-s{seed}-bnreal" if preset in BN_GROUPS else f"{preset}-s{seed}")
+
+
+def class_kl(shares: list[float]) -> float:
+    """KL divergence (nats) of class shares given in percent from the uniform distribution over the classes."""
+    import math
+
+    p = [s / 100 for s in shares]
+    return sum(q * math.log(q * len(p)) for q in p if q > 0)
 
 
 def trained(preset: str, seed: int, threads: int, data_root: str) -> Path:
@@ -106,7 +122,13 @@ def scored(run: Path, keep: float, data_root: str) -> dict:
 def cells(r: dict) -> tuple[str, str]:
     if r["against"] == "mnist":
         s = r["class_shares"]
-        return ("IS | FID | digit share min-max", f"{r['is']:.2f} | {r['fid']:.2f} | {min(s):.1f}-{max(s):.1f}%")
+        cols = "IS | FID | digit share min-max | class KL"
+        vals = f"{r['is']:.2f} | {r['fid']:.2f} | {min(s):.1f}-{max(s):.1f}% | {class_kl(s):.4f}"
+        if "fid_mlp" in r:  # the second evaluator (runs scored before it existed have only the first)
+            s2 = r["class_shares_mlp"]
+            cols += " | IS (MLP) | FID (MLP) | class KL (MLP)"
+            vals += f" | {r['is_mlp']:.2f} | {r['fid_mlp']:.2f} | {class_kl(s2):.4f}"
+        return (cols, vals)
     if r["against"] in ("ring", "grid"):
         kl = "-" if r["reverse_kl"] is None else f"{r['reverse_kl']:.3f}"
         return ("modes | high quality | reverse KL", f"{r['modes']} | {r['hq_pct']:.1f}% | {kl}")
@@ -119,7 +141,14 @@ def median_cells(rs: list[dict]) -> str:
         return format(median(vals), spec) if vals else "-"
 
     if rs[0]["against"] == "mnist":
-        return f"{med('is', '.2f')} | {med('fid', '.2f')} | -"
+        for r in rs:
+            r["class_kl"] = class_kl(r["class_shares"])
+            if "class_shares_mlp" in r:
+                r["class_kl_mlp"] = class_kl(r["class_shares_mlp"])
+        text = f"{med('is', '.2f')} | {med('fid', '.2f')} | - | {med('class_kl', '.4f')}"
+        if all("fid_mlp" in r for r in rs):
+            text += f" | {med('is_mlp', '.2f')} | {med('fid_mlp', '.2f')} | {med('class_kl_mlp', '.4f')}"
+        return text
     if rs[0]["against"] in ("ring", "grid"):
         return f"{med('modes', 'g')} | {med('hq_pct', '.1f')}% | {med('reverse_kl', '.3f')}"
     return f"{med('modes', 'g')} | {med('kl', '.3f')}"
