@@ -425,6 +425,12 @@ def search_body(command: str) -> str:
     return "\n".join(lines)
 
 
+def semisup_cmd(out: Path, *args: str) -> list[str]:
+    """``ebgan semisup ARGS --data-root ../shared/data --out OUT --resume`` as a subprocess command line."""
+    data = str(ROOT.parent / "shared" / "data")
+    return [sys.executable, "-m", "ebgan.cli", "semisup", *args, "--data-root", data, "--out", str(out), "--resume"]
+
+
 def select_dir(labels: int, margin: float) -> Path:
     return SELECT / f"ebgan-ln-{labels}-s{SELECT_SEED}-m{margin:g}"
 
@@ -495,34 +501,12 @@ def run_select(command: str, labels: int, margins: list[float], steps: int, thre
         if (out / "result.json").is_file():
             continue
         restore_carry(out)
-        cmd = [
-            sys.executable,
-            "-m",
-            "ebgan.cli",
-            "semisup",
-            "--labels",
-            str(labels),
-            "--model",
-            "ebgan-ln",
-            "--margin",
-            f"{m:g}",
-            "--seed",
-            str(SELECT_SEED),
-            "--steps",
-            str(steps),
-            "--validation",
-            str(SELECT_VALIDATION),
-            "--no-test",
-            "--eval-every",
-            str(SELECT_EVAL),
-            "--threads",
-            str(threads),
-            "--data-root",
-            str(ROOT.parent / "shared" / "data"),
-            "--out",
-            str(out),
-            "--resume",
-        ]
+        cmd = semisup_cmd(
+            out,
+            *("--labels", str(labels), "--model", "ebgan-ln", "--margin", f"{m:g}", "--seed", str(SELECT_SEED)),
+            *("--steps", str(steps), "--validation", str(SELECT_VALIDATION), "--no-test"),
+            *("--eval-every", str(SELECT_EVAL), "--threads", str(threads)),
+        )
         if not (out / "config.json").is_file():
             cmd.append("--compile")
         print(f"margin {m:g}: {' '.join(cmd[2:])}", flush=True)
@@ -539,29 +523,11 @@ def run_probe(command: str) -> None:
         if (out / "result.json").is_file():
             continue
         restore_carry(out)
-        cmd = [
-            sys.executable,
-            "-m",
-            "ebgan.cli",
-            "semisup",
-            "--labels",
-            "100",
-            "--seed",
-            "0",
-            "--steps",
-            "1500",
-            "--eval-every",
-            "500",
-            "--threads",
-            "1",
-            "--no-progress",
-            *extra,
-            "--data-root",
-            str(ROOT.parent / "shared" / "data"),
-            "--out",
-            str(out),
-            "--resume",
-        ]
+        cmd = semisup_cmd(
+            out,
+            *("--labels", "100", "--seed", "0", "--steps", "1500", "--eval-every", "500", "--threads", "1"),
+            *("--no-progress", *extra),
+        )
         print(" ".join(cmd[2:]), flush=True)
         subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT, check=True)
     write_section("semisup-probe", probe_body(command))
@@ -637,26 +603,10 @@ def main() -> None:
             continue
         restore_carry(out)
         base, extra = RECIPES.get(model, (model, []))
-        cmd = [
-            sys.executable,
-            "-m",
-            "ebgan.cli",
-            "semisup",
-            "--labels",
-            str(labels),
-            "--model",
-            base,
-            *extra,
-            "--seed",
-            str(seed),
-            "--threads",
-            str(args.threads),
-            "--data-root",
-            str(ROOT.parent / "shared" / "data"),
-            "--out",
-            str(out),
-            "--resume",
-        ]
+        cmd = semisup_cmd(
+            out,
+            *("--labels", str(labels), "--model", base, *extra, "--seed", str(seed), "--threads", str(args.threads)),
+        )
         if args.compile and not (out / "config.json").is_file():
             cmd.append("--compile")
         print(f"{model} {labels} labels seed {seed}: {' '.join(cmd[2:])}", flush=True)
