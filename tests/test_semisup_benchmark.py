@@ -21,6 +21,7 @@ def bench(tmp_path, monkeypatch):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "OUT", tmp_path)
+    monkeypatch.setattr(mod, "SELECT", tmp_path / "select")  # the margin-selection runs (none unless a test adds)
     return mod
 
 
@@ -49,8 +50,13 @@ def test_carry_keeps_the_newest_checkpoint_and_restores_it_where_resume_looks(be
     (done / "carry" / "latest").write_text("step-00001000\n")
     (done / "result.json").write_text("{}")
     (tmp_path / "ladder-200-s0").mkdir()  # a run killed before its first checkpoint: nothing to carry
+    sel = tmp_path / "select" / "ebgan-ln-100-s0-m20"  # a margin-selection run is carried as well
+    sel.mkdir(parents=True)
+    (sel / "config.json").write_text(json.dumps({"model": "ebgan-ln"}))
+    _checkpoint(sel, 4000, b"sel")
 
-    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00003000"]
+    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00003000", "ebgan-ln-100-s0-m20: step-00004000"]
+    assert (sel / "carry" / "latest").read_text() == "step-00004000\n"
     assert not (done / "carry").exists()
     assert not (tmp_path / "ladder-200-s0" / "carry").exists()
     carried = _files(run / "carry")
