@@ -75,7 +75,7 @@ def test_carry_keeps_the_newest_checkpoint_and_restores_it_where_resume_looks(be
     assert find_checkpoint(run) == run / "checkpoints" / "step-00004000"
 
     # Carrying again replaces the carry by the newer checkpoint, nothing else left in it.
-    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00004000"]
+    assert bench.carry_checkpoints() == ["ebgan-ln-100-s2: step-00004000", "ebgan-ln-100-s0-m20: step-00004000"]
     assert sorted(_files(run / "carry")) == [
         "latest",
         "step-00004000/config.json",
