@@ -2,7 +2,7 @@
 Q of the generator's samples does to the scores of finished EBGAN runs, per run and seed.
 
     python benchmarks/energy_rejection.py [--groups mnist,mnist-long,stacked-mnist,ring,grid]
-        [--keeps 1,0.75,0.5,0.25] [--seeds 0,1,2,3,4] [--threads 1] [--report-only] [--no-write]
+        [--keeps 1,0.75,0.5,0.25] [--seeds 0,1,2,3,4] [--threads 1] [--report-only] [--no-write] [--section NAME]
 
 The runs scored are the project's own benchmark runs, trained here when missing (``ebgan train --preset P
 --seed S --resume`` into benchmarks/results/energy-rejection/P-sS/; checkpoints are not committed):
@@ -168,6 +168,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report-only", action="store_true", help="train and score nothing: report the cache")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--section",
+        default="energy_rejection",
+        help="the BENCHMARKS.md section to write (the re-measure after the batch-norm change: energy_rejection_bnreal)",
+    )
     args = ap.parse_args()
     default_seeds = {
         "mnist": [0],
@@ -198,7 +203,7 @@ def main() -> None:
             continue
         cols = cells(results[0][2])[0]
         lines = [
-            f"### Rejection on {group}",
+            f"### Rejection on {group}" + (", after the batch-norm change" if group in BN_GROUPS else ""),
             "",
             f"| seed | keep | {cols} |",
             "|---|---|" + "---|" * (cols.count("|") + 1),
@@ -219,7 +224,7 @@ def main() -> None:
     )
     print(body)
     if not args.no_write:
-        write_section("energy_rejection", body)
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":
