@@ -1,4 +1,5 @@
-"""Mode coverage and sample quality of the `ring` and `grid` presets (PacGAN protocol), several seeds.
+"""Mode coverage and sample quality of the 2-D presets (`ring`, `grid`, `ring-mbd`, `grid-mbd`; PacGAN protocol),
+several seeds.
 
 Each preset is trained with its own default budget through the public API (``Trainer.train_step`` in a loop;
 no run folder, checkpoints or plots, so the seconds are training alone), then 2500 samples are drawn from G
@@ -19,19 +20,23 @@ re-measured on seeds none of their settings was chosen on).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 
 import torch
-from _report import header, median, write_record, write_section
+from _report import RESULTS, header, median, write_record, write_section
 
-from ebgan.config import apply_overrides, from_preset, resolve
+from ebgan.config import PRESETS, apply_overrides, from_preset, resolve
 from ebgan.data import MIXTURES, load_dataset
 from ebgan.metrics.scores import count_modes_2d
 from ebgan.train import Trainer
 
 N_SAMPLES = 2500
-TARGETS = {"ring": (8, 95.0), "grid": (25, 95.0)}  # (modes, high-quality %) on every seed
+RUNS = RESULTS / "quality-2d-runs"
+TARGETS = {"ring": (8, 95.0), "grid": (25, 95.0)}  # per data set: (modes, high-quality %) on every seed
 FIRST_TARGETS = {"ring": (8, 90.0), "grid": (23, 80.0)}  # the median seed's
+PRESETS_2D = sorted(name for name, p in PRESETS.items() if p["data"] in TARGETS)  # ring, grid, ring-mbd, ...
 
 
 def run(preset: str, seed: int, device: str, sets: list[str] = ()) -> dict:
@@ -57,13 +62,27 @@ def _kl(v) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--presets", nargs="+", default=["ring", "grid"], choices=sorted(TARGETS))
+    ap.add_argument("--presets", nargs="+", default=["ring", "grid"], choices=PRESETS_2D)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (tiny MLPs are fastest on one)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a change to both presets")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    other_seeds = args.seeds != [0, 1, 2, 3, 4]  # seeds other than those the presets were chosen on
+    seeds_text = (
+        f"seeds {args.seeds[0]}-{args.seeds[-1]}"
+        if len(args.seeds) > 1 and args.seeds == list(range(args.seeds[0], args.seeds[-1] + 1))
+        else "seeds " + ",".join(map(str, args.seeds))
+    )
+    name = "quality_2d" + "".join("-" + s.replace("=", "") for s in args.set)
+    if any(p not in ("ring", "grid") for p in args.presets):  # other presets: their own section
+        name += "-" + "-".join(args.presets)
+    if other_seeds:  # its own section and record: the seeds-0-4 tables stay as they were
+        name += "-" + seeds_text.replace("seeds ", "s").replace(",", "_")
+    # Every finished run is kept in RUNS/NAME/PRESET-sSEED.json and read back when the command is repeated (a
+    # long set of runs, e.g. minibatch discrimination's at about 12 minutes each, resumes where it stopped).
+    cache = RUNS / name
 
     rows = [
         "| preset | seed | steps | modes | high quality % | reverse KL | train s |",
@@ -73,7 +92,16 @@ def main() -> None:
     for preset in args.presets:
         results = []
         for seed in args.seeds:
-            r = run(preset, seed, args.device, args.set)
+            done = cache / f"{preset}-s{seed}.json"
+            if done.is_file():
+                r = json.loads(done.read_text())
+            else:
+                r = run(preset, seed, args.device, args.set)
+                if not args.no_write:
+                    done.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = done.with_name(f".{done.name}.tmp")
+                    tmp.write_text(json.dumps(r) + "\n")
+                    os.replace(tmp, done)
             results.append(r)
             record.setdefault(preset, []).append({"seed": seed, **r})
             line = (
@@ -89,28 +117,24 @@ def main() -> None:
             f"{_kl(median(kls) if kls else None)} | {med['seconds']:.0f} |"
         )
         fast = max(r["seconds"] for r in results) <= 300
-        want_modes, want_hq = TARGETS[preset]
+        want_modes, want_hq = TARGETS[PRESETS[preset]["data"]]
         hits = sum(r["modes"] >= want_modes and r["hq_pct"] >= want_hq for r in results)
         verdicts.append(
             f"- {preset}: target {want_modes}/{want_modes} modes with >= {want_hq:.0f}% high quality on "
             f"every seed, <= 300 s a run: {'met' if hits == len(results) and fast else 'NOT met'} "
             f"({hits} of {len(results)} seeds)"
         )
-        first_modes, first_hq = FIRST_TARGETS[preset]
+        first_modes, first_hq = FIRST_TARGETS[PRESETS[preset]["data"]]
         ok = med["modes"] >= first_modes and med["hq_pct"] >= first_hq and fast
         verdicts.append(
             f"- {preset}: first target {first_modes}+ modes, >= {first_hq:.0f}% high quality for the "
             f"median seed, <= 300 s: {'met' if ok else 'NOT met'}"
         )
     changes = " ".join(args.set)
-    other_seeds = args.seeds != [0, 1, 2, 3, 4]  # seeds other than those the presets were chosen on
-    seeds_text = (
-        f"seeds {args.seeds[0]}-{args.seeds[-1]}"
-        if args.seeds == list(range(args.seeds[0], args.seeds[-1] + 1))
-        else "seeds " + ",".join(map(str, args.seeds))
-    )
     body = (
-        "## Mode coverage on 2-D mixtures: `ring` and `grid` presets (PacGAN protocol)"
+        "## Mode coverage on 2-D mixtures: "
+        + " and ".join(f"`{p}`" for p in args.presets)
+        + " presets (PacGAN protocol)"
         + (f", with `{changes}`" if changes else "")
         + (f", {seeds_text}" if other_seeds else "")
         + "\n\n"
@@ -121,9 +145,6 @@ def main() -> None:
     )
     print(body)
     if not args.no_write:
-        name = "quality_2d" + "".join("-" + s.replace("=", "") for s in args.set)
-        if other_seeds:  # its own section and record: the seeds-0-4 tables stay as they were
-            name += "-" + seeds_text.replace("seeds ", "s").replace(",", "_")
         write_record(name, record, threads=args.threads, device=args.device, sets=args.set, samples=N_SAMPLES)
         write_section(name, body)
 

@@ -492,3 +492,34 @@ def test_describe_networks_counts_t_and_the_packed_first_layer():
     packed = describe_networks(cfg_2d(pack=3), (2,), "ae")
     assert packed["params_d"] == plain["params_d"] + 32 * 4 + 2 * 32 * 2 + 2 * 2  # wider first and last layers
     assert describe_networks(cfg_img(mbd_kernels=5, pack=2), (1, 28, 28), "ae")["flops_per_step"] > 0
+
+
+# -- the minibatch-discrimination presets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", ["ring", "grid"])
+def test_mbd_presets_are_the_base_preset_with_the_measured_tool(base):
+    """`ring-mbd` / `grid-mbd` are exactly what benchmarks/mode_tools.py measured as `mbd` on seeds 10-19: the
+    base preset with the pulling-away term off and 8 kernels of 5; nothing else differs."""
+    tool = resolve(apply_overrides(from_preset(base), assignments=["pt_weight=0", "mbd_kernels=8"]))
+    preset = resolve(from_preset(f"{base}-mbd"))
+    assert preset == tool
+    assert (preset.mbd_kernels, preset.mbd_dim, preset.pt_weight) == (8, 5, 0.0)
+
+
+def test_mbd_preset_trains_from_the_command_line_without_a_landscape(tmp_path, capsys):
+    """The run folder of a minibatch-discrimination preset has its samples and curves, and no energy landscape
+    (D has no energy per point); `ebgan score` says why it cannot score."""
+    from ebgan.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "ring-mbd", "--steps", "6", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "samples.png").is_file() and (out / "energy.png").is_file()
+    assert not (out / "landscape.png").exists()
+    pts = tmp_path / "x.npy"
+    import numpy as np
+
+    np.save(pts, np.zeros((4, 2), dtype=np.float32))
+    capsys.readouterr()
+    assert main(["score", str(out), str(pts), "-o", str(tmp_path / "s.csv")]) != 0
+    assert "minibatch discrimination" in capsys.readouterr().err
