@@ -89,7 +89,8 @@ def test_validation_names_the_offending_value(key, value, msg):
 def test_unknown_preset():
     with pytest.raises(
         EbganError,
-        match="unknown preset 'nope'; valid presets: ring, grid, ring-mbd, grid-mbd, mnist, mnist-long, mnist-oneclass, mnist-conv",
+        match="unknown preset 'nope'; valid presets: ring, grid, ring-mbd, grid-mbd, mnist, mnist-long, "
+        "mnist-oneclass, mnist-conv",
     ):
         from_preset("nope")
 
