@@ -183,14 +183,16 @@ def test_learning_rate_and_margin_schedules():
 
 
 def test_default_margin_follows_the_bottom_weight():
-    # 30 at the bottom weight 5000 (below 1000 labels), 12 at 2000 (1000 labels), scaled for custom weights;
-    # an explicit margin is kept as given, 0 included.
+    # 10 at the bottom weight 5000 (below 1000 labels; chosen on validation data), 12 at 2000 (1000 labels),
+    # scaled for custom weights by the label count's margin per unit of weight; an explicit margin is kept as
+    # given, 0 included.
     def margin(**kw):
         return resolve_semisup(SemisupConfig(model="ebgan-ln", **kw)).margin
 
-    assert [margin(labels=n) for n in (100, 200, 1000, 5000)] == [30.0, 30.0, 12.0, 12.0]
-    assert margin(labels=100, weights=[1000.0, 10, 0.1, 0.1, 0.1, 0.1, 0.1]) == 6.0
-    assert margin(labels=100, variant="full") == 6.0 and margin(labels=1000, variant="full") == 12.0
+    assert [margin(labels=n) for n in (100, 200, 1000, 5000)] == [10.0, 10.0, 12.0, 12.0]
+    assert margin(labels=100, weights=[1000.0, 10, 0.1, 0.1, 0.1, 0.1, 0.1]) == 2.0
+    assert margin(labels=1000, weights=[5000.0, 0, 0, 0, 0, 0, 0]) == 30.0
+    assert margin(labels=100, variant="full") == 2.0 and margin(labels=1000, variant="full") == 12.0
     assert margin(labels=1000, margin=30.0) == 30.0 and margin(labels=100, margin=0.0) == 0.0
     with pytest.raises(EbganError, match="margin must be >= 0"):
         margin(labels=100, margin=-1.0)

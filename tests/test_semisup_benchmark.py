@@ -124,3 +124,43 @@ def test_search_report_sets_a_stopped_run_beside_the_default_run_and_the_ladder(
         "| 10000 | 4.23 | 1.50 | 1.77 |",
         "| 20000 | 2.15 | - | 1.32 |",
     ]
+
+
+def test_ablation_pairs_the_ladder_with_each_ebgan_ln_margin_on_common_seeds(bench):
+    """The same-recipe Ladder is paired with the EBGAN-LN runs of today's default margin and with those of the
+    former one (``ebgan-ln-m30``), each on the seeds both have; the t interval appears from two pairs."""
+    runs = [
+        ("ebgan-ln-m30", 0, 0.95),
+        ("ebgan-ln-m30", 1, 0.89),
+        ("ebgan-ln", 1, 0.80),
+        ("ebgan-ln", 3, 0.70),
+        ("ladder-lnrecipe", 0, 0.91),
+        ("ladder-lnrecipe", 1, 1.10),
+    ]
+    by: dict = {}
+    for name, seed, err in runs:
+        by.setdefault((name, 100), []).append({"seed": seed, "test_error": err})
+    text = "\n".join(bench.ablation_lines(by))
+    default = bench.default_margin(100)
+    assert f"EBGAN-LN at margin {default:g} (the default)" in text and "EBGAN-LN at margin 30, paired" in text
+    assert "| 1 | 0.80 | 1.10 | -0.30 |" in text  # today's default: seed 1 only (seed 3 has no Ladder run)
+    assert "| 0 | 0.95 | 0.91 | +0.04 |\n| 1 | 0.89 | 1.10 | -0.21 |" in text
+    # two pairs: mean -0.085, sample std 0.17678, t(1) 12.71 -> half width 1.589
+    assert "| mean | 0.92 | 1.01 | -0.09 [95% t interval -1.67, +1.50] |" in text
+    assert text.count("t interval") == 1
+
+
+def test_select_report_applies_its_rule_against_the_incumbent_margin(bench, tmp_path):
+    """The margin selection's rule keeps the default it was set up against (30 at 100 labels) only within
+    SELECT_TIE of the best mean validation error over the last three evaluations."""
+    sel = tmp_path / "select"
+    for margin, errs in ((10.0, [1.63, 1.57, 1.50]), (30.0, [1.88, 1.84, 1.73])):
+        run = sel / f"ebgan-ln-100-s0-m{margin:g}"
+        _run_folder(
+            run, {"margin": margin}, [{"step": 2000 * (i + 1), "eval/val_error": e} for i, e in enumerate(errs)]
+        )
+        (run / "result.json").write_text("{}")
+    text = bench.select_body("cmd", 100, [10.0, 30.0], 6000)
+    assert "keeps the current default (30)" in text and "| 30 (default) |" in text
+    assert "| 10 | 1.63 | 1.57 | 1.50 | 1.567 |" in text
+    assert text.rstrip().endswith("Choice: margin 10 (the default 30 is not)")

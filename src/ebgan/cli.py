@@ -994,8 +994,8 @@ def make_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="ebgan-ln: the margin at step 0, decayed "
-        "linearly to 0, in units of the weighted bottom cost (default 0.006 times the bottom weight: "
-        "30 below 1000 labels, 12 at 1000)",
+        "linearly to 0, in units of the weighted bottom cost (default in proportion to the bottom weight: "
+        "10 below 1000 labels, chosen on validation data; 12 at 1000)",
     )
     p.add_argument(
         "--eval-every",
