@@ -202,12 +202,12 @@ def _seed_range(text: str) -> list[int]:
     return list(range(int(lo), int(hi or lo) + 1))
 
 
-def _fresh_2d(data: str) -> list[str]:
+def _fresh_2d(data: str, tool: str = "ebgan-pt", files: list[str] | None = None) -> list[str]:
     """'K/K modes in F of N seeds (LO-HI of K in the others); high quality M% median, W% on the worst seed;
-    `>= 95 %` in H of N seeds; reverse KL R median' for the preset's runs on the comparison's seeds."""
-    rs = [
-        read_json(f"{MT}/{data}-ebgan-pt-s{s}.json") for s in _seed_range(script_constant("mode_tools.py", "SEEDS_2D"))
-    ]
+    `>= 95 %` in H of N seeds; reverse KL R median' for ``tool``'s runs on the comparison's seeds (default: the
+    preset's), or for the runs in ``files``."""
+    seeds = _seed_range(script_constant("mode_tools.py", "SEEDS_2D"))
+    rs = [read_json(f) for f in (files or [f"{MT}/{data}-{tool}-s{s}.json" for s in seeds])]
     k, n = rs[0]["n_modes"], len(rs)
     modes, hq = [r["modes"] for r in rs], [r["hq_pct"] for r in rs]
     others = sorted({m for m in modes if m < k})
@@ -241,6 +241,49 @@ def _ring_fresh() -> list[str]:
 )
 def _grid_fresh() -> list[str]:
     return _fresh_2d("grid")
+
+
+@claim(
+    "ring-mbd-tools",
+    [f"{MT}/ring-mbd-s*.json"],
+    "python benchmarks/mode_tools.py --data ring --tools mbd",
+    anchors=constant("7.8", "95.9"),
+)
+def _ring_mbd_tools() -> list[str]:
+    return _fresh_2d("ring", "mbd")
+
+
+@claim(
+    "grid-mbd-tools",
+    [f"{MT}/grid-mbd-s*.json"],
+    "python benchmarks/mode_tools.py --data grid --tools mbd",
+    anchors=constant("24.8", "93.6"),
+)
+def _grid_mbd_tools() -> list[str]:
+    return _fresh_2d("grid", "mbd")
+
+
+# The -mbd presets on seeds 20-29 (chosen on 10-19): quality_2d.py's runs, one file each.
+Q2D_MBD = "benchmarks/results/quality-2d-runs/quality_2d-ring-mbd-grid-mbd-s20-29"
+
+
+@claim(
+    "ring-mbd",
+    [f"{Q2D_MBD}/ring-mbd-s*.json"],
+    "python benchmarks/quality_2d.py --presets ring-mbd grid-mbd --seeds 20 21 22 23 24 25 26 27 28 29",
+    anchors=constant("7.8", "95.9"),
+)
+def _ring_mbd() -> list[str]:
+    return _fresh_2d("ring", files=[f"{Q2D_MBD}/ring-mbd-s{s}.json" for s in range(20, 30)])
+
+
+pending(
+    "grid-mbd",
+    "partial",
+    "python benchmarks/quality_2d.py --presets ring-mbd grid-mbd --seeds 20 21 22 23 24 25 26 27 28 29",
+    [f"{Q2D_MBD}/grid-mbd-s*.json"],
+    anchors=constant("24.8", "93.6"),
+)
 
 
 # ------------------------------------------------------------------------------------------------ MNIST quality
