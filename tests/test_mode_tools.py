@@ -523,3 +523,47 @@ def test_mbd_preset_trains_from_the_command_line_without_a_landscape(tmp_path, c
     capsys.readouterr()
     assert main(["score", str(out), str(pts), "-o", str(tmp_path / "s.csv")]) != 0
     assert "minibatch discrimination" in capsys.readouterr().err
+
+
+# -- benchmarks/pack_control.py: the control varies one thing at a time ------------------------------------------
+
+
+def _bench(name: str, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # its siblings (_report, quality_2d, stacked_mnist)
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pack_control_variants_change_only_what_they_state(monkeypatch):
+    """`nsgan-m4` is the configuration of mode_tools' PacGAN row on the grid (so their runs are the same run), and
+    every other variant differs from the `grid` preset with the non-saturating loss (or EBGAN without the
+    pulling-away term) in the fields its name states only."""
+    control, tools = _bench("pack_control", monkeypatch), _bench("mode_tools", monkeypatch)
+
+    def cfg(loss, sets):
+        return resolve(apply_overrides(from_preset("grid"), {"seed": 10}, [f"loss={loss}", *sets]))
+
+    v = {name: cfg(loss, sets) for name, loss, sets, _ in control.VARIANTS}
+    loss, sets = tools.tool_sets("pacgan", "grid", "samples")
+    assert v["nsgan-m4"] == cfg(loss, sets)
+    base = cfg("nsgan", [])
+    assert v["nsgan-m1"] == base
+    for name, want in [
+        ("nsgan-m2", {"pack": 2}),
+        ("nsgan-m4", {"pack": 4}),
+        ("nsgan-m4-b1024", {"pack": 4, "batch_size": 1024}),
+        ("nsgan-m1-40k", {"steps": 40000}),
+        ("nsgan-m4-40k", {"pack": 4, "steps": 40000}),
+    ]:
+        diff = {k: getattr(v[name], k) for k in vars(base) if getattr(v[name], k) != getattr(base, k)}
+        assert diff == want, name
+    ebgan = cfg("ebgan", [])
+    diff = {k: getattr(v["ebgan-m4-40k"], k) for k in vars(ebgan) if getattr(v["ebgan-m4-40k"], k) != getattr(ebgan, k)}
+    assert diff == {"pt_weight": 0.0, "pack": 4, "steps": 40000}
+    assert v["ebgan-pt-40k"] == cfg("ebgan", ["steps=40000"]) and v["ebgan-pt-40k"].pt_weight == ebgan.pt_weight > 0
