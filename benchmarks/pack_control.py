@@ -4,8 +4,9 @@
 
 In the mode-tools comparison (`mode_tools.py`, seeds 10-19) packing keeps the grid's modes but the share of
 high-quality samples falls with m, for EBGAN and for the non-saturating GAN (the PacGAN baseline) alike, where
-PacGAN's paper reports 93.6 % for m = 4 (24.8 of 25 modes). This control varies one thing at a time around the `grid` preset
-(its networks, optimiser settings and 10,000 steps), non-saturating GAN (PacGAN's loss), no pulling-away term:
+PacGAN's paper reports 93.6 % for m = 4 (24.8 of 25 modes). This control varies one thing at a time around the
+`grid` preset (its networks, optimiser settings and 10,000 steps), non-saturating GAN (PacGAN's loss), no
+pulling-away term:
 
 - m = 1, 2, 4 at the preset's 256 samples a step (64 packs for m = 4): the effect of m alone;
 - m = 4 with 1,024 samples a step (256 packs, PacGAN's convention of a fixed number of packs): the number of packs;
