@@ -61,6 +61,14 @@ def header(command: str | None = None) -> str:
     return f"- date: {p['date']}, commit {p['commit']}\n- machine: {p['machine']}\n- command: `{p['command']}`\n"
 
 
+def write_json(path: Path, obj) -> None:
+    """``obj`` as one line of JSON at ``path``, atomically (a finished run's result: never half written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj) + "\n")
+    os.replace(tmp, path)
+
+
 def write_record(name: str, figures, command: str | None = None, **fields) -> Path:
     """Write ``benchmarks/results/NAME.json``, the machine-readable record of what a script just measured: its
     provenance (date, commit, machine, command), ``fields`` (seeds, settings) and ``figures`` (the raw values its

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import quality_2d
 import torch
-from _report import ROOT, header, write_record, write_section
+from _report import ROOT, header, write_json, write_record, write_section
 
 OUT = ROOT / "benchmarks" / "results" / "pack-control"
 
@@ -53,10 +52,7 @@ def run_variant(name: str, loss: str, sets: list[str], seed: int) -> dict:
     r = quality_2d.run("grid", seed, "cpu", ["num_threads=1", f"loss={loss}", *sets])
     rec = {k: r[k] for k in ("modes", "hq_pct", "reverse_kl", "steps", "n_modes", "seconds")}
     rec.update(name=name, loss=loss, sets=sets, seed=seed)
-    OUT.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(rec) + "\n")
-    os.replace(tmp, path)
+    write_json(path, rec)
     return rec
 
 

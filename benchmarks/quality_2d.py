@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import torch
-from _report import RESULTS, header, median, write_record, write_section
+from _report import RESULTS, header, median, write_json, write_record, write_section
 
 from ebgan.config import PRESETS, apply_overrides, from_preset, resolve
 from ebgan.data import MIXTURES, load_dataset
@@ -98,10 +97,7 @@ def main() -> None:
             else:
                 r = run(preset, seed, args.device, args.set)
                 if not args.no_write:
-                    done.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = done.with_name(f".{done.name}.tmp")
-                    tmp.write_text(json.dumps(r) + "\n")
-                    os.replace(tmp, done)
+                    write_json(done, r)
             results.append(r)
             record.setdefault(preset, []).append({"seed": seed, **r})
             line = (
